@@ -1,0 +1,220 @@
+//! Errors rendered once: `path:line:col`, the source line with a caret, notes for the calls the
+//! error passed through, and a `help:` line saying what to do next.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
+use rhai::{EvalAltResult, ParseError, Position};
+
+/// An error ready to show: the innermost message, where it happened, and how it got there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub message: String,
+    pub help: Option<String>,
+    /// Source file (as given to the engine) and position of the innermost error.
+    pub source: Option<String>,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub notes: Vec<String>,
+}
+
+impl Diagnostic {
+    pub fn new(message: impl Into<String>) -> Diagnostic {
+        let (message, help) = split_help(&message.into());
+        Diagnostic { message, help, source: None, line: None, column: None, notes: Vec::new() }
+    }
+
+    pub fn at(mut self, source: &str, pos: Position) -> Diagnostic {
+        if let (Some(line), col) = (pos.line(), pos.position()) {
+            self.source = Some(source.to_string());
+            self.line = Some(line);
+            self.column = Some(col.unwrap_or(1));
+        }
+        self
+    }
+
+    pub fn note(mut self, note: impl Into<String>) -> Diagnostic {
+        self.notes.push(note.into());
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Diagnostic {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// `path:line:col`, if known.
+    pub fn location(&self) -> Option<String> {
+        match (&self.source, self.line) {
+            (Some(s), Some(l)) => Some(format!("{s}:{l}:{}", self.column.unwrap_or(1))),
+            _ => None,
+        }
+    }
+
+    /// From a parse error in `source`.
+    pub fn from_parse(err: &ParseError, source: &str) -> Diagnostic {
+        Diagnostic::new(format!("syntax error: {}", err.err_type())).at(source, err.position())
+    }
+
+    /// From a runtime error; `main` is the main script's source name.
+    pub fn from_eval(err: &EvalAltResult, main: &str) -> Diagnostic {
+        let mut notes = Vec::new();
+        let mut source = main.to_string();
+        let mut current = err;
+        loop {
+            match current {
+                EvalAltResult::ErrorInFunctionCall(name, fn_source, inner, pos) => {
+                    let at = location_text(&source, *pos);
+                    notes.push(format!("in a call to `{}` at {at}", display_fn(name)));
+                    if !fn_source.is_empty() {
+                        source = fn_source.clone();
+                    }
+                    current = inner;
+                }
+                EvalAltResult::ErrorInModule(path, inner, pos) => {
+                    let at = location_text(&source, *pos);
+                    notes.push(format!("while loading module `{path}` imported at {at}"));
+                    source = path.clone();
+                    current = inner;
+                }
+                _ => break,
+            }
+        }
+        notes.reverse();
+        let mut d = Diagnostic::new(message_of(current)).at(&source, current.position());
+        d.notes = notes;
+        d
+    }
+
+    /// Render with the source line and a caret; `sources` caches file texts by name.
+    pub fn render(&self, sources: &mut SourceCache, color: bool) -> String {
+        let renderer = if color { Renderer::styled() } else { Renderer::plain() };
+        let mut groups = Vec::new();
+        let snippet_line = match (&self.source, self.line) {
+            (Some(src), Some(line)) => sources.line(src, line).map(|text| (src.clone(), line, text)),
+            _ => None,
+        };
+        let title = Level::ERROR.primary_title(self.message.as_str());
+        let mut group = match &snippet_line {
+            Some((src, line, text)) => {
+                let col = self.column.unwrap_or(1).saturating_sub(1);
+                let start = text.char_indices().nth(col).map(|(i, _)| i).unwrap_or(text.len());
+                let end = token_end(text, start);
+                title.element(
+                    Snippet::source(text.as_str())
+                        .line_start(*line)
+                        .path(src.as_str())
+                        .annotation(AnnotationKind::Primary.span(start..end)),
+                )
+            }
+            None => Group::with_title(title),
+        };
+        if snippet_line.is_none() {
+            if let Some(loc) = self.location() {
+                group = group.element(Level::NOTE.message(format!("at {loc}")));
+            }
+        }
+        for note in &self.notes {
+            group = group.element(Level::NOTE.message(note.as_str()));
+        }
+        if let Some(help) = &self.help {
+            group = group.element(Level::HELP.message(help.as_str()));
+        }
+        groups.push(group);
+        renderer.render(&groups).to_string()
+    }
+}
+
+/// Texts of the scripts an error may point into, read once.
+#[derive(Debug, Default)]
+pub struct SourceCache {
+    files: HashMap<String, Option<String>>,
+}
+
+impl SourceCache {
+    pub fn insert(&mut self, name: &str, text: &str) {
+        self.files.insert(name.to_string(), Some(text.to_string()));
+    }
+
+    pub fn line(&mut self, name: &str, line: usize) -> Option<String> {
+        let text = self
+            .files
+            .entry(name.to_string())
+            .or_insert_with(|| std::fs::read_to_string(Path::new(name)).ok())
+            .as_ref()?;
+        text.lines().nth(line.checked_sub(1)?).map(str::to_string)
+    }
+}
+
+/// The innermost message of an error, without Rhai's "(line N, position M)" suffix.
+pub fn message_of(err: &EvalAltResult) -> String {
+    match err {
+        EvalAltResult::ErrorRuntime(value, _) => {
+            if value.is_string() {
+                value.to_string()
+            } else {
+                format!("script threw {value}")
+            }
+        }
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _) | EvalAltResult::ErrorInModule(_, inner, _) => {
+            message_of(inner)
+        }
+        EvalAltResult::ErrorParsing(kind, _) => format!("syntax error: {kind}"),
+        EvalAltResult::ErrorFunctionNotFound(sig, _) => {
+            format!("unknown function: {sig}\nhelp: `ripcord doc` lists the native functions; `ripcord check` finds these before a run")
+        }
+        EvalAltResult::ErrorVariableNotFound(name, _) => {
+            format!("undefined variable `{name}`\nhelp: declare it with `let`, or as a param in the `//!` header (`//! @param {name}: ...`)")
+        }
+        EvalAltResult::ErrorTooManyOperations(_) => {
+            "the script ran too many operations (a runaway loop?); the engine's operation limit stopped it".to_string()
+        }
+        EvalAltResult::ErrorStackOverflow(_) => "too many nested calls (runaway recursion?)".to_string(),
+        other => strip_position(&other.to_string()),
+    }
+}
+
+/// Rhai's Display appends ` (line N, position M)`; the rendered snippet shows that already.
+fn strip_position(text: &str) -> String {
+    match text.rfind(" (line ") {
+        Some(i) if text.ends_with(')') => text[..i].to_string(),
+        _ => text.to_string(),
+    }
+}
+
+fn split_help(text: &str) -> (String, Option<String>) {
+    match text.split_once("\nhelp: ") {
+        Some((m, h)) => (m.to_string(), Some(h.to_string())),
+        None => (text.to_string(), None),
+    }
+}
+
+fn location_text(source: &str, pos: Position) -> String {
+    match pos.line() {
+        Some(line) => format!("{source}:{line}:{}", pos.position().unwrap_or(1)),
+        None => source.to_string(),
+    }
+}
+
+fn display_fn(name: &str) -> &str {
+    name
+}
+
+/// The end of the token starting at `start` (identifiers and `::` paths), at least one char.
+fn token_end(text: &str, start: usize) -> usize {
+    let rest = &text[start..];
+    let mut len = 0;
+    let mut chars = rest.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c.is_alphanumeric() || c == '_' || (c == ':' && rest[i..].starts_with("::")) || (c == ':' && i > 0 && rest[..i].ends_with(':')) {
+            len = i + c.len_utf8();
+        } else {
+            break;
+        }
+    }
+    if len == 0 {
+        len = rest.chars().next().map(char::len_utf8).unwrap_or(0);
+    }
+    start + len
+}

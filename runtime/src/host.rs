@@ -1,0 +1,651 @@
+//! The seam between scripts and the world.
+//!
+//! Native functions reach the run's [`Host`] through the engine's tag. Every change goes through
+//! [`Host::change`]: journaled before it is made, simulated in a dry run, paused on in
+//! step-through mode, failed on purpose when a drill injects a fault. Reads and probes go through
+//! [`Host::read`] and [`Host::probe`] so drills can inject faults there too and reports can show
+//! what was observed.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rhai::{Dynamic, EvalAltResult, FnPtr, NativeCallContext, Position};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::effect::Change;
+use crate::failure::{Failure, RhaiResult};
+use crate::journal::Journal;
+use crate::output::Output;
+use crate::secrets::Secrets;
+
+/// How changes are treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Changes are made.
+    Run,
+    /// Changes are printed and simulated.
+    DryRun,
+    /// A dry run that also writes a report.
+    Drill,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Run => "run",
+            Mode::DryRun => "dry-run",
+            Mode::Drill => "drill",
+        }
+    }
+
+    pub fn simulates_changes(self) -> bool {
+        self != Mode::Run
+    }
+}
+
+/// Why a run stopped before its end without a script error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// The operator said no, or aborted at a pause (exit 3).
+    Aborted(String),
+    /// Ctrl-C or SIGTERM (exit 130).
+    Interrupted,
+    /// `--timeout` elapsed (exit 1).
+    TimedOut(Duration),
+}
+
+/// The operator's answer at a pause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Continue,
+    Skip,
+    Abort,
+}
+
+/// Asks the operator: implemented by the terminal prompter and by the REPL's step-through.
+pub trait Prompter: Send + Sync {
+    /// Before a step starts. `scope` lets an inspect prompt read and assign script variables.
+    fn before_step(&self, step: &str, position: &str, inspect: &mut dyn Inspect) -> Decision;
+    /// Before a change is made, shown with the same words as the dry run.
+    fn before_change(&self, change: &Change) -> Decision;
+    /// A yes/no question from `confirm(msg)`; `None` when nobody can answer.
+    fn confirm(&self, message: &str) -> Option<bool>;
+}
+
+/// Evaluates operator input with the script's variables in scope.
+pub trait Inspect {
+    fn eval(&mut self, code: &str) -> Result<String, String>;
+}
+
+/// A fault a drill injects: `module::fn=fail`, or `=fail@N` for the Nth call only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Injection {
+    pub function: String,
+    pub nth: Option<u32>,
+}
+
+impl Injection {
+    pub fn parse(text: &str) -> Result<Injection, String> {
+        let (function, what) = text
+            .split_once('=')
+            .ok_or_else(|| format!("--inject `{text}`: expected `module::fn=fail` or `module::fn=fail@N`"))?;
+        let nth = match what.trim() {
+            "fail" => None,
+            other => match other.strip_prefix("fail@").map(str::parse::<u32>) {
+                Some(Ok(n)) if n > 0 => Some(n),
+                _ => return Err(format!("--inject `{text}`: expected `fail` or `fail@N` (N >= 1) after `=`")),
+            },
+        };
+        Ok(Injection { function: function.trim().to_string(), nth })
+    }
+}
+
+/// What happened to one change, for reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeRecord {
+    pub function: String,
+    pub summary: String,
+    /// `made`, `simulated`, `skipped` or `failed`.
+    pub outcome: String,
+    pub ms: u64,
+    pub error: Option<String>,
+}
+
+/// What one read or probe observed, for reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct ObservationRecord {
+    pub function: String,
+    pub ok: bool,
+    pub ms: u64,
+    pub error: Option<String>,
+}
+
+/// One step as it ran, for progress, the report and `--json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRecord {
+    pub name: String,
+    pub position: String,
+    /// Milliseconds since the run started.
+    pub start_ms: u64,
+    pub ms: u64,
+    /// `ok`, `failed`, `skipped`, `aborted`, `interrupted` or `resumed` (done by an earlier run).
+    pub status: String,
+    pub error: Option<String>,
+    pub changes: Vec<ChangeRecord>,
+    pub observations: Vec<ObservationRecord>,
+}
+
+/// A compensation registered by `undo(|| ...)`.
+#[derive(Clone)]
+pub struct UndoAction {
+    pub step: String,
+    pub action: FnPtr,
+}
+
+/// Settings for one run's host.
+pub struct HostOptions {
+    pub mode: Mode,
+    pub yes: bool,
+    pub injections: Vec<Injection>,
+    pub secrets: Secrets,
+    /// The `cfg` map as JSON, for natives that read settings (e.g. `[service] scope`).
+    pub config: Value,
+    pub deadline: Option<Duration>,
+    pub interrupt: Arc<AtomicBool>,
+    /// Steps done by an earlier run (`ripcord resume`), by ordinal.
+    pub completed_steps: Vec<(usize, String)>,
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        HostOptions {
+            mode: Mode::Run,
+            yes: false,
+            injections: Vec::new(),
+            secrets: Secrets::default(),
+            config: Value::Object(Default::default()),
+            deadline: None,
+            interrupt: Arc::new(AtomicBool::new(false)),
+            completed_steps: Vec::new(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    journal: Option<(Journal, i64)>,
+    steps: Vec<StepRecord>,
+    current: Option<usize>,
+    ordinal: usize,
+    calls: Vec<(String, u32)>,
+    undo: Vec<UndoAction>,
+    stop: Option<Stop>,
+    journal_error: Option<String>,
+}
+
+/// The run's connection to the world.
+pub struct Host {
+    pub mode: Mode,
+    pub out: Output,
+    pub secrets: Secrets,
+    pub config: Value,
+    yes: bool,
+    injections: Vec<Injection>,
+    interrupt: Arc<AtomicBool>,
+    started: Instant,
+    deadline: Option<(Instant, Duration)>,
+    completed_steps: Vec<(usize, String)>,
+    prompter: Mutex<Option<Arc<dyn Prompter>>>,
+    state: Mutex<State>,
+}
+
+impl Host {
+    pub fn new(options: HostOptions, out: Output) -> Host {
+        let started = Instant::now();
+        Host {
+            mode: options.mode,
+            out,
+            secrets: options.secrets,
+            config: options.config,
+            yes: options.yes,
+            injections: options.injections,
+            interrupt: options.interrupt,
+            started,
+            deadline: options.deadline.map(|d| (started + d, d)),
+            completed_steps: options.completed_steps,
+            prompter: Mutex::new(None),
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// The host of the run a native function is called from.
+    pub fn of(ctx: &NativeCallContext) -> RhaiResult<Arc<Host>> {
+        ctx.tag()
+            .and_then(|t| t.clone().try_cast::<Arc<Host>>())
+            .ok_or_else(|| Failure::new("internal error: this engine has no ripcord host").at(ctx))
+    }
+
+    pub fn from_tag(tag: &Dynamic) -> Option<Arc<Host>> {
+        tag.clone().try_cast::<Arc<Host>>()
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while the lock is held is caught at the run's edge; the state is still usable.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set_prompter(&self, prompter: Option<Arc<dyn Prompter>>) {
+        *self.prompter.lock().unwrap_or_else(|p| p.into_inner()) = prompter;
+    }
+
+    fn prompter(&self) -> Option<Arc<dyn Prompter>> {
+        self.prompter.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn attach_journal(&self, journal: Journal, run: i64) {
+        self.state().journal = Some((journal, run));
+    }
+
+    pub fn detach_journal(&self) -> Option<(Journal, i64)> {
+        self.state().journal.take()
+    }
+
+    pub fn run_id(&self) -> Option<i64> {
+        self.state().journal.as_ref().map(|(_, id)| *id)
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Append an event to the journal (redacted). A journal that fails is reported once and the
+    /// run stops before its next change: a change must not happen unrecorded.
+    pub fn journal(&self, kind: &str, data: Value) -> Result<(), String> {
+        let mut state = self.state();
+        let step = state.current.and_then(|i| state.steps.get(i)).map(|s| s.name.clone());
+        let data = self.secrets.redact_json(data);
+        let State { journal, journal_error, .. } = &mut *state;
+        if let Some((journal, run)) = journal.as_mut() {
+            if let Err(e) = journal.event(*run, kind, step.as_deref(), &data) {
+                let message = format!("cannot write to the journal {}: {e}", journal.path().display());
+                *journal_error = Some(message.clone());
+                return Err(message);
+            }
+        }
+        Ok(())
+    }
+
+    // ---- stopping -------------------------------------------------------------------------
+
+    /// Checked by the engine's progress callback and by natives that wait.
+    pub fn check_stop(&self) -> Option<Stop> {
+        if let Some(stop) = self.state().stop.clone() {
+            return Some(stop);
+        }
+        let stop = if self.interrupt.load(Ordering::Relaxed) {
+            Some(Stop::Interrupted)
+        } else {
+            match self.deadline {
+                Some((at, d)) if Instant::now() >= at => Some(Stop::TimedOut(d)),
+                _ => None,
+            }
+        };
+        if let Some(s) = &stop {
+            self.state().stop = Some(s.clone());
+        }
+        stop
+    }
+
+    pub fn stop_reason(&self) -> Option<Stop> {
+        self.state().stop.clone()
+    }
+
+    pub fn request_stop(&self, stop: Stop) {
+        let mut state = self.state();
+        if state.stop.is_none() {
+            state.stop = Some(stop);
+        }
+    }
+
+    /// An uncatchable error that ends the script (`try`/`catch` cannot swallow it).
+    pub fn terminate(&self, stop: Stop, pos: Position) -> Box<EvalAltResult> {
+        self.request_stop(stop);
+        EvalAltResult::ErrorTerminated(Dynamic::from("ripcord-stop"), pos).into()
+    }
+
+    /// Sleep in small slices so Ctrl-C and `--timeout` are honoured while waiting.
+    pub fn sleep(&self, ctx: &NativeCallContext, d: Duration) -> RhaiResult<()> {
+        let until = Instant::now() + d;
+        loop {
+            if let Some(stop) = self.check_stop() {
+                return Err(self.terminate(stop, ctx.call_position()));
+            }
+            let now = Instant::now();
+            if now >= until {
+                return Ok(());
+            }
+            std::thread::sleep((until - now).min(Duration::from_millis(50)));
+        }
+    }
+
+    /// Remaining time before `--timeout`, to cap a blocking call's own timeout.
+    pub fn remaining(&self) -> Option<Duration> {
+        self.deadline.map(|(at, _)| at.saturating_duration_since(Instant::now()))
+    }
+
+    // ---- the seam ---------------------------------------------------------------------------
+
+    fn injected(&self, function: &str) -> bool {
+        let mut state = self.state();
+        let n = match state.calls.iter_mut().find(|(f, _)| f == function) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                state.calls.push((function.to_string(), 1));
+                1
+            }
+        };
+        self.injections.iter().any(|i| i.function == function && i.nth.is_none_or(|k| k == n))
+    }
+
+    fn injected_failure(&self, function: &str) -> Failure {
+        Failure::new(format!("{function} failed: fault injected by the drill (--inject {function}=fail)"))
+    }
+
+    /// Make (or simulate) a change. `perform` runs only in a real run, after the journal has the
+    /// change and the operator (in step-through) has said yes.
+    pub fn change(
+        &self,
+        ctx: &NativeCallContext,
+        change: Change,
+        perform: impl FnOnce() -> Result<Dynamic, Failure>,
+    ) -> RhaiResult<Dynamic> {
+        let pos = ctx.call_position();
+        if let Some(stop) = self.check_stop() {
+            return Err(self.terminate(stop, pos));
+        }
+        let summary = self.secrets.redact(&change.summary);
+        let args = Value::Object(change.args.clone());
+        if self.injected(&change.function) {
+            let failure = self.injected_failure(&change.function);
+            self.out.change_failed(&summary, &failure.message);
+            self.record_change(&change.function, &summary, "failed", 0, Some(failure.message.clone()));
+            let _ = self.journal(
+                "change.injected",
+                json!({ "function": change.function, "summary": summary, "args": args, "error": failure.message }),
+            );
+            return Err(failure.at_position(pos));
+        }
+        if let Some(prompter) = self.prompter() {
+            match prompter.before_change(&Change { summary: summary.clone(), ..change.clone() }) {
+                Decision::Continue => {}
+                Decision::Skip => {
+                    self.out.skipped_change(&summary);
+                    self.record_change(&change.function, &summary, "skipped", 0, None);
+                    let _ = self.journal("change.skip", json!({ "function": change.function, "summary": summary }));
+                    return Ok(change.simulated);
+                }
+                Decision::Abort => {
+                    let _ = self.journal("change.abort", json!({ "function": change.function, "summary": summary }));
+                    return Err(self.terminate(Stop::Aborted(format!("aborted before: {summary}")), pos));
+                }
+            }
+        }
+        if self.mode.simulates_changes() {
+            self.out.would(&summary);
+            self.record_change(&change.function, &summary, "simulated", 0, None);
+            self.journal(
+                "change.simulated",
+                json!({ "function": change.function, "summary": summary, "args": args }),
+            )
+            .map_err(|e| Failure::new(e).at_position(pos))?;
+            return Ok(change.simulated);
+        }
+        // Journaled (and synced) before the change starts: a killed run shows it.
+        self.journal("change.start", json!({ "function": change.function, "summary": summary, "args": args }))
+            .map_err(|e| Failure::new(e).hint("no change was made; fix the journal and run again").at_position(pos))?;
+        self.out.change(&summary);
+        let started = Instant::now();
+        let result = perform();
+        let ms = started.elapsed().as_millis() as u64;
+        match result {
+            Ok(value) => {
+                let shown = self.secrets.redact_json(dynamic_to_json(&value));
+                self.record_change(&change.function, &summary, "made", ms, None);
+                self.journal(
+                    "change.end",
+                    json!({ "function": change.function, "ok": true, "ms": ms, "result": shown }),
+                )
+                .map_err(|e| Failure::new(e).at_position(pos))?;
+                Ok(value)
+            }
+            Err(failure) => {
+                let message = self.secrets.redact(&failure.message);
+                self.record_change(&change.function, &summary, "failed", ms, Some(message.clone()));
+                let _ = self.journal(
+                    "change.end",
+                    json!({ "function": change.function, "ok": false, "ms": ms, "error": message }),
+                );
+                Err(failure.at_position(pos))
+            }
+        }
+    }
+
+    /// Run a read. Reads run in every mode; a drill can inject a fault.
+    pub fn read<T>(&self, ctx: &NativeCallContext, function: &str, read: impl FnOnce() -> Result<T, Failure>) -> RhaiResult<T> {
+        self.observe(ctx, function, false, read)
+    }
+
+    /// Run a probe. Probes run in every mode; results are kept for the report and the journal.
+    pub fn probe<T>(&self, ctx: &NativeCallContext, function: &str, probe: impl FnOnce() -> Result<T, Failure>) -> RhaiResult<T> {
+        self.observe(ctx, function, true, probe)
+    }
+
+    fn observe<T>(
+        &self,
+        ctx: &NativeCallContext,
+        function: &str,
+        record: bool,
+        f: impl FnOnce() -> Result<T, Failure>,
+    ) -> RhaiResult<T> {
+        let pos = ctx.call_position();
+        if let Some(stop) = self.check_stop() {
+            return Err(self.terminate(stop, pos));
+        }
+        if self.injected(function) {
+            let failure = self.injected_failure(function);
+            self.record_observation(function, false, 0, Some(failure.message.clone()));
+            return Err(failure.at_position(pos));
+        }
+        let started = Instant::now();
+        let result = f();
+        let ms = started.elapsed().as_millis() as u64;
+        if record {
+            let error = result.as_ref().err().map(|f| self.secrets.redact(&f.message));
+            self.record_observation(function, result.is_ok(), ms, error.clone());
+            let _ = self.journal("probe", json!({ "function": function, "ok": result.is_ok(), "ms": ms, "error": error }));
+        }
+        if let Some(stop) = self.check_stop() {
+            return Err(self.terminate(stop, pos));
+        }
+        result.map_err(|f| f.at_position(pos))
+    }
+
+    /// Record a probe's own verdict (e.g. `probe::http` returns `ok: false` without failing).
+    pub fn note_probe(&self, function: &str, ok: bool, ms: u64, error: Option<String>) {
+        self.record_observation(function, ok, ms, error);
+    }
+
+    fn record_change(&self, function: &str, summary: &str, outcome: &str, ms: u64, error: Option<String>) {
+        let mut state = self.state();
+        if let Some(i) = state.current {
+            state.steps[i].changes.push(ChangeRecord {
+                function: function.to_string(),
+                summary: summary.to_string(),
+                outcome: outcome.to_string(),
+                ms,
+                error,
+            });
+        }
+    }
+
+    fn record_observation(&self, function: &str, ok: bool, ms: u64, error: Option<String>) {
+        let mut state = self.state();
+        if let Some(i) = state.current {
+            state.steps[i].observations.push(ObservationRecord { function: function.to_string(), ok, ms, error });
+        }
+    }
+
+    // ---- operator ---------------------------------------------------------------------------
+
+    /// `confirm(msg)`: ask on a terminal; `--yes` answers yes; with nobody to ask, abort.
+    pub fn confirm(&self, ctx: &NativeCallContext, message: &str) -> RhaiResult<bool> {
+        let pos = ctx.call_position();
+        let message = self.secrets.redact(message);
+        let answer = if self.yes {
+            self.out.note(&format!("confirm: {message} -> yes (--yes)"));
+            Some(true)
+        } else if let Some(p) = self.prompter() {
+            p.confirm(&message)
+        } else {
+            crate::prompt::ask_yes_no(&message)
+        };
+        let _ = self.journal("prompt", json!({ "kind": "confirm", "message": message, "answer": answer }));
+        match answer {
+            Some(true) => Ok(true),
+            Some(false) => Err(self.terminate(Stop::Aborted(format!("the operator answered no to: {message}")), pos)),
+            None => Err(self.terminate(
+                Stop::Aborted(format!(
+                    "confirm needs an answer but there is no terminal: {message}\nhelp: run it on a terminal, or pass --yes to answer yes"
+                )),
+                pos,
+            )),
+        }
+    }
+
+    // ---- steps ------------------------------------------------------------------------------
+
+    /// Called when a step starts. Returns `false` if the step is to be skipped.
+    pub fn begin_step(&self, name: &str, position: &str, inspect: &mut dyn Inspect, pos: Position) -> RhaiResult<bool> {
+        if let Some(stop) = self.check_stop() {
+            return Err(self.terminate(stop, pos));
+        }
+        let ordinal = {
+            let mut state = self.state();
+            state.ordinal += 1;
+            state.ordinal
+        };
+        let start_ms = self.elapsed().as_millis() as u64;
+        let record = |status: &str| StepRecord {
+            name: name.to_string(),
+            position: position.to_string(),
+            start_ms,
+            ms: 0,
+            status: status.to_string(),
+            error: None,
+            changes: Vec::new(),
+            observations: Vec::new(),
+        };
+        if self.completed_steps.iter().any(|(n, s)| *n == ordinal && s == name) {
+            self.state().steps.push(record("resumed"));
+            self.out.step_resumed(name);
+            let _ = self.journal("step.resumed", json!({ "name": name, "ordinal": ordinal }));
+            return Ok(false);
+        }
+        if let Some(prompter) = self.prompter() {
+            let decision = prompter.before_step(name, position, inspect);
+            let answer = match decision {
+                Decision::Continue => "continue",
+                Decision::Skip => "skip",
+                Decision::Abort => "abort",
+            };
+            let _ = self.journal("prompt", json!({ "kind": "step", "step": name, "answer": answer }));
+            match decision {
+                Decision::Continue => {}
+                Decision::Skip => {
+                    self.state().steps.push(record("skipped"));
+                    self.out.step_skipped(name);
+                    let _ = self.journal("step.skip", json!({ "name": name, "ordinal": ordinal }));
+                    return Ok(false);
+                }
+                Decision::Abort => {
+                    self.state().steps.push(record("aborted"));
+                    return Err(self.terminate(Stop::Aborted(format!("aborted before step `{name}`")), pos));
+                }
+            }
+        }
+        {
+            let mut state = self.state();
+            state.steps.push(record("running"));
+            state.current = Some(state.steps.len() - 1);
+        }
+        self.out.step_start(name);
+        self.journal("step.start", json!({ "name": name, "ordinal": ordinal, "position": position }))
+            .map_err(|e| Failure::new(e).at_position(pos))?;
+        Ok(true)
+    }
+
+    /// Called when a started step ends, with its error if it failed.
+    pub fn end_step(&self, error: Option<&EvalAltResult>) {
+        let (name, ms, status, ordinal) = {
+            let mut state = self.state();
+            let stop = state.stop.clone();
+            let ordinal = state.ordinal;
+            let Some(i) = state.current.take() else { return };
+            let step = &mut state.steps[i];
+            step.ms = (self.elapsed().as_millis() as u64).saturating_sub(step.start_ms);
+            step.status = match (error, stop) {
+                (None, _) => "ok",
+                (Some(_), Some(Stop::Aborted(_))) => "aborted",
+                (Some(_), Some(Stop::Interrupted)) => "interrupted",
+                (Some(_), Some(Stop::TimedOut(_))) => "timed out",
+                (Some(_), None) => "failed",
+            }
+            .to_string();
+            step.error = error.map(|e| self.secrets.redact(&crate::error::message_of(e)));
+            (step.name.clone(), step.ms, step.status.clone(), ordinal)
+        };
+        self.out.step_end(&name, &status, Duration::from_millis(ms));
+        let _ = self.journal_step_end(&name, ordinal, &status, ms);
+    }
+
+    fn journal_step_end(&self, name: &str, ordinal: usize, status: &str, ms: u64) -> Result<(), String> {
+        let mut state = self.state();
+        let State { journal, .. } = &mut *state;
+        if let Some((journal, run)) = journal.as_mut() {
+            let data = json!({ "name": name, "ordinal": ordinal, "status": status, "ms": ms });
+            journal.event(*run, "step.end", Some(name), &data).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    pub fn current_step(&self) -> Option<String> {
+        let state = self.state();
+        state.current.and_then(|i| state.steps.get(i)).map(|s| s.name.clone())
+    }
+
+    pub fn steps(&self) -> Vec<StepRecord> {
+        self.state().steps.clone()
+    }
+
+    // ---- undo -------------------------------------------------------------------------------
+
+    pub fn push_undo(&self, action: FnPtr) {
+        let step = self.current_step().unwrap_or_else(|| "(setup)".to_string());
+        self.state().undo.push(UndoAction { step, action });
+    }
+
+    pub fn take_undo(&self) -> Vec<UndoAction> {
+        std::mem::take(&mut self.state().undo)
+    }
+}
+
+/// Convert a Rhai value into JSON for the journal (unit becomes null; other types their text).
+pub fn dynamic_to_json(value: &Dynamic) -> Value {
+    rhai::serde::from_dynamic::<Value>(value).unwrap_or_else(|_| Value::String(value.to_string()))
+}

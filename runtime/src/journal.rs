@@ -1,0 +1,342 @@
+//! The run journal: a SQLite file recording every run, step, change, prompt and error.
+//!
+//! A change's event is committed before the change starts and its outcome after, so a killed
+//! run shows exactly where it stopped. Events form one hash chain across the whole file so an
+//! edited or deleted event is detectable (`ripcord journal verify`).
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::time::now_rfc3339;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS runs (
+    id          INTEGER PRIMARY KEY,
+    script      TEXT NOT NULL,
+    path        TEXT NOT NULL,
+    sha256      TEXT NOT NULL,
+    params      TEXT NOT NULL,
+    operator    TEXT NOT NULL,
+    host        TEXT NOT NULL,
+    mode        TEXT NOT NULL,
+    pid         INTEGER NOT NULL,
+    started     TEXT NOT NULL,
+    ended       TEXT,
+    status      TEXT NOT NULL,
+    exit_code   INTEGER,
+    step        TEXT,
+    error       TEXT,
+    parent      INTEGER
+);
+CREATE TABLE IF NOT EXISTS events (
+    id      INTEGER PRIMARY KEY,
+    run     INTEGER NOT NULL,
+    ts      TEXT NOT NULL,
+    kind    TEXT NOT NULL,
+    step    TEXT,
+    data    TEXT NOT NULL,
+    hash    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_run ON events(run);
+";
+
+/// Where the journal lives unless `--journal` or `RIPCORD_JOURNAL` says otherwise.
+pub fn default_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("RIPCORD_JOURNAL").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    crate::dirs::state_dir().join("journal.db")
+}
+
+/// An open journal.
+pub struct Journal {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// What is recorded about a run when it starts.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunStart {
+    pub script: String,
+    pub path: String,
+    pub sha256: String,
+    /// Params with secrets already redacted.
+    pub params: Value,
+    pub operator: String,
+    pub host: String,
+    pub mode: String,
+    pub parent: Option<i64>,
+}
+
+/// One row of `ripcord history`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRow {
+    pub id: i64,
+    pub script: String,
+    pub path: String,
+    pub sha256: String,
+    pub params: Value,
+    pub operator: String,
+    pub host: String,
+    pub mode: String,
+    pub pid: i64,
+    pub started: String,
+    pub ended: Option<String>,
+    pub status: String,
+    pub exit_code: Option<i64>,
+    pub step: Option<String>,
+    pub error: Option<String>,
+    pub parent: Option<i64>,
+}
+
+/// One event of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventRow {
+    pub id: i64,
+    pub run: i64,
+    pub ts: String,
+    pub kind: String,
+    pub step: Option<String>,
+    pub data: Value,
+}
+
+/// A broken link found by [`Journal::verify`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokenLink {
+    pub event: i64,
+    pub run: i64,
+    pub reason: String,
+}
+
+impl Journal {
+    /// Open (creating if needed) the journal, owner-only (0600) in an owner-only folder.
+    pub fn open(path: &Path) -> Result<Journal, String> {
+        let describe = |e: &dyn std::fmt::Display| format!("cannot open the journal {}: {e}", path.display());
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.exists() {
+                fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| describe(&e))?;
+            }
+        }
+        match fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path) {
+            Ok(file) => {
+                // Tighten a journal created by an older version or by hand.
+                let meta = file.metadata().map_err(|e| describe(&e))?;
+                if meta.permissions().mode() & 0o077 != 0 {
+                    let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o600));
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Err(describe(&e)),
+            Err(e) => return Err(describe(&e)),
+        }
+        let conn = Connection::open(path).map_err(|e| describe(&e))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(|e| describe(&e))?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| describe(&e))?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(|e| describe(&e))?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| describe(&e))?;
+        if version == 0 {
+            conn.execute_batch(SCHEMA).map_err(|e| describe(&e))?;
+            conn.pragma_update(None, "user_version", 1).map_err(|e| describe(&e))?;
+        }
+        Ok(Journal { conn, path: path.to_path_buf() })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Record the start of a run and return its id.
+    pub fn start_run(&mut self, run: &RunStart) -> rusqlite::Result<i64> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO runs (script, path, sha256, params, operator, host, mode, pid, started, status, parent)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'running', ?10)",
+            params![
+                run.script,
+                run.path,
+                run.sha256,
+                run.params.to_string(),
+                run.operator,
+                run.host,
+                run.mode,
+                std::process::id(),
+                now_rfc3339(),
+                run.parent
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        let data = serde_json::to_value(run).unwrap_or(Value::Null);
+        append(&tx, id, "run.start", None, &data)?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Append one event; committed (and synced) before this returns.
+    pub fn event(&mut self, run: i64, kind: &str, step: Option<&str>, data: &Value) -> rusqlite::Result<i64> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let id = append(&tx, run, kind, step, data)?;
+        if kind == "step.start" {
+            tx.execute("UPDATE runs SET step = ?1 WHERE id = ?2", params![step, run])?;
+        }
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Record how a run ended.
+    pub fn finish_run(&mut self, run: i64, status: &str, exit_code: i32, error: Option<&str>) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let data = serde_json::json!({ "status": status, "exit_code": exit_code, "error": error });
+        append(&tx, run, "run.end", None, &data)?;
+        tx.execute(
+            "UPDATE runs SET ended = ?1, status = ?2, exit_code = ?3, error = ?4 WHERE id = ?5",
+            params![now_rfc3339(), status, exit_code, error, run],
+        )?;
+        tx.commit()
+    }
+
+    /// Runs, newest first.
+    pub fn runs(&self, limit: usize) -> rusqlite::Result<Vec<RunRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, script, path, sha256, params, operator, host, mode, pid, started, ended, status,
+                    exit_code, step, error, parent
+             FROM runs ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit as i64], run_row)?;
+        rows.collect()
+    }
+
+    pub fn run(&self, id: i64) -> rusqlite::Result<Option<RunRow>> {
+        self.conn
+            .query_row(
+                "SELECT id, script, path, sha256, params, operator, host, mode, pid, started, ended, status,
+                        exit_code, step, error, parent
+                 FROM runs WHERE id = ?1",
+                [id],
+                run_row,
+            )
+            .optional()
+    }
+
+    pub fn events(&self, run: i64) -> rusqlite::Result<Vec<EventRow>> {
+        let mut stmt =
+            self.conn.prepare("SELECT id, run, ts, kind, step, data FROM events WHERE run = ?1 ORDER BY id")?;
+        let rows = stmt.query_map([run], |r| {
+            let data: String = r.get(5)?;
+            Ok(EventRow {
+                id: r.get(0)?,
+                run: r.get(1)?,
+                ts: r.get(2)?,
+                kind: r.get(3)?,
+                step: r.get(4)?,
+                data: serde_json::from_str(&data).unwrap_or(Value::String(data)),
+            })
+        })?;
+        rows.collect()
+    }
+
+    /// Walk the hash chain; the first event whose hash does not match is returned.
+    pub fn verify(&self) -> rusqlite::Result<Result<usize, BrokenLink>> {
+        let mut stmt = self.conn.prepare("SELECT id, run, ts, kind, step, data, hash FROM events ORDER BY id")?;
+        let mut rows = stmt.query([])?;
+        let mut prev = String::new();
+        let mut prev_id = 0i64;
+        let mut count = 0usize;
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            let run: i64 = r.get(1)?;
+            let ts: String = r.get(2)?;
+            let kind: String = r.get(3)?;
+            let step: Option<String> = r.get(4)?;
+            let data: String = r.get(5)?;
+            let hash: String = r.get(6)?;
+            if id != prev_id + 1 {
+                return Ok(Err(BrokenLink {
+                    event: prev_id + 1,
+                    run,
+                    reason: format!("event {} is missing (deleted?): the chain jumps from {} to {id}", prev_id + 1, prev_id),
+                }));
+            }
+            let expected = link_hash(&prev, id, run, &ts, &kind, step.as_deref(), &data);
+            if expected != hash {
+                return Ok(Err(BrokenLink {
+                    event: id,
+                    run,
+                    reason: format!("event {id} ({kind}) does not match its hash: it was edited after it was written"),
+                }));
+            }
+            prev = hash;
+            prev_id = id;
+            count += 1;
+        }
+        Ok(Ok(count))
+    }
+
+    /// Mark runs whose process is gone as interrupted (they were killed mid-run).
+    pub fn reap_dead_runs(&mut self) -> rusqlite::Result<()> {
+        let running: Vec<(i64, i64, String)> = {
+            let mut stmt = self.conn.prepare("SELECT id, pid, host FROM runs WHERE status = 'running'")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let here = crate::who::hostname();
+        for (id, pid, host) in running {
+            if host == here && !crate::who::pid_alive(pid) {
+                self.conn.execute("UPDATE runs SET status = 'interrupted' WHERE id = ?1 AND status = 'running'", [id])?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
+    let params: String = r.get(4)?;
+    Ok(RunRow {
+        id: r.get(0)?,
+        script: r.get(1)?,
+        path: r.get(2)?,
+        sha256: r.get(3)?,
+        params: serde_json::from_str(&params).unwrap_or(Value::Null),
+        operator: r.get(5)?,
+        host: r.get(6)?,
+        mode: r.get(7)?,
+        pid: r.get(8)?,
+        started: r.get(9)?,
+        ended: r.get(10)?,
+        status: r.get(11)?,
+        exit_code: r.get(12)?,
+        step: r.get(13)?,
+        error: r.get(14)?,
+        parent: r.get(15)?,
+    })
+}
+
+fn append(tx: &rusqlite::Transaction<'_>, run: i64, kind: &str, step: Option<&str>, data: &Value) -> rusqlite::Result<i64> {
+    let (prev_id, prev): (i64, String) = tx
+        .query_row("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .unwrap_or((0, String::new()));
+    let id = prev_id + 1;
+    let ts = now_rfc3339();
+    let data = data.to_string();
+    let hash = link_hash(&prev, id, run, &ts, kind, step, &data);
+    tx.execute(
+        "INSERT INTO events (id, run, ts, kind, step, data, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![id, run, ts, kind, step, data, hash],
+    )?;
+    Ok(id)
+}
+
+fn link_hash(prev: &str, id: i64, run: i64, ts: &str, kind: &str, step: Option<&str>, data: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [prev, &id.to_string(), &run.to_string(), ts, kind, step.unwrap_or(""), data] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    format!("{:x}", h.finalize())
+}

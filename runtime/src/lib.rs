@@ -1,0 +1,21 @@
+//! ripcord's runtime: the engine that runs runbooks, the seam every change goes through, the
+//! params and config a run starts from, the journal it leaves behind, and the errors it shows.
+
+pub mod dirs;
+pub mod effect;
+pub mod error;
+pub mod failure;
+pub mod host;
+pub mod journal;
+pub mod native;
+pub mod output;
+pub mod prompt;
+pub mod secrets;
+pub mod time;
+pub mod who;
+
+pub use effect::{Change, Effect};
+pub use failure::{Context, Failure, NativeResult, RhaiResult};
+pub use host::{Host, Mode};
+pub use native::{Catalog, Decl, FnDoc, NativeModule};
+pub use rhai;

@@ -1,0 +1,135 @@
+//! Native functions are declared once: name, effect, parameters, doc and an example.
+//!
+//! From that one declaration come the Rhai registration (with metadata for editors), `ripcord
+//! doc`, `ripcord check`'s list of known functions, REPL completion, and a test that compiles
+//! every example.
+
+use rhai::{FuncRegistration, Module, RhaiNativeFunc, Variant};
+
+use crate::Effect;
+
+/// The metadata of one native function (all overloads share it).
+#[derive(Debug, Clone)]
+pub struct FnDoc {
+    pub module: &'static str,
+    pub name: &'static str,
+    pub effect: Effect,
+    /// One signature per overload, e.g. `backup(src: String, dst: String, opts: Map) -> Map`.
+    pub signatures: Vec<String>,
+    /// Markdown; the first line is the summary.
+    pub doc: &'static str,
+    /// Rhai code that uses the function; a test compiles every example.
+    pub example: &'static str,
+}
+
+impl FnDoc {
+    pub fn qualified(&self) -> String {
+        if self.module.is_empty() {
+            self.name.to_string()
+        } else {
+            format!("{}::{}", self.module, self.name)
+        }
+    }
+
+    pub fn summary(&self) -> &'static str {
+        self.doc.lines().next().unwrap_or("").trim()
+    }
+}
+
+/// A declaration passed to [`NativeModule::function`].
+#[derive(Debug, Clone, Copy)]
+pub struct Decl {
+    pub name: &'static str,
+    pub effect: Effect,
+    /// Parameters as `name: Type`, then the return type last (Rhai's metadata convention).
+    pub params: &'static [&'static str],
+    pub doc: &'static str,
+    pub example: &'static str,
+}
+
+/// A module of native functions (`fs`, `db`, ...) or the global namespace (name `""`).
+pub struct NativeModule {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub module: Module,
+    pub docs: Vec<FnDoc>,
+}
+
+impl NativeModule {
+    pub fn new(name: &'static str, summary: &'static str) -> Self {
+        let mut module = Module::new();
+        module.set_id(name);
+        NativeModule { name, summary, module, docs: Vec::new() }
+    }
+
+    /// Register one overload of a function. Overloads repeat the same `Decl` with other params.
+    pub fn function<A: 'static, const N: usize, const X: bool, R, const F: bool, FUNC>(
+        &mut self,
+        decl: Decl,
+        func: FUNC,
+    ) -> &mut Self
+    where
+        R: Variant + Clone,
+        FUNC: RhaiNativeFunc<A, N, X, R, F> + Send + Sync + 'static,
+    {
+        let comments: Vec<String> = decl.doc.lines().map(|l| format!("/// {l}")).collect();
+        let mut reg = FuncRegistration::new(decl.name)
+            .with_params_info(decl.params)
+            .with_comments(comments)
+            .with_volatility(true)
+            .with_purity(decl.effect == Effect::Pure);
+        if self.name.is_empty() {
+            reg = reg.in_global_namespace();
+        }
+        reg.set_into_module(&mut self.module, func);
+
+        let signature = signature(decl.name, decl.params);
+        match self.docs.iter_mut().find(|d| d.name == decl.name) {
+            Some(doc) => doc.signatures.push(signature),
+            None => self.docs.push(FnDoc {
+                module: self.name,
+                name: decl.name,
+                effect: decl.effect,
+                signatures: vec![signature],
+                doc: decl.doc,
+                example: decl.example,
+            }),
+        }
+        self
+    }
+}
+
+fn signature(name: &str, params: &[&str]) -> String {
+    match params.split_last() {
+        Some((ret, args)) => format!("{name}({}) -> {ret}", args.join(", ")),
+        None => format!("{name}()"),
+    }
+}
+
+/// Every native function known to the engine, for doc, check and completion.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    pub modules: Vec<(&'static str, &'static str)>,
+    pub functions: Vec<FnDoc>,
+}
+
+impl Catalog {
+    pub fn from_modules(modules: &[NativeModule]) -> Self {
+        Catalog {
+            modules: modules.iter().map(|m| (m.name, m.summary)).collect(),
+            functions: modules.iter().flat_map(|m| m.docs.iter().cloned()).collect(),
+        }
+    }
+
+    pub fn find(&self, module: &str, name: &str) -> Option<&FnDoc> {
+        self.functions.iter().find(|f| f.module == module && f.name == name)
+    }
+
+    pub fn has_module(&self, module: &str) -> bool {
+        self.modules.iter().any(|(m, _)| *m == module)
+    }
+
+    pub fn in_module<'a>(&'a self, module: &'a str) -> impl Iterator<Item = &'a FnDoc> + 'a {
+        self.functions.iter().filter(move |f| f.module == module)
+    }
+}

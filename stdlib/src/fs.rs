@@ -1,0 +1,7 @@
+//! The `fs` module.
+
+use ripcord_runtime::NativeModule;
+
+pub fn module() -> NativeModule {
+    NativeModule::new("fs", "")
+}

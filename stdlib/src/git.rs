@@ -1,0 +1,7 @@
+//! The `git` module.
+
+use ripcord_runtime::NativeModule;
+
+pub fn module() -> NativeModule {
+    NativeModule::new("git", "")
+}

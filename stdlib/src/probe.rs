@@ -1,0 +1,7 @@
+//! The `probe` module.
+
+use ripcord_runtime::NativeModule;
+
+pub fn module() -> NativeModule {
+    NativeModule::new("probe", "")
+}

@@ -1,0 +1,7 @@
+//! The `sh` module.
+
+use ripcord_runtime::NativeModule;
+
+pub fn module() -> NativeModule {
+    NativeModule::new("sh", "")
+}

@@ -1,0 +1,10 @@
+//! Integration tests of the real `ripcord` binary against real SQLite files, git repositories,
+//! a systemd user manager and HTTP servers on 127.0.0.1. One test binary (as ripgrep does).
+
+mod support;
+
+mod core;
+mod db;
+mod git;
+mod probe;
+mod service;
