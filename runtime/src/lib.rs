@@ -3,6 +3,7 @@
 
 pub mod dirs;
 pub mod effect;
+pub mod engine;
 pub mod error;
 pub mod failure;
 pub mod host;
@@ -10,6 +11,7 @@ pub mod journal;
 pub mod native;
 pub mod output;
 pub mod prompt;
+pub mod resolver;
 pub mod secrets;
 pub mod time;
 pub mod who;
