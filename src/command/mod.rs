@@ -1,0 +1,7 @@
+//! One file per subcommand.
+
+pub mod check;
+pub mod doc;
+pub mod history;
+pub mod list;
+pub mod run;
