@@ -469,7 +469,7 @@ fn unknown_revision(r: &Repository, path: &str, rev: &str) -> Failure {
         "the repository has no tags or commits to pick from".to_string()
     } else {
         format!(
-            "{}\nnothing was changed; list more with git::tags(repo, \"*\") or git::log(repo, 20)",
+            "revisions near it:\n{}\nnothing was changed; list more with git::tags(repo, \"*\") or git::log(repo, 20)",
             near.join("\n")
         )
     };
