@@ -148,10 +148,8 @@ impl Expect {
                 (None, None) => misses.push("body is not JSON".to_string()),
             }
         }
-        if let Some(max) = self.max_ms {
-            if obs.ms > max {
-                misses.push(format!("took {}ms (max_ms {max})", obs.ms));
-            }
+        if let Some(max) = self.max_ms.filter(|max| obs.ms > *max) {
+            misses.push(format!("took {}ms (max_ms {max})", obs.ms));
         }
         misses
     }

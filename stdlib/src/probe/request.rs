@@ -192,7 +192,7 @@ pub fn check_options(function: &str, opts: &Map, known: &[&str]) -> NativeResult
 /// "2s", "300ms", "1.5s": how long a timeout was, as an operator wrote it.
 pub fn show_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else if ms < 1000 {
         format!("{ms}ms")
