@@ -47,6 +47,7 @@ pub fn main() -> i32 {
         Command::List { dir } => command::list::list(&ctx, dir.as_deref()),
         Command::Describe { script } => command::list::describe(&ctx, &script),
         Command::Doc { item, format } => command::doc::doc(item.as_deref(), format),
+        Command::Repl(args) => command::repl::repl(&ctx, args),
         Command::History { limit, json } => command::history::history(&ctx, limit, json),
         Command::Show { run, json } => command::history::show(&ctx, run, json),
         Command::Journal {

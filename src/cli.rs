@@ -45,6 +45,8 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: DocFormatArg,
     },
+    /// Interactive REPL; with SCRIPT, step through it (as `run --step`)
+    Repl(ReplArgs),
     /// Past runs, newest first
     History {
         /// How many runs to show
@@ -114,4 +116,19 @@ pub struct RunArgs {
     /// Make a native call fail: module::fn=fail or =fail@N (for drills)
     #[arg(long = "inject", value_name = "FAULT")]
     pub inject: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplArgs {
+    /// Runbook to step through (path, or a name on the script path)
+    pub script: Option<String>,
+    /// A param of SCRIPT: -p name=value (repeatable)
+    #[arg(short = 'p', long = "param", value_name = "NAME=VALUE", requires = "script")]
+    pub params: Vec<String>,
+    /// Config file, visible as `cfg` (default: ./ripcord.toml if present)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Step through SCRIPT as a dry run: changes are shown and simulated
+    #[arg(long, requires = "script")]
+    pub dry_run: bool,
 }

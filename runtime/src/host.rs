@@ -326,6 +326,12 @@ impl Host {
         self.state().stop.clone()
     }
 
+    /// Forget a stop and a pending Ctrl-C, so the REPL can evaluate its next input.
+    pub fn clear_stop(&self) {
+        self.interrupt.store(false, Ordering::Relaxed);
+        self.state().stop = None;
+    }
+
     pub fn request_stop(&self, stop: Stop) {
         let mut state = self.state();
         if state.stop.is_none() {
@@ -416,10 +422,15 @@ impl Host {
             return Err(failure.at_position(pos));
         }
         if let Some(prompter) = self.prompter() {
-            match prompter.before_change(&Change {
+            let decision = prompter.before_change(&Change {
                 summary: summary.clone(),
                 ..change.clone()
-            }) {
+            });
+            let _ = self.journal(
+                "prompt",
+                json!({ "kind": "change", "function": change.function, "summary": summary, "answer": decision_text(decision) }),
+            );
+            match decision {
                 Decision::Continue => {}
                 Decision::Skip => {
                     self.out.skipped_change(&summary);
@@ -657,15 +668,14 @@ impl Host {
             return Ok(false);
         }
         if let Some(prompter) = self.prompter() {
-            let decision = prompter.before_step(name, position, inspect);
-            let answer = match decision {
-                Decision::Continue => "continue",
-                Decision::Skip => "skip",
-                Decision::Abort => "abort",
+            let mut journaled = JournaledInspect {
+                host: self,
+                inner: inspect,
             };
+            let decision = prompter.before_step(name, position, &mut journaled);
             let _ = self.journal(
                 "prompt",
-                json!({ "kind": "step", "step": name, "answer": answer }),
+                json!({ "kind": "step", "step": name, "answer": decision_text(decision) }),
             );
             match decision {
                 Decision::Continue => {}
@@ -784,6 +794,31 @@ impl Host {
 
     pub fn take_undo(&self) -> Vec<UndoAction> {
         std::mem::take(&mut self.state().undo)
+    }
+}
+
+fn decision_text(decision: Decision) -> &'static str {
+    match decision {
+        Decision::Continue => "continue",
+        Decision::Skip => "skip",
+        Decision::Abort => "abort",
+    }
+}
+
+/// What the operator types at an inspect prompt can change the run: each input is journaled.
+struct JournaledInspect<'a> {
+    host: &'a Host,
+    inner: &'a mut dyn Inspect,
+}
+
+impl Inspect for JournaledInspect<'_> {
+    fn eval(&mut self, code: &str) -> Result<String, String> {
+        let result = self.inner.eval(code);
+        let _ = self.host.journal(
+            "inspect",
+            json!({ "code": code, "ok": result.is_ok(), "error": result.as_ref().err() }),
+        );
+        result
     }
 }
 
