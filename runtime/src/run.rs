@@ -219,52 +219,55 @@ pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
         .journal
         .clone()
         .unwrap_or_else(crate::journal::default_path);
-    let mut journal = match Journal::open(&journal_path) {
-        Ok(j) => j,
-        Err(message) => {
-            let d = Diagnostic::new(message)
-                .help("pass a writable file with --journal or RIPCORD_JOURNAL");
-            return usage_error(outcome, d, &mut sources);
+    // `--journal off` is for benchmarks and throwaway sandboxes: no history, no resume.
+    if journal_path.as_os_str() != "off" {
+        let mut journal = match Journal::open(&journal_path) {
+            Ok(j) => j,
+            Err(message) => {
+                let d = Diagnostic::new(message)
+                    .help("pass a writable file with --journal or RIPCORD_JOURNAL");
+                return usage_error(outcome, d, &mut sources);
+            }
+        };
+        let _ = journal.reap_dead_runs();
+        let params_json: serde_json::Map<String, Value> = bound
+            .iter()
+            .map(|b| {
+                (
+                    b.name.clone(),
+                    if b.secret {
+                        json!(crate::secrets::MASK)
+                    } else {
+                        dynamic_to_json(&b.value)
+                    },
+                )
+            })
+            .collect();
+        let start = RunStart {
+            script: script.name.clone(),
+            path: absolute(&script.path),
+            sha256: script.sha256.clone(),
+            params: Value::Object(params_json),
+            operator: crate::who::operator(),
+            host: crate::who::hostname(),
+            mode: request.mode.as_str().to_string(),
+            parent: request.resumes,
+        };
+        match journal.start_run(&start) {
+            Ok(id) => {
+                outcome.run = Some(id);
+                host.attach_journal(journal, id);
+            }
+            Err(e) => {
+                let d = Diagnostic::new(format!(
+                    "cannot write to the journal {}: {e}",
+                    journal_path.display()
+                ));
+                return usage_error(outcome, d, &mut sources);
+            }
         }
-    };
-    let _ = journal.reap_dead_runs();
-    let params_json: serde_json::Map<String, Value> = bound
-        .iter()
-        .map(|b| {
-            (
-                b.name.clone(),
-                if b.secret {
-                    json!(crate::secrets::MASK)
-                } else {
-                    dynamic_to_json(&b.value)
-                },
-            )
-        })
-        .collect();
-    let start = RunStart {
-        script: script.name.clone(),
-        path: absolute(&script.path),
-        sha256: script.sha256.clone(),
-        params: Value::Object(params_json),
-        operator: crate::who::operator(),
-        host: crate::who::hostname(),
-        mode: request.mode.as_str().to_string(),
-        parent: request.resumes,
-    };
-    match journal.start_run(&start) {
-        Ok(id) => {
-            outcome.run = Some(id);
-            host.attach_journal(journal, id);
-        }
-        Err(e) => {
-            let d = Diagnostic::new(format!(
-                "cannot write to the journal {}: {e}",
-                journal_path.display()
-            ));
-            return usage_error(outcome, d, &mut sources);
-        }
+        outcome.journal = Some(journal_path.display().to_string());
     }
-    outcome.journal = Some(journal_path.display().to_string());
 
     let mut scope = Scope::new();
     for b in &bound {
