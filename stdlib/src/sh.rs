@@ -1,7 +1,380 @@
-//! The `sh` module.
+//! Shell commands: `sh(cmd, opts)` and `exec(program, args, opts)`, in the global namespace.
+//!
+//! A command is a change unless marked `read_only: true`. It runs in its own process group so a
+//! timeout, Ctrl-C or the run's `--timeout` kills everything it started (`sleep 30 & ...`
+//! included): SIGTERM to the group, then SIGKILL after a grace period. Output is captured and
+//! returned, never echoed: the terminal shows only which command ran.
 
-use ripcord_runtime::NativeModule;
+use std::io::{Read, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use ripcord_runtime::dirs::expand_tilde;
+use ripcord_runtime::rhai::{Array, Dynamic, Map, NativeCallContext};
+use ripcord_runtime::time::{human, parse_duration};
+use ripcord_runtime::{Change, Decl, Effect, Failure, Host, NativeModule, NativeResult, RhaiResult};
+
+/// Used when `timeout` is not given.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+/// Between SIGTERM and SIGKILL of a command's process group.
+const KILL_GRACE: Duration = Duration::from_secs(2);
+/// How long to wait for output after the command exits, in case it left a background process
+/// holding stdout (`nohup server &`): its output is not waited for.
+const DRAIN_WAIT: Duration = Duration::from_millis(500);
+const POLL: Duration = Duration::from_millis(20);
+/// How much of stderr a failure shows.
+const TAIL_LINES: usize = 10;
+const TAIL_CHARS: usize = 2000;
+
+const OPTIONS: &[&str] = &["cwd", "env", "timeout", "check", "read_only", "stdin"];
+
+/// The options paragraph shared by the docs of `sh` and `exec` (a macro so `concat!` can use it).
+macro_rules! options_doc {
+    () => {
+        "\n\nOptions: `cwd` (folder to run in), `env` (map of extra environment variables), \
+`timeout` (default \"10m\", capped by the run's `--timeout`), `check` (default true: a non-zero exit \
+fails naming the command, the exit code and the end of stderr; false returns the map), `read_only` \
+(true: the command only looks, so it runs in a dry run too), `stdin` (text fed to the command).\n\n\
+A timeout kills the command's whole process group. stdout and stderr are returned, not printed."
+    };
+}
 
 pub fn module() -> NativeModule {
-    NativeModule::new("sh", "")
+    let mut m = NativeModule::new("", "Shell commands");
+
+    let sh = Decl {
+        name: "sh",
+        effect: Effect::Change,
+        params: &["cmd: String", "Map"],
+        doc: concat!(
+            "Run a shell command (`/bin/sh -c cmd`) -> `#{ code, stdout, stderr, ms }`.\n\n\
+             A change unless `#{ read_only: true }`: a dry run prints it and returns \
+             `#{ code: 0, stdout: \"\", stderr: \"\", ms: 0 }`.",
+            options_doc!()
+        ),
+        example: r#"sh("make build", #{ cwd: "cortex", timeout: "5m" });
+let free = sh("df -h .", #{ read_only: true }).stdout;
+let r = sh("systemctl is-failed cortex", #{ check: false, read_only: true });
+if r.code == 0 { log::warn("cortex is in a failed state"); }"#,
+    };
+    m.function(sh, sh_plain);
+    m.function(Decl { params: &["cmd: String", "opts: Map", "Map"], ..sh }, sh_opts);
+
+    let exec = Decl {
+        name: "exec",
+        effect: Effect::Change,
+        params: &["program: String", "args: Array", "Map"],
+        doc: concat!(
+            "Run a program with arguments, without a shell -> `#{ code, stdout, stderr, ms }`.\n\n\
+             Arguments are passed as they are (no quoting, globbing or `$` expansion), so values \
+             from params are safe. A change unless `#{ read_only: true }`.",
+            options_doc!()
+        ),
+        example: r#"exec("git", ["-C", "cortex", "fetch", "--tags"], #{ timeout: "2m" });
+let head = exec("git", ["-C", "cortex", "rev-parse", "HEAD"], #{ read_only: true }).stdout;"#,
+    };
+    m.function(exec, exec_plain);
+    m.function(Decl { params: &["program: String", "args: Array", "opts: Map", "Map"], ..exec }, exec_opts);
+    m
+}
+
+fn sh_plain(ctx: NativeCallContext, cmd: &str) -> RhaiResult<Map> {
+    sh_opts(ctx, cmd, Map::new())
+}
+
+fn sh_opts(ctx: NativeCallContext, cmd: &str, opts: Map) -> RhaiResult<Map> {
+    let mut command = Command::new("/bin/sh");
+    command.arg("-c").arg(cmd);
+    run(&ctx, "sh", cmd.to_string(), command, &opts)
+}
+
+fn exec_plain(ctx: NativeCallContext, program: &str, args: Array) -> RhaiResult<Map> {
+    exec_opts(ctx, program, args, Map::new())
+}
+
+fn exec_opts(ctx: NativeCallContext, program: &str, args: Array, opts: Map) -> RhaiResult<Map> {
+    let mut words = Vec::with_capacity(args.len());
+    for (i, arg) in args.iter().enumerate() {
+        if arg.is_string() || arg.is_int() || arg.is_float() || arg.is_bool() || arg.is_char() {
+            words.push(arg.to_string());
+        } else {
+            return Err(Failure::new(format!("exec {program}: argument {} is {}, not text", i + 1, arg.type_name()))
+                .hint("pass arguments as strings or numbers")
+                .at(&ctx));
+        }
+    }
+    let mut command = Command::new(expand_tilde(program));
+    command.args(&words);
+    let shown = std::iter::once(program.to_string()).chain(words.iter().map(|w| quote(w))).collect::<Vec<_>>().join(" ");
+    run(&ctx, "exec", shown, command, &opts)
+}
+
+/// Options as given to `sh`/`exec`.
+struct Options {
+    cwd: Option<String>,
+    env: Vec<(String, String)>,
+    timeout: Duration,
+    timeout_text: String,
+    check: bool,
+    read_only: bool,
+    stdin: Option<String>,
+}
+
+fn options(function: &str, opts: &Map) -> NativeResult<Options> {
+    if let Some(key) = opts.keys().find(|k| !OPTIONS.contains(&k.as_str())) {
+        return Err(Failure::new(format!("{function}: unknown option `{key}`")).hint(format!("options are: {}", OPTIONS.join(", "))));
+    }
+    let text = |name: &str| -> NativeResult<Option<String>> {
+        match opts.get(name) {
+            None => Ok(None),
+            Some(v) if v.is_string() => Ok(Some(v.to_string())),
+            Some(v) => Err(Failure::new(format!("{function}: option `{name}` must be a string, not {}", v.type_name()))),
+        }
+    };
+    let flag = |name: &str, default: bool| -> NativeResult<bool> {
+        match opts.get(name) {
+            None => Ok(default),
+            Some(v) => v.as_bool().map_err(|t| Failure::new(format!("{function}: option `{name}` must be true or false, not {t}"))),
+        }
+    };
+    let (timeout, timeout_text) = match opts.get("timeout") {
+        None => (DEFAULT_TIMEOUT, "10m".to_string()),
+        Some(v) if v.is_int() => {
+            let secs = v.as_int().unwrap_or_default();
+            let secs = u64::try_from(secs).map_err(|_| Failure::new(format!("{function}: timeout must not be negative, got {secs}")))?;
+            (Duration::from_secs(secs), format!("{secs}s"))
+        }
+        Some(v) if v.is_string() => {
+            let t = v.to_string();
+            (parse_duration(&t).map_err(|e| Failure::new(format!("{function}: timeout {e}")))?, t)
+        }
+        Some(v) => return Err(Failure::new(format!("{function}: option `timeout` must be a duration like \"30s\", not {}", v.type_name()))),
+    };
+    let env = match opts.get("env") {
+        None => Vec::new(),
+        Some(v) => match v.read_lock::<Map>() {
+            Some(map) => map.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            None => return Err(Failure::new(format!("{function}: option `env` must be a map like #{{ RUST_LOG: \"debug\" }}, not {}", v.type_name()))),
+        },
+    };
+    Ok(Options {
+        cwd: text("cwd")?.map(|c| expand_tilde(&c)),
+        env,
+        timeout,
+        timeout_text,
+        check: flag("check", true)?,
+        read_only: flag("read_only", false)?,
+        stdin: text("stdin")?,
+    })
+}
+
+/// Run `command` through the seam: as a read if `read_only`, otherwise as a change.
+fn run(ctx: &NativeCallContext, function: &str, shown: String, command: Command, opts: &Map) -> RhaiResult<Map> {
+    let host = Host::of(ctx)?;
+    let opts = options(function, opts).map_err(|f| f.at(ctx))?;
+    let result = if opts.read_only {
+        host.out.note(&format!("$ {shown}"));
+        host.read(ctx, function, || execute(&host, &shown, command, &opts).map(Dynamic::from_map))
+    } else {
+        let mut change = Change::new(function, format!("run `{shown}`")).arg("command", shown.as_str()).simulated(simulated());
+        if let Some(cwd) = &opts.cwd {
+            change = change.arg("cwd", cwd.as_str());
+        }
+        host.change(ctx, change, || execute(&host, &shown, command, &opts).map(Dynamic::from_map))
+    };
+    match result {
+        // Interrupted or past `--timeout`: end the run, do not let `try` swallow it.
+        Err(_) if host.stop_reason().is_some() => {
+            let stop = host.stop_reason().unwrap_or(ripcord_runtime::host::Stop::Interrupted);
+            Err(host.terminate(stop, ctx.call_position()))
+        }
+        Err(e) => Err(e),
+        Ok(value) => Ok(value.try_cast::<Map>().unwrap_or_default()),
+    }
+}
+
+fn simulated() -> Map {
+    let mut map = Map::new();
+    map.insert("code".into(), Dynamic::from_int(0));
+    map.insert("stdout".into(), Dynamic::from(""));
+    map.insert("stderr".into(), Dynamic::from(""));
+    map.insert("ms".into(), Dynamic::from_int(0));
+    map
+}
+
+fn execute(host: &Host, shown: &str, mut command: Command, opts: &Options) -> NativeResult<Map> {
+    if let Some(cwd) = &opts.cwd {
+        if !Path::new(cwd).is_dir() {
+            return Err(Failure::new(format!("cannot run `{shown}`: cwd {cwd} is not a folder")).hint("check the `cwd` option"));
+        }
+        command.current_dir(cwd);
+    }
+    command
+        .envs(opts.env.iter().map(|(k, v)| (k, v)))
+        .stdin(if opts.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let timeout = match host.remaining() {
+        Some(left) => opts.timeout.min(left),
+        None => opts.timeout,
+    };
+    let started = Instant::now();
+    let mut child = command.spawn().map_err(|e| {
+        Failure::new(format!("cannot run `{shown}`: {e}")).hint("check the program is installed and on PATH")
+    })?;
+    let pgid = child.id() as libc::pid_t;
+
+    if let (Some(text), Some(mut pipe)) = (opts.stdin.clone(), child.stdin.take()) {
+        // A command that does not read its stdin closes the pipe: that error is not ours to report.
+        std::thread::spawn(move || {
+            let _ = pipe.write_all(text.as_bytes());
+        });
+    }
+    let stdout = Collector::start(child.stdout.take());
+    let stderr = Collector::start(child.stderr.take());
+
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => {}
+            Err(e) => {
+                kill_group(&mut child, pgid);
+                return Err(Failure::new(format!("cannot wait for `{shown}`: {e}")));
+            }
+        }
+        if host.check_stop().is_some() {
+            kill_group(&mut child, pgid);
+            return Err(Failure::new(format!("`{shown}` was stopped: the run is ending")));
+        }
+        if started.elapsed() >= timeout {
+            kill_group(&mut child, pgid);
+            let err = stderr.wait(DRAIN_WAIT);
+            let mut failure = format!("`{shown}` timed out after {} and was killed", human_timeout(opts, timeout));
+            if !err.trim().is_empty() {
+                failure.push_str(&format!("\nstderr (last lines):\n{}", tail(&err)));
+            }
+            return Err(Failure::new(failure).hint("raise #{ timeout: \"...\" } if the command needs longer"));
+        }
+        std::thread::sleep(POLL);
+    };
+    let ms = started.elapsed().as_millis() as i64;
+    let out = stdout.wait(DRAIN_WAIT);
+    let err = stderr.wait(DRAIN_WAIT);
+    let code = exit_code(status);
+    if opts.check && code != 0 {
+        let what = if err.trim().is_empty() { ("stdout", &out) } else { ("stderr", &err) };
+        let mut message = format!("`{shown}` failed with exit code {code}");
+        if let Some(sig) = status.signal() {
+            message.push_str(&format!(" (killed by signal {sig})"));
+        }
+        if !what.1.trim().is_empty() {
+            message.push_str(&format!("\n{} (last lines):\n{}", what.0, tail(what.1)));
+        }
+        return Err(Failure::new(message).hint("pass #{ check: false } to handle the exit code in the script"));
+    }
+    let mut map = Map::new();
+    map.insert("code".into(), Dynamic::from_int(code));
+    map.insert("stdout".into(), Dynamic::from(out));
+    map.insert("stderr".into(), Dynamic::from(err));
+    map.insert("ms".into(), Dynamic::from_int(ms));
+    Ok(map)
+}
+
+fn human_timeout(opts: &Options, effective: Duration) -> String {
+    if effective < opts.timeout { human(effective) } else { opts.timeout_text.clone() }
+}
+
+/// The exit code, or 128 + the signal number for a command killed by a signal (as shells report).
+fn exit_code(status: ExitStatus) -> i64 {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => i64::from(code),
+        (None, Some(sig)) => 128 + i64::from(sig),
+        (None, None) => -1,
+    }
+}
+
+/// SIGTERM the whole group, give it a grace period, then SIGKILL whatever is left.
+fn kill_group(child: &mut Child, pgid: libc::pid_t) {
+    // SAFETY: kill(2) with a negative pid signals a process group; no memory is involved.
+    unsafe { libc::kill(-pgid, libc::SIGTERM) };
+    let until = Instant::now() + KILL_GRACE;
+    let mut reaped = false;
+    while Instant::now() < until {
+        reaped = reaped || matches!(child.try_wait(), Ok(Some(_)));
+        // SAFETY: signal 0 only checks whether any process of the group is left.
+        let left = unsafe { libc::kill(-pgid, 0) } == 0;
+        if reaped && !left {
+            return;
+        }
+        std::thread::sleep(POLL);
+    }
+    // SAFETY: as above.
+    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    let _ = child.wait();
+}
+
+/// Reads a pipe to its end on a thread, so a chatty command never blocks on a full pipe.
+struct Collector {
+    buf: Arc<Mutex<Vec<u8>>>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Collector {
+    fn start(pipe: Option<impl Read + Send + 'static>) -> Collector {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let handle = pipe.map(|mut pipe| {
+            let buf = buf.clone();
+            std::thread::spawn(move || {
+                let mut chunk = [0u8; 8192];
+                while let Ok(n) = pipe.read(&mut chunk) {
+                    if n == 0 {
+                        break;
+                    }
+                    buf.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(&chunk[..n]);
+                }
+            })
+        });
+        Collector { buf, handle }
+    }
+
+    /// What was read, once the pipe closes or `patience` runs out (a background process of the
+    /// command may hold the pipe open for ever; its thread is then left behind).
+    fn wait(self, patience: Duration) -> String {
+        let until = Instant::now() + patience;
+        if let Some(handle) = self.handle {
+            while !handle.is_finished() && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if handle.is_finished() {
+                let _ = handle.join();
+            }
+        }
+        let bytes = self.buf.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+/// The last lines of a command's output, for failure messages.
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.trim_end().lines().collect();
+    let mut tail = lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n");
+    if tail.len() > TAIL_CHARS {
+        let mut cut = tail.len() - TAIL_CHARS;
+        while !tail.is_char_boundary(cut) {
+            cut += 1;
+        }
+        tail = format!("...{}", &tail[cut..]);
+    }
+    tail.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+}
+
+/// Quote an argument for display the way a shell would need it.
+fn quote(word: &str) -> String {
+    let plain = !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+%".contains(c));
+    if plain { word.to_string() } else { format!("'{}'", word.replace('\'', "'\\''")) }
 }
