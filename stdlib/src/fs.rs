@@ -14,7 +14,9 @@ use std::time::SystemTime;
 
 use ripcord_runtime::dirs::expand_tilde;
 use ripcord_runtime::rhai::{Array, Dynamic, Map, NativeCallContext};
-use ripcord_runtime::{Change, Decl, Effect, Failure, Host, NativeModule, NativeResult, RhaiResult};
+use ripcord_runtime::{
+    Change, Decl, Effect, Failure, Host, NativeModule, NativeResult, RhaiResult,
+};
 use sha2::{Digest, Sha256};
 
 pub fn module() -> NativeModule {
@@ -62,7 +64,13 @@ print(log);"#,
 fs::copy("cortex.toml", "cortex.toml.bak", #{ force: true });"#,
     };
     m.function(copy, fs_copy);
-    m.function(Decl { params: &["src: String", "dst: String", "opts: Map", "String"], ..copy }, fs_copy_opts);
+    m.function(
+        Decl {
+            params: &["src: String", "dst: String", "opts: Map", "String"],
+            ..copy
+        },
+        fs_copy_opts,
+    );
 
     let mv = Decl {
         name: "move",
@@ -75,7 +83,13 @@ fs::copy("cortex.toml", "cortex.toml.bak", #{ force: true });"#,
 fs::move("next.toml", "cortex.toml", #{ force: true });"#,
     };
     m.function(mv, fs_move);
-    m.function(Decl { params: &["src: String", "dst: String", "opts: Map", "String"], ..mv }, fs_move_opts);
+    m.function(
+        Decl {
+            params: &["src: String", "dst: String", "opts: Map", "String"],
+            ..mv
+        },
+        fs_move_opts,
+    );
 
     let remove = Decl {
         name: "remove",
@@ -87,7 +101,13 @@ fs::move("next.toml", "cortex.toml", #{ force: true });"#,
 fs::remove("build-cache", #{ recursive: true });"#,
     };
     m.function(remove, fs_remove);
-    m.function(Decl { params: &["path: String", "opts: Map", "()"], ..remove }, fs_remove_opts);
+    m.function(
+        Decl {
+            params: &["path: String", "opts: Map", "()"],
+            ..remove
+        },
+        fs_remove_opts,
+    );
 
     let exists = Decl {
         name: "exists",
@@ -157,24 +177,33 @@ print(`config sha256 ${before}`);"#,
 fn fs_read(ctx: NativeCallContext, path: &str) -> RhaiResult<String> {
     let host = Host::of(&ctx)?;
     host.read(&ctx, "fs::read", || {
-        let bytes = std::fs::read(expand_tilde(path)).map_err(|e| io_failure("cannot read", path, &e))?;
+        let bytes =
+            std::fs::read(expand_tilde(path)).map_err(|e| io_failure("cannot read", path, &e))?;
         String::from_utf8(bytes).map_err(|e| {
-            Failure::new(format!("cannot read {path}: not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()))
-                .hint("fs::read is for text files; use fs::sha256 or fs::size for binary files")
+            Failure::new(format!(
+                "cannot read {path}: not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ))
+            .hint("fs::read is for text files; use fs::sha256 or fs::size for binary files")
         })
     })
 }
 
 fn fs_exists(ctx: NativeCallContext, path: &str) -> RhaiResult<bool> {
     let host = Host::of(&ctx)?;
-    host.read(&ctx, "fs::exists", || Ok(Path::new(&expand_tilde(path)).exists()))
+    host.read(&ctx, "fs::exists", || {
+        Ok(Path::new(&expand_tilde(path)).exists())
+    })
 }
 
 fn fs_glob(ctx: NativeCallContext, pattern: &str) -> RhaiResult<Array> {
     let host = Host::of(&ctx)?;
     host.read(&ctx, "fs::glob", || {
         let paths = glob_paths(pattern)?;
-        Ok(paths.into_iter().map(|p| Dynamic::from(p.display().to_string())).collect())
+        Ok(paths
+            .into_iter()
+            .map(|p| Dynamic::from(p.display().to_string()))
+            .collect())
     })
 }
 
@@ -184,30 +213,37 @@ fn fs_latest(ctx: NativeCallContext, pattern: &str) -> RhaiResult<String> {
         let mut newest: Option<(SystemTime, PathBuf)> = None;
         for path in glob_paths(pattern)? {
             // An entry that vanished between the listing and the stat is simply not a candidate.
-            let Ok(modified) = std::fs::metadata(&path).and_then(|m| m.modified()) else { continue };
+            let Ok(modified) = std::fs::metadata(&path).and_then(|m| m.modified()) else {
+                continue;
+            };
             // Paths come sorted, so `>=` lets the later name win a tie.
             if newest.as_ref().is_none_or(|(t, _)| modified >= *t) {
                 newest = Some((modified, path));
             }
         }
         newest.map(|(_, p)| p.display().to_string()).ok_or_else(|| {
-            Failure::new(format!("nothing matches {pattern}"))
-                .hint("check the pattern and the folder; use fs::glob(pattern).len() to test for none")
+            Failure::new(format!("nothing matches {pattern}")).hint(
+                "check the pattern and the folder; use fs::glob(pattern).len() to test for none",
+            )
         })
     })
 }
 
 fn fs_sha256(ctx: NativeCallContext, path: &str) -> RhaiResult<String> {
     let host = Host::of(&ctx)?;
-    host.read(&ctx, "fs::sha256", || sha256_file(Path::new(&expand_tilde(path))).map_err(|e| io_failure("cannot hash", path, &e)))
+    host.read(&ctx, "fs::sha256", || {
+        sha256_file(Path::new(&expand_tilde(path))).map_err(|e| io_failure("cannot hash", path, &e))
+    })
 }
 
 fn fs_size(ctx: NativeCallContext, path: &str) -> RhaiResult<i64> {
     let host = Host::of(&ctx)?;
     host.read(&ctx, "fs::size", || {
-        let meta = std::fs::metadata(expand_tilde(path)).map_err(|e| io_failure("cannot stat", path, &e))?;
+        let meta = std::fs::metadata(expand_tilde(path))
+            .map_err(|e| io_failure("cannot stat", path, &e))?;
         if meta.is_dir() {
-            return Err(Failure::new(format!("cannot size {path}: it is a folder")).hint("fs::size measures files"));
+            return Err(Failure::new(format!("cannot size {path}: it is a folder"))
+                .hint("fs::size measures files"));
         }
         Ok(i64::try_from(meta.len()).unwrap_or(i64::MAX))
     })
@@ -217,12 +253,16 @@ fn fs_size(ctx: NativeCallContext, path: &str) -> RhaiResult<i64> {
 
 fn fs_write(ctx: NativeCallContext, path: &str, content: &str) -> RhaiResult<()> {
     let host = Host::of(&ctx)?;
-    let change = Change::new("fs::write", format!("write {} to {path}", bytes_text(content.len() as u64)))
-        .arg("path", path)
-        .arg("bytes", content.len());
+    let change = Change::new(
+        "fs::write",
+        format!("write {} to {path}", bytes_text(content.len() as u64)),
+    )
+    .arg("path", path)
+    .arg("bytes", content.len());
     host.change(&ctx, change, || {
         let target = resolve_symlink(Path::new(&expand_tilde(path)));
-        write_durably(&target, None, |f| f.write_all(content.as_bytes())).map_err(|e| io_failure("cannot write", path, &e))?;
+        write_durably(&target, None, |f| f.write_all(content.as_bytes()))
+            .map_err(|e| io_failure("cannot write", path, &e))?;
         Ok(Dynamic::UNIT)
     })
     .map(drop)
@@ -230,9 +270,12 @@ fn fs_write(ctx: NativeCallContext, path: &str, content: &str) -> RhaiResult<()>
 
 fn fs_append(ctx: NativeCallContext, path: &str, content: &str) -> RhaiResult<()> {
     let host = Host::of(&ctx)?;
-    let change = Change::new("fs::append", format!("append {} to {path}", bytes_text(content.len() as u64)))
-        .arg("path", path)
-        .arg("bytes", content.len());
+    let change = Change::new(
+        "fs::append",
+        format!("append {} to {path}", bytes_text(content.len() as u64)),
+    )
+    .arg("path", path)
+    .arg("bytes", content.len());
     host.change(&ctx, change, || {
         let target = PathBuf::from(expand_tilde(path));
         let created = !target.exists();
@@ -302,11 +345,14 @@ fn fs_move_opts(ctx: NativeCallContext, src: &str, dst: &str, opts: Map) -> Rhai
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::EXDEV) && from.is_file() => {
                 copy_durably(&from, &target, src, &shown)?;
-                std::fs::remove_file(&from).map_err(|e| io_failure("copied but cannot remove", src, &e))?;
+                std::fs::remove_file(&from)
+                    .map_err(|e| io_failure("copied but cannot remove", src, &e))?;
             }
             Err(e) => return Err(io_failure(&format!("cannot move {src} to"), &shown, &e)),
         }
-        sync_dir(&target).and_then(|()| sync_dir(&from)).map_err(|e| io_failure("moved but cannot sync the folder of", &shown, &e))?;
+        sync_dir(&target)
+            .and_then(|()| sync_dir(&from))
+            .map_err(|e| io_failure("moved but cannot sync the folder of", &shown, &e))?;
         Ok(Dynamic::from(shown.clone()))
     })?;
     Ok(moved.into_string().unwrap_or(shown))
@@ -322,28 +368,43 @@ fn fs_remove_opts(ctx: NativeCallContext, path: &str, opts: Map) -> RhaiResult<(
     let recursive = flag(&opts, "recursive", "fs::remove", known).map_err(|f| f.at(&ctx))?;
     let missing_ok = flag(&opts, "missing_ok", "fs::remove", known).map_err(|f| f.at(&ctx))?;
     let target = PathBuf::from(expand_tilde(path));
-    let is_dir = std::fs::symlink_metadata(&target).map(|m| m.is_dir()).unwrap_or(false);
-    let summary = if is_dir { format!("remove folder {path} and everything in it") } else { format!("remove {path}") };
-    let change = Change::new("fs::remove", summary).arg("path", path).arg("recursive", recursive);
+    let is_dir = std::fs::symlink_metadata(&target)
+        .map(|m| m.is_dir())
+        .unwrap_or(false);
+    let summary = if is_dir {
+        format!("remove folder {path} and everything in it")
+    } else {
+        format!("remove {path}")
+    };
+    let change = Change::new("fs::remove", summary)
+        .arg("path", path)
+        .arg("recursive", recursive);
     host.change(&ctx, change, || {
         let meta = match std::fs::symlink_metadata(&target) {
             Ok(meta) => meta,
-            Err(e) if e.kind() == io::ErrorKind::NotFound && missing_ok => return Ok(Dynamic::UNIT),
+            Err(e) if e.kind() == io::ErrorKind::NotFound && missing_ok => {
+                return Ok(Dynamic::UNIT);
+            }
             Err(e) => {
-                return Err(io_failure("cannot remove", path, &e).hint("pass #{ missing_ok: true } if it may already be gone"));
+                return Err(io_failure("cannot remove", path, &e)
+                    .hint("pass #{ missing_ok: true } if it may already be gone"));
             }
         };
         let removed = if meta.is_dir() {
             if !recursive {
-                return Err(Failure::new(format!("cannot remove {path}: it is a folder"))
-                    .hint("pass #{ recursive: true } to remove the folder and everything in it"));
+                return Err(
+                    Failure::new(format!("cannot remove {path}: it is a folder")).hint(
+                        "pass #{ recursive: true } to remove the folder and everything in it",
+                    ),
+                );
             }
             std::fs::remove_dir_all(&target)
         } else {
             std::fs::remove_file(&target)
         };
         removed.map_err(|e| io_failure("cannot remove", path, &e))?;
-        sync_dir(&target).map_err(|e| io_failure("removed but cannot sync the folder of", path, &e))?;
+        sync_dir(&target)
+            .map_err(|e| io_failure("removed but cannot sync the folder of", path, &e))?;
         Ok(Dynamic::UNIT)
     })
     .map(drop)
@@ -353,7 +414,8 @@ fn fs_mkdir(ctx: NativeCallContext, path: &str) -> RhaiResult<()> {
     let host = Host::of(&ctx)?;
     let change = Change::new("fs::mkdir", format!("create folder {path}")).arg("path", path);
     host.change(&ctx, change, || {
-        std::fs::create_dir_all(expand_tilde(path)).map_err(|e| io_failure("cannot create folder", path, &e))?;
+        std::fs::create_dir_all(expand_tilde(path))
+            .map_err(|e| io_failure("cannot create folder", path, &e))?;
         Ok(Dynamic::UNIT)
     })
     .map(drop)
@@ -364,11 +426,11 @@ fn fs_mkdir(ctx: NativeCallContext, path: &str) -> RhaiResult<()> {
 /// A failure for an I/O error on `path`, in words an operator can act on.
 fn io_failure(action: &str, path: &str, e: &io::Error) -> Failure {
     match e.kind() {
-        io::ErrorKind::NotFound => {
-            Failure::new(format!("{action} {path}: no such file or folder")).hint("check the path; relative paths start in the folder ripcord runs in")
-        }
+        io::ErrorKind::NotFound => Failure::new(format!("{action} {path}: no such file or folder"))
+            .hint("check the path; relative paths start in the folder ripcord runs in"),
         io::ErrorKind::PermissionDenied => {
-            Failure::new(format!("{action} {path}: permission denied")).hint("check the file's owner and mode, or run as a user who may change it")
+            Failure::new(format!("{action} {path}: permission denied"))
+                .hint("check the file's owner and mode, or run as a user who may change it")
         }
         _ => Failure::new(format!("{action} {path}: {e}")),
     }
@@ -377,21 +439,28 @@ fn io_failure(action: &str, path: &str, e: &io::Error) -> Failure {
 /// Read a boolean option, rejecting unknown keys so a typo (`forse`) is not silently ignored.
 fn flag(opts: &Map, name: &str, function: &str, known: &[&str]) -> NativeResult<bool> {
     if let Some(key) = opts.keys().find(|k| !known.contains(&k.as_str())) {
-        return Err(Failure::new(format!("{function}: unknown option `{key}`")).hint(format!("options are: {}", known.join(", "))));
+        return Err(Failure::new(format!("{function}: unknown option `{key}`"))
+            .hint(format!("options are: {}", known.join(", "))));
     }
     match opts.get(name) {
         None => Ok(false),
-        Some(v) => v
-            .as_bool()
-            .map_err(|t| Failure::new(format!("{function}: option `{name}` must be true or false, not {t}"))),
+        Some(v) => v.as_bool().map_err(|t| {
+            Failure::new(format!(
+                "{function}: option `{name}` must be true or false, not {t}"
+            ))
+        }),
     }
 }
 
 fn glob_paths(pattern: &str) -> NativeResult<Vec<PathBuf>> {
     let expanded = expand_tilde(pattern);
     let entries = glob::glob(&expanded).map_err(|e| {
-        Failure::new(format!("bad glob pattern {pattern}: {} at character {}", e.msg, e.pos + 1))
-            .hint("patterns use *, ?, [abc] and **; escape a literal [ as [[]")
+        Failure::new(format!(
+            "bad glob pattern {pattern}: {} at character {}",
+            e.msg,
+            e.pos + 1
+        ))
+        .hint("patterns use *, ?, [abc] and **; escape a literal [ as [[]")
     })?;
     // Entries in folders we may not read are skipped, as a shell's glob would.
     let mut paths: Vec<PathBuf> = entries.filter_map(Result::ok).collect();
@@ -419,14 +488,19 @@ fn refuse_existing(target: &Path, shown: &str, force: bool) -> NativeResult<()> 
 /// In a dry run, say now that the real run would refuse to replace an existing destination.
 fn warn_if_refused(host: &Host, function: &str, target: &Path, force: bool) {
     if host.mode.simulates_changes() && !force && std::fs::symlink_metadata(target).is_ok() {
-        host.out.warn(&format!("{function}: {} exists; a real run refuses to replace it without #{{ force: true }}", target.display()));
+        host.out.warn(&format!(
+            "{function}: {} exists; a real run refuses to replace it without #{{ force: true }}",
+            target.display()
+        ));
     }
 }
 
 /// Write through a symlink to the file it points at, rather than replacing the link.
 fn resolve_symlink(path: &Path) -> PathBuf {
     match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
+        Ok(m) if m.file_type().is_symlink() => {
+            std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+        }
         _ => path.to_path_buf(),
     }
 }
@@ -444,10 +518,17 @@ fn sync_dir(path: &Path) -> io::Result<()> {
 
 /// Fill a temp file beside `target`, fsync it, rename it over `target`, fsync the folder.
 /// `perms` defaults to the existing file's mode, or 0666 minus the umask for a new file.
-fn write_durably(target: &Path, perms: Option<Permissions>, fill: impl FnOnce(&mut File) -> io::Result<()>) -> io::Result<()> {
+fn write_durably(
+    target: &Path,
+    perms: Option<Permissions>,
+    fill: impl FnOnce(&mut File) -> io::Result<()>,
+) -> io::Result<()> {
     let existing = std::fs::metadata(target).ok().map(|m| m.permissions());
     let mode = perms.or(existing);
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let prefix = format!(".{name}.");
     let mut temp = tempfile::Builder::new()
         .prefix(&prefix)
@@ -467,11 +548,14 @@ fn write_durably(target: &Path, perms: Option<Permissions>, fill: impl FnOnce(&m
 fn copy_durably(from: &Path, target: &Path, src: &str, shown: &str) -> NativeResult<()> {
     let meta = std::fs::metadata(from).map_err(|e| io_failure("cannot copy", src, &e))?;
     if meta.is_dir() {
-        return Err(Failure::new(format!("cannot copy {src}: it is a folder")).hint("fs::copy copies files; use sh(\"cp -a ...\") for folders"));
+        return Err(Failure::new(format!("cannot copy {src}: it is a folder"))
+            .hint("fs::copy copies files; use sh(\"cp -a ...\") for folders"));
     }
     let mut input = File::open(from).map_err(|e| io_failure("cannot copy", src, &e))?;
-    write_durably(target, Some(meta.permissions()), |out| io::copy(&mut input, out).map(drop))
-        .map_err(|e| io_failure(&format!("cannot copy {src} to"), shown, &e))
+    write_durably(target, Some(meta.permissions()), |out| {
+        io::copy(&mut input, out).map(drop)
+    })
+    .map_err(|e| io_failure(&format!("cannot copy {src} to"), shown, &e))
 }
 
 fn sha256_file(path: &Path) -> io::Result<String> {
@@ -485,14 +569,22 @@ fn sha256_file(path: &Path) -> io::Result<String> {
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 /// `12 bytes`, `2.1 KB`, `3.4 MB`: sizes for change summaries.
 pub(crate) fn bytes_text(n: u64) -> String {
     const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
     if n < 1024 {
-        return if n == 1 { "1 byte".to_string() } else { format!("{n} bytes") };
+        return if n == 1 {
+            "1 byte".to_string()
+        } else {
+            format!("{n} bytes")
+        };
     }
     let mut value = n as f64 / 1024.0;
     let mut unit = 0;
@@ -501,4 +593,322 @@ pub(crate) fn bytes_text(n: u64) -> String {
         unit += 1;
     }
     format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+    use std::time::{Duration, SystemTime};
+
+    use ripcord_runtime::Mode;
+    use ripcord_runtime::engine::standalone;
+    use ripcord_runtime::rhai::{Dynamic, Engine};
+
+    use super::module;
+
+    fn engine(mode: Mode) -> Engine {
+        standalone(vec![module()], mode).0
+    }
+
+    fn error(engine: &Engine, script: &str) -> String {
+        engine
+            .eval::<Dynamic>(script)
+            .expect_err(script)
+            .to_string()
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn write_is_durable_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.txt");
+        let e = engine(Mode::Run);
+        e.run(&format!(r#"fs::write("{}", "first\n");"#, path.display()))
+            .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        e.run(&format!(
+            r#"fs::write("{}", "rolled back\n");"#,
+            path.display()
+        ))
+        .unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "rolled back\n");
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600,
+            "mode kept"
+        );
+        assert_eq!(names(dir.path()), ["out.txt"]);
+        let read: String = e
+            .eval(&format!(r#"fs::read("{}")"#, path.display()))
+            .unwrap();
+        assert_eq!(read, "rolled back\n");
+    }
+
+    #[test]
+    fn write_into_a_missing_folder_fails_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nope/out.txt");
+        let err = error(
+            &engine(Mode::Run),
+            &format!(r#"fs::write("{}", "x")"#, path.display()),
+        );
+        assert!(
+            err.contains(&format!(
+                "cannot write {}: no such file or folder",
+                path.display()
+            )),
+            "{err}"
+        );
+        assert!(names(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn append_creates_then_appends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rollback-log.txt");
+        let e = engine(Mode::Run);
+        let script = format!(
+            r#"fs::append("{0}", "one\n"); fs::append("{0}", "two\n");"#,
+            path.display()
+        );
+        e.run(&script).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "one\ntwo\n");
+    }
+
+    #[test]
+    fn dry_run_changes_nothing_but_reads_for_real() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display();
+        std::fs::write(dir.path().join("a.toml"), "port = 1\n").unwrap();
+        std::fs::create_dir(dir.path().join("old")).unwrap();
+        let e = engine(Mode::DryRun);
+        let script = format!(
+            r#"fs::write("{d}/out.txt", "hello");
+               fs::append("{d}/log.txt", "line\n");
+               let copied = fs::copy("{d}/a.toml", "{d}/b.toml");
+               fs::move("{d}/a.toml", "{d}/c.toml");
+               fs::mkdir("{d}/new/deeper");
+               fs::remove("{d}/old", #{{ recursive: true }});
+               [copied, fs::read("{d}/a.toml"), fs::exists("{d}/a.toml"), fs::size("{d}/a.toml")]"#
+        );
+        let result: Vec<Dynamic> = e.eval::<ripcord_runtime::rhai::Array>(&script).unwrap();
+        assert_eq!(result[0].to_string(), format!("{d}/b.toml"));
+        assert_eq!(result[1].to_string(), "port = 1\n");
+        assert!(result[2].as_bool().unwrap());
+        assert_eq!(result[3].as_int().unwrap(), 9);
+        assert_eq!(names(dir.path()), ["a.toml", "old"]);
+    }
+
+    #[test]
+    fn copy_refuses_an_existing_file_unless_forced() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display();
+        std::fs::write(dir.path().join("a.toml"), "new").unwrap();
+        std::fs::write(dir.path().join("b.toml"), "old").unwrap();
+        std::fs::set_permissions(
+            dir.path().join("a.toml"),
+            std::fs::Permissions::from_mode(0o640),
+        )
+        .unwrap();
+        let e = engine(Mode::Run);
+        let err = error(&e, &format!(r#"fs::copy("{d}/a.toml", "{d}/b.toml")"#));
+        assert!(
+            err.contains(&format!(
+                "{d}/b.toml already exists; refusing to replace it"
+            )),
+            "{err}"
+        );
+        assert!(err.contains("#{ force: true }"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("b.toml")).unwrap(),
+            "old"
+        );
+
+        e.run(&format!(
+            r#"fs::copy("{d}/a.toml", "{d}/b.toml", #{{ force: true }});"#
+        ))
+        .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("b.toml")).unwrap(),
+            "new"
+        );
+        assert_eq!(
+            std::fs::metadata(dir.path().join("b.toml"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o640
+        );
+
+        std::fs::create_dir(dir.path().join("safety")).unwrap();
+        let into: String = e
+            .eval(&format!(r#"fs::copy("{d}/a.toml", "{d}/safety")"#))
+            .unwrap();
+        assert_eq!(into, format!("{d}/safety/a.toml"));
+        assert_eq!(names(&dir.path().join("safety")), ["a.toml"]);
+        assert_eq!(names(dir.path()), ["a.toml", "b.toml", "safety"]);
+    }
+
+    #[test]
+    fn missing_files_are_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display();
+        let e = engine(Mode::Run);
+        for (script, expected) in [
+            (
+                format!(r#"fs::read("{d}/cortex.toml")"#),
+                format!("cannot read {d}/cortex.toml: no such file or folder"),
+            ),
+            (
+                format!(r#"fs::sha256("{d}/x.db")"#),
+                format!("cannot hash {d}/x.db: no such file or folder"),
+            ),
+            (
+                format!(r#"fs::size("{d}/x.db")"#),
+                format!("cannot stat {d}/x.db: no such file or folder"),
+            ),
+            (
+                format!(r#"fs::copy("{d}/x.db", "{d}/y.db")"#),
+                format!("cannot copy {d}/x.db: no such file or folder"),
+            ),
+            (
+                format!(r#"fs::move("{d}/x.db", "{d}/y.db")"#),
+                format!("cannot move {d}/x.db: no such file or folder"),
+            ),
+            (
+                format!(r#"fs::remove("{d}/x.db")"#),
+                format!("cannot remove {d}/x.db: no such file or folder"),
+            ),
+        ] {
+            let err = error(&e, &script);
+            assert!(err.contains(&expected), "{script}: {err}");
+        }
+        e.run(&format!(
+            r#"fs::remove("{d}/x.db", #{{ missing_ok: true }});"#
+        ))
+        .unwrap();
+    }
+
+    #[test]
+    fn glob_sorts_by_name_and_latest_picks_the_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display();
+        let now = SystemTime::now();
+        // Names and ages disagree on purpose: b is the newest.
+        for (name, age) in [
+            ("c.db", 300),
+            ("a.db", 200),
+            ("b.db", 100),
+            ("notes.txt", 0),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, name).unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(now - Duration::from_secs(age))
+                .unwrap();
+        }
+        let e = engine(Mode::Run);
+        let all: Vec<String> = e
+            .eval::<ripcord_runtime::rhai::Array>(&format!(r#"fs::glob("{d}/*.db")"#))
+            .unwrap()
+            .into_iter()
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(
+            all,
+            [
+                format!("{d}/a.db"),
+                format!("{d}/b.db"),
+                format!("{d}/c.db")
+            ]
+        );
+        let newest: String = e.eval(&format!(r#"fs::latest("{d}/*.db")"#)).unwrap();
+        assert_eq!(newest, format!("{d}/b.db"));
+        let none: i64 = e.eval(&format!(r#"fs::glob("{d}/*.sql").len()"#)).unwrap();
+        assert_eq!(none, 0);
+        let err = error(&e, &format!(r#"fs::latest("{d}/*.sql")"#));
+        assert!(err.contains(&format!("nothing matches {d}/*.sql")), "{err}");
+        let err = error(&e, r#"fs::glob("backups/[")"#);
+        assert!(err.contains("bad glob pattern backups/["), "{err}");
+    }
+
+    #[test]
+    fn remove_needs_recursive_for_a_folder_and_move_refuses_to_replace() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display();
+        std::fs::create_dir_all(dir.path().join("cache/sub")).unwrap();
+        std::fs::write(dir.path().join("cache/sub/f"), "x").unwrap();
+        std::fs::write(dir.path().join("a"), "a").unwrap();
+        std::fs::write(dir.path().join("b"), "b").unwrap();
+        let e = engine(Mode::Run);
+        let err = error(&e, &format!(r#"fs::remove("{d}/cache")"#));
+        assert!(
+            err.contains(&format!("cannot remove {d}/cache: it is a folder")),
+            "{err}"
+        );
+        assert!(err.contains("#{ recursive: true }"), "{err}");
+        let err = error(&e, &format!(r#"fs::move("{d}/a", "{d}/b")"#));
+        assert!(err.contains(&format!("{d}/b already exists")), "{err}");
+        let err = error(
+            &e,
+            &format!(r#"fs::remove("{d}/cache", #{{ recursive: "yes" }})"#),
+        );
+        assert!(
+            err.contains("option `recursive` must be true or false, not string"),
+            "{err}"
+        );
+        let err = error(
+            &e,
+            &format!(r#"fs::copy("{d}/a", "{d}/z", #{{ forse: true }})"#),
+        );
+        assert!(err.contains("fs::copy: unknown option `forse`"), "{err}");
+
+        e.run(&format!(r#"fs::remove("{d}/cache", #{{ recursive: true }}); fs::move("{d}/a", "{d}/b", #{{ force: true }}); fs::mkdir("{d}/x/y/z"); fs::mkdir("{d}/x");"#))
+            .unwrap();
+        assert_eq!(names(dir.path()), ["b", "x"]);
+        assert_eq!(std::fs::read_to_string(dir.path().join("b")).unwrap(), "a");
+        assert!(dir.path().join("x/y/z").is_dir());
+    }
+
+    #[test]
+    fn sha256_and_size_describe_the_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("abc.txt");
+        std::fs::write(&path, "abc").unwrap();
+        let e = engine(Mode::Run);
+        let sum: String = e
+            .eval(&format!(r#"fs::sha256("{}")"#, path.display()))
+            .unwrap();
+        assert_eq!(
+            sum,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        let size: i64 = e
+            .eval(&format!(r#"fs::size("{}")"#, path.display()))
+            .unwrap();
+        assert_eq!(size, 3);
+        std::fs::write(&path, [0xff, 0xfe]).unwrap();
+        let err = error(&e, &format!(r#"fs::read("{}")"#, path.display()));
+        assert!(err.contains("not UTF-8 text"), "{err}");
+    }
+
+    #[test]
+    fn sizes_read_like_an_operator_writes_them() {
+        assert_eq!(super::bytes_text(12), "12 bytes");
+        assert_eq!(super::bytes_text(2150), "2.1 KB");
+        assert_eq!(super::bytes_text(5 * 1024 * 1024), "5.0 MB");
+    }
 }

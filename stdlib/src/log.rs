@@ -14,7 +14,9 @@ pub fn module() -> NativeModule {
         doc: "Show a message and record it in the journal.",
         example: r#"log::info(`rolling back to ${"abc123"}`);"#,
     };
-    m.function(info, |ctx: NativeCallContext, message: Dynamic| emit(&ctx, Level::Info, message));
+    m.function(info, |ctx: NativeCallContext, message: Dynamic| {
+        emit(&ctx, Level::Info, message)
+    });
 
     let warn = Decl {
         name: "warn",
@@ -23,7 +25,9 @@ pub fn module() -> NativeModule {
         doc: "Show a warning and record it in the journal.",
         example: r#"if fs::exists("maintenance.flag") { log::warn("maintenance flag still set"); }"#,
     };
-    m.function(warn, |ctx: NativeCallContext, message: Dynamic| emit(&ctx, Level::Warn, message));
+    m.function(warn, |ctx: NativeCallContext, message: Dynamic| {
+        emit(&ctx, Level::Warn, message)
+    });
 
     let error = Decl {
         name: "error",
@@ -32,7 +36,9 @@ pub fn module() -> NativeModule {
         doc: "Show an error and record it in the journal; the run goes on (use `fail(msg)` to stop it).",
         example: r#"log::error("health check failed; trying the previous release");"#,
     };
-    m.function(error, |ctx: NativeCallContext, message: Dynamic| emit(&ctx, Level::Error, message));
+    m.function(error, |ctx: NativeCallContext, message: Dynamic| {
+        emit(&ctx, Level::Error, message)
+    });
     m
 }
 
@@ -76,7 +82,9 @@ mod tests {
     #[test]
     fn every_level_accepts_text_and_other_values() {
         let (engine, _host) = standalone(vec![module()], Mode::Run);
-        let result = engine.eval::<Dynamic>(r#"log::info("hello"); log::warn(42); log::error(#{ a: 1 }); 7"#).unwrap();
+        let result = engine
+            .eval::<Dynamic>(r#"log::info("hello"); log::warn(42); log::error(#{ a: 1 }); 7"#)
+            .unwrap();
         assert_eq!(result.as_int().unwrap(), 7);
     }
 }

@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use ripcord_runtime::dirs::expand_tilde;
 use ripcord_runtime::rhai::{Array, Dynamic, Map, NativeCallContext};
 use ripcord_runtime::time::{human, parse_duration};
-use ripcord_runtime::{Change, Decl, Effect, Failure, Host, NativeModule, NativeResult, RhaiResult};
+use ripcord_runtime::{
+    Change, Decl, Effect, Failure, Host, NativeModule, NativeResult, RhaiResult,
+};
 
 /// Used when `timeout` is not given.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
@@ -62,7 +64,13 @@ let r = sh("systemctl is-failed cortex", #{ check: false, read_only: true });
 if r.code == 0 { log::warn("cortex is in a failed state"); }"#,
     };
     m.function(sh, sh_plain);
-    m.function(Decl { params: &["cmd: String", "opts: Map", "Map"], ..sh }, sh_opts);
+    m.function(
+        Decl {
+            params: &["cmd: String", "opts: Map", "Map"],
+            ..sh
+        },
+        sh_opts,
+    );
 
     let exec = Decl {
         name: "exec",
@@ -78,7 +86,13 @@ if r.code == 0 { log::warn("cortex is in a failed state"); }"#,
 let head = exec("git", ["-C", "cortex", "rev-parse", "HEAD"], #{ read_only: true }).stdout;"#,
     };
     m.function(exec, exec_plain);
-    m.function(Decl { params: &["program: String", "args: Array", "opts: Map", "Map"], ..exec }, exec_opts);
+    m.function(
+        Decl {
+            params: &["program: String", "args: Array", "opts: Map", "Map"],
+            ..exec
+        },
+        exec_opts,
+    );
     m
 }
 
@@ -102,14 +116,21 @@ fn exec_opts(ctx: NativeCallContext, program: &str, args: Array, opts: Map) -> R
         if arg.is_string() || arg.is_int() || arg.is_float() || arg.is_bool() || arg.is_char() {
             words.push(arg.to_string());
         } else {
-            return Err(Failure::new(format!("exec {program}: argument {} is {}, not text", i + 1, arg.type_name()))
-                .hint("pass arguments as strings or numbers")
-                .at(&ctx));
+            return Err(Failure::new(format!(
+                "exec {program}: argument {} is {}, not text",
+                i + 1,
+                arg.type_name()
+            ))
+            .hint("pass arguments as strings or numbers")
+            .at(&ctx));
         }
     }
     let mut command = Command::new(expand_tilde(program));
     command.args(&words);
-    let shown = std::iter::once(program.to_string()).chain(words.iter().map(|w| quote(w))).collect::<Vec<_>>().join(" ");
+    let shown = std::iter::once(program.to_string())
+        .chain(words.iter().map(|w| quote(w)))
+        .collect::<Vec<_>>()
+        .join(" ");
     run(&ctx, "exec", shown, command, &opts)
 }
 
@@ -126,39 +147,67 @@ struct Options {
 
 fn options(function: &str, opts: &Map) -> NativeResult<Options> {
     if let Some(key) = opts.keys().find(|k| !OPTIONS.contains(&k.as_str())) {
-        return Err(Failure::new(format!("{function}: unknown option `{key}`")).hint(format!("options are: {}", OPTIONS.join(", "))));
+        return Err(Failure::new(format!("{function}: unknown option `{key}`"))
+            .hint(format!("options are: {}", OPTIONS.join(", "))));
     }
     let text = |name: &str| -> NativeResult<Option<String>> {
         match opts.get(name) {
             None => Ok(None),
             Some(v) if v.is_string() => Ok(Some(v.to_string())),
-            Some(v) => Err(Failure::new(format!("{function}: option `{name}` must be a string, not {}", v.type_name()))),
+            Some(v) => Err(Failure::new(format!(
+                "{function}: option `{name}` must be a string, not {}",
+                v.type_name()
+            ))),
         }
     };
     let flag = |name: &str, default: bool| -> NativeResult<bool> {
         match opts.get(name) {
             None => Ok(default),
-            Some(v) => v.as_bool().map_err(|t| Failure::new(format!("{function}: option `{name}` must be true or false, not {t}"))),
+            Some(v) => v.as_bool().map_err(|t| {
+                Failure::new(format!(
+                    "{function}: option `{name}` must be true or false, not {t}"
+                ))
+            }),
         }
     };
     let (timeout, timeout_text) = match opts.get("timeout") {
         None => (DEFAULT_TIMEOUT, "10m".to_string()),
         Some(v) if v.is_int() => {
             let secs = v.as_int().unwrap_or_default();
-            let secs = u64::try_from(secs).map_err(|_| Failure::new(format!("{function}: timeout must not be negative, got {secs}")))?;
+            let secs = u64::try_from(secs).map_err(|_| {
+                Failure::new(format!(
+                    "{function}: timeout must not be negative, got {secs}"
+                ))
+            })?;
             (Duration::from_secs(secs), format!("{secs}s"))
         }
         Some(v) if v.is_string() => {
             let t = v.to_string();
-            (parse_duration(&t).map_err(|e| Failure::new(format!("{function}: timeout {e}")))?, t)
+            (
+                parse_duration(&t).map_err(|e| Failure::new(format!("{function}: timeout {e}")))?,
+                t,
+            )
         }
-        Some(v) => return Err(Failure::new(format!("{function}: option `timeout` must be a duration like \"30s\", not {}", v.type_name()))),
+        Some(v) => {
+            return Err(Failure::new(format!(
+                "{function}: option `timeout` must be a duration like \"30s\", not {}",
+                v.type_name()
+            )));
+        }
     };
     let env = match opts.get("env") {
         None => Vec::new(),
         Some(v) => match v.read_lock::<Map>() {
-            Some(map) => map.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            None => return Err(Failure::new(format!("{function}: option `env` must be a map like #{{ RUST_LOG: \"debug\" }}, not {}", v.type_name()))),
+            Some(map) => map
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            None => {
+                return Err(Failure::new(format!(
+                    "{function}: option `env` must be a map like #{{ RUST_LOG: \"debug\" }}, not {}",
+                    v.type_name()
+                )));
+            }
         },
     };
     Ok(Options {
@@ -173,23 +222,37 @@ fn options(function: &str, opts: &Map) -> NativeResult<Options> {
 }
 
 /// Run `command` through the seam: as a read if `read_only`, otherwise as a change.
-fn run(ctx: &NativeCallContext, function: &str, shown: String, command: Command, opts: &Map) -> RhaiResult<Map> {
+fn run(
+    ctx: &NativeCallContext,
+    function: &str,
+    shown: String,
+    command: Command,
+    opts: &Map,
+) -> RhaiResult<Map> {
     let host = Host::of(ctx)?;
     let opts = options(function, opts).map_err(|f| f.at(ctx))?;
     let result = if opts.read_only {
         host.out.note(&format!("$ {shown}"));
-        host.read(ctx, function, || execute(&host, &shown, command, &opts).map(Dynamic::from_map))
+        host.read(ctx, function, || {
+            execute(&host, &shown, command, &opts).map(Dynamic::from_map)
+        })
     } else {
-        let mut change = Change::new(function, format!("run `{shown}`")).arg("command", shown.as_str()).simulated(simulated());
+        let mut change = Change::new(function, format!("run `{shown}`"))
+            .arg("command", shown.as_str())
+            .simulated(simulated());
         if let Some(cwd) = &opts.cwd {
             change = change.arg("cwd", cwd.as_str());
         }
-        host.change(ctx, change, || execute(&host, &shown, command, &opts).map(Dynamic::from_map))
+        host.change(ctx, change, || {
+            execute(&host, &shown, command, &opts).map(Dynamic::from_map)
+        })
     };
     match result {
         // Interrupted or past `--timeout`: end the run, do not let `try` swallow it.
         Err(_) if host.stop_reason().is_some() => {
-            let stop = host.stop_reason().unwrap_or(ripcord_runtime::host::Stop::Interrupted);
+            let stop = host
+                .stop_reason()
+                .unwrap_or(ripcord_runtime::host::Stop::Interrupted);
             Err(host.terminate(stop, ctx.call_position()))
         }
         Err(e) => Err(e),
@@ -209,13 +272,20 @@ fn simulated() -> Map {
 fn execute(host: &Host, shown: &str, mut command: Command, opts: &Options) -> NativeResult<Map> {
     if let Some(cwd) = &opts.cwd {
         if !Path::new(cwd).is_dir() {
-            return Err(Failure::new(format!("cannot run `{shown}`: cwd {cwd} is not a folder")).hint("check the `cwd` option"));
+            return Err(
+                Failure::new(format!("cannot run `{shown}`: cwd {cwd} is not a folder"))
+                    .hint("check the `cwd` option"),
+            );
         }
         command.current_dir(cwd);
     }
     command
         .envs(opts.env.iter().map(|(k, v)| (k, v)))
-        .stdin(if opts.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if opts.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
@@ -225,7 +295,8 @@ fn execute(host: &Host, shown: &str, mut command: Command, opts: &Options) -> Na
     };
     let started = Instant::now();
     let mut child = command.spawn().map_err(|e| {
-        Failure::new(format!("cannot run `{shown}`: {e}")).hint("check the program is installed and on PATH")
+        Failure::new(format!("cannot run `{shown}`: {e}"))
+            .hint("check the program is installed and on PATH")
     })?;
     let pgid = child.id() as libc::pid_t;
 
@@ -249,16 +320,22 @@ fn execute(host: &Host, shown: &str, mut command: Command, opts: &Options) -> Na
         }
         if host.check_stop().is_some() {
             kill_group(&mut child, pgid);
-            return Err(Failure::new(format!("`{shown}` was stopped: the run is ending")));
+            return Err(Failure::new(format!(
+                "`{shown}` was stopped: the run is ending"
+            )));
         }
         if started.elapsed() >= timeout {
             kill_group(&mut child, pgid);
             let err = stderr.wait(DRAIN_WAIT);
-            let mut failure = format!("`{shown}` timed out after {} and was killed", human_timeout(opts, timeout));
+            let mut failure = format!(
+                "`{shown}` timed out after {} and was killed",
+                human_timeout(opts, timeout)
+            );
             if !err.trim().is_empty() {
                 failure.push_str(&format!("\nstderr (last lines):\n{}", tail(&err)));
             }
-            return Err(Failure::new(failure).hint("raise #{ timeout: \"...\" } if the command needs longer"));
+            return Err(Failure::new(failure)
+                .hint("raise #{ timeout: \"...\" } if the command needs longer"));
         }
         std::thread::sleep(POLL);
     };
@@ -267,7 +344,11 @@ fn execute(host: &Host, shown: &str, mut command: Command, opts: &Options) -> Na
     let err = stderr.wait(DRAIN_WAIT);
     let code = exit_code(status);
     if opts.check && code != 0 {
-        let what = if err.trim().is_empty() { ("stdout", &out) } else { ("stderr", &err) };
+        let what = if err.trim().is_empty() {
+            ("stdout", &out)
+        } else {
+            ("stderr", &err)
+        };
         let mut message = format!("`{shown}` failed with exit code {code}");
         if let Some(sig) = status.signal() {
             message.push_str(&format!(" (killed by signal {sig})"));
@@ -275,7 +356,8 @@ fn execute(host: &Host, shown: &str, mut command: Command, opts: &Options) -> Na
         if !what.1.trim().is_empty() {
             message.push_str(&format!("\n{} (last lines):\n{}", what.0, tail(what.1)));
         }
-        return Err(Failure::new(message).hint("pass #{ check: false } to handle the exit code in the script"));
+        return Err(Failure::new(message)
+            .hint("pass #{ check: false } to handle the exit code in the script"));
     }
     let mut map = Map::new();
     map.insert("code".into(), Dynamic::from_int(code));
@@ -286,7 +368,11 @@ fn execute(host: &Host, shown: &str, mut command: Command, opts: &Options) -> Na
 }
 
 fn human_timeout(opts: &Options, effective: Duration) -> String {
-    if effective < opts.timeout { human(effective) } else { opts.timeout_text.clone() }
+    if effective < opts.timeout {
+        human(effective)
+    } else {
+        opts.timeout_text.clone()
+    }
 }
 
 /// The exit code, or 128 + the signal number for a command killed by a signal (as shells report).
@@ -335,7 +421,9 @@ impl Collector {
                     if n == 0 {
                         break;
                     }
-                    buf.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(&chunk[..n]);
+                    buf.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .extend_from_slice(&chunk[..n]);
                 }
             })
         });
@@ -370,11 +458,248 @@ fn tail(text: &str) -> String {
         }
         tail = format!("...{}", &tail[cut..]);
     }
-    tail.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+    tail.lines()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Quote an argument for display the way a shell would need it.
 fn quote(word: &str) -> String {
-    let plain = !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+%".contains(c));
-    if plain { word.to_string() } else { format!("'{}'", word.replace('\'', "'\\''")) }
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+%".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::{Duration, Instant};
+
+    use ripcord_runtime::Mode;
+    use ripcord_runtime::engine::standalone;
+    use ripcord_runtime::host::Stop;
+    use ripcord_runtime::rhai::{Dynamic, EvalAltResult, Map};
+
+    use super::module;
+
+    fn field(map: &Map, key: &str) -> String {
+        map.get(key).map(|v| v.to_string()).unwrap_or_default()
+    }
+
+    /// True once `pid` has exited (gone, or a zombie nobody has reaped yet).
+    fn exited(pid: &str) -> bool {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => true,
+            Ok(stat) => stat
+                .rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        }
+    }
+
+    /// Waits (a bounded while) for the processes the kill signalled to finish dying.
+    fn wait_exited(pid: &str) -> bool {
+        let until = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < until {
+            if exited(pid) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    #[test]
+    fn sh_returns_code_stdout_stderr_and_ms() {
+        let (engine, _host) = standalone(vec![module()], Mode::Run);
+        let r: Map = engine.eval(r#"sh("echo out; echo err >&2")"#).unwrap();
+        assert_eq!(field(&r, "code"), "0");
+        assert_eq!(field(&r, "stdout"), "out\n");
+        assert_eq!(field(&r, "stderr"), "err\n");
+        assert!(r.get("ms").unwrap().is_int());
+    }
+
+    #[test]
+    fn non_zero_exit_fails_naming_the_command_code_and_stderr() {
+        let (engine, _host) = standalone(vec![module()], Mode::Run);
+        let err = engine
+            .eval::<Dynamic>(r#"sh("echo building; echo 'make: *** no rule' >&2; exit 3")"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "`echo building; echo 'make: *** no rule' >&2; exit 3` failed with exit code 3"
+            ),
+            "{err}"
+        );
+        assert!(
+            err.contains("stderr (last lines):\n  make: *** no rule"),
+            "{err}"
+        );
+        assert!(err.contains("help: pass #{ check: false }"), "{err}");
+        let err = engine
+            .eval::<Dynamic>(r#"exec("false", [])"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`false` failed with exit code 1"), "{err}");
+    }
+
+    #[test]
+    fn check_false_returns_the_code() {
+        let (engine, _host) = standalone(vec![module()], Mode::Run);
+        let r: Map = engine
+            .eval(r#"sh("echo half; exit 4", #{ check: false })"#)
+            .unwrap();
+        assert_eq!(field(&r, "code"), "4");
+        assert_eq!(field(&r, "stdout"), "half\n");
+    }
+
+    #[test]
+    fn timeout_kills_the_whole_process_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let pids = dir.path().join("pids");
+        let (engine, _host) = standalone(vec![module()], Mode::Run);
+        let script = format!(
+            r#"sh("sleep 30 & echo $! > {}; sleep 30", #{{ timeout: "1s" }})"#,
+            pids.display()
+        );
+        let err = engine.eval::<Dynamic>(&script).unwrap_err().to_string();
+        assert!(err.contains("timed out after 1s and was killed"), "{err}");
+        let pid = std::fs::read_to_string(&pids).unwrap();
+        assert!(
+            wait_exited(pid.trim()),
+            "background sleep {pid} survived the timeout"
+        );
+    }
+
+    #[test]
+    fn a_stop_request_kills_the_command_and_ends_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let pids = dir.path().join("pids");
+        let (engine, host) = standalone(vec![module()], Mode::Run);
+        let stopper = std::thread::spawn({
+            let host = host.clone();
+            let pids = pids.clone();
+            move || {
+                while !pids.exists() {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                host.request_stop(Stop::Interrupted);
+            }
+        });
+        // `try` must not swallow an interrupt.
+        let script = format!(
+            r#"try {{ sh("sleep 30 & echo $! > {}; sleep 30") }} catch {{ "swallowed" }}"#,
+            pids.display()
+        );
+        let err = engine.eval::<Dynamic>(&script).unwrap_err();
+        stopper.join().unwrap();
+        assert!(matches!(*err, EvalAltResult::ErrorTerminated(..)), "{err}");
+        let pid = std::fs::read_to_string(&pids).unwrap();
+        assert!(
+            wait_exited(pid.trim()),
+            "background sleep {pid} survived the interrupt"
+        );
+    }
+
+    #[test]
+    fn dry_run_simulates_changes_but_runs_read_only_commands() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("made");
+        let (engine, _host) = standalone(vec![module()], Mode::DryRun);
+        let r: Map = engine
+            .eval(&format!(r#"sh("touch {} && echo done")"#, marker.display()))
+            .unwrap();
+        assert!(!marker.exists(), "a change ran in a dry run");
+        assert_eq!(
+            (field(&r, "code"), field(&r, "stdout"), field(&r, "ms")),
+            ("0".into(), "".into(), "0".into())
+        );
+        let r: Map = engine
+            .eval(r#"sh("echo looked", #{ read_only: true })"#)
+            .unwrap();
+        assert_eq!(field(&r, "stdout"), "looked\n");
+        let r: Map = engine
+            .eval(r#"exec("printf", ["%s", "looked"], #{ read_only: true })"#)
+            .unwrap();
+        assert_eq!(field(&r, "stdout"), "looked");
+    }
+
+    #[test]
+    fn exec_passes_args_stdin_env_and_cwd() {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, _host) = standalone(vec![module()], Mode::Run);
+        let r: Map = engine
+            .eval(r#"exec("printf", ["%s|%s", "a b", "$HOME"])"#)
+            .unwrap();
+        assert_eq!(field(&r, "stdout"), "a b|$HOME");
+        let r: Map = engine
+            .eval(r#"sh("tr a-z A-Z", #{ stdin: "quiet\n" })"#)
+            .unwrap();
+        assert_eq!(field(&r, "stdout"), "QUIET\n");
+        let r: Map = engine
+            .eval(r#"sh("echo $PHASE", #{ env: #{ PHASE: 2 } })"#)
+            .unwrap();
+        assert_eq!(field(&r, "stdout"), "2\n");
+        let script = format!(r#"sh("pwd", #{{ cwd: "{}" }})"#, dir.path().display());
+        let r: Map = engine.eval(&script).unwrap();
+        assert_eq!(
+            Path::new(field(&r, "stdout").trim())
+                .canonicalize()
+                .unwrap(),
+            dir.path().canonicalize().unwrap()
+        );
+    }
+
+    #[test]
+    fn bad_options_and_programs_are_explained() {
+        let (engine, _host) = standalone(vec![module()], Mode::Run);
+        for (script, expected) in [
+            (
+                r#"sh("true", #{ timout: "1s" })"#,
+                "sh: unknown option `timout`",
+            ),
+            (
+                r#"sh("true", #{ timeout: "soon" })"#,
+                "sh: timeout `soon` is not a duration",
+            ),
+            (
+                r#"sh("true", #{ check: "no" })"#,
+                "option `check` must be true or false, not string",
+            ),
+            (
+                r#"sh("true", #{ env: "A=1" })"#,
+                "option `env` must be a map",
+            ),
+            (
+                r#"sh("true", #{ cwd: "/nonexistent/folder" })"#,
+                "cannot run `true`: cwd /nonexistent/folder is not a folder",
+            ),
+            (
+                r#"exec("no-such-program-here", [])"#,
+                "cannot run `no-such-program-here`: No such file or directory",
+            ),
+            (
+                r#"exec("echo", [#{ a: 1 }])"#,
+                "exec echo: argument 1 is map, not text",
+            ),
+        ] {
+            let err = engine.eval::<Dynamic>(script).unwrap_err().to_string();
+            assert!(err.contains(expected), "{script}: {err}");
+        }
+    }
+
+    #[test]
+    fn display_quotes_only_what_needs_it() {
+        assert_eq!(super::quote("--tags"), "--tags");
+        assert_eq!(super::quote("a b"), "'a b'");
+        assert_eq!(super::quote("it's"), "'it'\\''s'");
+        assert_eq!(super::quote(""), "''");
+    }
 }

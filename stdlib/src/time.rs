@@ -17,7 +17,7 @@ pub fn module() -> NativeModule {
               `2026-03-14T02:17:09.412+01:00`.",
         example: r#"fs::append("rollback-log.txt", `${time::now()}: rollback started\n`);"#,
     };
-    m.function(now, || now_rfc3339());
+    m.function(now, now_rfc3339);
 
     let stamp_decl = Decl {
         name: "stamp",
@@ -26,7 +26,7 @@ pub fn module() -> NativeModule {
         doc: "The local time as `%Y%m%d-%H%M%S`, for file names that sort by time.",
         example: r#"let backup = `backups/cortex-${time::stamp()}.db`;"#,
     };
-    m.function(stamp_decl, || stamp());
+    m.function(stamp_decl, stamp);
 
     let sleep = Decl {
         name: "sleep",
@@ -39,7 +39,13 @@ time::sleep("5s");
 time::sleep(2);"#,
     };
     m.function(sleep, sleep_text);
-    m.function(Decl { params: &["seconds: int", "()"], ..sleep }, sleep_secs);
+    m.function(
+        Decl {
+            params: &["seconds: int", "()"],
+            ..sleep
+        },
+        sleep_secs,
+    );
 
     let ms = Decl {
         name: "ms",
@@ -67,13 +73,17 @@ log::info(`waited ${time::since(started)} ms`);"#,
 }
 
 fn sleep_text(ctx: NativeCallContext, duration: &str) -> RhaiResult<()> {
-    let d = parse_duration(duration).map_err(|e| Failure::new(format!("time::sleep: {e}")).at(&ctx))?;
+    let d =
+        parse_duration(duration).map_err(|e| Failure::new(format!("time::sleep: {e}")).at(&ctx))?;
     Host::of(&ctx)?.sleep(&ctx, d)
 }
 
 fn sleep_secs(ctx: NativeCallContext, seconds: i64) -> RhaiResult<()> {
-    let secs = u64::try_from(seconds)
-        .map_err(|_| Failure::new(format!("time::sleep: {seconds} seconds is negative")).hint("pass 0 or more seconds").at(&ctx))?;
+    let secs = u64::try_from(seconds).map_err(|_| {
+        Failure::new(format!("time::sleep: {seconds} seconds is negative"))
+            .hint("pass 0 or more seconds")
+            .at(&ctx)
+    })?;
     Host::of(&ctx)?.sleep(&ctx, Duration::from_secs(secs))
 }
 
@@ -83,9 +93,11 @@ fn elapsed_ms(ctx: NativeCallContext) -> RhaiResult<i64> {
 
 fn since_ms(ctx: NativeCallContext, time: &str) -> RhaiResult<i64> {
     let then: jiff::Timestamp = time.trim().parse().map_err(|e| {
-        Failure::new(format!("time::since: `{time}` is not an RFC 3339 time ({e})"))
-            .hint("pass a value from time::now(), like 2026-03-14T02:17:09.412+01:00")
-            .at(&ctx)
+        Failure::new(format!(
+            "time::since: `{time}` is not an RFC 3339 time ({e})"
+        ))
+        .hint("pass a value from time::now(), like 2026-03-14T02:17:09.412+01:00")
+        .at(&ctx)
     })?;
     let ms = jiff::Timestamp::now().as_millisecond() - then.as_millisecond();
     Ok(ms)
@@ -105,7 +117,13 @@ mod tests {
         let stamp: String = engine.eval("time::stamp()").unwrap();
         assert_eq!(stamp.len(), 15, "{stamp}");
         assert_eq!(&stamp[8..9], "-");
-        assert!(stamp.chars().filter(|c| *c != '-').all(|c| c.is_ascii_digit()), "{stamp}");
+        assert!(
+            stamp
+                .chars()
+                .filter(|c| *c != '-')
+                .all(|c| c.is_ascii_digit()),
+            "{stamp}"
+        );
         let now: String = engine.eval("time::now()").unwrap();
         assert!(now.parse::<jiff::Timestamp>().is_ok(), "{now}");
     }
@@ -113,7 +131,9 @@ mod tests {
     #[test]
     fn sleep_accepts_text_and_seconds_and_since_measures_it() {
         let (engine, _host) = standalone(vec![module()], Mode::DryRun);
-        let waited: i64 = engine.eval(r#"let t = time::now(); time::sleep("30ms"); time::sleep(0); time::since(t)"#).unwrap();
+        let waited: i64 = engine
+            .eval(r#"let t = time::now(); time::sleep("30ms"); time::sleep(0); time::since(t)"#)
+            .unwrap();
         assert!(waited >= 30, "{waited}");
         let ms: i64 = engine.eval("time::ms()").unwrap();
         assert!(ms >= 30, "{ms}");
@@ -122,11 +142,20 @@ mod tests {
     #[test]
     fn bad_durations_and_times_say_what_to_write() {
         let (engine, _host) = standalone(vec![module()], Mode::Run);
-        let err = engine.eval::<Dynamic>(r#"time::sleep("soon")"#).unwrap_err().to_string();
+        let err = engine
+            .eval::<Dynamic>(r#"time::sleep("soon")"#)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("`soon` is not a duration"), "{err}");
-        let err = engine.eval::<Dynamic>("time::sleep(-1)").unwrap_err().to_string();
+        let err = engine
+            .eval::<Dynamic>("time::sleep(-1)")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("-1 seconds is negative"), "{err}");
-        let err = engine.eval::<Dynamic>(r#"time::since("yesterday")"#).unwrap_err().to_string();
+        let err = engine
+            .eval::<Dynamic>(r#"time::since("yesterday")"#)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("`yesterday` is not an RFC 3339 time"), "{err}");
     }
 }

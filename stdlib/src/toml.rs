@@ -15,7 +15,9 @@ pub fn module() -> NativeModule {
         example: r#"let conf = toml::parse(fs::read("cortex.toml"));
 print(`cortex listens on port ${conf.server.port}`);"#,
     };
-    m.function(parse, |ctx: NativeCallContext, text: &str| parse_toml(text).map_err(|f| f.at(&ctx)));
+    m.function(parse, |ctx: NativeCallContext, text: &str| {
+        parse_toml(text).map_err(|f| f.at(&ctx))
+    });
 
     let to_string = Decl {
         name: "to_string",
@@ -26,16 +28,24 @@ print(`cortex listens on port ${conf.server.port}`);"#,
 conf.server.port = 8081;
 fs::write("cortex.toml", toml::to_string(conf));"#,
     };
-    m.function(to_string, |ctx: NativeCallContext, value: Map| write_toml(value).map_err(|f| f.at(&ctx)));
+    m.function(to_string, |ctx: NativeCallContext, value: Map| {
+        write_toml(value).map_err(|f| f.at(&ctx))
+    });
     m
 }
 
 fn parse_toml(text: &str) -> NativeResult<Map> {
     let table: ::toml::Table = text.parse().map_err(|e: ::toml::de::Error| {
         // The parser's message already shows the line, column and a caret under the problem.
-        Failure::new(format!("toml::parse: invalid TOML: {}", e.to_string().trim_end()))
+        Failure::new(format!(
+            "toml::parse: invalid TOML: {}",
+            e.to_string().trim_end()
+        ))
     })?;
-    Ok(table.into_iter().map(|(k, v)| (k.into(), to_dynamic(v))).collect())
+    Ok(table
+        .into_iter()
+        .map(|(k, v)| (k.into(), to_dynamic(v)))
+        .collect())
 }
 
 fn to_dynamic(value: ::toml::Value) -> Dynamic {
@@ -47,7 +57,12 @@ fn to_dynamic(value: ::toml::Value) -> Dynamic {
         Value::Boolean(b) => Dynamic::from_bool(b),
         Value::Datetime(d) => d.to_string().into(),
         Value::Array(items) => Dynamic::from_array(items.into_iter().map(to_dynamic).collect()),
-        Value::Table(table) => Dynamic::from_map(table.into_iter().map(|(k, v)| (k.into(), to_dynamic(v))).collect()),
+        Value::Table(table) => Dynamic::from_map(
+            table
+                .into_iter()
+                .map(|(k, v)| (k.into(), to_dynamic(v)))
+                .collect(),
+        ),
     }
 }
 
@@ -78,7 +93,11 @@ fn to_toml(value: &Dynamic, key: &str) -> NativeResult<::toml::Value> {
         return Ok(Value::String(c.to_string()));
     }
     if let Some(items) = value.read_lock::<Array>() {
-        let converted = items.iter().enumerate().map(|(i, v)| to_toml(v, &format!("{key}[{i}]"))).collect::<NativeResult<_>>()?;
+        let converted = items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| to_toml(v, &format!("{key}[{i}]")))
+            .collect::<NativeResult<_>>()?;
         return Ok(Value::Array(converted));
     }
     if let Some(map) = value.read_lock::<Map>() {
@@ -88,9 +107,20 @@ fn to_toml(value: &Dynamic, key: &str) -> NativeResult<::toml::Value> {
         }
         return Ok(Value::Table(table));
     }
-    let why = if value.is_unit() { "TOML has no null".to_string() } else { format!("TOML cannot hold a {}", value.type_name()) };
-    Err(Failure::new(format!("toml::to_string: `{key}` is {}: {why}", if value.is_unit() { "()" } else { value.type_name() }))
-        .hint("remove the key or give it a value"))
+    let why = if value.is_unit() {
+        "TOML has no null".to_string()
+    } else {
+        format!("TOML cannot hold a {}", value.type_name())
+    };
+    Err(Failure::new(format!(
+        "toml::to_string: `{key}` is {}: {why}",
+        if value.is_unit() {
+            "()"
+        } else {
+            value.type_name()
+        }
+    ))
+    .hint("remove the key or give it a value"))
 }
 
 #[cfg(test)]
@@ -106,12 +136,18 @@ mod tests {
     #[test]
     fn parse_then_write_round_trips() {
         let (engine, _host) = standalone(vec![module()], Mode::Run);
-        let port: i64 = engine.eval(&format!("toml::parse(`{CONFIG}`).server.port")).unwrap();
+        let port: i64 = engine
+            .eval(&format!("toml::parse(`{CONFIG}`).server.port"))
+            .unwrap();
         assert_eq!(port, 8080);
-        let started: String = engine.eval(&format!("toml::parse(`{CONFIG}`).started")).unwrap();
+        let started: String = engine
+            .eval(&format!("toml::parse(`{CONFIG}`).started"))
+            .unwrap();
         assert_eq!(started, "2026-03-14T02:17:09Z");
         let text: String = engine
-            .eval(&format!("let c = toml::parse(`{CONFIG}`); c.server.port = 8081; toml::to_string(c)"))
+            .eval(&format!(
+                "let c = toml::parse(`{CONFIG}`); c.server.port = 8081; toml::to_string(c)"
+            ))
             .unwrap();
         let back: ::toml::Table = text.parse().unwrap();
         assert_eq!(back["server"]["port"].as_integer(), Some(8081));
@@ -123,7 +159,10 @@ mod tests {
     #[test]
     fn bad_toml_names_line_and_column() {
         let (engine, _host) = standalone(vec![module()], Mode::Run);
-        let err = engine.eval::<Dynamic>("toml::parse(`name = \"cortex\"\nport = = 8080`)").unwrap_err().to_string();
+        let err = engine
+            .eval::<Dynamic>("toml::parse(`name = \"cortex\"\nport = = 8080`)")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("toml::parse: invalid TOML"), "{err}");
         assert!(err.contains("line 2, column 8"), "{err}");
     }
@@ -131,7 +170,13 @@ mod tests {
     #[test]
     fn null_values_are_refused_naming_the_key() {
         let (engine, _host) = standalone(vec![module()], Mode::Run);
-        let err = engine.eval::<Dynamic>("toml::to_string(#{ server: #{ port: () } })").unwrap_err().to_string();
-        assert!(err.contains("`server.port` is (): TOML has no null"), "{err}");
+        let err = engine
+            .eval::<Dynamic>("toml::to_string(#{ server: #{ port: () } })")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`server.port` is (): TOML has no null"),
+            "{err}"
+        );
     }
 }
