@@ -912,3 +912,41 @@ mod tests {
         assert_eq!(super::bytes_text(5 * 1024 * 1024), "5.0 MB");
     }
 }
+
+#[cfg(test)]
+mod example_tests {
+    use ripcord_runtime::Mode;
+    use ripcord_runtime::engine::standalone;
+
+    /// Every example of the basic modules compiles with those modules registered.
+    #[test]
+    fn every_example_compiles() {
+        let modules = || {
+            vec![
+                crate::fs::module(),
+                crate::sh::module(),
+                crate::time::module(),
+                crate::log::module(),
+                crate::json::module(),
+                crate::toml::module(),
+            ]
+        };
+        let (engine, _host) = standalone(modules(), Mode::DryRun);
+        for module in modules() {
+            for doc in &module.docs {
+                assert!(
+                    !doc.summary().is_empty(),
+                    "{} has no summary",
+                    doc.qualified()
+                );
+                if let Err(e) = engine.compile(doc.example) {
+                    panic!(
+                        "the example of {} does not compile: {e}\n{}",
+                        doc.qualified(),
+                        doc.example
+                    );
+                }
+            }
+        }
+    }
+}

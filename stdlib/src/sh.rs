@@ -392,9 +392,7 @@ fn kill_group(child: &mut Child, pgid: libc::pid_t) {
     let mut reaped = false;
     while Instant::now() < until {
         reaped = reaped || matches!(child.try_wait(), Ok(Some(_)));
-        // SAFETY: signal 0 only checks whether any process of the group is left.
-        let left = unsafe { libc::kill(-pgid, 0) } == 0;
-        if reaped && !left {
+        if reaped && !group_alive(pgid) {
             return;
         }
         std::thread::sleep(POLL);
@@ -402,6 +400,32 @@ fn kill_group(child: &mut Child, pgid: libc::pid_t) {
     // SAFETY: as above.
     unsafe { libc::kill(-pgid, libc::SIGKILL) };
     let _ = child.wait();
+}
+
+/// Whether any process of the group is still running. Zombies do not count: an orphaned
+/// background process is reaped by init, and some container inits never do.
+fn group_alive(pgid: libc::pid_t) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        // SAFETY: signal 0 only checks whether any process of the group is left.
+        return unsafe { libc::kill(-pgid, 0) } == 0;
+    };
+    entries.filter_map(Result::ok).any(|entry| {
+        let name = entry.file_name();
+        if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            return false;
+        }
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            return false;
+        };
+        // `pid (comm) state ppid pgrp ...`; comm may contain spaces and parentheses.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            return false;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next();
+        let pgrp = fields.nth(1).and_then(|f| f.parse::<libc::pid_t>().ok());
+        pgrp == Some(pgid) && state != Some("Z")
+    })
 }
 
 /// Reads a pipe to its end on a thread, so a chatty command never blocks on a full pipe.
