@@ -432,6 +432,10 @@ fn io_failure(action: &str, path: &str, e: &io::Error) -> Failure {
             Failure::new(format!("{action} {path}: permission denied"))
                 .hint("check the file's owner and mode, or run as a user who may change it")
         }
+        io::ErrorKind::IsADirectory => Failure::new(format!("{action} {path}: it is a folder")),
+        io::ErrorKind::NotADirectory => Failure::new(format!(
+            "{action} {path}: a part of the path is a file, not a folder"
+        )),
         _ => Failure::new(format!("{action} {path}: {e}")),
     }
 }
@@ -797,6 +801,11 @@ mod tests {
             r#"fs::remove("{d}/x.db", #{{ missing_ok: true }});"#
         ))
         .unwrap();
+        let err = error(&e, &format!(r#"fs::read("{d}")"#));
+        assert!(
+            err.contains(&format!("cannot read {d}: it is a folder")),
+            "{err}"
+        );
     }
 
     #[test]

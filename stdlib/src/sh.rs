@@ -101,6 +101,11 @@ fn sh_plain(ctx: NativeCallContext, cmd: &str) -> RhaiResult<Map> {
 }
 
 fn sh_opts(ctx: NativeCallContext, cmd: &str, opts: Map) -> RhaiResult<Map> {
+    if cmd.trim().is_empty() {
+        return Err(Failure::new("sh: the command is empty")
+            .hint("check the variable or config value that holds it")
+            .at(&ctx));
+    }
     let mut command = Command::new("/bin/sh");
     command.arg("-c").arg(cmd);
     run(&ctx, "sh", cmd.to_string(), command, &opts)
@@ -111,6 +116,11 @@ fn exec_plain(ctx: NativeCallContext, program: &str, args: Array) -> RhaiResult<
 }
 
 fn exec_opts(ctx: NativeCallContext, program: &str, args: Array, opts: Map) -> RhaiResult<Map> {
+    if program.trim().is_empty() {
+        return Err(Failure::new("exec: the program name is empty")
+            .hint("check the variable or config value that holds it")
+            .at(&ctx));
+    }
     let mut words = Vec::with_capacity(args.len());
     for (i, arg) in args.iter().enumerate() {
         if arg.is_string() || arg.is_int() || arg.is_float() || arg.is_bool() || arg.is_char() {
