@@ -39,7 +39,8 @@ print(log);"#,
         doc: "Write `content` to `path`, replacing the file durably.\n\nThe content goes to a temp file \
               in the same folder, is fsynced and renamed over `path`; the folder is fsynced too. An \
               existing file keeps its permissions. The folder must exist (see `fs::mkdir`).",
-        example: r#"fs::write("maintenance.flag", `rollback started at ${time::now()}\n`);"#,
+        example: r#"// Backtick strings keep `\n` as two characters: add newlines with "\n".
+fs::write("maintenance.flag", `rollback started at ${time::now()}` + "\n");"#,
     };
     m.function(write, fs_write);
 
@@ -47,8 +48,9 @@ print(log);"#,
         name: "append",
         effect: Effect::Change,
         params: &["path: String", "content: String", "()"],
-        doc: "Append `content` to `path`, creating the file if needed, and fsync it.",
-        example: r#"fs::append("rollback-log.txt", `${time::now()}: rollback to abc123\n`);"#,
+        doc: "Append `content` to `path`, creating the file if needed, and fsync it.\n\n\
+              Rhai's backtick strings keep `\\n` as two characters: end a line with `+ \"\\n\"`.",
+        example: r#"fs::append("rollback-log.txt", `${time::now()}: rollback to abc123` + "\n");"#,
     };
     m.function(append, fs_append);
 
@@ -584,11 +586,7 @@ fn sha256_file(path: &Path) -> io::Result<String> {
 pub(crate) fn bytes_text(n: u64) -> String {
     const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
     if n < 1024 {
-        return if n == 1 {
-            "1 byte".to_string()
-        } else {
-            format!("{n} bytes")
-        };
+        return format!("{n} bytes");
     }
     let mut value = n as f64 / 1024.0;
     let mut unit = 0;
@@ -710,6 +708,39 @@ mod tests {
         assert!(result[2].as_bool().unwrap());
         assert_eq!(result[3].as_int().unwrap(), 9);
         assert_eq!(names(dir.path()), ["a.toml", "old"]);
+    }
+
+    #[test]
+    fn dry_run_summaries_say_what_would_happen() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display();
+        std::fs::write(dir.path().join("a.toml"), vec![b'x'; 2150]).unwrap();
+        std::fs::create_dir(dir.path().join("old")).unwrap();
+        let (e, host) = standalone(vec![module()], Mode::DryRun);
+        let script = format!(
+            r#"step "Safety" {{
+                   fs::write("{d}/out.txt", "rolled back\n");
+                   fs::copy("{d}/a.toml", "{d}/b.toml");
+                   fs::append("{d}/rollback-log.txt", "0123456789012345678901234567890123456789");
+                   fs::remove("{d}/old", #{{ recursive: true }});
+               }}"#
+        );
+        e.run(&script).unwrap();
+        let summaries: Vec<(String, String)> = host.steps()[0]
+            .changes
+            .iter()
+            .map(|c| (c.summary.clone(), c.outcome.clone()))
+            .collect();
+        let simulated = |s: String| (s, "simulated".to_string());
+        assert_eq!(
+            summaries,
+            [
+                simulated(format!("write 12 bytes to {d}/out.txt")),
+                simulated(format!("copy {d}/a.toml -> {d}/b.toml (2.1 KB)")),
+                simulated(format!("append 40 bytes to {d}/rollback-log.txt")),
+                simulated(format!("remove folder {d}/old and everything in it")),
+            ]
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub fn module() -> NativeModule {
         params: &["String"],
         doc: "The local time as RFC 3339 with offset, to the millisecond.\n\nFor log lines, e.g. \
               `2026-03-14T02:17:09.412+01:00`.",
-        example: r#"fs::append("rollback-log.txt", `${time::now()}: rollback started\n`);"#,
+        example: r#"log::info(`rollback started at ${time::now()}`);"#,
     };
     m.function(now, now_rfc3339);
 
