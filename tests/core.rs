@@ -420,7 +420,7 @@ fn a_killed_run_shows_as_interrupted_and_resume_runs_only_the_remaining_steps() 
         "three.rhai",
         r#"//! Three steps.
 //! @param tag = "x": a tag
-step "One" { fs::append("log.txt", `one ${tag}\n`); }
+step "One" { fs::append("log.txt", `one ${tag}` + "\n"); }
 step "Two" {
     fs::append("log.txt", "two\n");
     while !fs::exists("release") { time::sleep("20ms"); }
