@@ -206,10 +206,10 @@ impl Checker<'_> {
             }
         });
         for stmt in ast.statements() {
-            if let Stmt::Var(x, flags, _) = stmt {
-                if flags.contains(ASTFlags::CONSTANT) {
-                    main.constants.insert(x.0.name.to_string());
-                }
+            if let Stmt::Var(x, flags, _) = stmt
+                && flags.contains(ASTFlags::CONSTANT)
+            {
+                main.constants.insert(x.0.name.to_string());
             }
         }
         let functions: Vec<_> = ast.iter_fn_def().collect();
@@ -304,7 +304,7 @@ impl Checker<'_> {
                         Some(near) => {
                             format!("did you mean `{near}`? If not, define it with `let`")
                         }
-                        None => format!("define it with `let`, or pass it in as an argument"),
+                        None => "define it with `let`, or pass it in as an argument".to_string(),
                     }
                 };
                 out.push(d.help(help));
@@ -616,7 +616,7 @@ fn record_call(call: &rhai::FnCallExpr, pos: Position, body: &mut Body) {
 
 /// The candidate closest to `name` by edit distance, if close enough to be a likely typo.
 pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (name.chars().count() + 2) / 3;
+    let limit = name.chars().count().div_ceil(3);
     candidates
         .into_iter()
         .filter(|c| *c != name && !c.contains('$'))
@@ -634,8 +634,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {

@@ -5,6 +5,7 @@ pub mod builtins;
 pub mod check;
 pub mod config;
 pub mod dirs;
+pub mod doc;
 pub mod effect;
 pub mod engine;
 pub mod error;
