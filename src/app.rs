@@ -49,6 +49,7 @@ pub fn main() -> i32 {
         Command::Doc { item, format } => command::doc::doc(item.as_deref(), format),
         Command::History { limit, json } => command::history::history(&ctx, limit, json),
         Command::Show { run, json } => command::history::show(&ctx, run, json),
+        Command::Resume(args) => command::resume::resume(&ctx, args),
         Command::Journal {
             action: JournalAction::Verify,
         } => command::history::verify(&ctx),

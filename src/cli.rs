@@ -62,6 +62,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Continue an interrupted or failed run after its last completed step
+    Resume(ResumeArgs),
     /// The journal itself
     Journal {
         #[command(subcommand)]
@@ -114,4 +116,25 @@ pub struct RunArgs {
     /// Make a native call fail: module::fn=fail or =fail@N (for drills)
     #[arg(long = "inject", value_name = "FAULT")]
     pub inject: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// Run id (from `ripcord history`)
+    pub run: i64,
+    /// Secret params again (they are never journaled): -p name=value
+    #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Resume even though the script changed since the interrupted run
+    #[arg(long)]
+    pub allow_changed: bool,
+    /// Answer yes to every confirm()
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Print one JSON result object on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// When a step fails, run the registered undo actions without asking
+    #[arg(long)]
+    pub undo_on_failure: bool,
 }

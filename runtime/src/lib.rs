@@ -2,6 +2,7 @@
 //! params and config a run starts from, the journal it leaves behind, and the errors it shows.
 
 pub mod builtins;
+pub mod call;
 pub mod check;
 pub mod config;
 pub mod dirs;

@@ -4,9 +4,8 @@
 //! is simply taken over) on `<state>/locks/NAME.lock`; the file also says who holds it.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A held lock; dropped (and released) when the run ends.
 #[derive(Debug)]
@@ -35,7 +34,8 @@ pub fn acquire(name: &str) -> Result<RunLock, String> {
     std::fs::create_dir_all(&dir)
         .map_err(|e| format!("cannot create the lock folder {}: {e}", dir.display()))?;
     let path = dir.join(format!("{safe}.lock"));
-    let mut file = OpenOptions::new()
+    let holder_path = dir.join(format!("{safe}.holder"));
+    let file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
@@ -52,18 +52,18 @@ pub fn acquire(name: &str) -> Result<RunLock, String> {
                 crate::who::hostname(),
                 crate::time::now_rfc3339()
             );
-            let _ = file.set_len(0);
-            let _ = file.seek(SeekFrom::Start(0));
-            let _ = file.write_all(holder.as_bytes());
-            let _ = file.sync_data();
+            // Written beside the lock and renamed into place, so a reader never sees half of it.
+            let tmp = dir.join(format!(".{safe}.holder.{}", std::process::id()));
+            if std::fs::write(&tmp, holder.as_bytes()).is_ok() {
+                let _ = std::fs::rename(&tmp, &holder_path);
+            }
             Ok(RunLock {
                 name: name.to_string(),
                 _file: file,
             })
         }
         Err(TryLockError::WouldBlock) => {
-            let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
+            let holder = read_holder(&holder_path);
             let holder = if holder.trim().is_empty() {
                 "another process".to_string()
             } else {
@@ -75,4 +75,22 @@ pub fn acquire(name: &str) -> Result<RunLock, String> {
         }
         Err(TryLockError::Error(e)) => Err(format!("cannot lock {}: {e}", path.display())),
     }
+}
+
+/// Who holds a lock. The holder writes this just after taking the lock, so a reader that finds
+/// the previous (dead) holder's note waits a moment and reads again.
+fn read_holder(path: &Path) -> String {
+    let mut text = String::new();
+    for _ in 0..20 {
+        text = std::fs::read_to_string(path).unwrap_or_default();
+        let pid = text
+            .strip_prefix("pid ")
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|p| p.parse::<i64>().ok());
+        if pid.is_some_and(crate::who::pid_alive) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    text
 }

@@ -4,4 +4,5 @@ pub mod check;
 pub mod doc;
 pub mod history;
 pub mod list;
+pub mod resume;
 pub mod run;
