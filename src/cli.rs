@@ -21,6 +21,15 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Build a throwaway sandbox service and run the shipped runbooks against it
+    Demo {
+        /// Keep the sandbox afterwards
+        #[arg(long)]
+        keep: bool,
+        /// Build the sandbox in this folder (kept)
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Run a runbook
     Run(RunArgs),
     /// Check runbooks without running them: syntax, unknown functions, undefined variables
@@ -63,6 +72,20 @@ pub enum Command {
         /// Print JSON
         #[arg(long)]
         json: bool,
+    },
+    /// Continue an interrupted or failed run after its last completed step
+    Resume(ResumeArgs),
+    /// The demo's sandbox service (started by `ripcord demo`, not by hand)
+    #[command(hide = true)]
+    DemoService {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        release: String,
+        #[arg(long)]
+        faulty: bool,
     },
     /// The journal itself
     Journal {
@@ -131,4 +154,25 @@ pub struct ReplArgs {
     /// Step through SCRIPT as a dry run: changes are shown and simulated
     #[arg(long, requires = "script")]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// Run id (from `ripcord history`)
+    pub run: i64,
+    /// Secret params again (they are never journaled): -p name=value
+    #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Resume even though the script changed since the interrupted run
+    #[arg(long)]
+    pub allow_changed: bool,
+    /// Answer yes to every confirm()
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Print one JSON result object on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// When a step fails, run the registered undo actions without asking
+    #[arg(long)]
+    pub undo_on_failure: bool,
 }

@@ -281,6 +281,37 @@ impl Journal {
         rows.collect()
     }
 
+    /// Steps a run finished (or skipped as done by the run it resumed), as (ordinal, name).
+    pub fn completed_steps(&self, run: i64) -> rusqlite::Result<Vec<(usize, String)>> {
+        let mut done = Vec::new();
+        for e in self.events(run)? {
+            let finished =
+                (e.kind == "step.end" && e.data["status"] == "ok") || e.kind == "step.resumed";
+            if let (true, Some(ordinal), Some(name)) = (
+                finished,
+                e.data["ordinal"].as_u64(),
+                e.data["name"].as_str(),
+            ) {
+                done.push((ordinal as usize, name.to_string()));
+            }
+        }
+        Ok(done)
+    }
+
+    /// The last change a run started, and whether its outcome was recorded.
+    pub fn last_change(&self, run: i64) -> rusqlite::Result<Option<(String, bool)>> {
+        let events = self.events(run)?;
+        let Some(i) = events.iter().rposition(|e| e.kind == "change.start") else {
+            return Ok(None);
+        };
+        let summary = events[i].data["summary"]
+            .as_str()
+            .unwrap_or("?")
+            .to_string();
+        let completed = events[i + 1..].iter().any(|e| e.kind == "change.end");
+        Ok(Some((summary, completed)))
+    }
+
     /// Walk the hash chain; the first event whose hash does not match is returned.
     pub fn verify(&self) -> rusqlite::Result<Result<usize, BrokenLink>> {
         let mut stmt = self

@@ -5,4 +5,5 @@ pub mod doc;
 pub mod history;
 pub mod list;
 pub mod repl;
+pub mod resume;
 pub mod run;
