@@ -7,4 +7,5 @@ mod core;
 mod db;
 mod git;
 mod probe;
+mod repl;
 mod service;

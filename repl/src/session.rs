@@ -11,13 +11,14 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use ripcord_runtime::error::{Diagnostic, SourceCache};
-use ripcord_runtime::host::{Host, HostOptions, Stop};
+use ripcord_runtime::config::Config;
+use ripcord_runtime::host::{Host, HostOptions, Stop, SubRunner};
 use ripcord_runtime::output::{Output, use_color};
 use ripcord_runtime::rhai::{AST, Dynamic, Engine, EvalAltResult, Module, Scope, Stmt};
 use ripcord_runtime::run::eval_guarded;
 use ripcord_runtime::secrets::Secrets;
 use ripcord_runtime::{Catalog, Mode, NativeModule};
-use rustyline::config::{CompletionType, Config};
+use rustyline::config::{CompletionType, Config as EditorConfig};
 use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
 use rustyline::{Editor, Helper};
@@ -39,18 +40,20 @@ pub struct Options {
     pub history: Option<PathBuf>,
     /// Where `import` and `:load` resolve relative paths.
     pub base_dir: PathBuf,
+    /// The `--config` file (default: `./ripcord.toml` if present), visible as `cfg`.
+    pub config: Option<PathBuf>,
+    /// Where `runbook::run` records its sub-runs (`None`: the default journal).
+    pub journal: Option<PathBuf>,
+    /// Where `runbook::run` finds runbooks by name.
+    pub script_dirs: Vec<PathBuf>,
 }
 
 /// Run the REPL until `:quit` or Ctrl-D; returns the exit code.
 pub fn run(options: Options) -> i32 {
-    let catalog = {
-        let mut modules = vec![ripcord_runtime::builtins::module()];
-        modules.extend((options.modules)());
-        Catalog::from_modules(&modules)
-    };
+    let catalog = Catalog::from_modules(&all_modules(options.modules));
     let names: Names = Arc::new(Mutex::new(Vec::new()));
     let color = use_color();
-    let config = Config::builder()
+    let config = EditorConfig::builder()
         .completion_type(CompletionType::List)
         .auto_add_history(false)
         .build();
@@ -69,7 +72,14 @@ pub fn run(options: Options) -> i32 {
         // A missing history file is the first session, not an error.
         let _ = editor.load_history(path);
     }
-    let mut session = Session::new(options, catalog, names, color);
+    let mut session = match Session::new(options, catalog, names, color) {
+        Ok(s) => s,
+        Err(message) => {
+            let mut sources = SourceCache::default();
+            eprintln!("{}", Diagnostic::new(message).render(&mut sources, color));
+            return ripcord_runtime::run::exit::USAGE;
+        }
+    };
     eprintln!("ripcord repl: Rhai with the native modules; :help lists commands, Ctrl-D leaves");
     session.repl(&mut editor);
     0
@@ -83,6 +93,7 @@ struct Runtime {
 
 struct Session {
     options: Options,
+    config: Config,
     catalog: Catalog,
     names: Names,
     color: bool,
@@ -96,33 +107,49 @@ struct Session {
 }
 
 impl Session {
-    fn new(options: Options, catalog: Catalog, names: Names, color: bool) -> Session {
-        let real = Session::runtime(&options, Mode::Run);
-        Session {
+    fn new(options: Options, catalog: Catalog, names: Names, color: bool) -> Result<Session, String> {
+        let config = Config::load(options.config.as_deref())?;
+        let real = Session::runtime(&options, &config, Mode::Run);
+        let mut scope = Scope::new();
+        scope.push_dynamic("cfg", config.to_dynamic());
+        Ok(Session {
             options,
+            config,
             catalog,
             names,
             color,
             real,
             dry: None,
             dry_on: false,
-            scope: Scope::new(),
+            scope,
             functions: AST::empty(),
             imports: AST::empty(),
             sources: SourceCache::default(),
-        }
+        })
     }
 
-    fn runtime(options: &Options, mode: Mode) -> Runtime {
+    fn runtime(options: &Options, config: &Config, mode: Mode) -> Runtime {
         let host_options = HostOptions {
             mode,
+            config: config.value.clone(),
             interrupt: options.interrupt.clone(),
             ..Default::default()
         };
         let host = Arc::new(Host::new(host_options, Output::new(Secrets::default())));
-        let mut modules = vec![ripcord_runtime::builtins::module()];
-        modules.extend((options.modules)());
-        let engine = ripcord_runtime::engine::build(modules, host.clone(), &options.base_dir);
+        host.set_sub_runner(SubRunner {
+            modules: options.modules,
+            config: config.path.clone(),
+            journal: options.journal.clone(),
+            dirs: options.script_dirs.clone(),
+            yes: false,
+            interrupt: options.interrupt.clone(),
+            prompter: None,
+        });
+        let engine = ripcord_runtime::engine::build(
+            all_modules(options.modules),
+            host.clone(),
+            &options.base_dir,
+        );
         Runtime { engine, host }
     }
 
@@ -152,7 +179,7 @@ impl Session {
                     Ok(Command::Quit) => return,
                     Ok(Command::History) => {
                         for (i, entry) in editor.history().iter().enumerate() {
-                            println!("{:>5}  {entry}", i + 1);
+                            println!("{:>5}  {}", i + 1, entry.replace('\n', "\n       "));
                         }
                     }
                     Ok(command) => self.meta(command),
@@ -233,7 +260,7 @@ impl Session {
             }
             Command::Dry(on) => {
                 if on && self.dry.is_none() {
-                    self.dry = Some(Session::runtime(&self.options, Mode::DryRun));
+                    self.dry = Some(Session::runtime(&self.options, &self.config, Mode::DryRun));
                 }
                 self.dry_on = on;
                 eprintln!(
@@ -249,8 +276,17 @@ impl Session {
         }
     }
 
-    /// Compile and evaluate `text` with the session's functions, imports and scope.
+    /// Evaluate `text` and show its value or its error.
     fn evaluate(&mut self, text: &str, source: &str, file: Option<&Path>) {
+        match self.eval(text, source, file) {
+            Ok(value) if value.is_unit() => {}
+            Ok(value) => println!("{}", show_value(&value)),
+            Err(d) => self.show(&d),
+        }
+    }
+
+    /// Compile and evaluate `text` with the session's functions, imports and scope.
+    fn eval(&mut self, text: &str, source: &str, file: Option<&Path>) -> Result<Dynamic, Diagnostic> {
         let runtime = match (&self.dry, self.dry_on) {
             (Some(dry), true) => dry,
             _ => &self.real,
@@ -260,10 +296,7 @@ impl Session {
             Some(path) => ripcord_runtime::engine::compile_file(&runtime.engine, path, text),
             None => runtime.engine.compile(text),
         };
-        let ast = match compiled {
-            Ok(ast) => ast,
-            Err(e) => return self.show(&Diagnostic::from_parse(&e, source)),
-        };
+        let ast = compiled.map_err(|e| Diagnostic::from_parse(&e, source))?;
         let imports: Vec<Stmt> = ast
             .statements()
             .iter()
@@ -275,23 +308,22 @@ impl Session {
         let result = eval_guarded(&runtime.engine, &mut self.scope, &program);
         let stop = runtime.host.stop_reason();
         self.functions = self.functions.merge(&ast.clone_functions_only());
+        self.refresh_names();
         match result {
             Ok(value) => {
                 if !imports.is_empty() {
-                    let mut kept = self.imports.clone();
-                    kept.combine(AST::new(imports, Module::new()));
-                    self.imports = kept;
+                    self.imports.combine(AST::new(imports, Module::new()));
                 }
-                if !value.is_unit() {
-                    println!("{}", show_value(&value));
-                }
+                Ok(value)
             }
             Err(err) => {
-                let d = diagnostic(&err, stop, source);
-                self.show(&d);
+                if stop == Some(Stop::Interrupted) {
+                    // The terminal echoed `^C` without a newline.
+                    eprintln!();
+                }
+                Err(diagnostic(&err, stop, source))
             }
         }
-        self.refresh_names();
     }
 
     fn show(&mut self, d: &Diagnostic) {
@@ -312,6 +344,16 @@ impl Session {
     }
 }
 
+/// The runtime's top-level functions, then the binary's modules.
+fn all_modules(modules: fn() -> Vec<NativeModule>) -> Vec<NativeModule> {
+    let mut all = vec![
+        ripcord_runtime::builtins::module(),
+        ripcord_runtime::call::module(),
+    ];
+    all.extend(modules());
+    all
+}
+
 /// The same words `ripcord run` uses for a stop, else the error itself.
 fn diagnostic(err: &EvalAltResult, stop: Option<Stop>, source: &str) -> Diagnostic {
     match stop {
@@ -327,4 +369,52 @@ fn diagnostic(err: &EvalAltResult, stop: Option<Stop>, source: &str) -> Diagnost
 /// Strings with quotes, everything else as Rhai writes it.
 fn show_value(value: &Dynamic) -> String {
     format!("{value:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(dir: &Path) -> Session {
+        let options = Options {
+            modules: Vec::new,
+            interrupt: Arc::new(AtomicBool::new(false)),
+            history: None,
+            base_dir: dir.to_path_buf(),
+            config: Some(dir.join("none.toml")).filter(|p| p.exists()),
+            journal: Some(dir.join("journal.db")),
+            script_dirs: Vec::new(),
+        };
+        Session::new(options, Catalog::default(), Names::default(), false).unwrap()
+    }
+
+    fn eval(s: &mut Session, text: &str) -> Result<String, String> {
+        s.eval(text, INPUT, None)
+            .map(|v| show_value(&v))
+            .map_err(|d| d.message)
+    }
+
+    #[test]
+    fn variables_functions_and_imports_persist_across_inputs() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("lib.rhai"), "fn twice(x) { x * 2 }\n").unwrap();
+        let mut s = session(dir.path());
+        assert_eq!(eval(&mut s, "40 + 2"), Ok("42".into()));
+        assert_eq!(eval(&mut s, "let a = 5;"), Ok("()".into()));
+        assert_eq!(eval(&mut s, "fn add(x, y) {\n    x + y\n}"), Ok("()".into()));
+        assert_eq!(eval(&mut s, "add(a, 1)"), Ok("6".into()));
+        assert_eq!(eval(&mut s, "import \"lib\" as lib;"), Ok("()".into()));
+        assert_eq!(eval(&mut s, "lib::twice(a)"), Ok("10".into()));
+        assert_eq!(eval(&mut s, "add(lib::twice(1), a)"), Ok("7".into()));
+    }
+
+    #[test]
+    fn errors_name_the_input_and_a_failed_import_is_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = session(dir.path());
+        assert!(eval(&mut s, "import \"missing\" as m;").is_err());
+        assert_eq!(eval(&mut s, "1"), Ok("1".into()));
+        let err = s.eval("nope(1)", INPUT, None).unwrap_err();
+        assert_eq!(err.location().as_deref(), Some("<repl>:1:1"));
+    }
 }

@@ -27,5 +27,8 @@ pub fn repl(ctx: &Context, args: ReplArgs) -> i32 {
         interrupt: ctx.interrupt.clone(),
         history: Some(state_dir().join("repl_history")),
         base_dir: std::env::current_dir().unwrap_or_default(),
+        config: args.config,
+        journal: Some(ctx.journal.clone()),
+        script_dirs: ctx.scripts.clone(),
     })
 }
