@@ -58,7 +58,8 @@ fn start() -> Result<UserManager, String> {
         .find(|p| Path::new(p).exists())
         .ok_or("systemd is not installed (no /lib/systemd/systemd)")?;
     // systemd and systemctl only work where this marker says systemd is running.
-    std::fs::create_dir_all("/run/systemd/system").map_err(|e| format!("cannot create /run/systemd/system: {e}"))?;
+    std::fs::create_dir_all("/run/systemd/system")
+        .map_err(|e| format!("cannot create /run/systemd/system: {e}"))?;
 
     let dir = tempfile::Builder::new()
         .prefix("ripcord-systemd-")
@@ -67,8 +68,10 @@ fn start() -> Result<UserManager, String> {
         .keep();
     let runtime_dir = dir.join("run");
     let unit_dir = dir.join("config/systemd/user");
-    std::fs::create_dir_all(&unit_dir).map_err(|e| format!("cannot create {}: {e}", unit_dir.display()))?;
-    std::fs::create_dir_all(&runtime_dir).map_err(|e| format!("cannot create {}: {e}", runtime_dir.display()))?;
+    std::fs::create_dir_all(&unit_dir)
+        .map_err(|e| format!("cannot create {}: {e}", unit_dir.display()))?;
+    std::fs::create_dir_all(&runtime_dir)
+        .map_err(|e| format!("cannot create {}: {e}", runtime_dir.display()))?;
     std::fs::set_permissions(&runtime_dir, std::fs::Permissions::from_mode(0o700))
         .map_err(|e| format!("cannot chmod {}: {e}", runtime_dir.display()))?;
 
@@ -99,7 +102,9 @@ fn start() -> Result<UserManager, String> {
             break;
         }
         if let Ok(Some(status)) = watchdog.try_wait() {
-            return Err(format!("the watchdog exited ({status}) before the manager came up"));
+            return Err(format!(
+                "the watchdog exited ({status}) before the manager came up"
+            ));
         }
         if started.elapsed() > Duration::from_secs(20) {
             let log = std::fs::read_to_string(dir.join("manager.log")).unwrap_or_default();
@@ -110,7 +115,11 @@ fn start() -> Result<UserManager, String> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Ok(UserManager { runtime_dir, unit_dir, _lifeline: Mutex::new(lifeline) })
+    Ok(UserManager {
+        runtime_dir,
+        unit_dir,
+        _lifeline: Mutex::new(lifeline),
+    })
 }
 
 impl UserManager {
@@ -133,7 +142,10 @@ impl UserManager {
 
     /// One property of a unit, from `systemctl --user show`.
     pub fn property(&self, unit: &str, name: &str) -> String {
-        self.systemctl(&["show", "-p", name, "--value", unit]).stdout.trim().to_string()
+        self.systemctl(&["show", "-p", name, "--value", unit])
+            .stdout
+            .trim()
+            .to_string()
     }
 
     /// Install a unit file and reload; the unit is stopped and removed when the guard drops.
@@ -143,7 +155,11 @@ impl UserManager {
         file.write_all(text.as_bytes()).expect("write unit file");
         let out = self.systemctl(&["daemon-reload"]);
         assert_eq!(out.code, 0, "daemon-reload: {}", out.stderr);
-        Unit { manager: self, name: name.to_string(), path }
+        Unit {
+            manager: self,
+            name: name.to_string(),
+            path,
+        }
     }
 
     /// `ripcord ARGS` in the sandbox, talking to this manager.

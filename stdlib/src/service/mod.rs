@@ -330,14 +330,17 @@ fn change(ctx: &NativeCallContext, verb: Verb, unit: &str, opts: Map) -> RhaiRes
 
     let mut simulated = before.clone();
     simulated.simulate(verb);
-    let change = Change::new(
-        function.clone(),
-        format!("{} {unit} ({})", verb.as_str(), target.describe()),
-    )
-    .arg("unit", unit)
-    .arg("backend", target.backend_name())
-    .arg("scope", target.scope_name())
-    .simulated(Dynamic::from_map(simulated.to_map()));
+    let already = match verb {
+        Verb::Start if before.is_active() => "; already active",
+        Verb::Stop if before.is_stopped() => "; already stopped",
+        _ => "",
+    };
+    let summary = format!("{} {unit} ({}{already})", verb.as_str(), target.describe());
+    let change = Change::new(function.clone(), summary)
+        .arg("unit", unit)
+        .arg("backend", target.backend_name())
+        .arg("scope", target.scope_name())
+        .simulated(Dynamic::from_map(simulated.to_map()));
     let waits = Waits {
         timeout: cap(&host, opts.timeout.unwrap_or(DEFAULT_TIMEOUT)),
         settle: opts.settle.unwrap_or(DEFAULT_SETTLE),
