@@ -250,6 +250,38 @@ for i in 0..100 {
 }
 
 #[test]
+fn systemd_start_that_does_not_finish_in_time_fails_with_the_state_it_is_in() {
+    let mgr = manager();
+    let sb = Sandbox::new();
+    let unit = mgr.install(
+        &unit_name("slow"),
+        "[Service]\nExecStartPre=/bin/sleep 30\nExecStart=/bin/sleep 60\n",
+    );
+    sb.write("ripcord.toml", USER_SCOPE);
+    sb.write(
+        "start.rhai",
+        "//! Start.\n//! @param unit: the unit\nservice::start(unit, #{ timeout: \"1s\" })\n",
+    );
+    let out = mgr.ripcord(
+        &sb,
+        &[
+            "run",
+            "start.rhai",
+            "-p",
+            &format!("unit={}", unit.name),
+            "--json",
+        ],
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let error = error_text(&out.json());
+    let expected = format!(
+        "{} did not start: `systemctl` did not finish: it took longer than 1.0s; it is activating (start-pre)",
+        unit.name
+    );
+    assert!(error.contains(&expected), "{error}");
+}
+
+#[test]
 fn systemd_unknown_unit_is_a_clear_error_in_a_run_and_in_a_dry_run() {
     let mgr = manager();
     let sb = Sandbox::new();
@@ -401,12 +433,28 @@ fn process_config(sb: &Sandbox, unit: &str, port: u16) -> String {
     )
 }
 
+/// Kills what a pidfile names when a test ends early, so a failed test leaves no server behind.
+struct KillOnDrop(std::path::PathBuf);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let pid = std::fs::read_to_string(&self.0)
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok());
+        if let Some(pid) = pid.filter(|p| *p > 1) {
+            // SAFETY: plain syscall; the service runs in its own process group.
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
+        }
+    }
+}
+
 #[test]
 fn process_backend_service_outlives_the_run_that_started_it() {
     let sb = Sandbox::new();
     let port = free_port();
     let unit = "web.service";
     sb.write("ripcord.toml", &process_config(&sb, unit, port));
+    let _cleanup = KillOnDrop(sb.join(&format!("run/{unit}.pid")));
     sb.write(
         "start.rhai",
         "//! Start.\nstep \"Start\" { service::start(\"web.service\") }\n",

@@ -147,13 +147,14 @@ impl Systemd {
         let started = Instant::now();
         let mut cmd = self.systemctl();
         cmd.args(["--no-ask-password", verb.as_str(), unit]);
-        let what = format!("{} {unit}", verb.as_str());
+        let what = format!("{unit} did not {}", verb.as_str());
         let out = match run(host, cmd, waits.timeout, &what) {
             Ok(out) => out,
             Err(failure) => {
+                // The job is systemd's: it goes on after `systemctl` is given up on.
                 let now = self
                     .show(host, unit)
-                    .map(|s| format!("; it is {}", s.describe()))
+                    .map(|s| format!("; it is {} (systemd goes on with the job)", s.describe()))
                     .unwrap_or_default();
                 return Err(self.failed(host, unit, format!("{}{now}", failure.message)));
             }

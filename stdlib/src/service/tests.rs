@@ -369,3 +369,27 @@ fn process_backend_logs_are_the_tail_of_its_log_file() {
     assert_eq!(logs, "line 4\nline 5\n");
     let _ = eval(&e, r#"service::stop("talker")"#).expect("stop");
 }
+
+#[test]
+fn systemd_commands_are_shown_as_an_operator_would_type_them() {
+    use super::systemd::Systemd;
+    let remote = Systemd {
+        user: false,
+        host: Some("admin@db1".to_string()),
+    };
+    assert_eq!(remote.describe(), "systemctl -H admin@db1");
+    assert_eq!(remote.scope_name(), "system@admin@db1");
+    assert_eq!(
+        remote.look_closer("cortex.service"),
+        "look at `systemctl -H admin@db1 status cortex.service` and `ssh admin@db1 journalctl -u cortex.service -n 50`"
+    );
+    let user = Systemd {
+        user: true,
+        host: None,
+    };
+    assert_eq!(user.describe(), "systemctl --user");
+    assert_eq!(
+        user.look_closer("cortex.service"),
+        "look at `systemctl --user status cortex.service` and `journalctl --user -u cortex.service -n 50`"
+    );
+}
