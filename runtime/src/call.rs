@@ -1,6 +1,7 @@
-//! `runbook::call(name, params)`: run another runbook as a sub-run and return its result.
+//! `runbook::run(name, params)`: run another runbook as a sub-run and return its result.
 //!
-//! The sub-run has the caller's mode, config, journal (recorded with the caller as parent) and
+//! (SPEC calls it `runbook::run`, but `call` is a reserved word in Rhai and cannot be
+//! parsed after `::`.) The sub-run has the caller's mode, config, journal (recorded with the caller as parent) and
 //! operator answers; a failing sub-run fails the calling step.
 
 use std::path::{Path, PathBuf};
@@ -15,11 +16,11 @@ use crate::run::{RunRequest, exit};
 use crate::script::Script;
 
 const CALL: Decl = Decl {
-    name: "call",
+    name: "run",
     effect: Effect::Pure,
     params: &["name: String", "params: Map", "Map"],
     doc: "Run another runbook as a sub-run and return its result (the value of its last expression).\n\nThe name is looked up beside the calling script, then on the script path. The sub-run is journaled with the caller as its parent, in the caller's mode (a dry run stays a dry run). A failing sub-run fails the calling step.",
-    example: r#"let checks = runbook::call("verify", #{ phase2_secs: 1 });"#,
+    example: r#"let checks = runbook::run("verify", #{ phase2_secs: 1 });"#,
 };
 
 pub fn module() -> NativeModule {
@@ -32,7 +33,7 @@ pub fn module() -> NativeModule {
 fn call(ctx: NativeCallContext, name: &str, params: Map) -> RhaiResult<Dynamic> {
     let host = Host::of(&ctx)?;
     let Some(runner) = host.sub_runner() else {
-        return Err(Failure::new("runbook::call is not available here (no script path)").at(&ctx));
+        return Err(Failure::new("runbook::run is not available here (no script path)").at(&ctx));
     };
     let mut dirs: Vec<PathBuf> = ctx
         .call_source()

@@ -154,7 +154,7 @@ pub struct UndoAction {
     pub action: FnPtr,
 }
 
-/// What `runbook::call` needs to start a sub-run like the current run.
+/// What `runbook::run` needs to start a sub-run like the current run.
 #[derive(Clone)]
 pub struct SubRunner {
     pub modules: fn() -> Vec<crate::native::NativeModule>,

@@ -3,8 +3,10 @@
 
 pub mod builtins;
 pub mod call;
+pub mod check;
 pub mod config;
 pub mod dirs;
+pub mod doc;
 pub mod effect;
 pub mod engine;
 pub mod error;

@@ -49,12 +49,12 @@ pub struct RunRequest {
     /// Steps done by an earlier run (resume).
     pub completed_steps: Vec<(usize, String)>,
     pub resumes: Option<i64>,
-    /// The run that called this one with `runbook::call`.
+    /// The run that called this one with `runbook::run`.
     pub parent: Option<i64>,
     pub quiet: bool,
-    /// Builds the native modules again for sub-runs (`runbook::call`).
+    /// Builds the native modules again for sub-runs (`runbook::run`).
     pub sub_modules: Option<fn() -> Vec<NativeModule>>,
-    /// Folders searched for `runbook::call` names after the caller's own folder.
+    /// Folders searched for `runbook::run` names after the caller's own folder.
     pub script_dirs: Vec<PathBuf>,
 }
 
