@@ -188,7 +188,8 @@ A unit configured under `[service.units.\"NAME\"]` (with a `command`) uses the p
 
 ```toml
 [service.units.\"cortex.service\"]
-command = \"./target/release/cortex --port 8080\"   # run with `exec` by /bin/sh; or an array
+command = \"./target/release/cortex --port 8080\"   # one command, run as `exec COMMAND` by /bin/sh
+                                                   # (so it is the main process); or an argv array
 cwd = \"~/cortex\"                                   # default: the current directory
 pidfile = \"~/cortex/cortex.pid\"                    # default: $XDG_STATE_HOME/ripcord/service/NAME.pid
 log = \"~/cortex/cortex.log\"                        # default: beside the pidfile, NAME.log
@@ -196,6 +197,9 @@ env = { RUST_LOG = \"info\" }
 stop_timeout = \"10s\"                               # SIGTERM, then SIGKILL after this long
 reload_signal = \"HUP\"
 ```
+
+`backend = \"systemd\"` in such a table keeps the unit on systemd and lets it set its own \
+`scope` and `host`. The config's `[service] backend = \"process\"` makes process the default.
 
 A unit the backend does not know is an error, in a dry run too."
     };

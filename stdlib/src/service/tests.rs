@@ -393,3 +393,37 @@ fn systemd_commands_are_shown_as_an_operator_would_type_them() {
         "look at `systemctl --user status cortex.service` and `journalctl --user -u cortex.service -n 50`"
     );
 }
+
+#[test]
+fn process_backend_restart_gets_a_new_pid_and_reload_signals_the_main_process() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let script = "trap 'echo reloaded' HUP; echo up; while :; do sleep 0.05; done";
+    let config = process_config(dir.path(), "hup", json!(["sh", "-c", script]));
+    let e = engine(config, Mode::Run);
+    let err = eval(&e, r#"service::reload("hup")"#).expect_err("not running");
+    assert!(
+        err.contains("hup did not reload: it is not running"),
+        "{err}"
+    );
+
+    let first = map(eval(&e, r#"service::start("hup", #{ settle: "200ms" })"#).expect("start"));
+    let restarted =
+        map(eval(&e, r#"service::restart("hup", #{ settle: "200ms" })"#).expect("restart"));
+    let (a, b) = (
+        first.get("main_pid").and_then(|p| p.as_int().ok()),
+        restarted.get("main_pid").and_then(|p| p.as_int().ok()),
+    );
+    assert!(a.is_some() && b.is_some() && a != b, "{a:?} then {b:?}");
+    assert!(!alive(a.unwrap_or(0)));
+
+    let reloaded =
+        map(eval(&e, r#"service::reload("hup", #{ settle: "300ms" })"#).expect("reload"));
+    assert_eq!(
+        reloaded.get("main_pid").and_then(|p| p.as_int().ok()),
+        b,
+        "same process after a reload"
+    );
+    let log = std::fs::read_to_string(dir.path().join("hup.log")).expect("log");
+    assert!(log.contains("reloaded"), "{log}");
+    let _ = eval(&e, r#"service::stop("hup")"#).expect("stop");
+}
