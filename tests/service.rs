@@ -522,7 +522,7 @@ fn process_backend_start_of_a_command_that_fails_shows_its_log_tail() {
     sb.write("ripcord.toml", &process_config(&sb, "web.service", port));
     sb.write(
         "start.rhai",
-        "//! Start.\nstep \"Start\" {\n    service::start(\"web.service\");\n}\n",
+        "//! Start.\nstep \"Start\" {\n    service::start(\"web.service\", #{ settle: \"5s\" });\n}\n",
     );
     let out = sb.run(&["run", "start.rhai", "--json"]);
     assert_eq!(out.code, 1, "{}", out.stderr);
