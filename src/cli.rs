@@ -146,7 +146,12 @@ pub struct ReplArgs {
     /// Runbook to step through (path, or a name on the script path)
     pub script: Option<String>,
     /// A param of SCRIPT: -p name=value (repeatable)
-    #[arg(short = 'p', long = "param", value_name = "NAME=VALUE", requires = "script")]
+    #[arg(
+        short = 'p',
+        long = "param",
+        value_name = "NAME=VALUE",
+        requires = "script"
+    )]
     pub params: Vec<String>,
     /// Config file, visible as `cfg` (default: ./ripcord.toml if present)
     #[arg(long, value_name = "FILE")]

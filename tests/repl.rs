@@ -32,10 +32,23 @@ impl Terminal {
         );
         let terminal = Terminal { socket };
         let out = terminal.tmux(&[
-            "new-session", "-d", "-s", "main", "-x", "200", "-y", "50", "-c",
-            &sb.path().display().to_string(), &command,
+            "new-session",
+            "-d",
+            "-s",
+            "main",
+            "-x",
+            "200",
+            "-y",
+            "50",
+            "-c",
+            &sb.path().display().to_string(),
+            &command,
         ]);
-        assert!(out.status.success(), "tmux: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "tmux: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         terminal
     }
 
@@ -96,7 +109,9 @@ impl Terminal {
 
     /// Wait until a line reads exactly `line`.
     fn wait_line(&self, line: &str) -> String {
-        self.wait(&format!("the line `{line}`"), |s| s.lines().any(|l| l.trim_end() == line))
+        self.wait(&format!("the line `{line}`"), |s| {
+            s.lines().any(|l| l.trim_end() == line)
+        })
     }
 
     /// Wait for the process to exit and return its exit code.
@@ -129,7 +144,11 @@ fn events(sb: &Sandbox) -> Vec<(String, Option<String>, serde_json::Value)> {
         .expect("prepare");
     stmt.query_map([], |r| {
         let data: String = r.get(2)?;
-        Ok((r.get(0)?, r.get(1)?, serde_json::from_str(&data).unwrap_or_default()))
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            serde_json::from_str(&data).unwrap_or_default(),
+        ))
     })
     .expect("query")
     .map(|r| r.expect("row"))
@@ -138,8 +157,12 @@ fn events(sb: &Sandbox) -> Vec<(String, Option<String>, serde_json::Value)> {
 
 fn run_status(sb: &Sandbox) -> String {
     let db = rusqlite::Connection::open(sb.journal()).expect("open the journal");
-    db.query_row("SELECT status FROM runs ORDER BY id DESC LIMIT 1", [], |r| r.get(0))
-        .expect("a run")
+    db.query_row(
+        "SELECT status FROM runs ORDER BY id DESC LIMIT 1",
+        [],
+        |r| r.get(0),
+    )
+    .expect("a run")
 }
 
 /// The `name` field of each event of `kind`.
@@ -155,7 +178,13 @@ fn answers(events: &[(String, Option<String>, serde_json::Value)]) -> Vec<String
     events
         .iter()
         .filter(|(k, ..)| k == "prompt")
-        .map(|(_, _, d)| format!("{} {}", d["kind"].as_str().unwrap_or("?"), d["answer"].as_str().unwrap_or("?")))
+        .map(|(_, _, d)| {
+            format!(
+                "{} {}",
+                d["kind"].as_str().unwrap_or("?"),
+                d["answer"].as_str().unwrap_or("?")
+            )
+        })
         .collect()
 }
 
@@ -248,13 +277,19 @@ fn stepping_continue_skip_continue_runs_steps_one_and_three() {
     t.press("Enter");
     assert_eq!(t.exit_code(), 0, "{}", t.screen());
     let screen = t.screen();
-    assert!(screen.contains("ran: one") && screen.contains("ran: three"), "{screen}");
+    assert!(
+        screen.contains("ran: one") && screen.contains("ran: three"),
+        "{screen}"
+    );
     assert!(!screen.contains("ran: two"), "{screen}");
 
     let events = events(&sb);
     assert_eq!(names(&events, "step.start"), ["One", "Three"]);
     assert_eq!(names(&events, "step.skip"), ["Two"]);
-    assert_eq!(answers(&events), ["step continue", "step skip", "step continue"]);
+    assert_eq!(
+        answers(&events),
+        ["step continue", "step skip", "step continue"]
+    );
     assert_eq!(run_status(&sb), "ok");
 }
 
@@ -268,7 +303,11 @@ fn abort_at_step_two_exits_3_and_the_journal_shows_the_run_aborted() {
     t.wait_for(r#"step "Two""#);
     t.press("a");
     assert_eq!(t.exit_code(), 3, "{}", t.screen());
-    assert!(t.screen().contains("aborted before step `Two`"), "{}", t.screen());
+    assert!(
+        t.screen().contains("aborted before step `Two`"),
+        "{}",
+        t.screen()
+    );
     let events = events(&sb);
     assert_eq!(names(&events, "step.start"), ["One"]);
     assert_eq!(answers(&events), ["step continue", "step abort"]);
@@ -319,9 +358,15 @@ fn skipping_one_change_does_not_make_it_and_is_journaled() {
     t.press("c");
     assert_eq!(t.exit_code(), 0, "{}", t.screen());
     assert!(!sb.join("skipped.txt").exists());
-    assert_eq!(std::fs::read_to_string(sb.join("made.txt")).expect("made.txt"), "yes");
+    assert_eq!(
+        std::fs::read_to_string(sb.join("made.txt")).expect("made.txt"),
+        "yes"
+    );
     let events = events(&sb);
-    assert_eq!(answers(&events), ["step continue", "change skip", "change continue"]);
+    assert_eq!(
+        answers(&events),
+        ["step continue", "change skip", "change continue"]
+    );
     assert!(events.iter().any(|(k, ..)| k == "change.skip"));
 }
 
@@ -329,10 +374,17 @@ fn skipping_one_change_does_not_make_it_and_is_journaled() {
 fn step_without_a_terminal_is_a_usage_error() {
     let sb = Sandbox::new();
     sb.write("three.rhai", THREE_STEPS);
-    for args in [&["run", "--step", "three.rhai"][..], &["repl", "three.rhai"][..]] {
+    for args in [
+        &["run", "--step", "three.rhai"][..],
+        &["repl", "three.rhai"][..],
+    ] {
         let out = sb.run(args);
         assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
-        assert!(out.stderr.contains("--step needs a terminal to ask on"), "{}", out.stderr);
+        assert!(
+            out.stderr.contains("--step needs a terminal to ask on"),
+            "{}",
+            out.stderr
+        );
         assert!(!sb.journal().exists(), "nothing may run without a terminal");
     }
 }

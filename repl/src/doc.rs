@@ -20,10 +20,21 @@ pub fn render(catalog: &Catalog, item: Option<&str>) -> Result<String, String> {
         return Ok(function(f));
     }
     if module.is_empty() && catalog.has_module(name) {
-        let width = catalog.in_module(name).map(|f| f.name.len()).max().unwrap_or(0);
+        let width = catalog
+            .in_module(name)
+            .map(|f| f.name.len())
+            .max()
+            .unwrap_or(0);
         return Ok(catalog
             .in_module(name)
-            .map(|f| format!("{:<width$}  {:<6}  {}", f.name, f.effect.as_str(), f.summary()))
+            .map(|f| {
+                format!(
+                    "{:<width$}  {:<6}  {}",
+                    f.name,
+                    f.effect.as_str(),
+                    f.summary()
+                )
+            })
             .collect::<Vec<_>>()
             .join("\n"));
     }
@@ -35,7 +46,11 @@ pub fn render(catalog: &Catalog, item: Option<&str>) -> Result<String, String> {
 fn function(f: &FnDoc) -> String {
     let qualified = f.qualified();
     let prefix = qualified.strip_suffix(f.name).unwrap_or("");
-    let mut text: Vec<String> = f.signatures.iter().map(|s| format!("{prefix}{s}")).collect();
+    let mut text: Vec<String> = f
+        .signatures
+        .iter()
+        .map(|s| format!("{prefix}{s}"))
+        .collect();
     text.push(format!("effect: {}", f.effect.as_str()));
     text.push(String::new());
     text.push(f.doc.trim_end().to_string());
@@ -62,7 +77,13 @@ mod tests {
             example: "store::save(\"x\");",
         };
         m.function(decl, |_: &str| ());
-        m.function(Decl { params: &["path: String", "opts: Map", "()"], ..decl }, |_: &str, _: ripcord_runtime::rhai::Map| ());
+        m.function(
+            Decl {
+                params: &["path: String", "opts: Map", "()"],
+                ..decl
+            },
+            |_: &str, _: ripcord_runtime::rhai::Map| (),
+        );
         Catalog::from_modules(&[m])
     }
 
@@ -77,7 +98,10 @@ mod tests {
 
     #[test]
     fn a_module_lists_its_functions_and_unknown_names_say_what_to_do() {
-        assert_eq!(render(&catalog(), Some("store")).unwrap(), "save  change  Save the thing.");
+        assert_eq!(
+            render(&catalog(), Some("store")).unwrap(),
+            "save  change  Save the thing."
+        );
         assert!(render(&catalog(), Some("nope")).is_err_and(|e| e.contains(":doc")));
     }
 }

@@ -114,12 +114,12 @@ mod tests {
 
     #[test]
     fn bad_commands_say_what_to_type() {
-        assert_eq!(
-            parse(":dry maybe"),
-            Err("usage: :dry on|off".to_string())
-        );
+        assert_eq!(parse(":dry maybe"), Err("usage: :dry on|off".to_string()));
         assert!(parse(":frobnicate").is_err_and(|e| e.contains(":help")));
         assert_eq!(parse(":load"), Err("usage: :load FILE".to_string()));
-        assert_eq!(parse(":doc db::backup"), Ok(Command::Doc(Some("db::backup".into()))));
+        assert_eq!(
+            parse(":doc db::backup"),
+            Ok(Command::Doc(Some("db::backup".into())))
+        );
     }
 }

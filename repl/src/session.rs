@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
-use ripcord_runtime::error::{Diagnostic, SourceCache};
 use ripcord_runtime::config::Config;
+use ripcord_runtime::error::{Diagnostic, SourceCache};
 use ripcord_runtime::host::{Host, HostOptions, Stop, SubRunner};
 use ripcord_runtime::output::{Output, use_color};
 use ripcord_runtime::rhai::{AST, Dynamic, Engine, EvalAltResult, Module, Scope, Stmt};
@@ -107,7 +107,12 @@ struct Session {
 }
 
 impl Session {
-    fn new(options: Options, catalog: Catalog, names: Names, color: bool) -> Result<Session, String> {
+    fn new(
+        options: Options,
+        catalog: Catalog,
+        names: Names,
+        color: bool,
+    ) -> Result<Session, String> {
         let config = Config::load(options.config.as_deref())?;
         let real = Session::runtime(&options, &config, Mode::Run);
         let mut scope = Scope::new();
@@ -197,7 +202,11 @@ impl Session {
     fn read_input<H: Helper>(&self, editor: &mut Editor<H, FileHistory>) -> Option<String> {
         let mut buffer = String::new();
         loop {
-            let prompt = if buffer.is_empty() { self.prompt() } else { "...> " };
+            let prompt = if buffer.is_empty() {
+                self.prompt()
+            } else {
+                "...> "
+            };
             match editor.readline(prompt) {
                 Ok(line) => {
                     if !buffer.is_empty() {
@@ -286,7 +295,12 @@ impl Session {
     }
 
     /// Compile and evaluate `text` with the session's functions, imports and scope.
-    fn eval(&mut self, text: &str, source: &str, file: Option<&Path>) -> Result<Dynamic, Diagnostic> {
+    fn eval(
+        &mut self,
+        text: &str,
+        source: &str,
+        file: Option<&Path>,
+    ) -> Result<Dynamic, Diagnostic> {
         let runtime = match (&self.dry, self.dry_on) {
             (Some(dry), true) => dry,
             _ => &self.real,
@@ -357,7 +371,9 @@ fn all_modules(modules: fn() -> Vec<NativeModule>) -> Vec<NativeModule> {
 /// The same words `ripcord run` uses for a stop, else the error itself.
 fn diagnostic(err: &EvalAltResult, stop: Option<Stop>, source: &str) -> Diagnostic {
     match stop {
-        Some(Stop::Aborted(m)) | Some(Stop::Locked(m)) => Diagnostic::new(m).at(source, err.position()),
+        Some(Stop::Aborted(m)) | Some(Stop::Locked(m)) => {
+            Diagnostic::new(m).at(source, err.position())
+        }
         Some(Stop::Interrupted) => {
             Diagnostic::new("interrupted (Ctrl-C or SIGTERM); stopped at a safe point")
                 .at(source, err.position())
@@ -401,7 +417,10 @@ mod tests {
         let mut s = session(dir.path());
         assert_eq!(eval(&mut s, "40 + 2"), Ok("42".into()));
         assert_eq!(eval(&mut s, "let a = 5;"), Ok("()".into()));
-        assert_eq!(eval(&mut s, "fn add(x, y) {\n    x + y\n}"), Ok("()".into()));
+        assert_eq!(
+            eval(&mut s, "fn add(x, y) {\n    x + y\n}"),
+            Ok("()".into())
+        );
         assert_eq!(eval(&mut s, "add(a, 1)"), Ok("6".into()));
         assert_eq!(eval(&mut s, "import \"lib\" as lib;"), Ok("()".into()));
         assert_eq!(eval(&mut s, "lib::twice(a)"), Ok("10".into()));

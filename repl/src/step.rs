@@ -53,7 +53,10 @@ impl StepPrompter {
                 Some(Key::Char('a') | Key::Cancel) | None => Answer::Decided(Decision::Abort),
                 Some(Key::Char('i')) if inspect => Answer::Inspect,
                 Some(Key::Char(other)) => {
-                    say_line(&format!("`{other}`: press c, s, a{}", if inspect { " or i" } else { "" }));
+                    say_line(&format!(
+                        "`{other}`: press c, s, a{}",
+                        if inspect { " or i" } else { "" }
+                    ));
                     continue;
                 }
             };
@@ -112,7 +115,9 @@ impl Prompter for StepPrompter {
 /// Evaluate operator input with the script's variables in scope until an empty line, `:resume`,
 /// or Ctrl-D.
 fn inspect_loop(inspect: &mut dyn Inspect) {
-    say_line("  inspect: expressions see the script's variables (`x`, `x = 5`); an empty line or :resume goes back");
+    say_line(
+        "  inspect: expressions see the script's variables (`x`, `x = 5`); an empty line or :resume goes back",
+    );
     let Ok(mut editor) = DefaultEditor::new() else {
         say_line("  cannot open a line editor on this terminal");
         return;
