@@ -300,7 +300,7 @@ impl Session {
         text: &str,
         source: &str,
         file: Option<&Path>,
-    ) -> Result<Dynamic, Diagnostic> {
+    ) -> Result<Dynamic, Box<Diagnostic>> {
         let runtime = match (&self.dry, self.dry_on) {
             (Some(dry), true) => dry,
             _ => &self.real,
@@ -310,7 +310,7 @@ impl Session {
             Some(path) => ripcord_runtime::engine::compile_file(&runtime.engine, path, text),
             None => runtime.engine.compile(text),
         };
-        let ast = compiled.map_err(|e| Diagnostic::from_parse(&e, source))?;
+        let ast = compiled.map_err(|e| Box::new(Diagnostic::from_parse(&e, source)))?;
         let imports: Vec<Stmt> = ast
             .statements()
             .iter()
@@ -335,7 +335,7 @@ impl Session {
                     // The terminal echoed `^C` without a newline.
                     eprintln!();
                 }
-                Err(diagnostic(&err, stop, source))
+                Err(Box::new(diagnostic(&err, stop, source)))
             }
         }
     }
