@@ -203,6 +203,7 @@ fn repl_evaluates_and_keeps_functions_and_imports_across_lines() {
     t.line("40 + 2");
     t.wait_line("42");
 
+    t.wait_count("ripcord> ", 2);
     t.line("fn spread(a, b) {");
     t.wait_for("...> ");
     t.line("    a + b * 100");
@@ -211,19 +212,23 @@ fn repl_evaluates_and_keeps_functions_and_imports_across_lines() {
     t.wait_count("ripcord> ", 3);
     t.line("spread(1, 2)");
     t.wait_line("201");
+    t.wait_count("ripcord> ", 4);
 
     t.line(r#"import "lib/math" as math;"#);
     t.wait_count("ripcord> ", 5);
     t.line("math::twice(1234)");
     t.wait_line("2468");
+    t.wait_count("ripcord> ", 6);
     t.line("let kept = spread(math::twice(2), 3); kept");
     t.wait_line("304");
+    t.wait_count("ripcord> ", 7);
 
     // An error in the middle of a line is shown, as `ripcord run` shows it.
     t.line("let a = ; 1");
     t.wait_for("error: syntax error");
     let screen = t.wait_for(" --> <repl>:1:9");
     assert!(!screen.contains("...> let"), "{screen}");
+    t.wait_count("ripcord> ", 8);
 
     t.line(":quit");
     assert_eq!(t.exit_code(), 0);
@@ -240,6 +245,7 @@ fn tab_completes_module_functions() {
     t.press("Tab");
     t.wait_for("ripcord> db::backup");
     t.press("C-c");
+    t.wait_count("ripcord> ", 2);
     t.type_text(":qu");
     t.press("Tab");
     t.wait_for("ripcord> :quit");
@@ -260,6 +266,7 @@ fn ctrl_c_stops_a_running_loop_and_returns_to_the_prompt() {
     t.wait_count("ripcord> ", 2);
     t.line("111 + 111");
     t.wait_line("222");
+    t.wait_count("ripcord> ", 3);
     t.press("C-d");
     assert_eq!(t.exit_code(), 0);
 }
@@ -327,6 +334,7 @@ fn inspect_reads_and_assigns_script_variables_at_a_pause() {
     t.wait_for("inspect> ");
     t.line("x");
     t.wait_line("41");
+    t.wait_count("inspect> ", 2);
     t.line("x = 5");
     t.wait_count("inspect> ", 3);
     t.press("Enter");
