@@ -47,6 +47,10 @@ pub fn main() -> i32 {
         Command::List { dir } => command::list::list(&ctx, dir.as_deref()),
         Command::Describe { script } => command::list::describe(&ctx, &script),
         Command::Doc { item, format } => command::doc::doc(item.as_deref(), format),
+        Command::Drill(args) => command::drill::drill(&ctx, args),
+        Command::Report { run, dir, json } => {
+            command::report::report(&ctx, run, dir.as_deref(), json)
+        }
         Command::History { limit, json } => command::history::history(&ctx, limit, json),
         Command::Show { run, json } => command::history::show(&ctx, run, json),
         Command::Resume(args) => command::resume::resume(&ctx, args),

@@ -45,6 +45,20 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: DocFormatArg,
     },
+    /// Rehearse a runbook: reads and probes for real, changes simulated, faults injected; writes
+    /// a report (Markdown, JSON, SVG timeline)
+    Drill(DrillArgs),
+    /// Write the report (Markdown, JSON, SVG timeline) of a past run from the journal
+    Report {
+        /// Run id (from `ripcord history`)
+        run: i64,
+        /// Folder for the report files (default: ./drill-reports/SCRIPT-runID/)
+        #[arg(long = "report", value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Print the report as JSON on stdout
+        #[arg(long)]
+        json: bool,
+    },
     /// Past runs, newest first
     History {
         /// How many runs to show
@@ -137,4 +151,31 @@ pub struct ResumeArgs {
     /// When a step fails, run the registered undo actions without asking
     #[arg(long)]
     pub undo_on_failure: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DrillArgs {
+    /// Runbook path, or a name on the script path
+    pub script: String,
+    /// A param: -p name=value (repeatable)
+    #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Config file, visible to the script as `cfg` (default: ./ripcord.toml if present)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Make a native call fail: module::fn=fail, or =fail@N for its Nth call (repeatable)
+    #[arg(long = "inject", value_name = "FAULT")]
+    pub inject: Vec<String>,
+    /// Folder for the report files (default: ./drill-reports/SCRIPT-STAMP/)
+    #[arg(long = "report", value_name = "DIR")]
+    pub report: Option<PathBuf>,
+    /// Answer yes to every confirm()
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Stop the drill after this long (e.g. 90s, 10m); exit 1
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Print one JSON result object on stdout, with the report's file paths
+    #[arg(long)]
+    pub json: bool,
 }
