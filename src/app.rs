@@ -29,9 +29,13 @@ pub fn main() -> i32 {
         }
     };
     let interrupt = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // If registration fails the default handler stays: Ctrl-C still stops the process.
-        let _ = signal_hook::flag::register(signal, interrupt.clone());
+    // Ctrl-C and SIGTERM stop a run at its next safe point; the demo's service keeps the
+    // default handlers so `service::stop` ends it.
+    if !matches!(cli.command, Command::DemoService { .. }) {
+        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            // If registration fails the default handler stays: Ctrl-C still stops the process.
+            let _ = signal_hook::flag::register(signal, interrupt.clone());
+        }
     }
     let ctx = Context {
         journal: cli
@@ -42,6 +46,10 @@ pub fn main() -> i32 {
         interrupt,
     };
     match cli.command {
+        Command::Demo { keep, dir } => crate::demo::run(crate::demo::DemoOptions { keep, dir }, ctx.interrupt.clone()),
+        Command::DemoService { db, port, release, faulty } => {
+            crate::demo::service::serve(crate::demo::service::ServiceArgs { db, port, release, faulty })
+        }
         Command::Run(args) => command::run::run(&ctx, args),
         Command::Check { paths } => command::check::check(&ctx, &paths),
         Command::List { dir } => command::list::list(&ctx, dir.as_deref()),

@@ -21,6 +21,15 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Build a throwaway sandbox service and run the shipped runbooks against it
+    Demo {
+        /// Keep the sandbox afterwards
+        #[arg(long)]
+        keep: bool,
+        /// Build the sandbox in this folder (kept)
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Run a runbook
     Run(RunArgs),
     /// Check runbooks without running them: syntax, unknown functions, undefined variables
@@ -78,6 +87,18 @@ pub enum Command {
     },
     /// Continue an interrupted or failed run after its last completed step
     Resume(ResumeArgs),
+    /// The demo's sandbox service (started by `ripcord demo`, not by hand)
+    #[command(hide = true)]
+    DemoService {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        release: String,
+        #[arg(long)]
+        faulty: bool,
+    },
     /// The journal itself
     Journal {
         #[command(subcommand)]

@@ -154,6 +154,18 @@ pub struct UndoAction {
     pub action: FnPtr,
 }
 
+/// What `runbook::run` needs to start a sub-run like the current run.
+#[derive(Clone)]
+pub struct SubRunner {
+    pub modules: fn() -> Vec<crate::native::NativeModule>,
+    pub config: Option<std::path::PathBuf>,
+    pub journal: Option<std::path::PathBuf>,
+    pub dirs: Vec<std::path::PathBuf>,
+    pub yes: bool,
+    pub interrupt: Arc<AtomicBool>,
+    pub prompter: Option<Arc<dyn Prompter>>,
+}
+
 /// Settings for one run's host.
 pub struct HostOptions {
     pub mode: Mode,
@@ -209,6 +221,7 @@ pub struct Host {
     deadline: Option<(Instant, Duration)>,
     completed_steps: Vec<(usize, String)>,
     prompter: Mutex<Option<Arc<dyn Prompter>>>,
+    sub_runner: Mutex<Option<SubRunner>>,
     state: Mutex<State>,
 }
 
@@ -227,6 +240,7 @@ impl Host {
             deadline: options.deadline.map(|d| (started + d, d)),
             completed_steps: options.completed_steps,
             prompter: Mutex::new(None),
+            sub_runner: Mutex::new(None),
             state: Mutex::new(State::default()),
         }
     }
@@ -249,6 +263,14 @@ impl Host {
 
     pub fn set_prompter(&self, prompter: Option<Arc<dyn Prompter>>) {
         *self.prompter.lock().unwrap_or_else(|p| p.into_inner()) = prompter;
+    }
+
+    pub fn set_sub_runner(&self, runner: SubRunner) {
+        *self.sub_runner.lock().unwrap_or_else(|p| p.into_inner()) = Some(runner);
+    }
+
+    pub fn sub_runner(&self) -> Option<SubRunner> {
+        self.sub_runner.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn prompter(&self) -> Option<Arc<dyn Prompter>> {

@@ -2,8 +2,11 @@
 //! params and config a run starts from, the journal it leaves behind, and the errors it shows.
 
 pub mod builtins;
+pub mod call;
+pub mod check;
 pub mod config;
 pub mod dirs;
+pub mod doc;
 pub mod effect;
 pub mod engine;
 pub mod error;

@@ -57,6 +57,8 @@ pub fn request(ctx: &Context, args: &RunArgs) -> Result<RunRequest, String> {
         .collect::<Result<_, _>>()?;
     request.undo_on_failure = args.undo_on_failure;
     request.interrupt = ctx.interrupt.clone();
+    request.sub_modules = Some(ripcord_stdlib::modules);
+    request.script_dirs = ctx.scripts.clone();
     if args.step {
         if !std::io::stdin().is_terminal() {
             return Err("--step needs a terminal to ask on\nhelp: run it in a terminal, or drop --step (use --dry-run to see what it would do)".to_string());
