@@ -322,10 +322,10 @@ impl Report {
                     Some(at) => format!("{message} (at {at})"),
                     None => message.clone(),
                 };
-                if let Some(name) = text("step") {
-                    if let Some(step) = self.steps.iter_mut().rev().find(|s| s.name == name) {
-                        step.error.get_or_insert(message);
-                    }
+                if let Some(name) = text("step")
+                    && let Some(step) = self.steps.iter_mut().rev().find(|s| s.name == name)
+                {
+                    step.error.get_or_insert(message);
                 }
                 self.error = Some(shown);
             }
@@ -439,7 +439,11 @@ impl Report {
     pub fn markdown(&self) -> String {
         let mut md = String::new();
         let kind = if self.mode == "drill" { "Drill" } else { "Run" };
-        let date = self.started.get(..16).unwrap_or(&self.started).replace('T', " ");
+        let date = self
+            .started
+            .get(..16)
+            .unwrap_or(&self.started)
+            .replace('T', " ");
         let _ = writeln!(md, "# {kind} report: {} — {date}\n", self.script);
         let verdict = if self.passed() {
             "✅ PASS"
@@ -541,7 +545,10 @@ impl Report {
                     "failed" => format!(
                         "❌ failed: {} — {}",
                         c.summary,
-                        c.error.as_deref().map(first_line).unwrap_or("no reason recorded")
+                        c.error
+                            .as_deref()
+                            .map(first_line)
+                            .unwrap_or("no reason recorded")
                     ),
                     other => format!("⚠️ {other}: {}", c.summary),
                 };
@@ -929,9 +936,9 @@ fn nice_tick(span_ms: u64) -> u64 {
 }
 
 fn tick_label(ms: u64, tick: u64) -> String {
-    if tick >= 60_000 && ms % 60_000 == 0 {
+    if tick >= 60_000 && ms.is_multiple_of(60_000) {
         format!("{}m", ms / 60_000)
-    } else if ms % 1000 == 0 {
+    } else if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else if tick >= 100 {
         format!("{:.1}s", ms as f64 / 1000.0)

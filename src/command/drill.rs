@@ -77,11 +77,7 @@ fn report_dir(explicit: Option<&Path>, script: &str) -> Result<(PathBuf, bool), 
     let dir = match explicit {
         Some(d) => d.to_path_buf(),
         None => {
-            let base = format!(
-                "{}-{}",
-                file_safe(script),
-                ripcord_runtime::time::stamp()
-            );
+            let base = format!("{}-{}", file_safe(script), ripcord_runtime::time::stamp());
             let root = Path::new("drill-reports");
             let mut dir = root.join(&base);
             let mut n = 2;
