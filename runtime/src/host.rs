@@ -270,7 +270,10 @@ impl Host {
     }
 
     pub fn sub_runner(&self) -> Option<SubRunner> {
-        self.sub_runner.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.sub_runner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn prompter(&self) -> Option<Arc<dyn Prompter>> {
