@@ -313,15 +313,15 @@ impl Host {
             journal_error,
             ..
         } = &mut *state;
-        if let Some((journal, run)) = journal.as_mut() {
-            if let Err(e) = journal.event(*run, kind, step.as_deref(), &data) {
-                let message = format!(
-                    "cannot write to the journal {}: {e}",
-                    journal.path().display()
-                );
-                *journal_error = Some(message.clone());
-                return Err(message);
-            }
+        if let Some((journal, run)) = journal.as_mut()
+            && let Err(e) = journal.event(*run, kind, step.as_deref(), &data)
+        {
+            let message = format!(
+                "cannot write to the journal {}: {e}",
+                journal.path().display()
+            );
+            *journal_error = Some(message.clone());
+            return Err(message);
         }
         Ok(())
     }

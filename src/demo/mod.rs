@@ -31,6 +31,45 @@ const SCRIPTS: &[(&str, &str)] = &[
     ),
 ];
 
+/// One runbook the demo runs, in order.
+struct Stage {
+    title: &'static str,
+    script: &'static str,
+    params: &'static [(&'static str, &'static str)],
+    mode: Mode,
+}
+
+const STAGES: &[Stage] = &[
+    Stage {
+        title: "1/4  Is this a rollback? (triggers)",
+        script: "triggers",
+        params: &[],
+        mode: Mode::Run,
+    },
+    Stage {
+        title: "2/4  Full rollback with DB restore (rollback option=full)",
+        script: "rollback",
+        params: &[
+            ("option", "full"),
+            ("target", sandbox::STABLE),
+            ("reason", "demo: gateway_critical storm after v1.5.0"),
+        ],
+        mode: Mode::Run,
+    },
+    Stage {
+        title: "3/4  Post-rollback verification (verify)",
+        script: "verify",
+        params: &[("phase2_secs", "1"), ("phase3_secs", "1")],
+        mode: Mode::Run,
+    },
+    Stage {
+        title: "4/4  Backup/restore drill (backup-restore-drill)",
+        script: "backup-restore-drill",
+        params: &[],
+        mode: Mode::Run,
+    },
+];
+
 pub struct DemoOptions {
     pub keep: bool,
     pub dir: Option<PathBuf>,
@@ -152,36 +191,6 @@ struct Demo {
 
 impl Demo {
     fn scenario(&self, sb: &Sandbox) -> i32 {
-        let stages: [(&str, &str, Vec<(&str, &str)>, Mode); 4] = [
-            (
-                "1/4  Is this a rollback? (triggers)",
-                "triggers",
-                vec![],
-                Mode::Run,
-            ),
-            (
-                "2/4  Full rollback with DB restore (rollback option=full)",
-                "rollback",
-                vec![
-                    ("option", "full"),
-                    ("target", sandbox::STABLE),
-                    ("reason", "demo: gateway_critical storm after v1.5.0"),
-                ],
-                Mode::Run,
-            ),
-            (
-                "3/4  Post-rollback verification (verify)",
-                "verify",
-                vec![("phase2_secs", "1"), ("phase3_secs", "1")],
-                Mode::Run,
-            ),
-            (
-                "4/4  Backup/restore drill (backup-restore-drill)",
-                "backup-restore-drill",
-                vec![],
-                Mode::Run,
-            ),
-        ];
         eprintln!("  starting the faulty release {} …", sandbox::FAULTY);
         if self.inline("service::start(cfg.unit);") != 0 {
             return exit::FAILED;
@@ -190,9 +199,15 @@ impl Demo {
             return crate::app::fail(exit::FAILED, &e);
         }
         let mut summary = Vec::new();
-        for (title, script, params, mode) in stages {
+        for Stage {
+            title,
+            script,
+            params,
+            mode,
+        } in STAGES
+        {
             eprintln!("\n━━ {title}");
-            let outcome = match self.runbook(script, &params, mode) {
+            let outcome = match self.runbook(script, params, *mode) {
                 Ok(o) => o,
                 Err(e) => return crate::app::fail(exit::FAILED, &e),
             };
