@@ -212,7 +212,7 @@ impl Demo {
                 Err(e) => return crate::app::fail(exit::FAILED, &e),
             };
             summary.push((
-                script,
+                *script,
                 outcome.status.clone(),
                 outcome.ms,
                 outcome.result.clone(),
