@@ -46,10 +46,21 @@ pub fn main() -> i32 {
         interrupt,
     };
     match cli.command {
-        Command::Demo { keep, dir } => crate::demo::run(crate::demo::DemoOptions { keep, dir }, ctx.interrupt.clone()),
-        Command::DemoService { db, port, release, faulty } => {
-            crate::demo::service::serve(crate::demo::service::ServiceArgs { db, port, release, faulty })
-        }
+        Command::Demo { keep, dir } => crate::demo::run(
+            crate::demo::DemoOptions { keep, dir },
+            ctx.interrupt.clone(),
+        ),
+        Command::DemoService {
+            db,
+            port,
+            release,
+            faulty,
+        } => crate::demo::service::serve(crate::demo::service::ServiceArgs {
+            db,
+            port,
+            release,
+            faulty,
+        }),
         Command::Run(args) => command::run::run(&ctx, args),
         Command::Check { paths } => command::check::check(&ctx, &paths),
         Command::List { dir } => command::list::list(&ctx, dir.as_deref()),

@@ -270,7 +270,10 @@ impl Host {
     }
 
     pub fn sub_runner(&self) -> Option<SubRunner> {
-        self.sub_runner.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.sub_runner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn prompter(&self) -> Option<Arc<dyn Prompter>> {
@@ -310,15 +313,15 @@ impl Host {
             journal_error,
             ..
         } = &mut *state;
-        if let Some((journal, run)) = journal.as_mut() {
-            if let Err(e) = journal.event(*run, kind, step.as_deref(), &data) {
-                let message = format!(
-                    "cannot write to the journal {}: {e}",
-                    journal.path().display()
-                );
-                *journal_error = Some(message.clone());
-                return Err(message);
-            }
+        if let Some((journal, run)) = journal.as_mut()
+            && let Err(e) = journal.event(*run, kind, step.as_deref(), &data)
+        {
+            let message = format!(
+                "cannot write to the journal {}: {e}",
+                journal.path().display()
+            );
+            *journal_error = Some(message.clone());
+            return Err(message);
         }
         Ok(())
     }
