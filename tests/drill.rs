@@ -173,7 +173,7 @@ fn injected_write_failure_fails_the_drill_and_still_writes_the_report() {
     );
     assert!(
         text.contains(
-            "## Gaps found\n\n1. Step 2 `Write marker` failed: fs::write failed: fault injected"
+            "## Gaps found\n\n1. Step 2 `Write marker` failed at `write 17 bytes to restored.txt`: fs::write failed: fault injected"
         ),
         "{text}"
     );

@@ -401,15 +401,27 @@ impl Report {
     pub fn gaps(&self) -> Vec<String> {
         let mut gaps = Vec::new();
         for (i, s) in self.steps.iter().enumerate() {
+            // The change whose failure failed the step is named on the step's line, not twice.
+            let cause = s
+                .changes
+                .iter()
+                .find(|c| c.outcome == "failed" && c.error.is_some() && c.error == s.error);
             if is_failure(&s.status) {
+                let at = cause
+                    .map(|c| format!(" at `{}`", c.summary))
+                    .unwrap_or_default();
                 let why = s
                     .error
                     .as_deref()
                     .map(|e| format!(": {}", first_line(e)))
                     .unwrap_or_default();
-                gaps.push(format!("Step {} `{}` {}{why}", i + 1, s.name, s.status));
+                gaps.push(format!("Step {} `{}` {}{at}{why}", i + 1, s.name, s.status));
             }
-            for c in s.changes.iter().filter(|c| c.outcome == "failed") {
+            for c in s
+                .changes
+                .iter()
+                .filter(|c| c.outcome == "failed" && !cause.is_some_and(|k| std::ptr::eq(*c, k)))
+            {
                 let why = c.error.as_deref().map(first_line).unwrap_or("failed");
                 gaps.push(format!(
                     "Change `{}` in step `{}` failed: {why}",
