@@ -178,6 +178,10 @@ fn injected_write_failure_fails_the_drill_and_still_writes_the_report() {
         "{text}"
     );
     assert!(
+        !text.contains("2. Change"),
+        "one gap for one failure:\n{text}"
+    );
+    assert!(
         text.contains("RTO 15m: missed (the run failed after"),
         "{text}"
     );
