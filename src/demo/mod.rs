@@ -161,6 +161,9 @@ pub fn run(options: DemoOptions, interrupt: std::sync::Arc<std::sync::atomic::At
         journal: root.join("journal.db"),
         interrupt,
     };
+    if options.setup_only {
+        return demo.setup(&sb, options.healthy);
+    }
     let code = demo.scenario(&sb);
 
     // Stop the service whatever happened, then clean up.
