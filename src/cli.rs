@@ -29,6 +29,15 @@ pub enum Command {
         /// Build the sandbox in this folder (kept)
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
+        /// Only build the sandbox and start its service (needs --dir); run the runbooks yourself
+        #[arg(long, requires = "dir")]
+        setup_only: bool,
+        /// Start the stable release with no incident (with --setup-only)
+        #[arg(long)]
+        healthy: bool,
+        /// Where the service runs: auto (systemd user manager if one answers), systemd or process
+        #[arg(long, value_enum, default_value = "auto")]
+        backend: DemoBackend,
     },
     /// Run a runbook
     Run(RunArgs),
@@ -110,6 +119,13 @@ pub enum Command {
 pub enum JournalAction {
     /// Check the hash chain; exit 1 naming the first broken event
     Verify,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DemoBackend {
+    Auto,
+    Systemd,
+    Process,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

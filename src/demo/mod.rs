@@ -73,6 +73,9 @@ const STAGES: &[Stage] = &[
 pub struct DemoOptions {
     pub keep: bool,
     pub dir: Option<PathBuf>,
+    pub setup_only: bool,
+    pub healthy: bool,
+    pub backend: crate::cli::DemoBackend,
 }
 
 pub fn run(options: DemoOptions, interrupt: std::sync::Arc<std::sync::atomic::AtomicBool>) -> i32 {
@@ -106,7 +109,11 @@ pub fn run(options: DemoOptions, interrupt: std::sync::Arc<std::sync::atomic::At
         Ok(sb) => sb,
         Err(e) => return crate::app::fail(exit::FAILED, &e),
     };
-    let systemd = systemd_user_available();
+    let systemd = match options.backend {
+        crate::cli::DemoBackend::Auto => systemd_user_available(),
+        crate::cli::DemoBackend::Systemd => true,
+        crate::cli::DemoBackend::Process => false,
+    };
     let config = match sb.write_ripcord_toml(systemd) {
         Ok(c) => c,
         Err(e) => return crate::app::fail(exit::FAILED, &e),
@@ -154,6 +161,9 @@ pub fn run(options: DemoOptions, interrupt: std::sync::Arc<std::sync::atomic::At
         journal: root.join("journal.db"),
         interrupt,
     };
+    if options.setup_only {
+        return demo.setup(&sb, options.healthy);
+    }
     let code = demo.scenario(&sb);
 
     // Stop the service whatever happened, then clean up.
@@ -190,6 +200,27 @@ struct Demo {
 }
 
 impl Demo {
+    /// Leave the sandbox running for runbooks run by hand (and by the tests).
+    fn setup(&self, sb: &Sandbox, healthy: bool) -> i32 {
+        if healthy {
+            let reset = sandbox::checkout(&sb.repo, sandbox::STABLE);
+            if let Err(e) = reset {
+                return crate::app::fail(exit::FAILED, &e);
+            }
+        } else if let Err(e) = sandbox::add_storm(&sb.db) {
+            return crate::app::fail(exit::FAILED, &e);
+        }
+        let code = self.inline("service::start(cfg.unit);");
+        println!("{}", self.config.display());
+        eprintln!(
+            "sandbox ready in {}: run e.g. `ripcord --scripts {} run triggers --config {}`",
+            self.root.display(),
+            self.root.join("scripts").display(),
+            self.config.display()
+        );
+        code
+    }
+
     fn scenario(&self, sb: &Sandbox) -> i32 {
         eprintln!("  starting the faulty release {} …", sandbox::FAULTY);
         if self.inline("service::start(cfg.unit);") != 0 {

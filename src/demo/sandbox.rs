@@ -218,6 +218,16 @@ fn create_db(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Put the checkout at `rev` and rebuild (the stable release for a healthy sandbox).
+pub fn checkout(repo: &Path, rev: &str) -> Result<(), String> {
+    git(repo, &["reset", "-q", "--hard", rev])?;
+    let out = Command::new("make").arg("-s").arg("build").current_dir(repo).output().map_err(|e| format!("cannot run make: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("`make build` failed: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(())
+}
+
 /// Add the gateway_critical storm the faulty release causes (12 events in the last 15 minutes).
 pub fn add_storm(db: &Path) -> Result<(), String> {
     let conn = Connection::open(db).map_err(|e| e.to_string())?;
