@@ -46,8 +46,20 @@ pub fn main() -> i32 {
         interrupt,
     };
     match cli.command {
-        Command::Demo { keep, dir, setup_only, healthy, backend } => crate::demo::run(
-            crate::demo::DemoOptions { keep, dir, setup_only, healthy, backend },
+        Command::Demo {
+            keep,
+            dir,
+            setup_only,
+            healthy,
+            backend,
+        } => crate::demo::run(
+            crate::demo::DemoOptions {
+                keep,
+                dir,
+                setup_only,
+                healthy,
+                backend,
+            },
             ctx.interrupt.clone(),
         ),
         Command::DemoService {

@@ -221,9 +221,17 @@ fn create_db(path: &Path) -> Result<(), String> {
 /// Put the checkout at `rev` and rebuild (the stable release for a healthy sandbox).
 pub fn checkout(repo: &Path, rev: &str) -> Result<(), String> {
     git(repo, &["reset", "-q", "--hard", rev])?;
-    let out = Command::new("make").arg("-s").arg("build").current_dir(repo).output().map_err(|e| format!("cannot run make: {e}"))?;
+    let out = Command::new("make")
+        .arg("-s")
+        .arg("build")
+        .current_dir(repo)
+        .output()
+        .map_err(|e| format!("cannot run make: {e}"))?;
     if !out.status.success() {
-        return Err(format!("`make build` failed: {}", String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "`make build` failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     Ok(())
 }
