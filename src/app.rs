@@ -46,15 +46,42 @@ pub fn main() -> i32 {
         interrupt,
     };
     match cli.command {
-        Command::Demo { keep, dir } => crate::demo::run(crate::demo::DemoOptions { keep, dir }, ctx.interrupt.clone()),
-        Command::DemoService { db, port, release, faulty } => {
-            crate::demo::service::serve(crate::demo::service::ServiceArgs { db, port, release, faulty })
-        }
+        Command::Demo {
+            keep,
+            dir,
+            setup_only,
+            healthy,
+            backend,
+        } => crate::demo::run(
+            crate::demo::DemoOptions {
+                keep,
+                dir,
+                setup_only,
+                healthy,
+                backend,
+            },
+            ctx.interrupt.clone(),
+        ),
+        Command::DemoService {
+            db,
+            port,
+            release,
+            faulty,
+        } => crate::demo::service::serve(crate::demo::service::ServiceArgs {
+            db,
+            port,
+            release,
+            faulty,
+        }),
         Command::Run(args) => command::run::run(&ctx, args),
         Command::Check { paths } => command::check::check(&ctx, &paths),
         Command::List { dir } => command::list::list(&ctx, dir.as_deref()),
         Command::Describe { script } => command::list::describe(&ctx, &script),
         Command::Doc { item, format } => command::doc::doc(item.as_deref(), format),
+        Command::Drill(args) => command::drill::drill(&ctx, args),
+        Command::Report { run, dir, json } => {
+            command::report::report(&ctx, run, dir.as_deref(), json)
+        }
         Command::Repl(args) => command::repl::repl(&ctx, args),
         Command::History { limit, json } => command::history::history(&ctx, limit, json),
         Command::Show { run, json } => command::history::show(&ctx, run, json),

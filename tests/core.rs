@@ -550,12 +550,23 @@ step "C" { throw "c broke"; }
 #[test]
 fn check_names_an_unknown_function_and_its_line_and_runs_nothing() {
     let sb = Sandbox::new();
-    sb.write("typo.rhai", "//! Typo.\nstep \"Write\" {\n    fs::wirte(\"marker\", \"x\");\n}\n");
+    sb.write(
+        "typo.rhai",
+        "//! Typo.\nstep \"Write\" {\n    fs::wirte(\"marker\", \"x\");\n}\n",
+    );
     let out = sb.run(&["check", "typo.rhai"]);
     assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains("unknown function `fs::wirte`"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("unknown function `fs::wirte`"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("typo.rhai:3:5"), "{}", out.stderr);
-    assert!(out.stderr.contains("did you mean `fs::write`?"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("did you mean `fs::write`?"),
+        "{}",
+        out.stderr
+    );
     assert!(!sb.join("marker").exists());
 }
 
@@ -575,20 +586,32 @@ fn every_native_function_has_a_doc_and_an_example_that_compiles() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let docs = out.json();
     let all = docs.as_array().expect("array");
-    for module in ["fs", "db", "git", "service", "probe", "time", "log", "json", "toml"] {
-        assert!(all.iter().any(|f| f["module"] == module), "no functions in `{module}`");
+    for module in [
+        "fs", "db", "git", "service", "probe", "time", "log", "json", "toml",
+    ] {
+        assert!(
+            all.iter().any(|f| f["module"] == module),
+            "no functions in `{module}`"
+        );
     }
     let mut dir = String::new();
     for f in all {
         let name = f["qualified"].as_str().expect("qualified");
-        assert!(!f["summary"].as_str().unwrap_or("").is_empty(), "{name} has no summary");
+        assert!(
+            !f["summary"].as_str().unwrap_or("").is_empty(),
+            "{name} has no summary"
+        );
         let example = f["example"].as_str().unwrap_or("");
         assert!(!example.is_empty(), "{name} has no example");
         let file = format!("ex{}.rhai", dir.len());
         dir.push('x');
         sb.write(&file, &format!("{example}\n"));
         let checked = sb.run(&["check", &file]);
-        assert_eq!(checked.code, 0, "the example of {name} does not pass check:\n{example}\n{}", checked.stderr);
+        assert_eq!(
+            checked.code, 0,
+            "the example of {name} does not pass check:\n{example}\n{}",
+            checked.stderr
+        );
     }
 }
 

@@ -5,6 +5,7 @@ mod support;
 
 mod core;
 mod db;
+mod drill;
 mod git;
 mod probe;
 mod repl;

@@ -25,7 +25,9 @@ const CALL: Decl = Decl {
 
 pub fn module() -> NativeModule {
     let mut m = NativeModule::new("runbook", "Run other runbooks as sub-runs");
-    m.function(CALL, |ctx: NativeCallContext, name: &str| call(ctx, name, Map::new()));
+    m.function(CALL, |ctx: NativeCallContext, name: &str| {
+        call(ctx, name, Map::new())
+    });
     m.function(CALL, call);
     m
 }
@@ -66,8 +68,14 @@ fn call(ctx: NativeCallContext, name: &str, params: Map) -> RhaiResult<Dynamic> 
     match outcome.exit_code {
         exit::OK => Ok(rhai::serde::to_dynamic(&outcome.result).unwrap_or(Dynamic::UNIT)),
         code => {
-            let why = outcome.error.map(|e| e.message).unwrap_or_else(|| outcome.status.clone());
-            let failure = Failure::new(format!("runbook `{name}` {} (exit {code}): {why}", outcome.status));
+            let why = outcome
+                .error
+                .map(|e| e.message)
+                .unwrap_or_else(|| outcome.status.clone());
+            let failure = Failure::new(format!(
+                "runbook `{name}` {} (exit {code}): {why}",
+                outcome.status
+            ));
             if matches!(code, exit::ABORTED | exit::INTERRUPTED) {
                 let stop = if code == exit::ABORTED {
                     crate::host::Stop::Aborted(failure.message.clone())

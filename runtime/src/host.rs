@@ -270,7 +270,10 @@ impl Host {
     }
 
     pub fn sub_runner(&self) -> Option<SubRunner> {
-        self.sub_runner.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.sub_runner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn prompter(&self) -> Option<Arc<dyn Prompter>> {
@@ -310,15 +313,15 @@ impl Host {
             journal_error,
             ..
         } = &mut *state;
-        if let Some((journal, run)) = journal.as_mut() {
-            if let Err(e) = journal.event(*run, kind, step.as_deref(), &data) {
-                let message = format!(
-                    "cannot write to the journal {}: {e}",
-                    journal.path().display()
-                );
-                *journal_error = Some(message.clone());
-                return Err(message);
-            }
+        if let Some((journal, run)) = journal.as_mut()
+            && let Err(e) = journal.event(*run, kind, step.as_deref(), &data)
+        {
+            let message = format!(
+                "cannot write to the journal {}: {e}",
+                journal.path().display()
+            );
+            *journal_error = Some(message.clone());
+            return Err(message);
         }
         Ok(())
     }
@@ -390,7 +393,8 @@ impl Host {
 
     // ---- the seam ---------------------------------------------------------------------------
 
-    fn injected(&self, function: &str) -> bool {
+    /// The injection that applies to this call of `function`, if any (counting every call).
+    fn injected(&self, function: &str) -> Option<Failure> {
         let mut state = self.state();
         let n = match state.calls.iter_mut().find(|(f, _)| f == function) {
             Some((_, n)) => {
@@ -402,15 +406,17 @@ impl Host {
                 1
             }
         };
-        self.injections
+        let hit = self
+            .injections
             .iter()
-            .any(|i| i.function == function && i.nth.is_none_or(|k| k == n))
-    }
-
-    fn injected_failure(&self, function: &str) -> Failure {
-        Failure::new(format!(
-            "{function} failed: fault injected by the drill (--inject {function}=fail)"
-        ))
+            .find(|i| i.function == function && i.nth.is_none_or(|k| k == n))?;
+        let spec = match hit.nth {
+            Some(k) => format!("{function}=fail@{k}"),
+            None => format!("{function}=fail"),
+        };
+        Some(Failure::new(format!(
+            "{function} failed: fault injected by the drill (--inject {spec})"
+        )))
     }
 
     /// Make (or simulate) a change. `perform` runs only in a real run, after the journal has the
@@ -427,8 +433,7 @@ impl Host {
         }
         let summary = self.secrets.redact(&change.summary);
         let args = Value::Object(change.args.clone());
-        if self.injected(&change.function) {
-            let failure = self.injected_failure(&change.function);
+        if let Some(failure) = self.injected(&change.function) {
             self.out.change_failed(&summary, &failure.message);
             self.record_change(
                 &change.function,
@@ -558,8 +563,7 @@ impl Host {
         if let Some(stop) = self.check_stop() {
             return Err(self.terminate(stop, pos));
         }
-        if self.injected(function) {
-            let failure = self.injected_failure(function);
+        if let Some(failure) = self.injected(function) {
             self.record_observation(function, false, 0, Some(failure.message.clone()));
             return Err(failure.at_position(pos));
         }

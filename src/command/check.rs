@@ -11,11 +11,15 @@ use crate::app::Context;
 pub fn check(ctx: &Context, paths: &[PathBuf]) -> i32 {
     let files = crate::command::doc::expand_paths(ctx, paths);
     if files.is_empty() {
-        return crate::app::fail(exit::USAGE, "no runbooks to check\nhelp: name files or folders, or run it where ./scripts exists");
+        return crate::app::fail(
+            exit::USAGE,
+            "no runbooks to check\nhelp: name files or folders, or run it where ./scripts exists",
+        );
     }
     let modules = crate::command::doc::all_modules();
     let catalog = Catalog::from_modules(&modules);
-    let (engine, _host) = ripcord_runtime::engine::standalone(modules, ripcord_runtime::Mode::DryRun);
+    let (engine, _host) =
+        ripcord_runtime::engine::standalone(modules, ripcord_runtime::Mode::DryRun);
     let color = ripcord_runtime::output::use_color();
     let mut sources = SourceCache::default();
     let mut findings = 0;
@@ -27,7 +31,10 @@ pub fn check(ctx: &Context, paths: &[PathBuf]) -> i32 {
         findings += diagnostics.len();
     }
     if findings > 0 {
-        eprintln!("{findings} problem(s) in {} runbook(s); nothing was run", files.len());
+        eprintln!(
+            "{findings} problem(s) in {} runbook(s); nothing was run",
+            files.len()
+        );
         exit::USAGE
     } else {
         eprintln!("{} runbook(s) checked: no problems", files.len());

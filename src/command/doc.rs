@@ -11,7 +11,10 @@ use crate::cli::DocFormatArg;
 
 /// Every native function a runbook can call: the runtime's own and the stdlib's.
 pub fn all_modules() -> Vec<NativeModule> {
-    let mut modules = vec![ripcord_runtime::builtins::module(), ripcord_runtime::call::module()];
+    let mut modules = vec![
+        ripcord_runtime::builtins::module(),
+        ripcord_runtime::call::module(),
+    ];
     modules.extend(ripcord_stdlib::modules());
     modules
 }
@@ -26,7 +29,8 @@ pub fn doc(item: Option<&str>, format: DocFormatArg) -> i32 {
         DocFormatArg::Rhai => DocFormat::Rhai,
     };
     let text = if matches!(format, DocFormat::Rhai) && item.is_none() {
-        let (engine, _host) = ripcord_runtime::engine::standalone(modules, ripcord_runtime::Mode::DryRun);
+        let (engine, _host) =
+            ripcord_runtime::engine::standalone(modules, ripcord_runtime::Mode::DryRun);
         Ok(ripcord_runtime::doc::definitions(&engine))
     } else {
         ripcord_runtime::doc::render(&catalog, item, format)
@@ -46,8 +50,11 @@ pub fn doc(item: Option<&str>, format: DocFormatArg) -> i32 {
 /// Files named on the command line, folders expanded to their `.rhai` files; default: the
 /// script path.
 pub fn expand_paths(ctx: &Context, paths: &[PathBuf]) -> Vec<PathBuf> {
-    let roots: Vec<PathBuf> =
-        if paths.is_empty() { ctx.scripts.iter().filter(|p| p.is_dir()).cloned().collect() } else { paths.to_vec() };
+    let roots: Vec<PathBuf> = if paths.is_empty() {
+        ctx.scripts.iter().filter(|p| p.is_dir()).cloned().collect()
+    } else {
+        paths.to_vec()
+    };
     let mut files = Vec::new();
     for p in roots {
         if p.is_dir() {

@@ -33,8 +33,15 @@ impl Sandbox {
             port,
             unit: format!("ripcord-demo-{}.service", std::process::id()),
         };
-        for dir in [&sb.repo, &sb.backups, &root.join("data"), &root.join("logs"), &root.join("rollback-assets")] {
-            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        for dir in [
+            &sb.repo,
+            &sb.backups,
+            &root.join("data"),
+            &root.join("logs"),
+            &root.join("rollback-assets"),
+        ] {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
         create_db(&sb.db)?;
         sb.create_repo(ripcord)?;
@@ -51,10 +58,13 @@ impl Sandbox {
                 sb.db.display()
             ),
         )?;
-        write(&root.join("cortex-minimal-template.toml"), &format!(
-            "[general]\ntick_interval = \"60s\"\nmax_per_tick = 1\nlog_level = \"info\"\nstate_db = \"{}\"\n\n[api]\nbind = \"127.0.0.1:{port}\"\n",
-            sb.db.display()
-        ))?;
+        write(
+            &root.join("cortex-minimal-template.toml"),
+            &format!(
+                "[general]\ntick_interval = \"60s\"\nmax_per_tick = 1\nlog_level = \"info\"\nstate_db = \"{}\"\n\n[api]\nbind = \"127.0.0.1:{port}\"\n",
+                sb.db.display()
+            ),
+        )?;
         Ok(sb)
     }
 
@@ -78,19 +88,28 @@ impl Sandbox {
         write(&repo.join("VERSION"), "1.4.1\n")?;
         write(&repo.join("cortex.in"), &launcher(false))?;
         git(repo, &["add", "-A"])?;
-        git(repo, &["commit", "-q", "-m", "v1.4.1: scheduler tick tuning"])?;
+        git(
+            repo,
+            &["commit", "-q", "-m", "v1.4.1: scheduler tick tuning"],
+        )?;
         write(&repo.join("VERSION"), "1.4.2\n")?;
         git(repo, &["commit", "-q", "-am", "v1.4.2: stable release"])?;
         git(repo, &["tag", STABLE])?;
         write(&repo.join("VERSION"), "1.5.0\n")?;
         write(&repo.join("cortex.in"), &launcher(true))?;
-        git(repo, &["commit", "-q", "-am", "v1.5.0: new dispatch gateway"])?;
+        git(
+            repo,
+            &["commit", "-q", "-am", "v1.5.0: new dispatch gateway"],
+        )?;
         git(repo, &["tag", FAULTY])?;
         let out = Command::new("make").arg("-s").arg("build").current_dir(repo).output().map_err(|e| {
             format!("cannot run `make` ({e})\nhelp: the demo builds its service with make: install it (apt-get install make)")
         })?;
         if !out.status.success() {
-            return Err(format!("`make build` failed in the demo repo: {}", String::from_utf8_lossy(&out.stderr)));
+            return Err(format!(
+                "`make build` failed in the demo repo: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
         }
         Ok(())
     }
@@ -139,7 +158,8 @@ impl Sandbox {
 fn create_db(path: &Path) -> Result<(), String> {
     let fail = |e: rusqlite::Error| format!("cannot create the demo DB {}: {e}", path.display());
     let mut conn = Connection::open(path).map_err(fail)?;
-    conn.pragma_update(None, "journal_mode", "WAL").map_err(fail)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(fail)?;
     conn.execute_batch(
         "CREATE TABLE dispatches (id INTEGER PRIMARY KEY, bead TEXT NOT NULL, project TEXT NOT NULL,
              status TEXT NOT NULL, started_at INTEGER NOT NULL, finished_at INTEGER);
@@ -158,20 +178,61 @@ fn create_db(path: &Path) -> Result<(), String> {
         for i in 0..1183i64 {
             // One dispatch every ~4 minutes over three days, about 3% failed, a few running.
             let started = now - (1183 - i) * 220;
-            let status = if i > 1178 { "running" } else if i % 33 == 0 { "failed" } else { "completed" };
+            let status = if i > 1178 {
+                "running"
+            } else if i % 33 == 0 {
+                "failed"
+            } else {
+                "completed"
+            };
             let finished = (status != "running").then_some(started + 90);
             let project = ["cortex", "atlas", "hermes"][(i % 3) as usize];
-            ins.execute(params![format!("bead-{i:04}"), project, status, started, finished]).map_err(fail)?;
+            ins.execute(params![
+                format!("bead-{i:04}"),
+                project,
+                status,
+                started,
+                finished
+            ])
+            .map_err(fail)?;
         }
         let mut ev = tx
             .prepare("INSERT INTO health_events (kind, severity, message, created_at) VALUES (?1, ?2, ?3, ?4)")
             .map_err(fail)?;
         for i in 0..406i64 {
-            let (kind, severity) = if i % 50 == 0 { ("gateway_warning", "warning") } else { ("heartbeat", "info") };
-            ev.execute(params![kind, severity, "periodic check", now - (406 - i) * 600 - 3600]).map_err(fail)?;
+            let (kind, severity) = if i % 50 == 0 {
+                ("gateway_warning", "warning")
+            } else {
+                ("heartbeat", "info")
+            };
+            ev.execute(params![
+                kind,
+                severity,
+                "periodic check",
+                now - (406 - i) * 600 - 3600
+            ])
+            .map_err(fail)?;
         }
     }
     tx.commit().map_err(fail)?;
+    Ok(())
+}
+
+/// Put the checkout at `rev` and rebuild (the stable release for a healthy sandbox).
+pub fn checkout(repo: &Path, rev: &str) -> Result<(), String> {
+    git(repo, &["reset", "-q", "--hard", rev])?;
+    let out = Command::new("make")
+        .arg("-s")
+        .arg("build")
+        .current_dir(repo)
+        .output()
+        .map_err(|e| format!("cannot run make: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`make build` failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
     Ok(())
 }
 
@@ -202,13 +263,24 @@ fn write(path: &Path, text: &str) -> Result<(), String> {
 
 fn git(repo: &Path, args: &[&str]) -> Result<(), String> {
     let out = Command::new("git")
-        .args(["-c", "user.name=ripcord demo", "-c", "user.email=demo@ripcord.invalid", "-c", "commit.gpgsign=false"])
+        .args([
+            "-c",
+            "user.name=ripcord demo",
+            "-c",
+            "user.email=demo@ripcord.invalid",
+            "-c",
+            "commit.gpgsign=false",
+        ])
         .args(args)
         .current_dir(repo)
         .output()
         .map_err(|e| format!("cannot run git ({e})\nhelp: the demo needs git installed"))?;
     if !out.status.success() {
-        return Err(format!("git {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()));
+        return Err(format!(
+            "git {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
     Ok(())
 }

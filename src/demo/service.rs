@@ -27,7 +27,12 @@ pub fn serve(args: ServiceArgs) -> i32 {
             return 1;
         }
     };
-    eprintln!("cortex-demo {} listening on 127.0.0.1:{} (db {})", args.release, args.port, args.db.display());
+    eprintln!(
+        "cortex-demo {} listening on 127.0.0.1:{} (db {})",
+        args.release,
+        args.port,
+        args.db.display()
+    );
     let started = Instant::now();
     if args.faulty {
         let db = args.db.clone();
@@ -105,14 +110,21 @@ fn health(args: &ServiceArgs) -> (u16, serde_json::Value) {
             503,
             json!({ "status": "critical", "version": args.release, "database": integrity, "recent_critical": critical }),
         ),
-        Err(e) => (503, json!({ "status": "critical", "version": args.release, "database": e.to_string() })),
+        Err(e) => (
+            503,
+            json!({ "status": "critical", "version": args.release, "database": e.to_string() }),
+        ),
     }
 }
 
 fn status(args: &ServiceArgs, started: Instant) -> (u16, serde_json::Value) {
     let counts = open(&args.db).and_then(|c| {
         let dispatches: i64 = c.query_row("SELECT count(*) FROM dispatches", [], |r| r.get(0))?;
-        let running: i64 = c.query_row("SELECT count(*) FROM dispatches WHERE status = 'running'", [], |r| r.get(0))?;
+        let running: i64 = c.query_row(
+            "SELECT count(*) FROM dispatches WHERE status = 'running'",
+            [],
+            |r| r.get(0),
+        )?;
         Ok((dispatches, running))
     });
     match counts {
@@ -120,6 +132,9 @@ fn status(args: &ServiceArgs, started: Instant) -> (u16, serde_json::Value) {
             200,
             json!({ "version": args.release, "uptime_s": started.elapsed().as_secs(), "dispatches": dispatches, "running_count": running }),
         ),
-        Err(e) => (503, json!({ "version": args.release, "error": e.to_string() })),
+        Err(e) => (
+            503,
+            json!({ "version": args.release, "error": e.to_string() }),
+        ),
     }
 }
