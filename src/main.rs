@@ -1,1 +1,9 @@
-fn main() {}
+//! `ripcord`: run incident runbooks written in Rhai. Everything happens in `app`.
+
+mod app;
+mod cli;
+mod command;
+
+fn main() {
+    std::process::exit(app::main());
+}

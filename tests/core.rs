@@ -1,1 +1,548 @@
-//! Tests of the `core` area.
+//! The core: steps, params, dry run, confirm, limits, errors, journal and history.
+
+use std::time::{Duration, Instant};
+
+use crate::support::Sandbox;
+
+const TWO_STEPS: &str = r#"//! Two steps that write a line each.
+//! @param who = "world": who to greet
+step "First" {
+    print(`hello ${who}`);
+}
+step "Second" {
+    40 + 2
+}
+"#;
+
+#[test]
+fn two_step_runbook_runs_prints_steps_and_lands_in_history() {
+    let sb = Sandbox::new();
+    sb.write("two.rhai", TWO_STEPS);
+    let out = sb.run(&["run", "two.rhai", "--json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("▶ First"), "{}", out.stderr);
+    assert!(out.stderr.contains("✓ First ("), "{}", out.stderr);
+    assert!(out.stderr.contains("✓ Second ("), "{}", out.stderr);
+    assert!(out.stderr.contains("hello world"), "{}", out.stderr);
+    let json = out.json();
+    assert_eq!(json["status"], "ok");
+    assert_eq!(json["result"], 42);
+    assert_eq!(json["steps"].as_array().map(Vec::len), Some(2));
+
+    let history = sb.run(&["history", "--json"]);
+    assert_eq!(history.code, 0, "{}", history.stderr);
+    let runs = history.json();
+    let first = &runs[0];
+    assert_eq!(first["script"], "two");
+    assert_eq!(first["status"], "ok");
+    assert!(first["id"].is_i64());
+    assert!(
+        first["started"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("20"))
+    );
+}
+
+#[test]
+fn throwing_step_exits_1_naming_the_step_and_line() {
+    let sb = Sandbox::new();
+    sb.write("boom.rhai", "//! Boom.\nstep \"Fine\" { let a = 1; }\nstep \"Breaks\" {\n    throw \"disk on fire\";\n}\n");
+    let out = sb.run(&["run", "boom.rhai", "--json"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("error: disk on fire"), "{}", out.stderr);
+    assert!(out.stderr.contains("boom.rhai:4:5"), "{}", out.stderr);
+    assert!(out.stderr.contains("in step `Breaks`"), "{}", out.stderr);
+    let json = out.json();
+    assert_eq!(json["status"], "failed");
+    assert_eq!(json["error"]["step"], "Breaks");
+    assert_eq!(json["error"]["location"], "boom.rhai:4:5");
+}
+
+#[test]
+fn error_in_a_script_function_points_at_its_line_with_the_call_as_a_note() {
+    let sb = Sandbox::new();
+    sb.write("f.rhai", "fn check(x) {\n    if x > 1 { throw `too big: ${x}`; }\n}\nstep \"Check\" {\n    check(5);\n}\n");
+    let out = sb.run(&["run", "f.rhai"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("f.rhai:2:16"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("in a call to `check` at f.rhai:5:5"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn syntax_error_exits_2_with_its_line_and_runs_nothing() {
+    let sb = Sandbox::new();
+    sb.write("bad.rhai", "step \"x\" {\n    let a = ;\n}\n");
+    let out = sb.run(&["run", "bad.rhai"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("bad.rhai:2:13"), "{}", out.stderr);
+    assert!(out.stderr.contains("nothing was run"), "{}", out.stderr);
+    assert!(
+        !sb.journal().exists(),
+        "a syntax error must not start a run"
+    );
+}
+
+#[test]
+fn missing_and_undeclared_params_exit_2_listing_the_declared_ones() {
+    let sb = Sandbox::new();
+    sb.write("p.rhai", "//! Params.\n//! @param target: commit to reset to\n//! @param unit = \"cortex.service\": unit\nfs::write(\"ran\", target);\n");
+    let missing = sb.run(&["run", "p.rhai"]);
+    assert_eq!(missing.code, 2);
+    assert!(
+        missing.stderr.contains("missing required param `target`"),
+        "{}",
+        missing.stderr
+    );
+    assert!(
+        missing
+            .stderr
+            .contains("-p unit=… (default: \"cortex.service\") — unit"),
+        "{}",
+        missing.stderr
+    );
+    let undeclared = sb.run(&["run", "p.rhai", "-p", "target=abc", "-p", "colour=red"]);
+    assert_eq!(undeclared.code, 2);
+    assert!(
+        undeclared
+            .stderr
+            .contains("`colour` is not a param of p.rhai"),
+        "{}",
+        undeclared.stderr
+    );
+    assert!(!sb.join("ran").exists(), "nothing may run on a param error");
+}
+
+#[test]
+fn defaults_apply_and_typed_defaults_coerce_values() {
+    let sb = Sandbox::new();
+    sb.write("d.rhai", "//! Defaults.\n//! @param unit = \"cortex.service\": unit\n//! @param secs = 30: seconds\n#{ unit: unit, double: secs * 2 }\n");
+    let out = sb.run(&["run", "d.rhai", "--json", "-p", "secs=5"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.json()["result"]["unit"], "cortex.service");
+    assert_eq!(out.json()["result"]["double"], 10);
+    let bad = sb.run(&["run", "d.rhai", "-p", "secs=soon"]);
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr
+            .contains("`secs`: expected an integer, got `soon`"),
+        "{}",
+        bad.stderr
+    );
+}
+
+#[test]
+fn dry_run_makes_no_change_and_says_what_it_would_do() {
+    let sb = Sandbox::new();
+    sb.write(
+        "c.rhai",
+        "//! Changes.\nstep \"Write\" {\n    fs::write(\"out.txt\", \"hello\");\n    sh(\"touch x\");\n    sh(\"touch ro\", #{ read_only: true });\n}\n",
+    );
+    let dry = sb.run(&["run", "c.rhai", "--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(
+        dry.stderr.contains("would: write 5 bytes to out.txt"),
+        "{}",
+        dry.stderr
+    );
+    assert!(
+        dry.stderr.contains("would: run `touch x`"),
+        "{}",
+        dry.stderr
+    );
+    assert!(!sb.join("out.txt").exists());
+    assert!(!sb.join("x").exists());
+    assert!(
+        sb.join("ro").exists(),
+        "a read_only command runs in a dry run"
+    );
+
+    let real = sb.run(&["run", "c.rhai"]);
+    assert_eq!(real.code, 0, "{}", real.stderr);
+    assert_eq!(
+        std::fs::read_to_string(sb.join("out.txt")).ok().as_deref(),
+        Some("hello")
+    );
+    assert!(sb.join("x").exists());
+}
+
+#[test]
+fn confirm_without_a_terminal_exits_3_and_runs_nothing_past_it() {
+    let sb = Sandbox::new();
+    sb.write(
+        "q.rhai",
+        "//! Ask.\nstep \"Ask\" {\n    confirm(\"Reset?\");\n    fs::write(\"after\", \"x\");\n}\n",
+    );
+    let out = sb.run(&["run", "q.rhai"]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(out.stderr.contains("no terminal"), "{}", out.stderr);
+    assert!(out.stderr.contains("--yes"), "{}", out.stderr);
+    assert!(!sb.join("after").exists());
+    let yes = sb.run(&["run", "q.rhai", "--yes"]);
+    assert_eq!(yes.code, 0, "{}", yes.stderr);
+    assert!(sb.join("after").exists());
+}
+
+#[test]
+fn timeout_stops_a_runaway_loop_and_exits_1_saying_so() {
+    let sb = Sandbox::new();
+    sb.write("spin.rhai", "step \"Spin\" { loop {} }\n");
+    let out = sb.run(&["run", "spin.rhai", "--timeout", "1s", "--json"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("timed out after 1.0s"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.json()["status"], "timed out");
+}
+
+#[test]
+fn assigning_a_field_of_a_const_map_is_an_error_not_a_crash() {
+    let sb = Sandbox::new();
+    sb.write("k.rhai", "const M = #{a: 1};\nM.a = 2;\n");
+    let out = sb.run(&["run", "k.rhai"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("k.rhai:2:1"), "{}", out.stderr);
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+}
+
+#[test]
+fn sigterm_stops_the_run_at_a_safe_point_with_exit_130() {
+    let sb = Sandbox::new();
+    sb.write("wait.rhai", "step \"Wait\" { loop {} }\n");
+    let mut child = sb
+        .command(&["run", "wait.rhai"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    wait_for_step_start(&sb);
+    // SAFETY: sending a signal to our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130));
+    let history = sb.run(&["history", "--json"]).json();
+    assert_eq!(history[0]["status"], "interrupted");
+}
+
+#[test]
+fn imports_resolve_relative_to_the_importing_file_also_when_nested() {
+    let sb = Sandbox::new();
+    sb.write(
+        "rb/main.rhai",
+        "import \"lib/outer\" as outer;\nouter::value()\n",
+    );
+    sb.write(
+        "rb/lib/outer.rhai",
+        "import \"inner\" as inner;\nfn value() { inner::base() + 1 }\n",
+    );
+    sb.write("rb/lib/inner.rhai", "fn base() { 41 }\n");
+    let out = sb.run(&["run", "rb/main.rhai", "--json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.json()["result"], 42);
+}
+
+#[test]
+fn a_script_is_found_by_name_on_the_script_path() {
+    let sb = Sandbox::new();
+    sb.write("books/hello.rhai", "//! Say hello.\n\"hi\"\n");
+    let out = sb.run(&["--scripts", "books", "run", "hello", "--json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.json()["result"], "hi");
+    let missing = sb.run(&["--scripts", "books", "run", "nope"]);
+    assert_eq!(missing.code, 2);
+    assert!(
+        missing.stderr.contains("runbook `nope` not found"),
+        "{}",
+        missing.stderr
+    );
+    assert!(
+        missing.stderr.contains("ripcord list"),
+        "{}",
+        missing.stderr
+    );
+    let list = sb.run(&["list", "books"]);
+    assert!(
+        list.stdout.contains("hello") && list.stdout.contains("Say hello."),
+        "{}",
+        list.stdout
+    );
+}
+
+#[test]
+fn config_is_the_cfg_map_with_tilde_expanded() {
+    let sb = Sandbox::new();
+    sb.write(
+        "ripcord.toml",
+        "db = \"~/cortex.db\"\n[service]\nscope = \"user\"\n",
+    );
+    sb.write("c.rhai", "#{ db: cfg.db, scope: cfg.service.scope }\n");
+    let out = sb
+        .command(&["run", "c.rhai", "--json"])
+        .env("HOME", "/home/op")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(json["result"]["db"], "/home/op/cortex.db");
+    assert_eq!(json["result"]["scope"], "user");
+    let bad = sb.run(&["run", "c.rhai", "--config", "missing.toml"]);
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr.contains("cannot read the config missing.toml"),
+        "{}",
+        bad.stderr
+    );
+}
+
+#[test]
+fn the_journal_is_owner_only_and_records_changes_before_they_are_made() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    sb.write("w.rhai", "step \"Write\" { fs::write(\"f\", \"1\"); }\n");
+    assert_eq!(sb.run(&["run", "w.rhai"]).code, 0);
+    let mode = std::fs::metadata(sb.journal())
+        .expect("journal")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let conn = rusqlite::Connection::open(sb.journal()).expect("open");
+    let kinds: Vec<String> = conn
+        .prepare("SELECT kind FROM events ORDER BY id")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .expect("events");
+    let start = kinds
+        .iter()
+        .position(|k| k == "change.start")
+        .expect("change.start");
+    let end = kinds
+        .iter()
+        .position(|k| k == "change.end")
+        .expect("change.end");
+    assert!(start < end, "{kinds:?}");
+    let show = sb.run(&["show", "1"]);
+    assert!(
+        show.stdout.contains("write 1 bytes to f"),
+        "{}",
+        show.stdout
+    );
+}
+
+#[test]
+fn secret_params_never_reach_the_journal_or_the_output() {
+    let sb = Sandbox::new();
+    sb.write("s.rhai", "//! Secret.\n//! @param secret token: api token\nprint(`token is ${token}`);\nthrow `bad token ${token}`;\n");
+    let out = sb.run(&["run", "s.rhai", "-p", "token=hunter2-secret", "--json"]);
+    assert_eq!(out.code, 1);
+    assert!(!out.stderr.contains("hunter2-secret"), "{}", out.stderr);
+    assert!(!out.stdout.contains("hunter2-secret"), "{}", out.stdout);
+    assert!(out.stderr.contains("token is ***"), "{}", out.stderr);
+    let bytes = std::fs::read(sb.journal()).expect("journal");
+    let wal = std::fs::read(sb.journal().with_extension("db-wal")).unwrap_or_default();
+    for b in [bytes, wal] {
+        assert!(!String::from_utf8_lossy(&b).contains("hunter2-secret"));
+    }
+}
+
+#[test]
+fn journal_verify_names_an_edited_event() {
+    let sb = Sandbox::new();
+    sb.write("two.rhai", TWO_STEPS);
+    assert_eq!(sb.run(&["run", "two.rhai"]).code, 0);
+    assert_eq!(sb.run(&["journal", "verify"]).code, 0);
+    let conn = rusqlite::Connection::open(sb.journal()).expect("open");
+    conn.execute(
+        "UPDATE events SET data = '{\"name\":\"Forged\"}' WHERE id = 3",
+        [],
+    )
+    .expect("edit");
+    drop(conn);
+    let out = sb.run(&["journal", "verify"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("broken at event 3"), "{}", out.stderr);
+}
+
+#[test]
+fn two_runs_of_the_same_script_cannot_run_at_once() {
+    let sb = Sandbox::new();
+    sb.write("held.rhai", "step \"Hold\" { loop {} }\n");
+    let mut first = sb
+        .command(&["run", "held.rhai", "--timeout", "60s"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    wait_for_step_start(&sb);
+    let second = sb.run(&["run", "held.rhai", "--timeout", "5s"]);
+    let _ = first.kill();
+    let _ = first.wait();
+    assert_eq!(second.code, 4, "{}", second.stderr);
+    assert!(
+        second.stderr.contains(&format!(
+            "another run holds the lock `held`: pid {}",
+            first.id()
+        )),
+        "{}",
+        second.stderr
+    );
+    // The killed holder's lock is released by the kernel: a new run takes it.
+    sb.write("held.rhai", "1\n");
+    assert_eq!(sb.run(&["run", "held.rhai"]).code, 0);
+}
+
+/// Wait until some run in the sandbox's journal has started a step.
+pub fn wait_for_step_start(sb: &Sandbox) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let started = rusqlite::Connection::open(sb.journal())
+            .and_then(|c| {
+                c.query_row(
+                    "SELECT count(*) FROM events WHERE kind = 'step.start'",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+            })
+            .unwrap_or(0);
+        if started > 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the run never started a step");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_killed_run_shows_as_interrupted_and_resume_runs_only_the_remaining_steps() {
+    let sb = Sandbox::new();
+    sb.write(
+        "three.rhai",
+        r#"//! Three steps.
+//! @param tag = "x": a tag
+step "One" { fs::append("log.txt", `one ${tag}\n`); }
+step "Two" {
+    fs::append("log.txt", "two\n");
+    while !fs::exists("release") { time::sleep("20ms"); }
+}
+step "Three" { fs::append("log.txt", "three\n"); }
+"#,
+    );
+    let mut child = sb
+        .command(&["run", "three.rhai", "-p", "tag=t1"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(sb.join("log.txt"))
+        .unwrap_or_default()
+        .contains("two")
+    {
+        assert!(Instant::now() < deadline, "step two never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+
+    let history = sb.run(&["history"]);
+    assert!(history.stdout.contains("interrupted"), "{}", history.stdout);
+    assert!(
+        history.stdout.contains("at step `Two`"),
+        "{}",
+        history.stdout
+    );
+    assert!(
+        history
+            .stdout
+            .contains("last change completed: append 4 bytes to log.txt"),
+        "{}",
+        history.stdout
+    );
+
+    sb.write("release", "");
+    let resumed = sb.run(&["resume", "1", "--json"]);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    assert!(
+        resumed.stderr.contains("resuming run 1 at step `Two`"),
+        "{}",
+        resumed.stderr
+    );
+    let statuses: Vec<String> = resumed.json()["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| {
+            format!(
+                "{}={}",
+                s["name"].as_str().unwrap_or("?"),
+                s["status"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    assert_eq!(statuses, ["One=resumed", "Two=ok", "Three=ok"]);
+    assert_eq!(
+        std::fs::read_to_string(sb.join("log.txt")).expect("log"),
+        "one t1\ntwo\ntwo\nthree\n"
+    );
+}
+
+#[test]
+fn resume_refuses_a_script_changed_since_the_run() {
+    let sb = Sandbox::new();
+    sb.write("r.rhai", "step \"Fails\" { throw \"no\"; }\n");
+    assert_eq!(sb.run(&["run", "r.rhai"]).code, 1);
+    sb.write("r.rhai", "step \"Fails\" { 1 }\n");
+    let out = sb.run(&["resume", "1"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("changed since run 1"), "{}", out.stderr);
+    assert_eq!(sb.run(&["resume", "1", "--allow-changed"]).code, 0);
+    let again = sb.run(&["resume", "2"]);
+    assert_eq!(again.code, 2);
+    assert!(
+        again
+            .stderr
+            .contains("ended `ok`: there is nothing to resume"),
+        "{}",
+        again.stderr
+    );
+}
+
+#[test]
+fn undo_actions_run_in_reverse_order_when_a_later_step_fails() {
+    let sb = Sandbox::new();
+    sb.write(
+        "u.rhai",
+        r#"step "A" { fs::append("log", "a\n"); undo(|| fs::append("log", "undo a\n")); }
+step "B" { fs::append("log", "b\n"); undo(|| fs::append("log", "undo b\n")); }
+step "C" { throw "c broke"; }
+"#,
+    );
+    let without = sb.run(&["run", "u.rhai"]);
+    assert_eq!(without.code, 1);
+    assert!(
+        without
+            .stderr
+            .contains("2 undo action(s) registered but not run"),
+        "{}",
+        without.stderr
+    );
+    std::fs::remove_file(sb.join("log")).expect("rm");
+    let with = sb.run(&["run", "u.rhai", "--undo-on-failure"]);
+    assert_eq!(with.code, 1, "{}", with.stderr);
+    assert_eq!(
+        std::fs::read_to_string(sb.join("log")).expect("log"),
+        "a\nb\nundo b\nundo a\n"
+    );
+    let show = sb.run(&["show", "2", "--json"]).json();
+    let kinds: Vec<&str> = show["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "undo.end").count(),
+        2,
+        "{kinds:?}"
+    );
+}

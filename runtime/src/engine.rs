@@ -35,7 +35,11 @@ pub fn build(modules: Vec<NativeModule>, host: Arc<Host>, base_dir: &Path) -> En
         .set_fail_on_invalid_map_property(true);
 
     let progress_host = host.clone();
-    engine.on_progress(move |_| progress_host.check_stop().map(|_| Dynamic::from("ripcord-stop")));
+    engine.on_progress(move |_| {
+        progress_host
+            .check_stop()
+            .map(|_| Dynamic::from("ripcord-stop"))
+    });
 
     let print_host = host.clone();
     engine.on_print(move |text| print_host.out.info(text));
@@ -49,9 +53,11 @@ pub fn build(modules: Vec<NativeModule>, host: Arc<Host>, base_dir: &Path) -> En
     });
 
     // `step "name" { ... }`: a block that is the unit of progress, journal, resume and stepping.
-    if let Err(e) = engine.register_custom_syntax(["step", "$string$", "$block$"], false, eval_step) {
+    if let Err(e) = engine.register_custom_syntax(["step", "$string$", "$block$"], false, eval_step)
+    {
         // The syntax is a constant; failing to register it is a programming error caught by tests.
-        host.out.error(&format!("internal error: cannot register `step`: {e}"));
+        host.out
+            .error(&format!("internal error: cannot register `step`: {e}"));
     }
 
     for m in modules {
@@ -67,7 +73,10 @@ pub fn build(modules: Vec<NativeModule>, host: Arc<Host>, base_dir: &Path) -> En
 }
 
 /// Evaluate one `step` block through the host (which may skip it, pause, or journal it).
-fn eval_step(ctx: &mut EvalContext, inputs: &[Expression]) -> Result<Dynamic, Box<rhai::EvalAltResult>> {
+fn eval_step(
+    ctx: &mut EvalContext,
+    inputs: &[Expression],
+) -> Result<Dynamic, Box<rhai::EvalAltResult>> {
     let name = inputs[0].get_string_value().unwrap_or_default().to_string();
     let pos = inputs[0].position();
     let Some(host) = Host::from_tag(ctx.tag()) else {
@@ -81,7 +90,10 @@ fn eval_step(ctx: &mut EvalContext, inputs: &[Expression]) -> Result<Dynamic, Bo
     };
     let run = {
         let engine = ctx.engine();
-        let mut inspect = ScopeInspect { engine, scope: ctx.scope_mut() };
+        let mut inspect = ScopeInspect {
+            engine,
+            scope: ctx.scope_mut(),
+        };
         host.begin_step(&name, &position, &mut inspect, pos)?
     };
     if !run {
@@ -109,7 +121,11 @@ impl Inspect for ScopeInspect<'_, '_> {
 }
 
 /// Compile a script file with its path as the AST's source (errors and imports use it).
-pub fn compile_file(engine: &Engine, path: &Path, text: &str) -> Result<rhai::AST, rhai::ParseError> {
+pub fn compile_file(
+    engine: &Engine,
+    path: &Path,
+    text: &str,
+) -> Result<rhai::AST, rhai::ParseError> {
     let mut ast = engine.compile(text)?;
     ast.set_source(path.display().to_string());
     Ok(ast)
@@ -118,7 +134,11 @@ pub fn compile_file(engine: &Engine, path: &Path, text: &str) -> Result<rhai::AS
 /// An engine and host for tests and tools that run code outside `ripcord run`.
 pub fn standalone(modules: Vec<NativeModule>, mode: crate::Mode) -> (Engine, Arc<Host>) {
     let secrets = crate::secrets::Secrets::default();
-    let options = crate::host::HostOptions { mode, yes: true, ..Default::default() };
+    let options = crate::host::HostOptions {
+        mode,
+        yes: true,
+        ..Default::default()
+    };
     let host = Arc::new(Host::new(options, crate::output::Output::new(secrets)));
     let base = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     (build(modules, host.clone(), &base), host)

@@ -22,7 +22,14 @@ pub struct Diagnostic {
 impl Diagnostic {
     pub fn new(message: impl Into<String>) -> Diagnostic {
         let (message, help) = split_help(&message.into());
-        Diagnostic { message, help, source: None, line: None, column: None, notes: Vec::new() }
+        Diagnostic {
+            message,
+            help,
+            source: None,
+            line: None,
+            column: None,
+            notes: Vec::new(),
+        }
     }
 
     pub fn at(mut self, source: &str, pos: Position) -> Diagnostic {
@@ -89,17 +96,27 @@ impl Diagnostic {
 
     /// Render with the source line and a caret; `sources` caches file texts by name.
     pub fn render(&self, sources: &mut SourceCache, color: bool) -> String {
-        let renderer = if color { Renderer::styled() } else { Renderer::plain() };
+        let renderer = if color {
+            Renderer::styled()
+        } else {
+            Renderer::plain()
+        };
         let mut groups = Vec::new();
         let snippet_line = match (&self.source, self.line) {
-            (Some(src), Some(line)) => sources.line(src, line).map(|text| (src.clone(), line, text)),
+            (Some(src), Some(line)) => sources
+                .line(src, line)
+                .map(|text| (src.clone(), line, text)),
             _ => None,
         };
         let title = Level::ERROR.primary_title(self.message.as_str());
         let mut group = match &snippet_line {
             Some((src, line, text)) => {
                 let col = self.column.unwrap_or(1).saturating_sub(1);
-                let start = text.char_indices().nth(col).map(|(i, _)| i).unwrap_or(text.len());
+                let start = text
+                    .char_indices()
+                    .nth(col)
+                    .map(|(i, _)| i)
+                    .unwrap_or(text.len());
                 let end = token_end(text, start);
                 title.element(
                     Snippet::source(text.as_str())
@@ -207,7 +224,11 @@ fn token_end(text: &str, start: usize) -> usize {
     let mut len = 0;
     let mut chars = rest.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
-        if c.is_alphanumeric() || c == '_' || (c == ':' && rest[i..].starts_with("::")) || (c == ':' && i > 0 && rest[..i].ends_with(':')) {
+        if c.is_alphanumeric()
+            || c == '_'
+            || (c == ':' && rest[i..].starts_with("::"))
+            || (c == ':' && i > 0 && rest[..i].ends_with(':'))
+        {
             len = i + c.len_utf8();
         } else {
             break;

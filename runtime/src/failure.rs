@@ -13,7 +13,10 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(message: impl Into<String>) -> Self {
-        Failure { message: message.into(), hint: None }
+        Failure {
+            message: message.into(),
+            hint: None,
+        }
     }
 
     /// What to try next; rendered as `help: ...` under the error.

@@ -55,6 +55,8 @@ pub enum Stop {
     Interrupted,
     /// `--timeout` elapsed (exit 1).
     TimedOut(Duration),
+    /// `lock(name)` is held by another run (exit 4).
+    Locked(String),
 }
 
 /// The operator's answer at a pause.
@@ -89,17 +91,24 @@ pub struct Injection {
 
 impl Injection {
     pub fn parse(text: &str) -> Result<Injection, String> {
-        let (function, what) = text
-            .split_once('=')
-            .ok_or_else(|| format!("--inject `{text}`: expected `module::fn=fail` or `module::fn=fail@N`"))?;
+        let (function, what) = text.split_once('=').ok_or_else(|| {
+            format!("--inject `{text}`: expected `module::fn=fail` or `module::fn=fail@N`")
+        })?;
         let nth = match what.trim() {
             "fail" => None,
             other => match other.strip_prefix("fail@").map(str::parse::<u32>) {
                 Some(Ok(n)) if n > 0 => Some(n),
-                _ => return Err(format!("--inject `{text}`: expected `fail` or `fail@N` (N >= 1) after `=`")),
+                _ => {
+                    return Err(format!(
+                        "--inject `{text}`: expected `fail` or `fail@N` (N >= 1) after `=`"
+                    ));
+                }
             },
         };
-        Ok(Injection { function: function.trim().to_string(), nth })
+        Ok(Injection {
+            function: function.trim().to_string(),
+            nth,
+        })
     }
 }
 
@@ -184,6 +193,7 @@ struct State {
     undo: Vec<UndoAction>,
     stop: Option<Stop>,
     journal_error: Option<String>,
+    locks: Vec<crate::lock::RunLock>,
 }
 
 /// The run's connection to the world.
@@ -242,7 +252,10 @@ impl Host {
     }
 
     fn prompter(&self) -> Option<Arc<dyn Prompter>> {
-        self.prompter.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.prompter
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn attach_journal(&self, journal: Journal, run: i64) {
@@ -265,12 +278,22 @@ impl Host {
     /// run stops before its next change: a change must not happen unrecorded.
     pub fn journal(&self, kind: &str, data: Value) -> Result<(), String> {
         let mut state = self.state();
-        let step = state.current.and_then(|i| state.steps.get(i)).map(|s| s.name.clone());
+        let step = state
+            .current
+            .and_then(|i| state.steps.get(i))
+            .map(|s| s.name.clone());
         let data = self.secrets.redact_json(data);
-        let State { journal, journal_error, .. } = &mut *state;
+        let State {
+            journal,
+            journal_error,
+            ..
+        } = &mut *state;
         if let Some((journal, run)) = journal.as_mut() {
             if let Err(e) = journal.event(*run, kind, step.as_deref(), &data) {
-                let message = format!("cannot write to the journal {}: {e}", journal.path().display());
+                let message = format!(
+                    "cannot write to the journal {}: {e}",
+                    journal.path().display()
+                );
                 *journal_error = Some(message.clone());
                 return Err(message);
             }
@@ -333,7 +356,8 @@ impl Host {
 
     /// Remaining time before `--timeout`, to cap a blocking call's own timeout.
     pub fn remaining(&self) -> Option<Duration> {
-        self.deadline.map(|(at, _)| at.saturating_duration_since(Instant::now()))
+        self.deadline
+            .map(|(at, _)| at.saturating_duration_since(Instant::now()))
     }
 
     // ---- the seam ---------------------------------------------------------------------------
@@ -350,11 +374,15 @@ impl Host {
                 1
             }
         };
-        self.injections.iter().any(|i| i.function == function && i.nth.is_none_or(|k| k == n))
+        self.injections
+            .iter()
+            .any(|i| i.function == function && i.nth.is_none_or(|k| k == n))
     }
 
     fn injected_failure(&self, function: &str) -> Failure {
-        Failure::new(format!("{function} failed: fault injected by the drill (--inject {function}=fail)"))
+        Failure::new(format!(
+            "{function} failed: fault injected by the drill (--inject {function}=fail)"
+        ))
     }
 
     /// Make (or simulate) a change. `perform` runs only in a real run, after the journal has the
@@ -374,7 +402,13 @@ impl Host {
         if self.injected(&change.function) {
             let failure = self.injected_failure(&change.function);
             self.out.change_failed(&summary, &failure.message);
-            self.record_change(&change.function, &summary, "failed", 0, Some(failure.message.clone()));
+            self.record_change(
+                &change.function,
+                &summary,
+                "failed",
+                0,
+                Some(failure.message.clone()),
+            );
             let _ = self.journal(
                 "change.injected",
                 json!({ "function": change.function, "summary": summary, "args": args, "error": failure.message }),
@@ -382,17 +416,28 @@ impl Host {
             return Err(failure.at_position(pos));
         }
         if let Some(prompter) = self.prompter() {
-            match prompter.before_change(&Change { summary: summary.clone(), ..change.clone() }) {
+            match prompter.before_change(&Change {
+                summary: summary.clone(),
+                ..change.clone()
+            }) {
                 Decision::Continue => {}
                 Decision::Skip => {
                     self.out.skipped_change(&summary);
                     self.record_change(&change.function, &summary, "skipped", 0, None);
-                    let _ = self.journal("change.skip", json!({ "function": change.function, "summary": summary }));
+                    let _ = self.journal(
+                        "change.skip",
+                        json!({ "function": change.function, "summary": summary }),
+                    );
                     return Ok(change.simulated);
                 }
                 Decision::Abort => {
-                    let _ = self.journal("change.abort", json!({ "function": change.function, "summary": summary }));
-                    return Err(self.terminate(Stop::Aborted(format!("aborted before: {summary}")), pos));
+                    let _ = self.journal(
+                        "change.abort",
+                        json!({ "function": change.function, "summary": summary }),
+                    );
+                    return Err(
+                        self.terminate(Stop::Aborted(format!("aborted before: {summary}")), pos)
+                    );
                 }
             }
         }
@@ -407,8 +452,15 @@ impl Host {
             return Ok(change.simulated);
         }
         // Journaled (and synced) before the change starts: a killed run shows it.
-        self.journal("change.start", json!({ "function": change.function, "summary": summary, "args": args }))
-            .map_err(|e| Failure::new(e).hint("no change was made; fix the journal and run again").at_position(pos))?;
+        self.journal(
+            "change.start",
+            json!({ "function": change.function, "summary": summary, "args": args }),
+        )
+        .map_err(|e| {
+            Failure::new(e)
+                .hint("no change was made; fix the journal and run again")
+                .at_position(pos)
+        })?;
         self.out.change(&summary);
         let started = Instant::now();
         let result = perform();
@@ -426,7 +478,13 @@ impl Host {
             }
             Err(failure) => {
                 let message = self.secrets.redact(&failure.message);
-                self.record_change(&change.function, &summary, "failed", ms, Some(message.clone()));
+                self.record_change(
+                    &change.function,
+                    &summary,
+                    "failed",
+                    ms,
+                    Some(message.clone()),
+                );
                 let _ = self.journal(
                     "change.end",
                     json!({ "function": change.function, "ok": false, "ms": ms, "error": message }),
@@ -437,12 +495,22 @@ impl Host {
     }
 
     /// Run a read. Reads run in every mode; a drill can inject a fault.
-    pub fn read<T>(&self, ctx: &NativeCallContext, function: &str, read: impl FnOnce() -> Result<T, Failure>) -> RhaiResult<T> {
+    pub fn read<T>(
+        &self,
+        ctx: &NativeCallContext,
+        function: &str,
+        read: impl FnOnce() -> Result<T, Failure>,
+    ) -> RhaiResult<T> {
         self.observe(ctx, function, false, read)
     }
 
     /// Run a probe. Probes run in every mode; results are kept for the report and the journal.
-    pub fn probe<T>(&self, ctx: &NativeCallContext, function: &str, probe: impl FnOnce() -> Result<T, Failure>) -> RhaiResult<T> {
+    pub fn probe<T>(
+        &self,
+        ctx: &NativeCallContext,
+        function: &str,
+        probe: impl FnOnce() -> Result<T, Failure>,
+    ) -> RhaiResult<T> {
         self.observe(ctx, function, true, probe)
     }
 
@@ -466,9 +534,15 @@ impl Host {
         let result = f();
         let ms = started.elapsed().as_millis() as u64;
         if record {
-            let error = result.as_ref().err().map(|f| self.secrets.redact(&f.message));
+            let error = result
+                .as_ref()
+                .err()
+                .map(|f| self.secrets.redact(&f.message));
             self.record_observation(function, result.is_ok(), ms, error.clone());
-            let _ = self.journal("probe", json!({ "function": function, "ok": result.is_ok(), "ms": ms, "error": error }));
+            let _ = self.journal(
+                "probe",
+                json!({ "function": function, "ok": result.is_ok(), "ms": ms, "error": error }),
+            );
         }
         if let Some(stop) = self.check_stop() {
             return Err(self.terminate(stop, pos));
@@ -481,7 +555,14 @@ impl Host {
         self.record_observation(function, ok, ms, error);
     }
 
-    fn record_change(&self, function: &str, summary: &str, outcome: &str, ms: u64, error: Option<String>) {
+    fn record_change(
+        &self,
+        function: &str,
+        summary: &str,
+        outcome: &str,
+        ms: u64,
+        error: Option<String>,
+    ) {
         let mut state = self.state();
         if let Some(i) = state.current {
             state.steps[i].changes.push(ChangeRecord {
@@ -497,7 +578,12 @@ impl Host {
     fn record_observation(&self, function: &str, ok: bool, ms: u64, error: Option<String>) {
         let mut state = self.state();
         if let Some(i) = state.current {
-            state.steps[i].observations.push(ObservationRecord { function: function.to_string(), ok, ms, error });
+            state.steps[i].observations.push(ObservationRecord {
+                function: function.to_string(),
+                ok,
+                ms,
+                error,
+            });
         }
     }
 
@@ -515,7 +601,10 @@ impl Host {
         } else {
             crate::prompt::ask_yes_no(&message)
         };
-        let _ = self.journal("prompt", json!({ "kind": "confirm", "message": message, "answer": answer }));
+        let _ = self.journal(
+            "prompt",
+            json!({ "kind": "confirm", "message": message, "answer": answer }),
+        );
         match answer {
             Some(true) => Ok(true),
             Some(false) => Err(self.terminate(Stop::Aborted(format!("the operator answered no to: {message}")), pos)),
@@ -531,7 +620,13 @@ impl Host {
     // ---- steps ------------------------------------------------------------------------------
 
     /// Called when a step starts. Returns `false` if the step is to be skipped.
-    pub fn begin_step(&self, name: &str, position: &str, inspect: &mut dyn Inspect, pos: Position) -> RhaiResult<bool> {
+    pub fn begin_step(
+        &self,
+        name: &str,
+        position: &str,
+        inspect: &mut dyn Inspect,
+        pos: Position,
+    ) -> RhaiResult<bool> {
         if let Some(stop) = self.check_stop() {
             return Err(self.terminate(stop, pos));
         }
@@ -551,7 +646,11 @@ impl Host {
             changes: Vec::new(),
             observations: Vec::new(),
         };
-        if self.completed_steps.iter().any(|(n, s)| *n == ordinal && s == name) {
+        if self
+            .completed_steps
+            .iter()
+            .any(|(n, s)| *n == ordinal && s == name)
+        {
             self.state().steps.push(record("resumed"));
             self.out.step_resumed(name);
             let _ = self.journal("step.resumed", json!({ "name": name, "ordinal": ordinal }));
@@ -564,7 +663,10 @@ impl Host {
                 Decision::Skip => "skip",
                 Decision::Abort => "abort",
             };
-            let _ = self.journal("prompt", json!({ "kind": "step", "step": name, "answer": answer }));
+            let _ = self.journal(
+                "prompt",
+                json!({ "kind": "step", "step": name, "answer": answer }),
+            );
             match decision {
                 Decision::Continue => {}
                 Decision::Skip => {
@@ -575,7 +677,9 @@ impl Host {
                 }
                 Decision::Abort => {
                     self.state().steps.push(record("aborted"));
-                    return Err(self.terminate(Stop::Aborted(format!("aborted before step `{name}`")), pos));
+                    return Err(
+                        self.terminate(Stop::Aborted(format!("aborted before step `{name}`")), pos)
+                    );
                 }
             }
         }
@@ -585,8 +689,11 @@ impl Host {
             state.current = Some(state.steps.len() - 1);
         }
         self.out.step_start(name);
-        self.journal("step.start", json!({ "name": name, "ordinal": ordinal, "position": position }))
-            .map_err(|e| Failure::new(e).at_position(pos))?;
+        self.journal(
+            "step.start",
+            json!({ "name": name, "ordinal": ordinal, "position": position }),
+        )
+        .map_err(|e| Failure::new(e).at_position(pos))?;
         Ok(true)
     }
 
@@ -596,7 +703,9 @@ impl Host {
             let mut state = self.state();
             let stop = state.stop.clone();
             let ordinal = state.ordinal;
-            let Some(i) = state.current.take() else { return };
+            let Some(i) = state.current.take() else {
+                return;
+            };
             let step = &mut state.steps[i];
             step.ms = (self.elapsed().as_millis() as u64).saturating_sub(step.start_ms);
             step.status = match (error, stop) {
@@ -604,6 +713,7 @@ impl Host {
                 (Some(_), Some(Stop::Aborted(_))) => "aborted",
                 (Some(_), Some(Stop::Interrupted)) => "interrupted",
                 (Some(_), Some(Stop::TimedOut(_))) => "timed out",
+                (Some(_), Some(Stop::Locked(_))) => "locked",
                 (Some(_), None) => "failed",
             }
             .to_string();
@@ -614,23 +724,55 @@ impl Host {
         let _ = self.journal_step_end(&name, ordinal, &status, ms);
     }
 
-    fn journal_step_end(&self, name: &str, ordinal: usize, status: &str, ms: u64) -> Result<(), String> {
+    fn journal_step_end(
+        &self,
+        name: &str,
+        ordinal: usize,
+        status: &str,
+        ms: u64,
+    ) -> Result<(), String> {
         let mut state = self.state();
         let State { journal, .. } = &mut *state;
         if let Some((journal, run)) = journal.as_mut() {
             let data = json!({ "name": name, "ordinal": ordinal, "status": status, "ms": ms });
-            journal.event(*run, "step.end", Some(name), &data).map_err(|e| e.to_string())?;
+            journal
+                .event(*run, "step.end", Some(name), &data)
+                .map_err(|e| e.to_string())?;
         }
         Ok(())
     }
 
     pub fn current_step(&self) -> Option<String> {
         let state = self.state();
-        state.current.and_then(|i| state.steps.get(i)).map(|s| s.name.clone())
+        state
+            .current
+            .and_then(|i| state.steps.get(i))
+            .map(|s| s.name.clone())
     }
 
     pub fn steps(&self) -> Vec<StepRecord> {
         self.state().steps.clone()
+    }
+
+    // ---- locks ------------------------------------------------------------------------------
+
+    /// Take a run lock for the rest of the run (`lock("cortex")`); held locks are kept.
+    pub fn lock(&self, name: &str, pos: Position) -> RhaiResult<()> {
+        if self.mode.simulates_changes() || self.state().locks.iter().any(|l| l.name == name) {
+            return Ok(());
+        }
+        match crate::lock::acquire(name) {
+            Ok(lock) => {
+                let _ = self.journal("lock", json!({ "name": name }));
+                self.state().locks.push(lock);
+                Ok(())
+            }
+            Err(message) => Err(self.terminate(Stop::Locked(message), pos)),
+        }
+    }
+
+    pub fn hold_lock(&self, lock: crate::lock::RunLock) {
+        self.state().locks.push(lock);
     }
 
     // ---- undo -------------------------------------------------------------------------------

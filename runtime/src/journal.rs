@@ -118,13 +118,23 @@ pub struct BrokenLink {
 impl Journal {
     /// Open (creating if needed) the journal, owner-only (0600) in an owner-only folder.
     pub fn open(path: &Path) -> Result<Journal, String> {
-        let describe = |e: &dyn std::fmt::Display| format!("cannot open the journal {}: {e}", path.display());
+        let describe =
+            |e: &dyn std::fmt::Display| format!("cannot open the journal {}: {e}", path.display());
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             if !dir.exists() {
-                fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| describe(&e))?;
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .map_err(|e| describe(&e))?;
             }
         }
-        match fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path) {
+        match fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+        {
             Ok(file) => {
                 // Tighten a journal created by an older version or by hand.
                 let meta = file.metadata().map_err(|e| describe(&e))?;
@@ -136,15 +146,24 @@ impl Journal {
             Err(e) => return Err(describe(&e)),
         }
         let conn = Connection::open(path).map_err(|e| describe(&e))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(|e| describe(&e))?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| describe(&e))?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(|e| describe(&e))?;
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| describe(&e))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(|e| describe(&e))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| describe(&e))?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| describe(&e))?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| describe(&e))?;
         if version == 0 {
             conn.execute_batch(SCHEMA).map_err(|e| describe(&e))?;
-            conn.pragma_update(None, "user_version", 1).map_err(|e| describe(&e))?;
+            conn.pragma_update(None, "user_version", 1)
+                .map_err(|e| describe(&e))?;
         }
-        Ok(Journal { conn, path: path.to_path_buf() })
+        Ok(Journal {
+            conn,
+            path: path.to_path_buf(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -153,7 +172,9 @@ impl Journal {
 
     /// Record the start of a run and return its id.
     pub fn start_run(&mut self, run: &RunStart) -> rusqlite::Result<i64> {
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         tx.execute(
             "INSERT INTO runs (script, path, sha256, params, operator, host, mode, pid, started, status, parent)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'running', ?10)",
@@ -178,19 +199,38 @@ impl Journal {
     }
 
     /// Append one event; committed (and synced) before this returns.
-    pub fn event(&mut self, run: i64, kind: &str, step: Option<&str>, data: &Value) -> rusqlite::Result<i64> {
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    pub fn event(
+        &mut self,
+        run: i64,
+        kind: &str,
+        step: Option<&str>,
+        data: &Value,
+    ) -> rusqlite::Result<i64> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let id = append(&tx, run, kind, step, data)?;
         if kind == "step.start" {
-            tx.execute("UPDATE runs SET step = ?1 WHERE id = ?2", params![step, run])?;
+            tx.execute(
+                "UPDATE runs SET step = ?1 WHERE id = ?2",
+                params![step, run],
+            )?;
         }
         tx.commit()?;
         Ok(id)
     }
 
     /// Record how a run ended.
-    pub fn finish_run(&mut self, run: i64, status: &str, exit_code: i32, error: Option<&str>) -> rusqlite::Result<()> {
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    pub fn finish_run(
+        &mut self,
+        run: i64,
+        status: &str,
+        exit_code: i32,
+        error: Option<&str>,
+    ) -> rusqlite::Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let data = serde_json::json!({ "status": status, "exit_code": exit_code, "error": error });
         append(&tx, run, "run.end", None, &data)?;
         tx.execute(
@@ -224,8 +264,9 @@ impl Journal {
     }
 
     pub fn events(&self, run: i64) -> rusqlite::Result<Vec<EventRow>> {
-        let mut stmt =
-            self.conn.prepare("SELECT id, run, ts, kind, step, data FROM events WHERE run = ?1 ORDER BY id")?;
+        let mut stmt = self.conn.prepare(
+            "SELECT id, run, ts, kind, step, data FROM events WHERE run = ?1 ORDER BY id",
+        )?;
         let rows = stmt.query_map([run], |r| {
             let data: String = r.get(5)?;
             Ok(EventRow {
@@ -240,9 +281,42 @@ impl Journal {
         rows.collect()
     }
 
+    /// Steps a run finished (or skipped as done by the run it resumed), as (ordinal, name).
+    pub fn completed_steps(&self, run: i64) -> rusqlite::Result<Vec<(usize, String)>> {
+        let mut done = Vec::new();
+        for e in self.events(run)? {
+            let finished =
+                (e.kind == "step.end" && e.data["status"] == "ok") || e.kind == "step.resumed";
+            if let (true, Some(ordinal), Some(name)) = (
+                finished,
+                e.data["ordinal"].as_u64(),
+                e.data["name"].as_str(),
+            ) {
+                done.push((ordinal as usize, name.to_string()));
+            }
+        }
+        Ok(done)
+    }
+
+    /// The last change a run started, and whether its outcome was recorded.
+    pub fn last_change(&self, run: i64) -> rusqlite::Result<Option<(String, bool)>> {
+        let events = self.events(run)?;
+        let Some(i) = events.iter().rposition(|e| e.kind == "change.start") else {
+            return Ok(None);
+        };
+        let summary = events[i].data["summary"]
+            .as_str()
+            .unwrap_or("?")
+            .to_string();
+        let completed = events[i + 1..].iter().any(|e| e.kind == "change.end");
+        Ok(Some((summary, completed)))
+    }
+
     /// Walk the hash chain; the first event whose hash does not match is returned.
     pub fn verify(&self) -> rusqlite::Result<Result<usize, BrokenLink>> {
-        let mut stmt = self.conn.prepare("SELECT id, run, ts, kind, step, data, hash FROM events ORDER BY id")?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, run, ts, kind, step, data, hash FROM events ORDER BY id")?;
         let mut rows = stmt.query([])?;
         let mut prev = String::new();
         let mut prev_id = 0i64;
@@ -259,7 +333,11 @@ impl Journal {
                 return Ok(Err(BrokenLink {
                     event: prev_id + 1,
                     run,
-                    reason: format!("event {} is missing (deleted?): the chain jumps from {} to {id}", prev_id + 1, prev_id),
+                    reason: format!(
+                        "event {} is missing (deleted?): the chain jumps from {} to {id}",
+                        prev_id + 1,
+                        prev_id
+                    ),
                 }));
             }
             let expected = link_hash(&prev, id, run, &ts, &kind, step.as_deref(), &data);
@@ -267,7 +345,9 @@ impl Journal {
                 return Ok(Err(BrokenLink {
                     event: id,
                     run,
-                    reason: format!("event {id} ({kind}) does not match its hash: it was edited after it was written"),
+                    reason: format!(
+                        "event {id} ({kind}) does not match its hash: it was edited after it was written"
+                    ),
                 }));
             }
             prev = hash;
@@ -280,14 +360,19 @@ impl Journal {
     /// Mark runs whose process is gone as interrupted (they were killed mid-run).
     pub fn reap_dead_runs(&mut self) -> rusqlite::Result<()> {
         let running: Vec<(i64, i64, String)> = {
-            let mut stmt = self.conn.prepare("SELECT id, pid, host FROM runs WHERE status = 'running'")?;
+            let mut stmt = self
+                .conn
+                .prepare("SELECT id, pid, host FROM runs WHERE status = 'running'")?;
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
             rows.collect::<rusqlite::Result<_>>()?
         };
         let here = crate::who::hostname();
         for (id, pid, host) in running {
             if host == here && !crate::who::pid_alive(pid) {
-                self.conn.execute("UPDATE runs SET status = 'interrupted' WHERE id = ?1 AND status = 'running'", [id])?;
+                self.conn.execute(
+                    "UPDATE runs SET status = 'interrupted' WHERE id = ?1 AND status = 'running'",
+                    [id],
+                )?;
             }
         }
         Ok(())
@@ -316,9 +401,19 @@ fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
     })
 }
 
-fn append(tx: &rusqlite::Transaction<'_>, run: i64, kind: &str, step: Option<&str>, data: &Value) -> rusqlite::Result<i64> {
+fn append(
+    tx: &rusqlite::Transaction<'_>,
+    run: i64,
+    kind: &str,
+    step: Option<&str>,
+    data: &Value,
+) -> rusqlite::Result<i64> {
     let (prev_id, prev): (i64, String) = tx
-        .query_row("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(
+            "SELECT id, hash FROM events ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()?
         .unwrap_or((0, String::new()));
     let id = prev_id + 1;
@@ -332,9 +427,25 @@ fn append(tx: &rusqlite::Transaction<'_>, run: i64, kind: &str, step: Option<&st
     Ok(id)
 }
 
-fn link_hash(prev: &str, id: i64, run: i64, ts: &str, kind: &str, step: Option<&str>, data: &str) -> String {
+fn link_hash(
+    prev: &str,
+    id: i64,
+    run: i64,
+    ts: &str,
+    kind: &str,
+    step: Option<&str>,
+    data: &str,
+) -> String {
     let mut h = Sha256::new();
-    for part in [prev, &id.to_string(), &run.to_string(), ts, kind, step.unwrap_or(""), data] {
+    for part in [
+        prev,
+        &id.to_string(),
+        &run.to_string(),
+        ts,
+        kind,
+        step.unwrap_or(""),
+        data,
+    ] {
         h.update(part.as_bytes());
         h.update([0u8]);
     }

@@ -1,17 +1,24 @@
 //! ripcord's runtime: the engine that runs runbooks, the seam every change goes through, the
 //! params and config a run starts from, the journal it leaves behind, and the errors it shows.
 
+pub mod builtins;
+pub mod config;
 pub mod dirs;
 pub mod effect;
 pub mod engine;
 pub mod error;
 pub mod failure;
+pub mod header;
 pub mod host;
 pub mod journal;
+pub mod lock;
 pub mod native;
 pub mod output;
+pub mod params;
 pub mod prompt;
 pub mod resolver;
+pub mod run;
+pub mod script;
 pub mod secrets;
 pub mod time;
 pub mod who;

@@ -59,7 +59,12 @@ impl NativeModule {
     pub fn new(name: &'static str, summary: &'static str) -> Self {
         let mut module = Module::new();
         module.set_id(name);
-        NativeModule { name, summary, module, docs: Vec::new() }
+        NativeModule {
+            name,
+            summary,
+            module,
+            docs: Vec::new(),
+        }
     }
 
     /// Register one overload of a function. Overloads repeat the same `Decl` with other params.
@@ -117,12 +122,17 @@ impl Catalog {
     pub fn from_modules(modules: &[NativeModule]) -> Self {
         Catalog {
             modules: modules.iter().map(|m| (m.name, m.summary)).collect(),
-            functions: modules.iter().flat_map(|m| m.docs.iter().cloned()).collect(),
+            functions: modules
+                .iter()
+                .flat_map(|m| m.docs.iter().cloned())
+                .collect(),
         }
     }
 
     pub fn find(&self, module: &str, name: &str) -> Option<&FnDoc> {
-        self.functions.iter().find(|f| f.module == module && f.name == name)
+        self.functions
+            .iter()
+            .find(|f| f.module == module && f.name == name)
     }
 
     pub fn has_module(&self, module: &str) -> bool {

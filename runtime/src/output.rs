@@ -30,7 +30,11 @@ pub fn use_color() -> bool {
 
 impl Output {
     pub fn new(secrets: Secrets) -> Output {
-        Output { color: use_color(), quiet: false, secrets }
+        Output {
+            color: use_color(),
+            quiet: false,
+            secrets,
+        }
     }
 
     pub fn quiet(mut self, quiet: bool) -> Output {
@@ -43,7 +47,11 @@ impl Output {
     }
 
     fn paint(&self, style: &str, text: &str) -> String {
-        if self.color { format!("{style}{text}{RESET}") } else { text.to_string() }
+        if self.color {
+            format!("{style}{text}{RESET}")
+        } else {
+            text.to_string()
+        }
     }
 
     fn line(&self, text: &str) {
@@ -56,7 +64,11 @@ impl Output {
     }
 
     pub fn step_start(&self, name: &str) {
-        self.line(&format!("{} {}", self.paint(CYAN, "▶"), self.paint(BOLD, name)));
+        self.line(&format!(
+            "{} {}",
+            self.paint(CYAN, "▶"),
+            self.paint(BOLD, name)
+        ));
     }
 
     pub fn step_end(&self, name: &str, status: &str, d: Duration) {
@@ -66,7 +78,11 @@ impl Output {
             _ => ("✗", RED),
         };
         let dur = self.paint(DIM, &format!("({})", human(d)));
-        let status = if status == "ok" { String::new() } else { format!(" — {status}") };
+        let status = if status == "ok" {
+            String::new()
+        } else {
+            format!(" — {status}")
+        };
         self.line(&format!("{} {name}{status} {dur}", self.paint(style, mark)));
     }
 
@@ -75,7 +91,10 @@ impl Output {
     }
 
     pub fn step_resumed(&self, name: &str) {
-        self.line(&format!("{} {name} — done by the interrupted run, skipped", self.paint(YELLOW, "↷")));
+        self.line(&format!(
+            "{} {name} — done by the interrupted run, skipped",
+            self.paint(YELLOW, "↷")
+        ));
     }
 
     /// A change that a dry run does not make.
@@ -92,7 +111,10 @@ impl Output {
     }
 
     pub fn change_failed(&self, summary: &str, error: &str) {
-        self.line(&format!("  {} {summary}: {error}", self.paint(RED, "failed:")));
+        self.line(&format!(
+            "  {} {summary}: {error}",
+            self.paint(RED, "failed:")
+        ));
     }
 
     pub fn note(&self, text: &str) {

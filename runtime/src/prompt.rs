@@ -7,7 +7,11 @@ pub fn ask_yes_no(message: &str) -> Option<bool> {
     if !std::io::stdin().is_terminal() {
         return None;
     }
-    let tty = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").ok()?;
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .ok()?;
     let mut writer = tty.try_clone().ok()?;
     let mut reader = BufReader::new(tty);
     loop {

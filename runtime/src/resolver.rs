@@ -17,7 +17,10 @@ pub struct RelativeResolver {
 
 impl RelativeResolver {
     pub fn new(base: PathBuf) -> Self {
-        RelativeResolver { base, cache: Mutex::new(HashMap::new()) }
+        RelativeResolver {
+            base,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The file an import names, seen from the importing source (a file path) or the base.
@@ -54,7 +57,12 @@ impl ModuleResolver for RelativeResolver {
     ) -> Result<SharedModule, Box<EvalAltResult>> {
         let file = self.locate(source, path);
         let key = file.canonicalize().unwrap_or_else(|_| file.clone());
-        if let Some(m) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        if let Some(m) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
             return Ok(m.clone());
         }
         let text = std::fs::read_to_string(&file).map_err(|e| {
@@ -63,9 +71,13 @@ impl ModuleResolver for RelativeResolver {
                 pos,
             ))
         })?;
-        let mut ast = engine
-            .compile(&text)
-            .map_err(|e| Box::new(EvalAltResult::ErrorInModule(file.display().to_string(), e.into(), pos)))?;
+        let mut ast = engine.compile(&text).map_err(|e| {
+            Box::new(EvalAltResult::ErrorInModule(
+                file.display().to_string(),
+                e.into(),
+                pos,
+            ))
+        })?;
         let name = file.display().to_string();
         ast.set_source(name.as_str());
         let mut module = Module::eval_ast_as_new(Scope::new(), &ast, engine)
@@ -73,7 +85,10 @@ impl ModuleResolver for RelativeResolver {
         module.set_id(name);
         module.build_index();
         let shared: SharedModule = Arc::new(module);
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(key, shared.clone());
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, shared.clone());
         Ok(shared)
     }
 }

@@ -50,7 +50,11 @@ impl Secrets {
         match value {
             Value::String(s) => Value::String(self.redact(&s)),
             Value::Array(a) => Value::Array(a.into_iter().map(|v| self.redact_json(v)).collect()),
-            Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, self.redact_json(v))).collect()),
+            Value::Object(o) => Value::Object(
+                o.into_iter()
+                    .map(|(k, v)| (k, self.redact_json(v)))
+                    .collect(),
+            ),
             other => other,
         }
     }
@@ -59,5 +63,13 @@ impl Secrets {
 /// Header names whose values are secrets wherever they appear.
 pub fn is_secret_header(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    matches!(n.as_str(), "authorization" | "cookie" | "set-cookie" | "proxy-authorization" | "x-api-key" | "x-auth-token")
+    matches!(
+        n.as_str(),
+        "authorization"
+            | "cookie"
+            | "set-cookie"
+            | "proxy-authorization"
+            | "x-api-key"
+            | "x-auth-token"
+    )
 }

@@ -6,7 +6,9 @@ use jiff::Zoned;
 
 /// Local time, RFC 3339 with offset, to the millisecond.
 pub fn now_rfc3339() -> String {
-    Zoned::now().strftime("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string()
+    Zoned::now()
+        .strftime("%Y-%m-%dT%H:%M:%S%.3f%:z")
+        .to_string()
 }
 
 /// Local time as `%Y%m%d-%H%M%S`, for file names.
@@ -22,8 +24,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             return Ok(Duration::from_secs_f64(secs));
         }
     }
-    humantime::parse_duration(t)
-        .map_err(|e| format!("`{text}` is not a duration ({e}); write it like \"30s\", \"5m\" or \"1h30m\""))
+    humantime::parse_duration(t).map_err(|e| {
+        format!("`{text}` is not a duration ({e}); write it like \"30s\", \"5m\" or \"1h30m\"")
+    })
 }
 
 /// Format a duration for people: `12ms`, `1.4s`, `2m05s`.

@@ -10,7 +10,17 @@ pub fn operator() -> String {
         }
     }
     // SAFETY: getuid has no preconditions and cannot fail.
-    format!("uid {}", unsafe { libc::getuid() })
+    let uid = unsafe { libc::getuid() };
+    let from_passwd = std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|l| {
+                let mut f = l.split(':');
+                let name = f.next()?;
+                (f.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_string())
+            })
+        });
+    from_passwd.unwrap_or_else(|| format!("uid {uid}"))
 }
 
 pub fn hostname() -> String {
@@ -24,7 +34,9 @@ pub fn hostname() -> String {
 
 /// True if a process with this pid exists (it may belong to another user).
 pub fn pid_alive(pid: i64) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
     if pid <= 0 {
         return false;
     }

@@ -1,0 +1,75 @@
+//! Top-level functions every runbook has: `confirm`, `fail`, `undo`, `lock`.
+
+use rhai::{FnPtr, NativeCallContext};
+use serde_json::json;
+
+use crate::Effect;
+use crate::failure::{Failure, RhaiResult};
+use crate::host::Host;
+use crate::native::{Decl, NativeModule};
+
+pub fn module() -> NativeModule {
+    let mut m = NativeModule::new("", "Operator prompts, failure, compensation and locks");
+    m.function(
+        Decl {
+            name: "confirm",
+            effect: Effect::Pure,
+            params: &["message: String", "bool"],
+            doc: "Ask the operator a yes/no question; `no` aborts the run (exit 3).\n\nOn a terminal the operator answers; `--yes` answers yes; without a terminal and without `--yes` the run aborts before anything past this point runs.",
+            example: r#"confirm("Reset the checkout to the last good tag?");"#,
+        },
+        confirm,
+    );
+    m.function(
+        Decl {
+            name: "fail",
+            effect: Effect::Pure,
+            params: &["message: String", "()"],
+            doc: "Fail the current step with a message (exit 1).",
+            example: r#"if 1 > 2 { fail("the health check is red: not rolling forward"); }"#,
+        },
+        fail,
+    );
+    m.function(
+        Decl {
+            name: "undo",
+            effect: Effect::Pure,
+            params: &["action: FnPtr", "()"],
+            doc: "Register compensation for the current step.\n\nWhen a later step fails, the undo actions run in reverse order (asked on a terminal, automatic with `--undo-on-failure`).",
+            example: r#"undo(|| log::warn("undoing: nothing to do"));"#,
+        },
+        undo,
+    );
+    m.function(
+        Decl {
+            name: "lock",
+            effect: Effect::Pure,
+            params: &["name: String", "()"],
+            doc: "Hold the run lock `name` until the run ends; another run holding it stops this one (exit 4).\n\nEvery real run already holds a lock named after its script.",
+            example: r#"lock("cortex");"#,
+        },
+        lock,
+    );
+    m
+}
+
+fn confirm(ctx: NativeCallContext, message: &str) -> RhaiResult<bool> {
+    Host::of(&ctx)?.confirm(&ctx, message)
+}
+
+fn fail(ctx: NativeCallContext, message: &str) -> RhaiResult<()> {
+    let host = Host::of(&ctx)?;
+    let _ = host.journal("fail", json!({ "message": message }));
+    Err(Failure::new(message).at(&ctx))
+}
+
+fn undo(ctx: NativeCallContext, action: FnPtr) -> RhaiResult<()> {
+    let host = Host::of(&ctx)?;
+    let _ = host.journal("undo.register", json!({ "action": action.fn_name() }));
+    host.push_undo(action);
+    Ok(())
+}
+
+fn lock(ctx: NativeCallContext, name: &str) -> RhaiResult<()> {
+    Host::of(&ctx)?.lock(name, ctx.call_position())
+}

@@ -1,0 +1,68 @@
+//! Parse the command line, dispatch, and turn every outcome into an exit code in one place.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use clap::Parser;
+use ripcord_runtime::run::exit;
+
+use crate::cli::{Cli, Command, JournalAction};
+use crate::command;
+
+/// Shared by the subcommands: where scripts and the journal are.
+pub struct Context {
+    pub journal: std::path::PathBuf,
+    pub scripts: Vec<std::path::PathBuf>,
+    pub interrupt: Arc<AtomicBool>,
+}
+
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+        }
+    };
+    let interrupt = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // If registration fails the default handler stays: Ctrl-C still stops the process.
+        let _ = signal_hook::flag::register(signal, interrupt.clone());
+    }
+    let ctx = Context {
+        journal: cli
+            .journal
+            .clone()
+            .unwrap_or_else(ripcord_runtime::journal::default_path),
+        scripts: ripcord_runtime::script::search_path(&cli.scripts),
+        interrupt,
+    };
+    match cli.command {
+        Command::Run(args) => command::run::run(&ctx, args),
+        Command::Check { paths } => command::check::check(&ctx, &paths),
+        Command::List { dir } => command::list::list(&ctx, dir.as_deref()),
+        Command::Describe { script } => command::list::describe(&ctx, &script),
+        Command::Doc { item, format } => command::doc::doc(item.as_deref(), format),
+        Command::History { limit, json } => command::history::history(&ctx, limit, json),
+        Command::Show { run, json } => command::history::show(&ctx, run, json),
+        Command::Resume(args) => command::resume::resume(&ctx, args),
+        Command::Journal {
+            action: JournalAction::Verify,
+        } => command::history::verify(&ctx),
+    }
+}
+
+/// Print an error the way every command does, and return the exit code.
+pub fn fail(code: i32, message: &str) -> i32 {
+    let d = ripcord_runtime::error::Diagnostic::new(message);
+    let mut sources = ripcord_runtime::error::SourceCache::default();
+    eprintln!(
+        "{}",
+        d.render(&mut sources, ripcord_runtime::output::use_color())
+    );
+    code
+}

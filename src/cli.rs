@@ -1,0 +1,140 @@
+//! The command line, declared once: every subcommand and flag with its help.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "ripcord", version, about = "Run incident runbooks: journaled, dry-runnable, steppable", long_about = None)]
+pub struct Cli {
+    /// The run journal (default: $XDG_STATE_HOME/ripcord/journal.db)
+    #[arg(long, global = true, env = "RIPCORD_JOURNAL", value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+
+    /// Folder to find runbooks in by name (repeatable; also RIPCORD_PATH, then ./scripts)
+    #[arg(long = "scripts", global = true, value_name = "DIR")]
+    pub scripts: Vec<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a runbook
+    Run(RunArgs),
+    /// Check runbooks without running them: syntax, unknown functions, undefined variables
+    Check {
+        /// Scripts or folders (default: the script path)
+        paths: Vec<PathBuf>,
+    },
+    /// List the runbooks in a folder with their summaries
+    List {
+        /// Folder (default: the script path)
+        dir: Option<PathBuf>,
+    },
+    /// Show a runbook's summary, params and steps
+    Describe {
+        /// Runbook path or name
+        script: String,
+    },
+    /// The native API, from the registered functions' metadata
+    Doc {
+        /// A module (`db`) or function (`db::backup`)
+        item: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: DocFormatArg,
+    },
+    /// Past runs, newest first
+    History {
+        /// How many runs to show
+        #[arg(short = 'n', long, default_value_t = 20)]
+        limit: usize,
+        /// Print a JSON array
+        #[arg(long)]
+        json: bool,
+    },
+    /// One run's timeline
+    Show {
+        /// Run id (from `ripcord history`)
+        run: i64,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Continue an interrupted or failed run after its last completed step
+    Resume(ResumeArgs),
+    /// The journal itself
+    Journal {
+        #[command(subcommand)]
+        action: JournalAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JournalAction {
+    /// Check the hash chain; exit 1 naming the first broken event
+    Verify,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum DocFormatArg {
+    Text,
+    Md,
+    Json,
+    Rhai,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Runbook path, or a name on the script path
+    pub script: String,
+    /// A param: -p name=value (repeatable)
+    #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Config file, visible to the script as `cfg` (default: ./ripcord.toml if present)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Run reads and probes, print and simulate changes
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Answer yes to every confirm()
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Pause before every step and change (needs a terminal)
+    #[arg(long)]
+    pub step: bool,
+    /// Print one JSON result object on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Stop the run after this long (e.g. 90s, 10m); exit 1
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// When a step fails, run the registered undo actions without asking
+    #[arg(long)]
+    pub undo_on_failure: bool,
+    /// Make a native call fail: module::fn=fail or =fail@N (for drills)
+    #[arg(long = "inject", value_name = "FAULT")]
+    pub inject: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// Run id (from `ripcord history`)
+    pub run: i64,
+    /// Secret params again (they are never journaled): -p name=value
+    #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Resume even though the script changed since the interrupted run
+    #[arg(long)]
+    pub allow_changed: bool,
+    /// Answer yes to every confirm()
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Print one JSON result object on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// When a step fails, run the registered undo actions without asking
+    #[arg(long)]
+    pub undo_on_failure: bool,
+}

@@ -1,0 +1,174 @@
+//! `ripcord history`, `ripcord show RUN`, `ripcord journal verify`.
+
+use ripcord_runtime::journal::Journal;
+use ripcord_runtime::run::exit;
+
+use crate::app::{Context, fail};
+
+fn open(ctx: &Context) -> Result<Journal, i32> {
+    if !ctx.journal.exists() {
+        return Err(fail(
+            exit::USAGE,
+            &format!(
+                "no journal at {}: no runs recorded yet\nhelp: `ripcord run SCRIPT` records a run; --journal FILE picks another journal",
+                ctx.journal.display()
+            ),
+        ));
+    }
+    Journal::open(&ctx.journal).map_err(|e| fail(exit::FAILED, &e))
+}
+
+pub fn history(ctx: &Context, limit: usize, json: bool) -> i32 {
+    if !ctx.journal.exists() && json {
+        println!("[]");
+        return exit::OK;
+    }
+    let mut journal = match open(ctx) {
+        Ok(j) => j,
+        Err(code) => return code,
+    };
+    let _ = journal.reap_dead_runs();
+    let runs = match journal.runs(limit) {
+        Ok(r) => r,
+        Err(e) => return fail(exit::FAILED, &format!("cannot read the journal: {e}")),
+    };
+    if json {
+        match serde_json::to_string_pretty(&runs) {
+            Ok(t) => println!("{t}"),
+            Err(e) => return fail(exit::FAILED, &e.to_string()),
+        }
+        return exit::OK;
+    }
+    if runs.is_empty() {
+        eprintln!("no runs recorded in {}", ctx.journal.display());
+    }
+    for r in runs {
+        let mut at = match (&r.step, r.status.as_str()) {
+            (Some(s), "interrupted" | "running" | "failed" | "aborted" | "timed out") => {
+                format!(" at step `{s}`")
+            }
+            _ => String::new(),
+        };
+        if r.status == "interrupted" {
+            match journal.last_change(r.id) {
+                Ok(Some((summary, true))) => {
+                    at.push_str(&format!(" (last change completed: {summary})"))
+                }
+                Ok(Some((summary, false))) => {
+                    at.push_str(&format!(" (last change NOT confirmed complete: {summary})"))
+                }
+                _ => {}
+            }
+            at.push_str(&format!(" — `ripcord resume {}` continues it", r.id));
+        }
+        println!(
+            "{:>5}  {:<29} {:<16} {:<8} {:<12} {}@{}{at}",
+            r.id, r.started, r.script, r.mode, r.status, r.operator, r.host
+        );
+    }
+    exit::OK
+}
+
+pub fn show(ctx: &Context, id: i64, json: bool) -> i32 {
+    let journal = match open(ctx) {
+        Ok(j) => j,
+        Err(code) => return code,
+    };
+    let run = match journal.run(id) {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return fail(
+                exit::USAGE,
+                &format!(
+                    "no run {id} in {}\nhelp: `ripcord history` lists the runs",
+                    ctx.journal.display()
+                ),
+            );
+        }
+        Err(e) => return fail(exit::FAILED, &format!("cannot read the journal: {e}")),
+    };
+    let events = match journal.events(id) {
+        Ok(e) => e,
+        Err(e) => return fail(exit::FAILED, &format!("cannot read the journal: {e}")),
+    };
+    if json {
+        println!("{}", serde_json::json!({ "run": run, "events": events }));
+        return exit::OK;
+    }
+    println!(
+        "run {} — {} ({}) {}",
+        run.id, run.script, run.mode, run.status
+    );
+    println!(
+        "  script   {} (sha256 {})",
+        run.path,
+        &run.sha256[..12.min(run.sha256.len())]
+    );
+    println!("  params   {}", run.params);
+    println!("  by       {}@{} pid {}", run.operator, run.host, run.pid);
+    println!("  started  {}", run.started);
+    if let Some(end) = &run.ended {
+        println!("  ended    {end} (exit {})", run.exit_code.unwrap_or(-1));
+    }
+    if let Some(err) = &run.error {
+        println!("  error    {err}");
+    }
+    println!();
+    for e in events {
+        let time = e.ts.get(11..23).unwrap_or(&e.ts);
+        let text = match e.kind.as_str() {
+            "step.start" => format!("▶ step `{}`", e.data["name"].as_str().unwrap_or("?")),
+            "step.end" => format!(
+                "  step `{}` {} in {}ms",
+                e.data["name"].as_str().unwrap_or("?"),
+                e.data["status"].as_str().unwrap_or("?"),
+                e.data["ms"]
+            ),
+            "change.start" => format!("  → {}", e.data["summary"].as_str().unwrap_or("?")),
+            "change.end" => format!(
+                "    {} ({}ms){}",
+                if e.data["ok"] == true {
+                    "done"
+                } else {
+                    "FAILED"
+                },
+                e.data["ms"],
+                e.data["error"]
+                    .as_str()
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default()
+            ),
+            "change.simulated" => format!("  would: {}", e.data["summary"].as_str().unwrap_or("?")),
+            _ => format!("  {} {}", e.kind, e.data),
+        };
+        println!("{time}  {text}");
+    }
+    exit::OK
+}
+
+pub fn verify(ctx: &Context) -> i32 {
+    let journal = match open(ctx) {
+        Ok(j) => j,
+        Err(code) => return code,
+    };
+    match journal.verify() {
+        Ok(Ok(n)) => {
+            println!(
+                "journal {} ok: {n} events, hash chain intact",
+                ctx.journal.display()
+            );
+            exit::OK
+        }
+        Ok(Err(broken)) => {
+            eprintln!(
+                "journal {} is broken at event {} (run {}): {}",
+                ctx.journal.display(),
+                broken.event,
+                broken.run,
+                broken.reason
+            );
+            exit::FAILED
+        }
+        Err(e) => fail(exit::FAILED, &format!("cannot read the journal: {e}")),
+    }
+}

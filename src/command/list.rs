@@ -1,0 +1,109 @@
+//! `ripcord list` and `ripcord describe`: runbooks with their summaries and params.
+
+use std::path::Path;
+
+use ripcord_runtime::run::exit;
+use ripcord_runtime::script::{Script, list_dir};
+
+use crate::app::{Context, fail};
+
+pub fn list(ctx: &Context, dir: Option<&Path>) -> i32 {
+    let dirs: Vec<&Path> = match dir {
+        Some(d) => {
+            if !d.is_dir() {
+                return fail(
+                    exit::USAGE,
+                    &format!(
+                        "{} is not a folder\nhelp: `ripcord list DIR` lists the .rhai files in DIR",
+                        d.display()
+                    ),
+                );
+            }
+            vec![d]
+        }
+        None => ctx
+            .scripts
+            .iter()
+            .map(|p| p.as_path())
+            .filter(|p| p.is_dir())
+            .collect(),
+    };
+    let mut found = 0;
+    for dir in dirs {
+        for path in list_dir(dir) {
+            let Ok(script) = Script::read(&path) else {
+                continue;
+            };
+            let summary = match ripcord_runtime::header::parse(&script.text) {
+                Ok(h) => h.summary,
+                Err(e) => format!("(header error at line {}: {})", e.line, e.message),
+            };
+            println!("{:<28} {summary}", script.name);
+            found += 1;
+        }
+    }
+    if found == 0 {
+        eprintln!(
+            "no runbooks found (looked in {})",
+            ctx.scripts
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    exit::OK
+}
+
+pub fn describe(ctx: &Context, spec: &str) -> i32 {
+    let script = match Script::find(spec, &ctx.scripts) {
+        Ok(s) => s,
+        Err(e) => return fail(exit::USAGE, &e),
+    };
+    let header = match ripcord_runtime::header::parse(&script.text) {
+        Ok(h) => h,
+        Err(e) => {
+            return fail(
+                exit::USAGE,
+                &format!(
+                    "{}:{}:{}: {}",
+                    script.display_path(),
+                    e.line,
+                    e.column,
+                    e.message
+                ),
+            );
+        }
+    };
+    println!("{} — {}", script.name, header.summary);
+    println!("  {}", script.display_path());
+    if !header.description.trim().is_empty() {
+        println!();
+        for line in header.description.lines() {
+            println!("  {line}");
+        }
+    }
+    if let Some(rto) = &header.rto_text {
+        println!("\n  recovery-time target: {rto}");
+    }
+    println!(
+        "\n{}",
+        ripcord_runtime::params::usage(&header.params, &script.name)
+    );
+    let steps = step_names(&script.text);
+    if !steps.is_empty() {
+        println!("\nsteps:");
+        for (i, s) in steps.iter().enumerate() {
+            println!("  {}. {s}", i + 1);
+        }
+    }
+    exit::OK
+}
+
+/// Step names in source order (`step "Name" {`), for a quick outline.
+fn step_names(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.trim_start().strip_prefix("step \""))
+        .filter_map(|rest| rest.split_once('"').map(|(name, _)| name.to_string()))
+        .collect()
+}

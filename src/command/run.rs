@@ -1,0 +1,85 @@
+//! `ripcord run`: run a runbook for real, as a dry run, or step by step.
+
+use std::io::IsTerminal;
+
+use ripcord_runtime::Mode;
+use ripcord_runtime::host::Injection;
+use ripcord_runtime::run::{RunOutcome, RunRequest, exit};
+use ripcord_runtime::script::Script;
+
+use crate::app::{Context, fail};
+use crate::cli::RunArgs;
+
+pub fn run(ctx: &Context, args: RunArgs) -> i32 {
+    match request(ctx, &args) {
+        Ok(request) => finish(
+            ripcord_runtime::run::run(request, ripcord_stdlib::modules()),
+            args.json,
+        ),
+        Err(message) => {
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "status": "usage", "exit_code": exit::USAGE, "error": { "message": message } })
+                );
+            }
+            fail(exit::USAGE, &message)
+        }
+    }
+}
+
+/// Build the request from the flags; any problem here is a usage error and nothing runs.
+pub fn request(ctx: &Context, args: &RunArgs) -> Result<RunRequest, String> {
+    let script = Script::find(&args.script, &ctx.scripts)?;
+    let mut request = RunRequest::new(script);
+    request.params = args
+        .params
+        .iter()
+        .map(|p| ripcord_runtime::params::split_assignment(p))
+        .collect::<Result<_, _>>()?;
+    request.config = args.config.clone();
+    request.mode = if args.dry_run {
+        Mode::DryRun
+    } else {
+        Mode::Run
+    };
+    request.yes = args.yes;
+    request.timeout = args
+        .timeout
+        .as_deref()
+        .map(|t| ripcord_runtime::time::parse_duration(t).map_err(|e| format!("--timeout: {e}")))
+        .transpose()?;
+    request.journal = Some(ctx.journal.clone());
+    request.injections = args
+        .inject
+        .iter()
+        .map(|i| Injection::parse(i))
+        .collect::<Result<_, _>>()?;
+    request.undo_on_failure = args.undo_on_failure;
+    request.interrupt = ctx.interrupt.clone();
+    if args.step {
+        if !std::io::stdin().is_terminal() {
+            return Err("--step needs a terminal to ask on\nhelp: run it in a terminal, or drop --step (use --dry-run to see what it would do)".to_string());
+        }
+        return Err(
+            "--step is not available in this build yet\nhelp: use --dry-run to see each change"
+                .to_string(),
+        );
+    }
+    Ok(request)
+}
+
+/// Print the outcome (stderr for people, stdout JSON for pipelines) and return the exit code.
+pub fn finish(outcome: RunOutcome, json: bool) -> i32 {
+    if let Some(rendered) = &outcome.rendered_error {
+        eprintln!("{rendered}");
+    }
+    eprintln!("{}", outcome.summary);
+    if json {
+        match serde_json::to_string_pretty(&outcome) {
+            Ok(text) => println!("{text}"),
+            Err(e) => eprintln!("cannot encode the result as JSON: {e}"),
+        }
+    }
+    outcome.exit_code
+}
