@@ -24,7 +24,10 @@ use files::side_file;
 use sql::Params;
 
 pub fn module() -> NativeModule {
-    let mut m = NativeModule::new("db", "SQLite: backup, verify, restore, query, exec, checkpoint");
+    let mut m = NativeModule::new(
+        "db",
+        "SQLite: backup, verify, restore, query, exec, checkpoint",
+    );
     let backup_decl = Decl {
         name: "backup",
         effect: Effect::Change,
@@ -40,10 +43,17 @@ pub fn module() -> NativeModule {
         example: r#"let b = db::backup("app.db", `app-${time::stamp()}.db`, #{ verify: "full" });
 log::info(`backed up ${b.pages} pages, sha256 ${b.sha256}`);"#,
     };
-    m.function(backup_decl, |ctx: NativeCallContext, src: &str, dst: &str, opts: Map| backup(ctx, src, dst, &opts));
-    m.function(Decl { params: &["src: String", "dst: String", "Map"], ..backup_decl }, |ctx: NativeCallContext, src: &str, dst: &str| {
-        backup(ctx, src, dst, &Map::new())
-    });
+    m.function(
+        backup_decl,
+        |ctx: NativeCallContext, src: &str, dst: &str, opts: Map| backup(ctx, src, dst, &opts),
+    );
+    m.function(
+        Decl {
+            params: &["src: String", "dst: String", "Map"],
+            ..backup_decl
+        },
+        |ctx: NativeCallContext, src: &str, dst: &str| backup(ctx, src, dst, &Map::new()),
+    );
 
     let verify_decl = Decl {
         name: "verify",
@@ -56,10 +66,17 @@ log::info(`backed up ${b.pages} pages, sha256 ${b.sha256}`);"#,
         example: r#"let v = db::verify("backup.db", #{ check: "full" });
 if v.tables.dispatches == 0 { fail("the backup has no dispatches"); }"#,
     };
-    m.function(verify_decl, |ctx: NativeCallContext, path: &str, opts: Map| verify(ctx, path, &opts));
-    m.function(Decl { params: &["path: String", "Map"], ..verify_decl }, |ctx: NativeCallContext, path: &str| {
-        verify(ctx, path, &Map::new())
-    });
+    m.function(
+        verify_decl,
+        |ctx: NativeCallContext, path: &str, opts: Map| verify(ctx, path, &opts),
+    );
+    m.function(
+        Decl {
+            params: &["path: String", "Map"],
+            ..verify_decl
+        },
+        |ctx: NativeCallContext, path: &str| verify(ctx, path, &Map::new()),
+    );
 
     let restore_decl = Decl {
         name: "restore",
@@ -78,10 +95,17 @@ if v.tables.dispatches == 0 { fail("the backup has no dispatches"); }"#,
 let r = db::restore("backup.db", "app.db", #{ force: true });
 log::info(`restored; the old database is kept at ${r.safety}`);"#,
     };
-    m.function(restore_decl, |ctx: NativeCallContext, b: &str, t: &str, opts: Map| restore(ctx, b, t, &opts));
-    m.function(Decl { params: &["backup: String", "target: String", "Map"], ..restore_decl }, |ctx: NativeCallContext, b: &str, t: &str| {
-        restore(ctx, b, t, &Map::new())
-    });
+    m.function(
+        restore_decl,
+        |ctx: NativeCallContext, b: &str, t: &str, opts: Map| restore(ctx, b, t, &opts),
+    );
+    m.function(
+        Decl {
+            params: &["backup: String", "target: String", "Map"],
+            ..restore_decl
+        },
+        |ctx: NativeCallContext, b: &str, t: &str| restore(ctx, b, t, &Map::new()),
+    );
 
     let query_decl = Decl {
         name: "query",
@@ -92,16 +116,28 @@ log::info(`restored; the old database is kept at ${r.safety}`);"#,
         example: r#"let rows = db::query("app.db", "SELECT count(*) AS n FROM dispatches WHERE status = ?", ["failed"]);
 log::info(`${rows[0].n} failed dispatches`);"#,
     };
-    m.function(query_decl, |ctx: NativeCallContext, path: &str, sql: &str, params: Array| {
-        query(ctx, path, sql, Params::from_array(&params))
-    });
     m.function(
-        Decl { params: &["path: String", "sql: String", "params: Map", "Array"], ..query_decl },
-        |ctx: NativeCallContext, path: &str, sql: &str, params: Map| query(ctx, path, sql, Params::from_map(&params)),
+        query_decl,
+        |ctx: NativeCallContext, path: &str, sql: &str, params: Array| {
+            query(ctx, path, sql, Params::from_array(&params))
+        },
     );
-    m.function(Decl { params: &["path: String", "sql: String", "Array"], ..query_decl }, |ctx: NativeCallContext, path: &str, sql: &str| {
-        query(ctx, path, sql, Ok(Params::None))
-    });
+    m.function(
+        Decl {
+            params: &["path: String", "sql: String", "params: Map", "Array"],
+            ..query_decl
+        },
+        |ctx: NativeCallContext, path: &str, sql: &str, params: Map| {
+            query(ctx, path, sql, Params::from_map(&params))
+        },
+    );
+    m.function(
+        Decl {
+            params: &["path: String", "sql: String", "Array"],
+            ..query_decl
+        },
+        |ctx: NativeCallContext, path: &str, sql: &str| query(ctx, path, sql, Ok(Params::None)),
+    );
 
     let exec_decl = Decl {
         name: "exec",
@@ -111,16 +147,28 @@ log::info(`${rows[0].n} failed dispatches`);"#,
               Without parameters `sql` may hold several statements; parameters are an array for `?` or a map for `:name`.",
         example: r#"db::exec("app.db", "UPDATE dispatches SET status = 'queued' WHERE id = :id", #{ id: 42 });"#,
     };
-    m.function(exec_decl, |ctx: NativeCallContext, path: &str, sql: &str, params: Array| {
-        exec(ctx, path, sql, Params::from_array(&params))
-    });
     m.function(
-        Decl { params: &["path: String", "sql: String", "params: Map", "Map"], ..exec_decl },
-        |ctx: NativeCallContext, path: &str, sql: &str, params: Map| exec(ctx, path, sql, Params::from_map(&params)),
+        exec_decl,
+        |ctx: NativeCallContext, path: &str, sql: &str, params: Array| {
+            exec(ctx, path, sql, Params::from_array(&params))
+        },
     );
-    m.function(Decl { params: &["path: String", "sql: String", "Map"], ..exec_decl }, |ctx: NativeCallContext, path: &str, sql: &str| {
-        exec(ctx, path, sql, Ok(Params::None))
-    });
+    m.function(
+        Decl {
+            params: &["path: String", "sql: String", "params: Map", "Map"],
+            ..exec_decl
+        },
+        |ctx: NativeCallContext, path: &str, sql: &str, params: Map| {
+            exec(ctx, path, sql, Params::from_map(&params))
+        },
+    );
+    m.function(
+        Decl {
+            params: &["path: String", "sql: String", "Map"],
+            ..exec_decl
+        },
+        |ctx: NativeCallContext, path: &str, sql: &str| exec(ctx, path, sql, Ok(Params::None)),
+    );
 
     let checkpoint_decl = Decl {
         name: "checkpoint",
@@ -132,10 +180,17 @@ log::info(`${rows[0].n} failed dispatches`);"#,
         example: r#"let c = db::checkpoint("app.db", "passive");
 log::info(`checkpointed ${c.checkpointed} of ${c.wal_frames} frames`);"#,
     };
-    m.function(checkpoint_decl, |ctx: NativeCallContext, path: &str, mode: &str| checkpoint(ctx, path, mode));
-    m.function(Decl { params: &["path: String", "Map"], ..checkpoint_decl }, |ctx: NativeCallContext, path: &str| {
-        checkpoint(ctx, path, "passive")
-    });
+    m.function(
+        checkpoint_decl,
+        |ctx: NativeCallContext, path: &str, mode: &str| checkpoint(ctx, path, mode),
+    );
+    m.function(
+        Decl {
+            params: &["path: String", "Map"],
+            ..checkpoint_decl
+        },
+        |ctx: NativeCallContext, path: &str| checkpoint(ctx, path, "passive"),
+    );
     m
 }
 
@@ -161,7 +216,10 @@ impl<'a> Opts<'a> {
         match self.map.get(key) {
             None => Ok(default),
             Some(v) => v.as_bool().map_err(|t| {
-                Failure::new(format!("{}: option `{key}` must be true or false, not a {t}", self.function))
+                Failure::new(format!(
+                    "{}: option `{key}` must be true or false, not a {t}",
+                    self.function
+                ))
             }),
         }
     }
@@ -170,18 +228,24 @@ impl<'a> Opts<'a> {
         match self.map.get(key) {
             None => Ok(None),
             Some(v) if v.is_string() => Ok(Some(v.to_string())),
-            Some(v) => Err(Failure::new(format!("{}: option `{key}` must be a string, not a {}", self.function, v.type_name()))),
+            Some(v) => Err(Failure::new(format!(
+                "{}: option `{key}` must be a string, not a {}",
+                self.function,
+                v.type_name()
+            ))),
         }
     }
 
     fn check(&self, key: &str) -> Result<Check, Failure> {
-        self.text(key)?.map_or(Ok(Check::Quick), |t| Check::parse(&t))
+        self.text(key)?
+            .map_or(Ok(Check::Quick), |t| Check::parse(&t))
     }
 
     /// How long to wait for locks: `timeout` (default 10m), never past the run's `--timeout`.
     fn timeout(&self, host: &Host) -> Result<Duration, Failure> {
         let asked = match self.text("timeout")? {
-            Some(t) => ripcord_runtime::time::parse_duration(&t).map_err(|e| Failure::new(format!("{}: {e}", self.function)))?,
+            Some(t) => ripcord_runtime::time::parse_duration(&t)
+                .map_err(|e| Failure::new(format!("{}: {e}", self.function)))?,
             None => Duration::from_secs(600),
         };
         Ok(host.remaining().map_or(asked, |left| asked.min(left)))
@@ -202,14 +266,23 @@ fn backup(ctx: NativeCallContext, src: &str, dst: &str, opts: &Map) -> RhaiResul
     let host = Host::of(&ctx)?;
     let start = Instant::now();
     let (src, dst) = (path_of(src), path_of(dst));
-    let o = Opts::new(opts, "db::backup", &["force", "compact", "verify", "timeout"]).map_err(|f| f.at(&ctx))?;
+    let o = Opts::new(
+        opts,
+        "db::backup",
+        &["force", "compact", "verify", "timeout"],
+    )
+    .map_err(|f| f.at(&ctx))?;
     let opts = backup::BackupOpts {
         force: o.flag("force", false).map_err(|f| f.at(&ctx))?,
         compact: o.flag("compact", false).map_err(|f| f.at(&ctx))?,
         check: o.check("verify").map_err(|f| f.at(&ctx))?,
         timeout: o.timeout(&host).map_err(|f| f.at(&ctx))?,
     };
-    let how = if opts.compact { "VACUUM INTO" } else { "online backup" };
+    let how = if opts.compact {
+        "VACUUM INTO"
+    } else {
+        "online backup"
+    };
     let summary = format!("back up {} to {} ({how})", src.display(), dst.display());
     let mut change = Change::new("db::backup", summary)
         .arg("src", src.display().to_string())
@@ -236,9 +309,15 @@ fn verify(ctx: NativeCallContext, path: &str, opts: &Map) -> RhaiResult<Map> {
     let host = Host::of(&ctx)?;
     let start = Instant::now();
     let path = path_of(path);
-    let check = Opts::new(opts, "db::verify", &["check"]).and_then(|o| o.check("check")).map_err(|f| f.at(&ctx))?;
+    let check = Opts::new(opts, "db::verify", &["check"])
+        .and_then(|o| o.check("check"))
+        .map_err(|f| f.at(&ctx))?;
     if check == Check::None {
-        return Err(Failure::new("db::verify: check \"none\" would verify nothing").hint("use \"quick\" or \"full\"").at(&ctx));
+        return Err(
+            Failure::new("db::verify: check \"none\" would verify nothing")
+                .hint("use \"quick\" or \"full\"")
+                .at(&ctx),
+        );
     }
     host.read(&ctx, "db::verify", || {
         let facts = facts::measure(&path, check, true)?;
@@ -253,7 +332,14 @@ fn restore(ctx: NativeCallContext, backup: &str, target: &str, opts: &Map) -> Rh
     let host = Host::of(&ctx)?;
     let start = Instant::now();
     let (backup, target) = (path_of(backup), path_of(target));
-    let known = ["force", "keep_safety", "live", "dry_run", "verify", "timeout"];
+    let known = [
+        "force",
+        "keep_safety",
+        "live",
+        "dry_run",
+        "verify",
+        "timeout",
+    ];
     let o = Opts::new(opts, "db::restore", &known).map_err(|f| f.at(&ctx))?;
     let dry_run = o.flag("dry_run", false).map_err(|f| f.at(&ctx))?;
     let opts = restore::RestoreOpts {
@@ -267,9 +353,13 @@ fn restore(ctx: NativeCallContext, backup: &str, target: &str, opts: &Map) -> Rh
     let planned = if simulated {
         // Verify the backup for real and work out the plan; change nothing.
         let plan = restore::plan(&backup, &target, &opts).map_err(|f| f.at(&ctx))?;
-        let backup_facts = host.read(&ctx, "db::verify", || facts::measure(&backup, opts.check, true))?;
+        let backup_facts = host.read(&ctx, "db::verify", || {
+            facts::measure(&backup, opts.check, true)
+        })?;
         for blocker in &plan.blockers {
-            host.out.warn(&format!("db::restore would refuse now: {blocker} (stop it first, or pass #{{ live: true }})"));
+            host.out.warn(&format!(
+                "db::restore would refuse now: {blocker} (stop it first, or pass #{{ live: true }})"
+            ));
         }
         let mut map = plan.to_map(&backup_facts, &target);
         for (key, value) in backup_facts.to_map(ms_since(start)) {
@@ -287,7 +377,11 @@ fn restore(ctx: NativeCallContext, backup: &str, target: &str, opts: &Map) -> Rh
         "restore {} over {}{}",
         backup.display(),
         target.display(),
-        if opts.keep_safety { " (keeping a safety copy)" } else { "" }
+        if opts.keep_safety {
+            " (keeping a safety copy)"
+        } else {
+            ""
+        }
     );
     let mut change = Change::new("db::restore", summary)
         .arg("backup", backup.display().to_string())
@@ -307,7 +401,10 @@ fn restore(ctx: NativeCallContext, backup: &str, target: &str, opts: &Map) -> Rh
             out.out.warn(note);
         }
         let mut map = restored.facts.to_map(ms_since(start));
-        let safety = restored.safety.map(|p| Dynamic::from(p.display().to_string())).unwrap_or(Dynamic::UNIT);
+        let safety = restored
+            .safety
+            .map(|p| Dynamic::from(p.display().to_string()))
+            .unwrap_or(Dynamic::UNIT);
         map.insert("safety".into(), safety);
         map.insert("backup".into(), restored.backup.to_map(0).into());
         map.insert("live".into(), restored.live.into());
@@ -321,26 +418,43 @@ fn busy_timeout(host: &Host) -> Duration {
     host.remaining().map_or(default, |left| default.min(left))
 }
 
-fn query(ctx: NativeCallContext, path: &str, sql: &str, params: Result<Params, Failure>) -> RhaiResult<Array> {
+fn query(
+    ctx: NativeCallContext,
+    path: &str,
+    sql: &str,
+    params: Result<Params, Failure>,
+) -> RhaiResult<Array> {
     let host = Host::of(&ctx)?;
     let params = params.map_err(|f| f.at(&ctx))?;
     let path = path_of(path);
-    host.read(&ctx, "db::query", || sql::query(&path, sql, &params, busy_timeout(&host)))
+    host.read(&ctx, "db::query", || {
+        sql::query(&path, sql, &params, busy_timeout(&host))
+    })
 }
 
-fn exec(ctx: NativeCallContext, path: &str, sql: &str, params: Result<Params, Failure>) -> RhaiResult<Map> {
+fn exec(
+    ctx: NativeCallContext,
+    path: &str,
+    sql: &str,
+    params: Result<Params, Failure>,
+) -> RhaiResult<Map> {
     let host = Host::of(&ctx)?;
     let params = params.map_err(|f| f.at(&ctx))?;
     let path = path_of(path);
     let mut simulated = Map::new();
     simulated.insert("changes".into(), Dynamic::from(0_i64));
     simulated.insert("last_insert_rowid".into(), Dynamic::from(0_i64));
-    let change = Change::new("db::exec", format!("run SQL on {}: {}", path.display(), sql::short(sql)))
-        .arg("path", path.display().to_string())
-        .arg("sql", sql)
-        .arg("params", params.len())
-        .simulated(simulated);
-    let result = host.change(&ctx, change, || sql::exec(&path, sql, &params, busy_timeout(&host)).map(Dynamic::from))?;
+    let change = Change::new(
+        "db::exec",
+        format!("run SQL on {}: {}", path.display(), sql::short(sql)),
+    )
+    .arg("path", path.display().to_string())
+    .arg("sql", sql)
+    .arg("params", params.len())
+    .simulated(simulated);
+    let result = host.change(&ctx, change, || {
+        sql::exec(&path, sql, &params, busy_timeout(&host)).map(Dynamic::from)
+    })?;
     Ok(result.try_cast::<Map>().unwrap_or_default())
 }
 
@@ -353,11 +467,16 @@ fn checkpoint(ctx: NativeCallContext, path: &str, mode: &str) -> RhaiResult<Map>
     simulated.insert("busy".into(), false.into());
     simulated.insert("wal_frames".into(), Dynamic::from(0_i64));
     simulated.insert("checkpointed".into(), Dynamic::from(0_i64));
-    let change = Change::new("db::checkpoint", format!("checkpoint {} ({mode})", path.display()))
-        .arg("path", path.display().to_string())
-        .arg("mode", mode)
-        .simulated(simulated);
-    let result = host.change(&ctx, change, || sql::checkpoint(&path, mode, busy_timeout(&host)).map(Dynamic::from))?;
+    let change = Change::new(
+        "db::checkpoint",
+        format!("checkpoint {} ({mode})", path.display()),
+    )
+    .arg("path", path.display().to_string())
+    .arg("mode", mode)
+    .simulated(simulated);
+    let result = host.change(&ctx, change, || {
+        sql::checkpoint(&path, mode, busy_timeout(&host)).map(Dynamic::from)
+    })?;
     Ok(result.try_cast::<Map>().unwrap_or_default())
 }
 

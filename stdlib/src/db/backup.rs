@@ -22,12 +22,19 @@ pub struct BackupOpts {
 pub fn preflight(src: &Path, dst: &Path, force: bool) -> Result<facts::Header, Failure> {
     let header = facts::check_file(src)?;
     if dst.is_dir() {
-        return Err(Failure::new(format!("{} is a directory", dst.display()))
-            .hint(format!("give a file path, e.g. {}/{}", dst.display(), files::file_name(src))));
+        return Err(
+            Failure::new(format!("{} is a directory", dst.display())).hint(format!(
+                "give a file path, e.g. {}/{}",
+                dst.display(),
+                files::file_name(src)
+            )),
+        );
     }
     if same_file(src, dst) {
-        return Err(Failure::new(format!("{} is the source itself", dst.display()))
-            .hint("back up to another file name"));
+        return Err(
+            Failure::new(format!("{} is the source itself", dst.display()))
+                .hint("back up to another file name"),
+        );
     }
     if dst.exists() && !force {
         return Err(Failure::new(format!("{} already exists", dst.display()))
@@ -55,26 +62,42 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
 
 /// Copy `src` to a temp file beside `dst`, fsync it, verify the copy, then rename it onto `dst`
 /// and fsync the folder: `dst` never names an unverified or partial file.
-pub fn run(src: &Path, dst: &Path, opts: &BackupOpts, stop: &dyn Fn() -> bool) -> Result<Facts, Failure> {
+pub fn run(
+    src: &Path,
+    dst: &Path,
+    opts: &BackupOpts,
+    stop: &dyn Fn() -> bool,
+) -> Result<Facts, Failure> {
     let header = preflight(src, dst, opts.force)?;
     let temp = files::temp_beside(dst, "backup")?;
-    let deadline = Deadline { at: std::time::Instant::now() + opts.timeout, timeout: opts.timeout, stop };
+    let deadline = Deadline {
+        at: std::time::Instant::now() + opts.timeout,
+        timeout: opts.timeout,
+        stop,
+    };
     let what = format!("backup of {}", src.display());
     {
         let source = facts::open_reader(src)?;
         // Short waits inside SQLite; the deadline loop decides when to give up.
         let _ = source.busy_timeout(Duration::from_millis(200));
         let total = header.pages * header.page_size;
-        copy::with_progress(&temp, total, &format!("backup {}", files::file_name(src)), || {
-            if opts.compact {
-                // VACUUM INTO writes a new database, which `query_only` forbids.
-                source.pragma_update(None, "query_only", false).map_err(|e| facts::cannot_read(src, e))?;
-                copy::vacuum_into(&source, &temp, &what, &deadline)
-            } else {
-                let mut dest = copy::open_writer(&temp)?;
-                copy::online(&source, &mut dest, &what, &deadline)
-            }
-        })?;
+        copy::with_progress(
+            &temp,
+            total,
+            &format!("backup {}", files::file_name(src)),
+            || {
+                if opts.compact {
+                    // VACUUM INTO writes a new database, which `query_only` forbids.
+                    source
+                        .pragma_update(None, "query_only", false)
+                        .map_err(|e| facts::cannot_read(src, e))?;
+                    copy::vacuum_into(&source, &temp, &what, &deadline)
+                } else {
+                    let mut dest = copy::open_writer(&temp)?;
+                    copy::online(&source, &mut dest, &what, &deadline)
+                }
+            },
+        )?;
     }
     files::fsync_file(&temp)?;
     let mut facts = facts::measure(&temp, opts.check, true)

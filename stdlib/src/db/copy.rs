@@ -25,7 +25,9 @@ pub struct Deadline<'a> {
 impl Deadline<'_> {
     fn wait(&self, what: &str) -> Result<(), Failure> {
         if (self.stop)() {
-            return Err(Failure::new(format!("{what}: stopped while waiting for a lock")));
+            return Err(Failure::new(format!(
+                "{what}: stopped while waiting for a lock"
+            )));
         }
         if Instant::now() >= self.at {
             return Err(Failure::new(format!(
@@ -43,7 +45,12 @@ impl Deadline<'_> {
 /// consistent snapshot, and in WAL mode writers go on while it runs. (Copying a few pages per
 /// step, as `sqlite3 .backup` does, restarts whenever another process commits.) BUSY and LOCKED
 /// are retried until the deadline; rusqlite's `run_to_completion` would retry forever.
-pub fn online(src: &Connection, dst: &mut Connection, what: &str, deadline: &Deadline) -> Result<(), Failure> {
+pub fn online(
+    src: &Connection,
+    dst: &mut Connection,
+    what: &str,
+    deadline: &Deadline,
+) -> Result<(), Failure> {
     let fail = |e: rusqlite::Error| Failure::new(format!("{what}: {e}"));
     let backup = Backup::new(src, dst).map_err(fail)?;
     loop {
@@ -58,22 +65,39 @@ pub fn online(src: &Connection, dst: &mut Connection, what: &str, deadline: &Dea
 /// A connection to write a fresh copy into. The copy is fsynced by the caller once complete, so
 /// SQLite's own journal and syncs would only cost time.
 pub fn open_writer(path: &Path) -> Result<Connection, Failure> {
-    let fail = |e: rusqlite::Error| Failure::new(format!("cannot open {} for writing: {e}", path.display()));
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .map_err(fail)?;
-    conn.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA locking_mode = EXCLUSIVE;")
-        .map_err(fail)?;
+    let fail = |e: rusqlite::Error| {
+        Failure::new(format!("cannot open {} for writing: {e}", path.display()))
+    };
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(fail)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA locking_mode = EXCLUSIVE;",
+    )
+    .map_err(fail)?;
     Ok(conn)
 }
 
 /// `VACUUM INTO`: a compacted copy, as one read transaction of the source.
-pub fn vacuum_into(src: &Connection, dst: &Path, what: &str, deadline: &Deadline) -> Result<(), Failure> {
-    let target = dst.to_str().ok_or_else(|| Failure::new(format!("{what}: the path {} is not UTF-8", dst.display())))?;
+pub fn vacuum_into(
+    src: &Connection,
+    dst: &Path,
+    what: &str,
+    deadline: &Deadline,
+) -> Result<(), Failure> {
+    let target = dst
+        .to_str()
+        .ok_or_else(|| Failure::new(format!("{what}: the path {} is not UTF-8", dst.display())))?;
     loop {
         match src.execute("VACUUM INTO ?1", [target]) {
             Ok(_) => return Ok(()),
             Err(rusqlite::Error::SqliteFailure(e, _))
-                if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) =>
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) =>
             {
                 deadline.wait(what)?
             }
@@ -86,7 +110,9 @@ pub fn vacuum_into(src: &Connection, dst: &Path, what: &str, deadline: &Deadline
 /// Returns the sha256 and the length.
 pub fn hashed(src: &Path, dst: &Path) -> Result<(String, u64), Failure> {
     let read_fail = |e: std::io::Error| Failure::new(format!("cannot read {}: {e}", src.display()));
-    let write_fail = |e: std::io::Error| Failure::new(format!("cannot write {}: {e}", dst.display())).hint("check free space");
+    let write_fail = |e: std::io::Error| {
+        Failure::new(format!("cannot write {}: {e}", dst.display())).hint("check free space")
+    };
     let mut input = File::open(src).map_err(read_fail)?;
     let mut output = File::create(dst).map_err(write_fail)?;
     let mut hasher = Sha256::new();
@@ -116,12 +142,19 @@ pub fn with_progress<T>(dst: &Path, total: u64, label: &str, work: impl FnOnce()
     std::thread::scope(|s| {
         s.spawn(|| {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-            if let Ok(style) = ProgressStyle::with_template("  {msg} [{bar:30}] {bytes}/{total_bytes} ({eta})") {
+            if let Ok(style) =
+                ProgressStyle::with_template("  {msg} [{bar:30}] {bytes}/{total_bytes} ({eta})")
+            {
                 bar.set_style(style.progress_chars("=> "));
             }
             bar.set_message(label.to_string());
             while !done.load(Ordering::Relaxed) {
-                bar.set_position(std::fs::metadata(dst).map(|m| m.len()).unwrap_or(0).min(total));
+                bar.set_position(
+                    std::fs::metadata(dst)
+                        .map(|m| m.len())
+                        .unwrap_or(0)
+                        .min(total),
+                );
                 std::thread::sleep(Duration::from_millis(100));
             }
             bar.finish_and_clear();

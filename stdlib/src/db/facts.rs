@@ -28,9 +28,11 @@ impl Check {
             "quick" => Ok(Check::Quick),
             "full" => Ok(Check::Full),
             "none" => Ok(Check::None),
-            other => Err(Failure::new(format!("verify: `{other}` is not a check")).hint(
-                "write verify: \"quick\" (the default), \"full\" (integrity_check) or \"none\"",
-            )),
+            other => Err(
+                Failure::new(format!("verify: `{other}` is not a check")).hint(
+                    "write verify: \"quick\" (the default), \"full\" (integrity_check) or \"none\"",
+                ),
+            ),
         }
     }
 
@@ -101,38 +103,53 @@ pub fn check_file(path: &Path) -> Result<Header, Failure> {
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Failure::new(format!("{shown}: no such file"))
             .hint("check the path (relative paths start at the current folder)"),
-        _ => Failure::new(format!("{shown}: cannot read it: {e}")).hint("check the file's permissions"),
+        _ => Failure::new(format!("{shown}: cannot read it: {e}"))
+            .hint("check the file's permissions"),
     })?;
     if meta.is_dir() {
-        return Err(Failure::new(format!("{shown} is a directory, not a SQLite database file"))
-            .hint("give the path of the database file inside it"));
+        return Err(Failure::new(format!(
+            "{shown} is a directory, not a SQLite database file"
+        ))
+        .hint("give the path of the database file inside it"));
     }
     if !meta.is_file() {
-        return Err(Failure::new(format!("{shown} is not a regular file")).hint("give the path of a SQLite database file"));
+        return Err(Failure::new(format!("{shown} is not a regular file"))
+            .hint("give the path of a SQLite database file"));
     }
     let len = meta.len();
     if len == 0 {
-        return Err(Failure::new(format!("{shown} is empty (0 bytes), not a SQLite database"))
-            .hint("an interrupted copy leaves empty files; use another backup"));
+        return Err(
+            Failure::new(format!("{shown} is empty (0 bytes), not a SQLite database"))
+                .hint("an interrupted copy leaves empty files; use another backup"),
+        );
     }
     let mut head = Vec::with_capacity(100);
     File::open(path)
         .and_then(|f| f.take(100).read_to_end(&mut head))
-        .map_err(|e| Failure::new(format!("{shown}: cannot read it: {e}")).hint("check the file's permissions"))?;
+        .map_err(|e| {
+            Failure::new(format!("{shown}: cannot read it: {e}"))
+                .hint("check the file's permissions")
+        })?;
     let prefix = head.len().min(MAGIC.len());
     if head[..prefix] != MAGIC[..prefix] {
-        return Err(Failure::new(format!("{shown} is not a SQLite database (it does not start with the SQLite header)"))
-            .hint("check the path: this is some other kind of file"));
+        return Err(Failure::new(format!(
+            "{shown} is not a SQLite database (it does not start with the SQLite header)"
+        ))
+        .hint("check the path: this is some other kind of file"));
     }
     if head.len() < 100 {
-        return Err(Failure::new(format!("{shown} is truncated: {len} bytes is shorter than a SQLite header"))
-            .hint("the copy was cut short; use another backup"));
+        return Err(Failure::new(format!(
+            "{shown} is truncated: {len} bytes is shorter than a SQLite header"
+        ))
+        .hint("the copy was cut short; use another backup"));
     }
     let raw = u16::from_be_bytes([head[16], head[17]]) as u64;
     let page_size = if raw == 1 { 65536 } else { raw };
     if !(512..=65536).contains(&page_size) || !page_size.is_power_of_two() {
-        return Err(Failure::new(format!("{shown}: the SQLite header is damaged (page size {raw})"))
-            .hint("use another backup"));
+        return Err(Failure::new(format!(
+            "{shown}: the SQLite header is damaged (page size {raw})"
+        ))
+        .hint("use another backup"));
     }
     if len % page_size != 0 {
         return Err(Failure::new(format!(
@@ -140,7 +157,8 @@ pub fn check_file(path: &Path) -> Result<Header, Failure> {
         ))
         .hint("the copy was cut short; use another backup"));
     }
-    let word = |at: usize| u32::from_be_bytes([head[at], head[at + 1], head[at + 2], head[at + 3]]) as u64;
+    let word =
+        |at: usize| u32::from_be_bytes([head[at], head[at + 1], head[at + 2], head[at + 3]]) as u64;
     let counted = word(28);
     // The header's page count is trusted only when "version-valid-for" matches the change counter.
     let valid = counted > 0 && word(92) == word(24);
@@ -152,7 +170,10 @@ pub fn check_file(path: &Path) -> Result<Header, Failure> {
         ))
         .hint("the copy was cut short; use another backup"));
     }
-    Ok(Header { page_size, pages: if valid { counted } else { len / page_size } })
+    Ok(Header {
+        page_size,
+        pages: if valid { counted } else { len / page_size },
+    })
 }
 
 /// A connection that only reads. It is opened read-write when the file allows it (with
@@ -160,11 +181,16 @@ pub fn check_file(path: &Path) -> Result<Header, Failure> {
 /// ours is the last connection; a read-only connection would leave them behind.
 pub fn open_reader(path: &Path) -> Result<Connection, Failure> {
     let writable = std::fs::OpenOptions::new().write(true).open(path).is_ok();
-    let flags = if writable { OpenFlags::SQLITE_OPEN_READ_WRITE } else { OpenFlags::SQLITE_OPEN_READ_ONLY }
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let flags = if writable {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+    } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(|e| cannot_read(path, e))?;
-    conn.pragma_update(None, "query_only", true).map_err(|e| cannot_read(path, e))?;
-    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| cannot_read(path, e))?;
+    conn.pragma_update(None, "query_only", true)
+        .map_err(|e| cannot_read(path, e))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(|e| cannot_read(path, e))?;
     Ok(conn)
 }
 
@@ -201,13 +227,19 @@ pub fn measure(path: &Path, check: Check, hash: bool) -> Result<Facts, Failure> 
 }
 
 fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> Result<T, Failure> {
-    handle.join().map_err(|_| Failure::new("internal error: a verification thread panicked"))
+    handle
+        .join()
+        .map_err(|_| Failure::new("internal error: a verification thread panicked"))
 }
 
 fn integrity(path: &Path, check: Check) -> Result<String, Failure> {
-    let Some(pragma) = check.pragma() else { return Ok("skipped".to_string()) };
+    let Some(pragma) = check.pragma() else {
+        return Ok("skipped".to_string());
+    };
     let conn = open_reader(path)?;
-    let mut stmt = conn.prepare(&format!("PRAGMA {pragma}(20)")).map_err(|e| cannot_read(path, e))?;
+    let mut stmt = conn
+        .prepare(&format!("PRAGMA {pragma}(20)"))
+        .map_err(|e| cannot_read(path, e))?;
     let lines: Vec<String> = stmt
         .query_map([], |row| row.get::<_, String>(0))
         .and_then(|rows| rows.collect())
@@ -232,7 +264,9 @@ pub fn describe_conn(conn: &Connection, path: &Path) -> Result<Facts, Failure> {
         page_size: pragma("page_size").map_err(fail)?,
         pages: pragma("page_count").map_err(fail)?,
         free_pages: pragma("freelist_count").map_err(fail)?,
-        journal_mode: conn.pragma_query_value(None, "journal_mode", |r| r.get::<_, String>(0)).map_err(fail)?,
+        journal_mode: conn
+            .pragma_query_value(None, "journal_mode", |r| r.get::<_, String>(0))
+            .map_err(fail)?,
         ..Facts::default()
     };
     let names: Vec<String> = conn

@@ -28,7 +28,9 @@ pub fn folder_of(path: &Path) -> PathBuf {
 }
 
 pub fn file_name(path: &Path) -> String {
-    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "db".to_string())
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "db".to_string())
 }
 
 /// An empty temp file in the folder of `beside`, removed on drop unless persisted. Temp files
@@ -39,8 +41,10 @@ pub fn temp_beside(beside: &Path, purpose: &str) -> Result<TempPath, Failure> {
         Ok(m) if m.is_dir() => {}
         Ok(_) => return Err(Failure::new(format!("{} is not a folder", dir.display()))),
         Err(_) => {
-            return Err(Failure::new(format!("folder {} does not exist", dir.display()))
-                .hint(format!("create it first: fs::mkdir(\"{}\")", dir.display())));
+            return Err(
+                Failure::new(format!("folder {} does not exist", dir.display()))
+                    .hint(format!("create it first: fs::mkdir(\"{}\")", dir.display())),
+            );
         }
     }
     tempfile::Builder::new()
@@ -49,34 +53,46 @@ pub fn temp_beside(beside: &Path, purpose: &str) -> Result<TempPath, Failure> {
         .tempfile_in(&dir)
         .map(|f| f.into_temp_path())
         .map_err(|e| {
-            Failure::new(format!("cannot create a temp file in {}: {e}", dir.display()))
-                .hint("the folder must be writable and have free space for a full copy")
+            Failure::new(format!(
+                "cannot create a temp file in {}: {e}",
+                dir.display()
+            ))
+            .hint("the folder must be writable and have free space for a full copy")
         })
 }
 
 pub fn fsync_file(path: &Path) -> Result<(), Failure> {
-    File::open(path)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| Failure::new(format!("cannot fsync {}: {e}", path.display())).hint("check the disk"))
+    File::open(path).and_then(|f| f.sync_all()).map_err(|e| {
+        Failure::new(format!("cannot fsync {}: {e}", path.display())).hint("check the disk")
+    })
 }
 
 /// Make a rename or unlink in `folder` durable.
 pub fn fsync_folder(folder: &Path) -> Result<(), Failure> {
-    File::open(folder)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| Failure::new(format!("cannot fsync folder {}: {e}", folder.display())).hint("check the disk"))
+    File::open(folder).and_then(|f| f.sync_all()).map_err(|e| {
+        Failure::new(format!("cannot fsync folder {}: {e}", folder.display()))
+            .hint("check the disk")
+    })
 }
 
 /// Rename a finished temp file onto `dst`; with `replace: false` an existing `dst` is refused
 /// atomically (no window between the check and the rename).
 pub fn persist(temp: TempPath, dst: &Path, replace: bool) -> Result<(), Failure> {
-    let result = if replace { temp.persist(dst) } else { temp.persist_noclobber(dst) };
+    let result = if replace {
+        temp.persist(dst)
+    } else {
+        temp.persist_noclobber(dst)
+    };
     result.map_err(|e| {
         if e.error.kind() == std::io::ErrorKind::AlreadyExists {
             Failure::new(format!("{} already exists", dst.display()))
                 .hint("pass #{ force: true } to replace it, or choose another name")
         } else {
-            Failure::new(format!("cannot rename the temp file onto {}: {}", dst.display(), e.error))
+            Failure::new(format!(
+                "cannot rename the temp file onto {}: {}",
+                dst.display(),
+                e.error
+            ))
         }
     })
 }
@@ -85,7 +101,10 @@ pub fn remove_if_exists(path: &Path) -> Result<bool, Failure> {
     match std::fs::remove_file(path) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(Failure::new(format!("cannot remove {}: {e}", path.display()))),
+        Err(e) => Err(Failure::new(format!(
+            "cannot remove {}: {e}",
+            path.display()
+        ))),
     }
 }
 
@@ -102,7 +121,11 @@ pub struct Holder {
 
 impl Holder {
     pub fn describe(holders: &[Holder]) -> String {
-        holders.iter().map(|h| format!("pid {} ({})", h.pid, h.name)).collect::<Vec<_>>().join(", ")
+        holders
+            .iter()
+            .map(|h| format!("pid {} ({})", h.pid, h.name))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -110,21 +133,37 @@ impl Holder {
 /// Only processes this user may inspect are seen (all of them as root).
 #[cfg(target_os = "linux")]
 pub fn holders(db: &Path) -> Vec<Holder> {
-    let Ok(canonical) = std::fs::canonicalize(db) else { return Vec::new() };
+    let Ok(canonical) = std::fs::canonicalize(db) else {
+        return Vec::new();
+    };
     let mut wanted = vec![canonical.clone()];
     wanted.extend(SIDE_SUFFIXES.iter().map(|s| side_file(&canonical, s)));
     let me = std::process::id();
     let mut found = Vec::new();
-    let Ok(procs) = std::fs::read_dir("/proc") else { return found };
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return found;
+    };
     for entry in procs.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
         if pid == me {
             continue;
         }
-        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else { continue };
-        let open = fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| wanted.contains(&target)));
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        let open = fds
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| wanted.contains(&target)));
         if open {
-            let name = std::fs::read_to_string(entry.path().join("comm")).map(|s| s.trim().to_string()).unwrap_or_default();
+            let name = std::fs::read_to_string(entry.path().join("comm"))
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default();
             found.push(Holder { pid, name });
         }
     }
@@ -141,7 +180,9 @@ pub fn holders(_db: &Path) -> Vec<Holder> {
 /// stays readable by the service that owns it.
 pub fn copy_ownership(from: &Path, to: &Path) {
     use std::os::unix::fs::MetadataExt;
-    let Ok(meta) = std::fs::metadata(from) else { return };
+    let Ok(meta) = std::fs::metadata(from) else {
+        return;
+    };
     let _ = std::fs::set_permissions(to, meta.permissions());
     let _ = std::os::unix::fs::chown(to, Some(meta.uid()), Some(meta.gid()));
 }

@@ -34,16 +34,25 @@ pub struct Plan {
 pub fn plan(backup: &Path, target: &Path, opts: &RestoreOpts) -> Result<Plan, Failure> {
     facts::check_file(backup)?;
     if target.is_dir() {
-        return Err(Failure::new(format!("restore target {} is a directory", target.display()))
-            .hint("give the path of the database file inside it"));
+        return Err(Failure::new(format!(
+            "restore target {} is a directory",
+            target.display()
+        ))
+        .hint("give the path of the database file inside it"));
     }
     if super::backup::same_file(backup, target) {
-        return Err(Failure::new(format!("{} is both the backup and the restore target", target.display())));
+        return Err(Failure::new(format!(
+            "{} is both the backup and the restore target",
+            target.display()
+        )));
     }
     let target_exists = target.exists();
     if target_exists && !opts.force {
-        return Err(Failure::new(format!("restore target {} already exists", target.display()))
-            .hint("pass #{ force: true } to replace it (the current file is kept as a safety copy)"));
+        return Err(Failure::new(format!(
+            "restore target {} already exists",
+            target.display()
+        ))
+        .hint("pass #{ force: true } to replace it (the current file is kept as a safety copy)"));
     }
     if let Some(hot) = hot_side_file(backup) {
         if hot.ends_with("-journal") {
@@ -57,27 +66,65 @@ pub fn plan(backup: &Path, target: &Path, opts: &RestoreOpts) -> Result<Plan, Fa
     let holders = files::holders(target);
     let mut blockers = Vec::new();
     if !holders.is_empty() && !opts.live {
-        blockers.push(format!("{} is open in {}", target.display(), Holder::describe(&holders)));
+        blockers.push(format!(
+            "{} is open in {}",
+            target.display(),
+            Holder::describe(&holders)
+        ));
     }
     let safety = (target_exists && opts.keep_safety).then(|| safety_path(target));
-    let mut steps = vec![format!("verify {} ({})", backup.display(), check_name(opts.check))];
+    let mut steps = vec![format!(
+        "verify {} ({})",
+        backup.display(),
+        check_name(opts.check)
+    )];
     if !holders.is_empty() && opts.live {
         if let Some(s) = &safety {
-            steps.push(format!("copy the live {} to {} (online backup)", target.display(), s.display()));
+            steps.push(format!(
+                "copy the live {} to {} (online backup)",
+                target.display(),
+                s.display()
+            ));
         }
-        steps.push(format!("write the backup into the open {} through SQLite's locking", target.display()));
+        steps.push(format!(
+            "write the backup into the open {} through SQLite's locking",
+            target.display()
+        ));
     } else {
-        steps.push(format!("copy {} to a temp file beside {} and fsync it", backup.display(), target.display()));
+        steps.push(format!(
+            "copy {} to a temp file beside {} and fsync it",
+            backup.display(),
+            target.display()
+        ));
         if target_exists {
-            steps.push(format!("fold any -wal/-journal of {} into it, so nothing stale stays beside it", target.display()));
+            steps.push(format!(
+                "fold any -wal/-journal of {} into it, so nothing stale stays beside it",
+                target.display()
+            ));
             if let Some(s) = &safety {
-                steps.push(format!("keep the current {} as {}", target.display(), s.display()));
+                steps.push(format!(
+                    "keep the current {} as {}",
+                    target.display(),
+                    s.display()
+                ));
             }
         }
-        steps.push(format!("rename the temp file onto {} and fsync the folder", target.display()));
+        steps.push(format!(
+            "rename the temp file onto {} and fsync the folder",
+            target.display()
+        ));
     }
-    steps.push(format!("check the row counts of {} equal the backup's", target.display()));
-    Ok(Plan { target_exists, safety, holders, blockers, steps })
+    steps.push(format!(
+        "check the row counts of {} equal the backup's",
+        target.display()
+    ));
+    Ok(Plan {
+        target_exists,
+        safety,
+        holders,
+        blockers,
+        steps,
+    })
 }
 
 fn check_name(check: Check) -> &'static str {
@@ -95,7 +142,13 @@ impl Plan {
         m.insert("target".into(), target.display().to_string().into());
         m.insert("target_exists".into(), self.target_exists.into());
         m.insert("backup".into(), backup.to_map(0).into());
-        m.insert("safety".into(), self.safety.as_ref().map(|p| Dynamic::from(p.display().to_string())).unwrap_or(Dynamic::UNIT));
+        m.insert(
+            "safety".into(),
+            self.safety
+                .as_ref()
+                .map(|p| Dynamic::from(p.display().to_string()))
+                .unwrap_or(Dynamic::UNIT),
+        );
         let held: Array = self
             .holders
             .iter()
@@ -107,8 +160,22 @@ impl Plan {
             })
             .collect();
         m.insert("held_by".into(), held.into());
-        m.insert("blockers".into(), self.blockers.iter().map(|b| Dynamic::from(b.clone())).collect::<Array>().into());
-        m.insert("steps".into(), self.steps.iter().map(|s| Dynamic::from(s.clone())).collect::<Array>().into());
+        m.insert(
+            "blockers".into(),
+            self.blockers
+                .iter()
+                .map(|b| Dynamic::from(b.clone()))
+                .collect::<Array>()
+                .into(),
+        );
+        m.insert(
+            "steps".into(),
+            self.steps
+                .iter()
+                .map(|s| Dynamic::from(s.clone()))
+                .collect::<Array>()
+                .into(),
+        );
         m
     }
 }
@@ -124,7 +191,11 @@ fn hot_side_file(db: &Path) -> Option<String> {
 
 /// `<target>.pre-restore-<stamp>`, with a counter if two restores share a second.
 fn safety_path(target: &Path) -> PathBuf {
-    let base = format!("{}.pre-restore-{}", target.display(), ripcord_runtime::time::stamp());
+    let base = format!(
+        "{}.pre-restore-{}",
+        target.display(),
+        ripcord_runtime::time::stamp()
+    );
     let mut candidate = PathBuf::from(&base);
     let mut n = 1;
     while candidate.exists() {
@@ -143,7 +214,12 @@ pub struct Restored {
     pub notes: Vec<String>,
 }
 
-pub fn run(backup: &Path, target: &Path, opts: &RestoreOpts, stop: &dyn Fn() -> bool) -> Result<Restored, Failure> {
+pub fn run(
+    backup: &Path,
+    target: &Path,
+    opts: &RestoreOpts,
+    stop: &dyn Fn() -> bool,
+) -> Result<Restored, Failure> {
     let plan = plan(backup, target, opts)?;
     if !plan.holders.is_empty() {
         if !opts.live {
@@ -156,7 +232,11 @@ pub fn run(backup: &Path, target: &Path, opts: &RestoreOpts, stop: &dyn Fn() -> 
         }
         return live(backup, target, plan.safety, opts, stop);
     }
-    let deadline = Deadline { at: Instant::now() + opts.timeout, timeout: opts.timeout, stop };
+    let deadline = Deadline {
+        at: Instant::now() + opts.timeout,
+        timeout: opts.timeout,
+        stop,
+    };
     let temp = files::temp_beside(target, "restore")?;
     let before = stat(backup);
     let (backup_facts, sha) = if hot_side_file(backup).is_some() {
@@ -165,7 +245,12 @@ pub fn run(backup: &Path, target: &Path, opts: &RestoreOpts, stop: &dyn Fn() -> 
         {
             let source = facts::open_reader(backup)?;
             let mut dest = copy::open_writer(&temp)?;
-            copy::online(&source, &mut dest, &format!("copy of {}", backup.display()), &deadline)?;
+            copy::online(
+                &source,
+                &mut dest,
+                &format!("copy of {}", backup.display()),
+                &deadline,
+            )?;
         }
         files::fsync_file(&temp)?;
         (backup_facts, facts::sha256_file(&temp)?.0)
@@ -174,10 +259,15 @@ pub fn run(backup: &Path, target: &Path, opts: &RestoreOpts, stop: &dyn Fn() -> 
         let total = files::len_of(backup).unwrap_or(0);
         std::thread::scope(|s| {
             let verified = s.spawn(|| facts::measure(backup, opts.check, false));
-            let copied = copy::with_progress(&temp, total, &format!("restore {}", files::file_name(backup)), || {
-                copy::hashed(backup, &temp)
-            });
-            let verified = verified.join().map_err(|_| Failure::new("internal error: the verification thread panicked"))?;
+            let copied = copy::with_progress(
+                &temp,
+                total,
+                &format!("restore {}", files::file_name(backup)),
+                || copy::hashed(backup, &temp),
+            );
+            let verified = verified
+                .join()
+                .map_err(|_| Failure::new("internal error: the verification thread panicked"))?;
             Ok::<_, Failure>((verified?, copied?.0))
         })?
     };
@@ -209,7 +299,8 @@ pub fn run(backup: &Path, target: &Path, opts: &RestoreOpts, stop: &dyn Fn() -> 
             match &plan.safety {
                 Some(safety) if suffix != "-shm" && files::len_of(&side).is_some_and(|n| n > 0) => {
                     std::fs::rename(&side, side_file(safety, suffix)).map_err(|e| {
-                        Failure::new(format!("cannot move {} aside: {e}", side.display())).hint("nothing was replaced")
+                        Failure::new(format!("cannot move {} aside: {e}", side.display()))
+                            .hint("nothing was replaced")
                     })?;
                 }
                 _ => {
@@ -238,19 +329,30 @@ pub fn run(backup: &Path, target: &Path, opts: &RestoreOpts, stop: &dyn Fn() -> 
     }
     restored.integrity = backup_facts.integrity.clone();
     restored.sha256 = sha;
-    Ok(Restored { facts: restored, safety: plan.safety, backup: backup_facts, live: false, notes })
+    Ok(Restored {
+        facts: restored,
+        safety: plan.safety,
+        backup: backup_facts,
+        live: false,
+        notes,
+    })
 }
 
 fn after_swap(failure: Failure, safety: &Option<PathBuf>) -> Failure {
     let back = match safety {
-        Some(s) => format!("the previous database is kept at {}; db::restore it with #{{ force: true }} to go back", s.display()),
+        Some(s) => format!(
+            "the previous database is kept at {}; db::restore it with #{{ force: true }} to go back",
+            s.display()
+        ),
         None => "no safety copy was kept".to_string(),
     };
     Failure::new(failure.message).hint(back)
 }
 
 fn stat(path: &Path) -> Option<(u64, std::time::SystemTime)> {
-    std::fs::metadata(path).ok().and_then(|m| Some((m.len(), m.modified().ok()?)))
+    std::fs::metadata(path)
+        .ok()
+        .and_then(|m| Some((m.len(), m.modified().ok()?)))
 }
 
 /// Let SQLite apply the old database's own hot `-wal` or `-journal` and empty it, so the safety
@@ -258,7 +360,10 @@ fn stat(path: &Path) -> Option<(u64, std::time::SystemTime)> {
 /// process holds the target open, so this checkpoint blocks no one.
 fn fold(target: &Path) -> bool {
     let folded = (|| -> rusqlite::Result<()> {
-        let conn = rusqlite::Connection::open_with_flags(target, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        let conn = rusqlite::Connection::open_with_flags(
+            target,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE,
+        )?;
         conn.busy_timeout(Duration::from_secs(2))?;
         let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
         if mode.eq_ignore_ascii_case("wal") {
@@ -267,7 +372,9 @@ fn fold(target: &Path) -> bool {
                 return Err(rusqlite::Error::InvalidQuery);
             }
         } else {
-            conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get::<_, i64>(0))?;
+            conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+                r.get::<_, i64>(0)
+            })?;
         }
         conn.close().map_err(|(_, e)| e)
     })();
@@ -281,8 +388,12 @@ fn keep_safety(target: &Path, safety: &Path) -> Result<(), Failure> {
         return Ok(());
     }
     std::fs::copy(target, safety).map_err(|e| {
-        Failure::new(format!("cannot keep a safety copy of {} at {}: {e}", target.display(), safety.display()))
-            .hint("nothing was replaced; free some space or pass #{ keep_safety: false }")
+        Failure::new(format!(
+            "cannot keep a safety copy of {} at {}: {e}",
+            target.display(),
+            safety.display()
+        ))
+        .hint("nothing was replaced; free some space or pass #{ keep_safety: false }")
     })?;
     files::fsync_file(safety)
 }
@@ -290,25 +401,48 @@ fn keep_safety(target: &Path, safety: &Path) -> Result<(), Failure> {
 /// Restore into a database other processes hold open: SQLite's backup API writes the backup into
 /// it as one transaction under SQLite's own locks, so those processes see the old or the new
 /// content, never a mixture.
-fn live(backup: &Path, target: &Path, safety: Option<PathBuf>, opts: &RestoreOpts, stop: &dyn Fn() -> bool) -> Result<Restored, Failure> {
+fn live(
+    backup: &Path,
+    target: &Path,
+    safety: Option<PathBuf>,
+    opts: &RestoreOpts,
+    stop: &dyn Fn() -> bool,
+) -> Result<Restored, Failure> {
     let backup_facts = facts::measure(backup, opts.check, true)?;
-    let deadline = Deadline { at: Instant::now() + opts.timeout, timeout: opts.timeout, stop };
+    let deadline = Deadline {
+        at: Instant::now() + opts.timeout,
+        timeout: opts.timeout,
+        stop,
+    };
     let fail = |e: rusqlite::Error| Failure::new(format!("cannot open {}: {e}", target.display()));
-    let mut conn = rusqlite::Connection::open_with_flags(target, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(fail)?;
-    conn.busy_timeout(Duration::from_millis(200)).map_err(fail)?;
+    let mut conn =
+        rusqlite::Connection::open_with_flags(target, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
+            .map_err(fail)?;
+    conn.busy_timeout(Duration::from_millis(200))
+        .map_err(fail)?;
     if let Some(safety) = &safety {
         let temp = files::temp_beside(safety, "safety")?;
         {
             let mut dest = copy::open_writer(&temp)?;
-            copy::online(&conn, &mut dest, &format!("safety copy of {}", target.display()), &deadline)?;
+            copy::online(
+                &conn,
+                &mut dest,
+                &format!("safety copy of {}", target.display()),
+                &deadline,
+            )?;
         }
         files::fsync_file(&temp)?;
         files::persist(temp, safety, false)?;
     }
     {
         let source = facts::open_reader(backup)?;
-        copy::online(&source, &mut conn, &format!("live restore into {}", target.display()), &deadline)
-            .map_err(|f| after_swap(f, &safety))?;
+        copy::online(
+            &source,
+            &mut conn,
+            &format!("live restore into {}", target.display()),
+            &deadline,
+        )
+        .map_err(|f| after_swap(f, &safety))?;
     }
     files::fsync_folder(&files::folder_of(target))?;
     let mut restored = facts::describe_conn(&conn, target).map_err(|f| after_swap(f, &safety))?;
@@ -323,5 +457,11 @@ fn live(backup: &Path, target: &Path, safety: Option<PathBuf>, opts: &RestoreOpt
     }
     restored.integrity = backup_facts.integrity.clone();
     restored.sha256 = String::new();
-    Ok(Restored { facts: restored, safety, backup: backup_facts, live: true, notes })
+    Ok(Restored {
+        facts: restored,
+        safety,
+        backup: backup_facts,
+        live: true,
+        notes,
+    })
 }

@@ -19,14 +19,22 @@ pub enum Params {
 
 impl Params {
     pub fn from_array(values: &Array) -> Result<Params, Failure> {
-        values.iter().map(to_sql).collect::<Result<_, _>>().map(Params::Positional)
+        values
+            .iter()
+            .map(to_sql)
+            .collect::<Result<_, _>>()
+            .map(Params::Positional)
     }
 
     pub fn from_map(values: &Map) -> Result<Params, Failure> {
         values
             .iter()
             .map(|(k, v)| {
-                let name = if k.starts_with([':', '@', '$']) { k.to_string() } else { format!(":{k}") };
+                let name = if k.starts_with([':', '@', '$']) {
+                    k.to_string()
+                } else {
+                    format!(":{k}")
+                };
                 Ok((name, to_sql(v)?))
             })
             .collect::<Result<_, _>>()
@@ -77,8 +85,10 @@ fn to_sql(v: &Dynamic) -> Result<Value, Failure> {
     } else if let Some(b) = v.clone().try_cast::<Blob>() {
         Ok(Value::Blob(b))
     } else {
-        Err(Failure::new(format!("a SQL parameter cannot be a {}", v.type_name()))
-            .hint("parameters are numbers, strings, booleans, blobs or ()"))
+        Err(
+            Failure::new(format!("a SQL parameter cannot be a {}", v.type_name()))
+                .hint("parameters are numbers, strings, booleans, blobs or ()"),
+        )
     }
 }
 
@@ -93,13 +103,18 @@ fn from_sql(v: ValueRef) -> Dynamic {
 }
 
 fn sql_error(path: &Path, sql: &str, e: rusqlite::Error) -> Failure {
-    Failure::new(format!("{}: {e}", path.display())).hint(format!("the statement was: {}", short(sql)))
+    Failure::new(format!("{}: {e}", path.display()))
+        .hint(format!("the statement was: {}", short(sql)))
 }
 
 /// The first line of a statement, shortened for messages and the journal.
 pub fn short(sql: &str) -> String {
     let line = sql.trim().lines().next().unwrap_or("");
-    if line.chars().count() > 80 { format!("{}...", line.chars().take(77).collect::<String>()) } else { line.to_string() }
+    if line.chars().count() > 80 {
+        format!("{}...", line.chars().take(77).collect::<String>())
+    } else {
+        line.to_string()
+    }
 }
 
 /// Rows of a read-only query, each a map of column name to value.
@@ -128,10 +143,19 @@ pub fn query(path: &Path, sql: &str, params: &Params, busy: Duration) -> Result<
 /// statements; with parameters it is one.
 pub fn exec(path: &Path, sql: &str, params: &Params, busy: Duration) -> Result<Map, Failure> {
     if path.is_dir() {
-        return Err(Failure::new(format!("{} is a directory, not a SQLite database file", path.display())));
+        return Err(Failure::new(format!(
+            "{} is a directory, not a SQLite database file",
+            path.display()
+        )));
     }
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)
-        .map_err(|e| Failure::new(format!("cannot open {}: {e}", path.display())).hint("check the folder exists and is writable"))?;
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+    )
+    .map_err(|e| {
+        Failure::new(format!("cannot open {}: {e}", path.display()))
+            .hint("check the folder exists and is writable")
+    })?;
     let fail = |e| sql_error(path, sql, e);
     conn.busy_timeout(busy).map_err(fail)?;
     let before = conn.total_changes();
@@ -144,8 +168,14 @@ pub fn exec(path: &Path, sql: &str, params: &Params, busy: Duration) -> Result<M
         }
     }
     let mut m = Map::new();
-    m.insert("changes".into(), Dynamic::from((conn.total_changes() - before) as i64));
-    m.insert("last_insert_rowid".into(), Dynamic::from(conn.last_insert_rowid()));
+    m.insert(
+        "changes".into(),
+        Dynamic::from((conn.total_changes() - before) as i64),
+    );
+    m.insert(
+        "last_insert_rowid".into(),
+        Dynamic::from(conn.last_insert_rowid()),
+    );
     Ok(m)
 }
 
@@ -169,7 +199,9 @@ pub fn checkpoint(path: &Path, mode: &str, busy: Duration) -> Result<Map, Failur
     let sql = format!("PRAGMA wal_checkpoint({mode})");
     let fail = |e| sql_error(path, &sql, e);
     conn.busy_timeout(busy).map_err(fail)?;
-    let (busy, log, done): (i64, i64, i64) = conn.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).map_err(fail)?;
+    let (busy, log, done): (i64, i64, i64) = conn
+        .query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .map_err(fail)?;
     let mut m = Map::new();
     m.insert("mode".into(), mode.to_ascii_lowercase().into());
     m.insert("busy".into(), (busy != 0).into());
