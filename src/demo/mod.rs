@@ -248,6 +248,9 @@ impl Demo {
                 outcome.ms,
                 outcome.result.clone(),
             ));
+            if *script == "backup-restore-drill" {
+                self.write_report(&outcome);
+            }
             if outcome.exit_code != 0 {
                 print_summary(&summary);
                 return outcome.exit_code;
@@ -283,6 +286,24 @@ impl Demo {
         }
         eprintln!("{}", outcome.summary);
         Ok(outcome)
+    }
+
+    /// The drill's report (Markdown, JSON, SVG timeline), as `ripcord drill` writes it.
+    fn write_report(&self, outcome: &RunOutcome) {
+        let started = ripcord_runtime::time::now_rfc3339();
+        let report = ripcord_runtime::report::Report::from_outcome(outcome, &started, &[]);
+        // Beside the operator (as `ripcord drill` writes them), so they outlive the sandbox.
+        let stamp = ripcord_runtime::time::stamp();
+        let dir = PathBuf::from("drill-reports").join(format!("demo-{}-{stamp}", outcome.script));
+        match report.write(&dir) {
+            Ok(files) => {
+                eprintln!("  {}", report.rto_line());
+                for f in files {
+                    eprintln!("  report: {}", f.display());
+                }
+            }
+            Err(e) => eprintln!("  cannot write the drill report: {e}"),
+        }
     }
 
     /// Run a line of ripcord code against the sandbox (setup and teardown), unjournaled.
