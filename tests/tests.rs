@@ -9,4 +9,5 @@ mod drill;
 mod git;
 mod probe;
 mod repl;
+mod runbooks;
 mod service;

@@ -22,6 +22,18 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("backup.rhai", include_str!("../../scripts/backup.rhai")),
     ("restore.rhai", include_str!("../../scripts/restore.rhai")),
     (
+        "rollback-drill.rhai",
+        include_str!("../../scripts/rollback-drill.rhai"),
+    ),
+    (
+        "prepare-rollback-assets.rhai",
+        include_str!("../../scripts/prepare-rollback-assets.rhai"),
+    ),
+    (
+        "config-rollback.rhai",
+        include_str!("../../scripts/config-rollback.rhai"),
+    ),
+    (
         "backup-restore-drill.rhai",
         include_str!("../../scripts/backup-restore-drill.rhai"),
     ),
@@ -370,4 +382,34 @@ fn user_unit_dir() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| ripcord_runtime::dirs::home().join(".config"))
         .join("systemd/user")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SCRIPTS;
+
+    #[test]
+    fn the_demo_embeds_every_shipped_runbook() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts");
+        let mut shipped = Vec::new();
+        for dir in [root.clone(), root.join("lib")] {
+            for entry in std::fs::read_dir(&dir).expect("scripts") {
+                let path = entry.expect("entry").path();
+                if path.extension().is_some_and(|e| e == "rhai") {
+                    shipped.push(
+                        path.strip_prefix(&root)
+                            .expect("prefix")
+                            .display()
+                            .to_string(),
+                    );
+                }
+            }
+        }
+        for name in shipped {
+            assert!(
+                SCRIPTS.iter().any(|(n, _)| *n == name),
+                "{name} is not embedded in the demo"
+            );
+        }
+    }
 }
