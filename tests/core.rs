@@ -36,7 +36,11 @@ fn two_step_runbook_runs_prints_steps_and_lands_in_history() {
     assert_eq!(first["script"], "two");
     assert_eq!(first["status"], "ok");
     assert!(first["id"].is_i64());
-    assert!(first["started"].as_str().is_some_and(|s| s.starts_with("20")));
+    assert!(
+        first["started"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("20"))
+    );
 }
 
 #[test]
@@ -61,7 +65,11 @@ fn error_in_a_script_function_points_at_its_line_with_the_call_as_a_note() {
     let out = sb.run(&["run", "f.rhai"]);
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("f.rhai:2:16"), "{}", out.stderr);
-    assert!(out.stderr.contains("in a call to `check` at f.rhai:5:5"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("in a call to `check` at f.rhai:5:5"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -72,7 +80,10 @@ fn syntax_error_exits_2_with_its_line_and_runs_nothing() {
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("bad.rhai:2:13"), "{}", out.stderr);
     assert!(out.stderr.contains("nothing was run"), "{}", out.stderr);
-    assert!(!sb.journal().exists(), "a syntax error must not start a run");
+    assert!(
+        !sb.journal().exists(),
+        "a syntax error must not start a run"
+    );
 }
 
 #[test]
@@ -81,11 +92,27 @@ fn missing_and_undeclared_params_exit_2_listing_the_declared_ones() {
     sb.write("p.rhai", "//! Params.\n//! @param target: commit to reset to\n//! @param unit = \"cortex.service\": unit\nfs::write(\"ran\", target);\n");
     let missing = sb.run(&["run", "p.rhai"]);
     assert_eq!(missing.code, 2);
-    assert!(missing.stderr.contains("missing required param `target`"), "{}", missing.stderr);
-    assert!(missing.stderr.contains("-p unit=… (default: \"cortex.service\") — unit"), "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("missing required param `target`"),
+        "{}",
+        missing.stderr
+    );
+    assert!(
+        missing
+            .stderr
+            .contains("-p unit=… (default: \"cortex.service\") — unit"),
+        "{}",
+        missing.stderr
+    );
     let undeclared = sb.run(&["run", "p.rhai", "-p", "target=abc", "-p", "colour=red"]);
     assert_eq!(undeclared.code, 2);
-    assert!(undeclared.stderr.contains("`colour` is not a param of p.rhai"), "{}", undeclared.stderr);
+    assert!(
+        undeclared
+            .stderr
+            .contains("`colour` is not a param of p.rhai"),
+        "{}",
+        undeclared.stderr
+    );
     assert!(!sb.join("ran").exists(), "nothing may run on a param error");
 }
 
@@ -99,7 +126,12 @@ fn defaults_apply_and_typed_defaults_coerce_values() {
     assert_eq!(out.json()["result"]["double"], 10);
     let bad = sb.run(&["run", "d.rhai", "-p", "secs=soon"]);
     assert_eq!(bad.code, 2);
-    assert!(bad.stderr.contains("`secs`: expected an integer, got `soon`"), "{}", bad.stderr);
+    assert!(
+        bad.stderr
+            .contains("`secs`: expected an integer, got `soon`"),
+        "{}",
+        bad.stderr
+    );
 }
 
 #[test]
@@ -111,22 +143,39 @@ fn dry_run_makes_no_change_and_says_what_it_would_do() {
     );
     let dry = sb.run(&["run", "c.rhai", "--dry-run"]);
     assert_eq!(dry.code, 0, "{}", dry.stderr);
-    assert!(dry.stderr.contains("would: write 5 bytes to out.txt"), "{}", dry.stderr);
-    assert!(dry.stderr.contains("would: run `touch x`"), "{}", dry.stderr);
+    assert!(
+        dry.stderr.contains("would: write 5 bytes to out.txt"),
+        "{}",
+        dry.stderr
+    );
+    assert!(
+        dry.stderr.contains("would: run `touch x`"),
+        "{}",
+        dry.stderr
+    );
     assert!(!sb.join("out.txt").exists());
     assert!(!sb.join("x").exists());
-    assert!(sb.join("ro").exists(), "a read_only command runs in a dry run");
+    assert!(
+        sb.join("ro").exists(),
+        "a read_only command runs in a dry run"
+    );
 
     let real = sb.run(&["run", "c.rhai"]);
     assert_eq!(real.code, 0, "{}", real.stderr);
-    assert_eq!(std::fs::read_to_string(sb.join("out.txt")).ok().as_deref(), Some("hello"));
+    assert_eq!(
+        std::fs::read_to_string(sb.join("out.txt")).ok().as_deref(),
+        Some("hello")
+    );
     assert!(sb.join("x").exists());
 }
 
 #[test]
 fn confirm_without_a_terminal_exits_3_and_runs_nothing_past_it() {
     let sb = Sandbox::new();
-    sb.write("q.rhai", "//! Ask.\nstep \"Ask\" {\n    confirm(\"Reset?\");\n    fs::write(\"after\", \"x\");\n}\n");
+    sb.write(
+        "q.rhai",
+        "//! Ask.\nstep \"Ask\" {\n    confirm(\"Reset?\");\n    fs::write(\"after\", \"x\");\n}\n",
+    );
     let out = sb.run(&["run", "q.rhai"]);
     assert_eq!(out.code, 3, "{}", out.stderr);
     assert!(out.stderr.contains("no terminal"), "{}", out.stderr);
@@ -143,7 +192,11 @@ fn timeout_stops_a_runaway_loop_and_exits_1_saying_so() {
     sb.write("spin.rhai", "step \"Spin\" { loop {} }\n");
     let out = sb.run(&["run", "spin.rhai", "--timeout", "1s", "--json"]);
     assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(out.stderr.contains("timed out after 1.0s"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("timed out after 1.0s"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(out.json()["status"], "timed out");
 }
 
@@ -161,7 +214,11 @@ fn assigning_a_field_of_a_const_map_is_an_error_not_a_crash() {
 fn sigterm_stops_the_run_at_a_safe_point_with_exit_130() {
     let sb = Sandbox::new();
     sb.write("wait.rhai", "step \"Wait\" { loop {} }\n");
-    let mut child = sb.command(&["run", "wait.rhai"]).stderr(std::process::Stdio::piped()).spawn().expect("spawn");
+    let mut child = sb
+        .command(&["run", "wait.rhai"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
     wait_for_step_start(&sb);
     // SAFETY: sending a signal to our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -174,8 +231,14 @@ fn sigterm_stops_the_run_at_a_safe_point_with_exit_130() {
 #[test]
 fn imports_resolve_relative_to_the_importing_file_also_when_nested() {
     let sb = Sandbox::new();
-    sb.write("rb/main.rhai", "import \"lib/outer\" as outer;\nouter::value()\n");
-    sb.write("rb/lib/outer.rhai", "import \"inner\" as inner;\nfn value() { inner::base() + 1 }\n");
+    sb.write(
+        "rb/main.rhai",
+        "import \"lib/outer\" as outer;\nouter::value()\n",
+    );
+    sb.write(
+        "rb/lib/outer.rhai",
+        "import \"inner\" as inner;\nfn value() { inner::base() + 1 }\n",
+    );
     sb.write("rb/lib/inner.rhai", "fn base() { 41 }\n");
     let out = sb.run(&["run", "rb/main.rhai", "--json"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -191,25 +254,48 @@ fn a_script_is_found_by_name_on_the_script_path() {
     assert_eq!(out.json()["result"], "hi");
     let missing = sb.run(&["--scripts", "books", "run", "nope"]);
     assert_eq!(missing.code, 2);
-    assert!(missing.stderr.contains("runbook `nope` not found"), "{}", missing.stderr);
-    assert!(missing.stderr.contains("ripcord list"), "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("runbook `nope` not found"),
+        "{}",
+        missing.stderr
+    );
+    assert!(
+        missing.stderr.contains("ripcord list"),
+        "{}",
+        missing.stderr
+    );
     let list = sb.run(&["list", "books"]);
-    assert!(list.stdout.contains("hello") && list.stdout.contains("Say hello."), "{}", list.stdout);
+    assert!(
+        list.stdout.contains("hello") && list.stdout.contains("Say hello."),
+        "{}",
+        list.stdout
+    );
 }
 
 #[test]
 fn config_is_the_cfg_map_with_tilde_expanded() {
     let sb = Sandbox::new();
-    sb.write("ripcord.toml", "db = \"~/cortex.db\"\n[service]\nscope = \"user\"\n");
+    sb.write(
+        "ripcord.toml",
+        "db = \"~/cortex.db\"\n[service]\nscope = \"user\"\n",
+    );
     sb.write("c.rhai", "#{ db: cfg.db, scope: cfg.service.scope }\n");
-    let out = sb.command(&["run", "c.rhai", "--json"]).env("HOME", "/home/op").output().expect("run");
+    let out = sb
+        .command(&["run", "c.rhai", "--json"])
+        .env("HOME", "/home/op")
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(0));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(json["result"]["db"], "/home/op/cortex.db");
     assert_eq!(json["result"]["scope"], "user");
     let bad = sb.run(&["run", "c.rhai", "--config", "missing.toml"]);
     assert_eq!(bad.code, 2);
-    assert!(bad.stderr.contains("cannot read the config missing.toml"), "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("cannot read the config missing.toml"),
+        "{}",
+        bad.stderr
+    );
 }
 
 #[test]
@@ -218,18 +304,31 @@ fn the_journal_is_owner_only_and_records_changes_before_they_are_made() {
     let sb = Sandbox::new();
     sb.write("w.rhai", "step \"Write\" { fs::write(\"f\", \"1\"); }\n");
     assert_eq!(sb.run(&["run", "w.rhai"]).code, 0);
-    let mode = std::fs::metadata(sb.journal()).expect("journal").permissions().mode();
+    let mode = std::fs::metadata(sb.journal())
+        .expect("journal")
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
     let conn = rusqlite::Connection::open(sb.journal()).expect("open");
     let kinds: Vec<String> = conn
         .prepare("SELECT kind FROM events ORDER BY id")
         .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
         .expect("events");
-    let start = kinds.iter().position(|k| k == "change.start").expect("change.start");
-    let end = kinds.iter().position(|k| k == "change.end").expect("change.end");
+    let start = kinds
+        .iter()
+        .position(|k| k == "change.start")
+        .expect("change.start");
+    let end = kinds
+        .iter()
+        .position(|k| k == "change.end")
+        .expect("change.end");
     assert!(start < end, "{kinds:?}");
     let show = sb.run(&["show", "1"]);
-    assert!(show.stdout.contains("write 1 bytes to f"), "{}", show.stdout);
+    assert!(
+        show.stdout.contains("write 1 bytes to f"),
+        "{}",
+        show.stdout
+    );
 }
 
 #[test]
@@ -255,7 +354,11 @@ fn journal_verify_names_an_edited_event() {
     assert_eq!(sb.run(&["run", "two.rhai"]).code, 0);
     assert_eq!(sb.run(&["journal", "verify"]).code, 0);
     let conn = rusqlite::Connection::open(sb.journal()).expect("open");
-    conn.execute("UPDATE events SET data = '{\"name\":\"Forged\"}' WHERE id = 3", []).expect("edit");
+    conn.execute(
+        "UPDATE events SET data = '{\"name\":\"Forged\"}' WHERE id = 3",
+        [],
+    )
+    .expect("edit");
     drop(conn);
     let out = sb.run(&["journal", "verify"]);
     assert_eq!(out.code, 1);
@@ -276,7 +379,14 @@ fn two_runs_of_the_same_script_cannot_run_at_once() {
     let _ = first.kill();
     let _ = first.wait();
     assert_eq!(second.code, 4, "{}", second.stderr);
-    assert!(second.stderr.contains(&format!("another run holds the lock `held`: pid {}", first.id())), "{}", second.stderr);
+    assert!(
+        second.stderr.contains(&format!(
+            "another run holds the lock `held`: pid {}",
+            first.id()
+        )),
+        "{}",
+        second.stderr
+    );
     // The killed holder's lock is released by the kernel: a new run takes it.
     sb.write("held.rhai", "1\n");
     assert_eq!(sb.run(&["run", "held.rhai"]).code, 0);
@@ -287,7 +397,13 @@ pub fn wait_for_step_start(sb: &Sandbox) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let started = rusqlite::Connection::open(sb.journal())
-            .and_then(|c| c.query_row("SELECT count(*) FROM events WHERE kind = 'step.start'", [], |r| r.get::<_, i64>(0)))
+            .and_then(|c| {
+                c.query_row(
+                    "SELECT count(*) FROM events WHERE kind = 'step.start'",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+            })
             .unwrap_or(0);
         if started > 0 {
             return;
@@ -295,4 +411,218 @@ pub fn wait_for_step_start(sb: &Sandbox) {
         assert!(Instant::now() < deadline, "the run never started a step");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn a_killed_run_shows_as_interrupted_and_resume_runs_only_the_remaining_steps() {
+    let sb = Sandbox::new();
+    sb.write(
+        "three.rhai",
+        r#"//! Three steps.
+//! @param tag = "x": a tag
+step "One" { fs::append("log.txt", `one ${tag}` + "\n"); }
+step "Two" {
+    fs::append("log.txt", "two\n");
+    while !fs::exists("release") { time::sleep("20ms"); }
+}
+step "Three" { fs::append("log.txt", "three\n"); }
+"#,
+    );
+    let mut child = sb
+        .command(&["run", "three.rhai", "-p", "tag=t1"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(sb.join("log.txt"))
+        .unwrap_or_default()
+        .contains("two")
+    {
+        assert!(Instant::now() < deadline, "step two never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+
+    let history = sb.run(&["history"]);
+    assert!(history.stdout.contains("interrupted"), "{}", history.stdout);
+    assert!(
+        history.stdout.contains("at step `Two`"),
+        "{}",
+        history.stdout
+    );
+    assert!(
+        history
+            .stdout
+            .contains("last change completed: append 4 bytes to log.txt"),
+        "{}",
+        history.stdout
+    );
+
+    sb.write("release", "");
+    let resumed = sb.run(&["resume", "1", "--json"]);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    assert!(
+        resumed.stderr.contains("resuming run 1 at step `Two`"),
+        "{}",
+        resumed.stderr
+    );
+    let statuses: Vec<String> = resumed.json()["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| {
+            format!(
+                "{}={}",
+                s["name"].as_str().unwrap_or("?"),
+                s["status"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    assert_eq!(statuses, ["One=resumed", "Two=ok", "Three=ok"]);
+    assert_eq!(
+        std::fs::read_to_string(sb.join("log.txt")).expect("log"),
+        "one t1\ntwo\ntwo\nthree\n"
+    );
+}
+
+#[test]
+fn resume_refuses_a_script_changed_since_the_run() {
+    let sb = Sandbox::new();
+    sb.write("r.rhai", "step \"Fails\" { throw \"no\"; }\n");
+    assert_eq!(sb.run(&["run", "r.rhai"]).code, 1);
+    sb.write("r.rhai", "step \"Fails\" { 1 }\n");
+    let out = sb.run(&["resume", "1"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("changed since run 1"), "{}", out.stderr);
+    assert_eq!(sb.run(&["resume", "1", "--allow-changed"]).code, 0);
+    let again = sb.run(&["resume", "2"]);
+    assert_eq!(again.code, 2);
+    assert!(
+        again
+            .stderr
+            .contains("ended `ok`: there is nothing to resume"),
+        "{}",
+        again.stderr
+    );
+}
+
+#[test]
+fn undo_actions_run_in_reverse_order_when_a_later_step_fails() {
+    let sb = Sandbox::new();
+    sb.write(
+        "u.rhai",
+        r#"step "A" { fs::append("log", "a\n"); undo(|| fs::append("log", "undo a\n")); }
+step "B" { fs::append("log", "b\n"); undo(|| fs::append("log", "undo b\n")); }
+step "C" { throw "c broke"; }
+"#,
+    );
+    let without = sb.run(&["run", "u.rhai"]);
+    assert_eq!(without.code, 1);
+    assert!(
+        without
+            .stderr
+            .contains("2 undo action(s) registered but not run"),
+        "{}",
+        without.stderr
+    );
+    std::fs::remove_file(sb.join("log")).expect("rm");
+    let with = sb.run(&["run", "u.rhai", "--undo-on-failure"]);
+    assert_eq!(with.code, 1, "{}", with.stderr);
+    assert_eq!(
+        std::fs::read_to_string(sb.join("log")).expect("log"),
+        "a\nb\nundo b\nundo a\n"
+    );
+    let show = sb.run(&["show", "2", "--json"]).json();
+    let kinds: Vec<&str> = show["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "undo.end").count(),
+        2,
+        "{kinds:?}"
+    );
+}
+
+#[test]
+fn check_names_an_unknown_function_and_its_line_and_runs_nothing() {
+    let sb = Sandbox::new();
+    sb.write(
+        "typo.rhai",
+        "//! Typo.\nstep \"Write\" {\n    fs::wirte(\"marker\", \"x\");\n}\n",
+    );
+    let out = sb.run(&["check", "typo.rhai"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("unknown function `fs::wirte`"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("typo.rhai:3:5"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("did you mean `fs::write`?"),
+        "{}",
+        out.stderr
+    );
+    assert!(!sb.join("marker").exists());
+}
+
+#[test]
+fn every_shipped_runbook_passes_check() {
+    let sb = Sandbox::new();
+    let scripts = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts");
+    let out = sb.run(&["check", scripts]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("no problems"), "{}", out.stderr);
+}
+
+#[test]
+fn every_native_function_has_a_doc_and_an_example_that_compiles() {
+    let sb = Sandbox::new();
+    let out = sb.run(&["doc", "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let docs = out.json();
+    let all = docs.as_array().expect("array");
+    for module in [
+        "fs", "db", "git", "service", "probe", "time", "log", "json", "toml",
+    ] {
+        assert!(
+            all.iter().any(|f| f["module"] == module),
+            "no functions in `{module}`"
+        );
+    }
+    let mut dir = String::new();
+    for f in all {
+        let name = f["qualified"].as_str().expect("qualified");
+        assert!(
+            !f["summary"].as_str().unwrap_or("").is_empty(),
+            "{name} has no summary"
+        );
+        let example = f["example"].as_str().unwrap_or("");
+        assert!(!example.is_empty(), "{name} has no example");
+        let file = format!("ex{}.rhai", dir.len());
+        dir.push('x');
+        sb.write(&file, &format!("{example}\n"));
+        let checked = sb.run(&["check", &file]);
+        assert_eq!(
+            checked.code, 0,
+            "the example of {name} does not pass check:\n{example}\n{}",
+            checked.stderr
+        );
+    }
+}
+
+#[test]
+fn doc_describes_one_function_with_its_example() {
+    let sb = Sandbox::new();
+    let out = sb.run(&["doc", "fs::write"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("write("), "{}", out.stdout);
+    assert!(out.stdout.contains("change"), "{}", out.stdout);
+    let unknown = sb.run(&["doc", "fs::wirte"]);
+    assert_eq!(unknown.code, 2);
+    assert!(unknown.stderr.contains("fs::write"), "{}", unknown.stderr);
 }

@@ -120,14 +120,14 @@ impl Journal {
     pub fn open(path: &Path) -> Result<Journal, String> {
         let describe =
             |e: &dyn std::fmt::Display| format!("cannot open the journal {}: {e}", path.display());
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if !dir.exists() {
-                fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(dir)
-                    .map_err(|e| describe(&e))?;
-            }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.exists()
+        {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| describe(&e))?;
         }
         match fs::OpenOptions::new()
             .create(true)
@@ -279,6 +279,37 @@ impl Journal {
             })
         })?;
         rows.collect()
+    }
+
+    /// Steps a run finished (or skipped as done by the run it resumed), as (ordinal, name).
+    pub fn completed_steps(&self, run: i64) -> rusqlite::Result<Vec<(usize, String)>> {
+        let mut done = Vec::new();
+        for e in self.events(run)? {
+            let finished =
+                (e.kind == "step.end" && e.data["status"] == "ok") || e.kind == "step.resumed";
+            if let (true, Some(ordinal), Some(name)) = (
+                finished,
+                e.data["ordinal"].as_u64(),
+                e.data["name"].as_str(),
+            ) {
+                done.push((ordinal as usize, name.to_string()));
+            }
+        }
+        Ok(done)
+    }
+
+    /// The last change a run started, and whether its outcome was recorded.
+    pub fn last_change(&self, run: i64) -> rusqlite::Result<Option<(String, bool)>> {
+        let events = self.events(run)?;
+        let Some(i) = events.iter().rposition(|e| e.kind == "change.start") else {
+            return Ok(None);
+        };
+        let summary = events[i].data["summary"]
+            .as_str()
+            .unwrap_or("?")
+            .to_string();
+        let completed = events[i + 1..].iter().any(|e| e.kind == "change.end");
+        Ok(Some((summary, completed)))
     }
 
     /// Walk the hash chain; the first event whose hash does not match is returned.

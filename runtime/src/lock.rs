@@ -83,7 +83,10 @@ fn read_holder(path: &Path) -> String {
     let mut text = String::new();
     for _ in 0..20 {
         text = std::fs::read_to_string(path).unwrap_or_default();
-        let pid = text.strip_prefix("pid ").and_then(|r| r.split_whitespace().next()).and_then(|p| p.parse::<i64>().ok());
+        let pid = text
+            .strip_prefix("pid ")
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|p| p.parse::<i64>().ok());
         if pid.is_some_and(crate::who::pid_alive) {
             break;
         }

@@ -43,14 +43,26 @@ pub fn history(ctx: &Context, limit: usize, json: bool) -> i32 {
         eprintln!("no runs recorded in {}", ctx.journal.display());
     }
     for r in runs {
-        let step = match (&r.step, r.status.as_str()) {
-            (Some(s), "interrupted" | "running" | "failed" | "aborted") => {
+        let mut at = match (&r.step, r.status.as_str()) {
+            (Some(s), "interrupted" | "running" | "failed" | "aborted" | "timed out") => {
                 format!(" at step `{s}`")
             }
             _ => String::new(),
         };
+        if r.status == "interrupted" {
+            match journal.last_change(r.id) {
+                Ok(Some((summary, true))) => {
+                    at.push_str(&format!(" (last change completed: {summary})"))
+                }
+                Ok(Some((summary, false))) => {
+                    at.push_str(&format!(" (last change NOT confirmed complete: {summary})"))
+                }
+                _ => {}
+            }
+            at.push_str(&format!(" — `ripcord resume {}` continues it", r.id));
+        }
         println!(
-            "{:>5}  {:<25} {:<14} {:<8} {:<12}{step}  {}@{}",
+            "{:>5}  {:<29} {:<16} {:<8} {:<12} {}@{}{at}",
             r.id, r.started, r.script, r.mode, r.status, r.operator, r.host
         );
     }

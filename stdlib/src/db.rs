@@ -1,7 +1,484 @@
-//! The `db` module.
+//! The `db` module: SQLite backup, verify and restore done the safe way, and plain SQL.
+//!
+//! Backups are one online-backup step from a separate read connection (a consistent snapshot
+//! that does not block WAL writers), written to a temp file that is fsynced and verified before
+//! it is renamed onto the destination. Restores verify the backup first, refuse a database a
+//! live process holds open, keep the old file as a safety copy, and never leave a stale `-wal`
+//! beside the new file.
 
-use ripcord_runtime::NativeModule;
+mod backup;
+mod copy;
+mod facts;
+mod files;
+mod restore;
+mod sql;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use ripcord_runtime::rhai::{Array, Dynamic, Map, NativeCallContext};
+use ripcord_runtime::{Change, Decl, Effect, Failure, Host, NativeModule, RhaiResult};
+
+use facts::Check;
+use files::side_file;
+use sql::Params;
 
 pub fn module() -> NativeModule {
-    NativeModule::new("db", "")
+    let mut m = NativeModule::new(
+        "db",
+        "SQLite: backup, verify, restore, query, exec, checkpoint",
+    );
+    let backup_decl = Decl {
+        name: "backup",
+        effect: Effect::Change,
+        params: &["src: String", "dst: String", "opts: Map", "Map"],
+        doc: "Back up the SQLite database `src` to the new file `dst`, consistently, while it is in use.\n\n\
+              One online-backup step from a separate read connection copies a snapshot without blocking \
+              WAL writers; the copy goes to a temp file beside `dst`, is fsynced and verified, then renamed \
+              onto `dst` (so `dst` never names a partial file). Returns \
+              `#{ path, bytes, ms, pages, page_size, free_pages, integrity, user_version, journal_mode, tables, sha256 }`.\n\n\
+              Options: `force` (replace an existing `dst`), `compact` (`VACUUM INTO`: smaller, slower), \
+              `verify` (`\"quick\"` default, `\"full\"`, `\"none\"`), `timeout` (how long to wait for a lock, default `\"10m\"`).\n\
+              In a dry run the source is verified for real and the copy is simulated.",
+        example: r#"let b = db::backup("app.db", `app-${time::stamp()}.db`, #{ verify: "full" });
+log::info(`backed up ${b.pages} pages, sha256 ${b.sha256}`);"#,
+    };
+    m.function(
+        backup_decl,
+        |ctx: NativeCallContext, src: &str, dst: &str, opts: Map| backup(ctx, src, dst, &opts),
+    );
+    m.function(
+        Decl {
+            params: &["src: String", "dst: String", "Map"],
+            ..backup_decl
+        },
+        |ctx: NativeCallContext, src: &str, dst: &str| backup(ctx, src, dst, &Map::new()),
+    );
+
+    let verify_decl = Decl {
+        name: "verify",
+        effect: Effect::Read,
+        params: &["path: String", "opts: Map", "Map"],
+        doc: "Check a SQLite database file and report what it holds.\n\n\
+              Fails on a file that is missing, not SQLite, truncated, or fails its integrity check. Returns \
+              the same facts as `db::backup`: `#{ path, bytes, ms, pages, integrity, user_version, journal_mode, tables, sha256, ... }`.\n\n\
+              Options: `check` (`\"quick\"` default, `\"full\"` for `integrity_check`).",
+        example: r#"let v = db::verify("backup.db", #{ check: "full" });
+if v.tables.dispatches == 0 { fail("the backup has no dispatches"); }"#,
+    };
+    m.function(
+        verify_decl,
+        |ctx: NativeCallContext, path: &str, opts: Map| verify(ctx, path, &opts),
+    );
+    m.function(
+        Decl {
+            params: &["path: String", "Map"],
+            ..verify_decl
+        },
+        |ctx: NativeCallContext, path: &str| verify(ctx, path, &Map::new()),
+    );
+
+    let restore_decl = Decl {
+        name: "restore",
+        effect: Effect::Change,
+        params: &["backup: String", "target: String", "opts: Map", "Map"],
+        doc: "Replace the database `target` with the backup file `backup`, verified and crash-safe.\n\n\
+              The backup is verified before anything is touched. A target that another process holds \
+              open is refused (naming the pid) unless `live: true`, which writes the backup into the open \
+              database through SQLite's own locking. The current target is kept as \
+              `<target>.pre-restore-<stamp>` (returned as `safety`); its `-wal`/`-journal` is folded in \
+              first, so no stale WAL can be applied to the restored file. The new file is written to a \
+              temp file, fsynced and renamed: killed at any moment, `target` is the old or the new database.\n\n\
+              Options: `force` (replace an existing target), `keep_safety` (default true), `live`, \
+              `dry_run` (verify and return the plan, change nothing), `verify` (`\"quick\"`/`\"full\"`/`\"none\"`), `timeout`.",
+        example: r#"let plan = db::restore("backup.db", "app.db", #{ dry_run: true, force: true });
+let r = db::restore("backup.db", "app.db", #{ force: true });
+log::info(`restored; the old database is kept at ${r.safety}`);"#,
+    };
+    m.function(
+        restore_decl,
+        |ctx: NativeCallContext, b: &str, t: &str, opts: Map| restore(ctx, b, t, &opts),
+    );
+    m.function(
+        Decl {
+            params: &["backup: String", "target: String", "Map"],
+            ..restore_decl
+        },
+        |ctx: NativeCallContext, b: &str, t: &str| restore(ctx, b, t, &Map::new()),
+    );
+
+    let query_decl = Decl {
+        name: "query",
+        effect: Effect::Read,
+        params: &["path: String", "sql: String", "params: Array", "Array"],
+        doc: "Run a read-only query; returns an array of maps (column name -> value).\n\n\
+              Parameters are an array for `?` placeholders or a map for `:name` placeholders.",
+        example: r#"let rows = db::query("app.db", "SELECT count(*) AS n FROM dispatches WHERE status = ?", ["failed"]);
+log::info(`${rows[0].n} failed dispatches`);"#,
+    };
+    m.function(
+        query_decl,
+        |ctx: NativeCallContext, path: &str, sql: &str, params: Array| {
+            query(ctx, path, sql, Params::from_array(&params))
+        },
+    );
+    m.function(
+        Decl {
+            params: &["path: String", "sql: String", "params: Map", "Array"],
+            ..query_decl
+        },
+        |ctx: NativeCallContext, path: &str, sql: &str, params: Map| {
+            query(ctx, path, sql, Params::from_map(&params))
+        },
+    );
+    m.function(
+        Decl {
+            params: &["path: String", "sql: String", "Array"],
+            ..query_decl
+        },
+        |ctx: NativeCallContext, path: &str, sql: &str| query(ctx, path, sql, Ok(Params::None)),
+    );
+
+    let exec_decl = Decl {
+        name: "exec",
+        effect: Effect::Change,
+        params: &["path: String", "sql: String", "params: Array", "Map"],
+        doc: "Run SQL that changes the database (created if missing); returns `#{ changes, last_insert_rowid }`.\n\n\
+              Without parameters `sql` may hold several statements; parameters are an array for `?` or a map for `:name`.",
+        example: r#"db::exec("app.db", "UPDATE dispatches SET status = 'queued' WHERE id = :id", #{ id: 42 });"#,
+    };
+    m.function(
+        exec_decl,
+        |ctx: NativeCallContext, path: &str, sql: &str, params: Array| {
+            exec(ctx, path, sql, Params::from_array(&params))
+        },
+    );
+    m.function(
+        Decl {
+            params: &["path: String", "sql: String", "params: Map", "Map"],
+            ..exec_decl
+        },
+        |ctx: NativeCallContext, path: &str, sql: &str, params: Map| {
+            exec(ctx, path, sql, Params::from_map(&params))
+        },
+    );
+    m.function(
+        Decl {
+            params: &["path: String", "sql: String", "Map"],
+            ..exec_decl
+        },
+        |ctx: NativeCallContext, path: &str, sql: &str| exec(ctx, path, sql, Ok(Params::None)),
+    );
+
+    let checkpoint_decl = Decl {
+        name: "checkpoint",
+        effect: Effect::Change,
+        params: &["path: String", "mode: String", "Map"],
+        doc: "Checkpoint a WAL database: copy committed WAL frames into the database file.\n\n\
+              `mode` is `\"passive\"` (the default: never blocks writers), `\"full\"`, `\"restart\"` or \
+              `\"truncate\"` (these wait for writers and block new ones). Returns `#{ mode, busy, wal_frames, checkpointed }`.",
+        example: r#"let c = db::checkpoint("app.db", "passive");
+log::info(`checkpointed ${c.checkpointed} of ${c.wal_frames} frames`);"#,
+    };
+    m.function(
+        checkpoint_decl,
+        |ctx: NativeCallContext, path: &str, mode: &str| checkpoint(ctx, path, mode),
+    );
+    m.function(
+        Decl {
+            params: &["path: String", "Map"],
+            ..checkpoint_decl
+        },
+        |ctx: NativeCallContext, path: &str| checkpoint(ctx, path, "passive"),
+    );
+    m
 }
+
+// ---- options -----------------------------------------------------------------------------------
+
+/// An options map, checked against the keys a function knows so a typo is an error, not a
+/// silently ignored option.
+struct Opts<'a> {
+    map: &'a Map,
+    function: &'static str,
+}
+
+impl<'a> Opts<'a> {
+    fn new(map: &'a Map, function: &'static str, known: &[&str]) -> Result<Self, Failure> {
+        if let Some(key) = map.keys().find(|k| !known.contains(&k.as_str())) {
+            return Err(Failure::new(format!("{function}: unknown option `{key}`"))
+                .hint(format!("the options are: {}", known.join(", "))));
+        }
+        Ok(Opts { map, function })
+    }
+
+    fn flag(&self, key: &str, default: bool) -> Result<bool, Failure> {
+        match self.map.get(key) {
+            None => Ok(default),
+            Some(v) => v.as_bool().map_err(|t| {
+                Failure::new(format!(
+                    "{}: option `{key}` must be true or false, not a {t}",
+                    self.function
+                ))
+            }),
+        }
+    }
+
+    fn text(&self, key: &str) -> Result<Option<String>, Failure> {
+        match self.map.get(key) {
+            None => Ok(None),
+            Some(v) if v.is_string() => Ok(Some(v.to_string())),
+            Some(v) => Err(Failure::new(format!(
+                "{}: option `{key}` must be a string, not a {}",
+                self.function,
+                v.type_name()
+            ))),
+        }
+    }
+
+    fn check(&self, key: &str) -> Result<Check, Failure> {
+        self.text(key)?
+            .map_or(Ok(Check::Quick), |t| Check::parse(&t))
+    }
+
+    /// How long to wait for locks: `timeout` (default 10m), never past the run's `--timeout`.
+    fn timeout(&self, host: &Host) -> Result<Duration, Failure> {
+        let asked = match self.text("timeout")? {
+            Some(t) => ripcord_runtime::time::parse_duration(&t)
+                .map_err(|e| Failure::new(format!("{}: {e}", self.function)))?,
+            None => Duration::from_secs(600),
+        };
+        Ok(host.remaining().map_or(asked, |left| asked.min(left)))
+    }
+}
+
+fn path_of(text: &str) -> PathBuf {
+    PathBuf::from(ripcord_runtime::dirs::expand_tilde(text))
+}
+
+fn ms_since(start: Instant) -> u64 {
+    start.elapsed().as_millis() as u64
+}
+
+// ---- functions ---------------------------------------------------------------------------------
+
+fn backup(ctx: NativeCallContext, src: &str, dst: &str, opts: &Map) -> RhaiResult<Map> {
+    let host = Host::of(&ctx)?;
+    let start = Instant::now();
+    let (src, dst) = (path_of(src), path_of(dst));
+    let o = Opts::new(
+        opts,
+        "db::backup",
+        &["force", "compact", "verify", "timeout"],
+    )
+    .map_err(|f| f.at(&ctx))?;
+    let opts = backup::BackupOpts {
+        force: o.flag("force", false).map_err(|f| f.at(&ctx))?,
+        compact: o.flag("compact", false).map_err(|f| f.at(&ctx))?,
+        check: o.check("verify").map_err(|f| f.at(&ctx))?,
+        timeout: o.timeout(&host).map_err(|f| f.at(&ctx))?,
+    };
+    let how = if opts.compact {
+        "VACUUM INTO"
+    } else {
+        "online backup"
+    };
+    let summary = format!("back up {} to {} ({how})", src.display(), dst.display());
+    let mut change = Change::new("db::backup", summary)
+        .arg("src", src.display().to_string())
+        .arg("dst", dst.display().to_string())
+        .arg("force", opts.force)
+        .arg("compact", opts.compact);
+    if host.mode.simulates_changes() {
+        // The source is read for real: a drill shows a broken source now, not during the incident.
+        backup::preflight(&src, &dst, opts.force).map_err(|f| f.at(&ctx))?;
+        let mut facts = facts::measure(&src, opts.check, true).map_err(|f| f.at(&ctx))?;
+        facts.path = dst.clone();
+        change = change.simulated(facts.to_map(ms_since(start)));
+    }
+    let stopper = host.clone();
+    let stop = move || stopper.check_stop().is_some();
+    let result = host.change(&ctx, change, || {
+        let facts = backup::run(&src, &dst, &opts, &stop)?;
+        Ok(facts.to_map(ms_since(start)).into())
+    })?;
+    Ok(result.try_cast::<Map>().unwrap_or_default())
+}
+
+fn verify(ctx: NativeCallContext, path: &str, opts: &Map) -> RhaiResult<Map> {
+    let host = Host::of(&ctx)?;
+    let start = Instant::now();
+    let path = path_of(path);
+    let check = Opts::new(opts, "db::verify", &["check"])
+        .and_then(|o| o.check("check"))
+        .map_err(|f| f.at(&ctx))?;
+    if check == Check::None {
+        return Err(
+            Failure::new("db::verify: check \"none\" would verify nothing")
+                .hint("use \"quick\" or \"full\"")
+                .at(&ctx),
+        );
+    }
+    host.read(&ctx, "db::verify", || {
+        let facts = facts::measure(&path, check, true)?;
+        let mut map = facts.to_map(ms_since(start));
+        let wal = files::len_of(&side_file(&path, "-wal")).unwrap_or(0);
+        map.insert("wal_bytes".into(), Dynamic::from(wal as i64));
+        Ok(map)
+    })
+}
+
+fn restore(ctx: NativeCallContext, backup: &str, target: &str, opts: &Map) -> RhaiResult<Map> {
+    let host = Host::of(&ctx)?;
+    let start = Instant::now();
+    let (backup, target) = (path_of(backup), path_of(target));
+    let known = [
+        "force",
+        "keep_safety",
+        "live",
+        "dry_run",
+        "verify",
+        "timeout",
+    ];
+    let o = Opts::new(opts, "db::restore", &known).map_err(|f| f.at(&ctx))?;
+    let dry_run = o.flag("dry_run", false).map_err(|f| f.at(&ctx))?;
+    let opts = restore::RestoreOpts {
+        force: o.flag("force", false).map_err(|f| f.at(&ctx))?,
+        keep_safety: o.flag("keep_safety", true).map_err(|f| f.at(&ctx))?,
+        live: o.flag("live", false).map_err(|f| f.at(&ctx))?,
+        check: o.check("verify").map_err(|f| f.at(&ctx))?,
+        timeout: o.timeout(&host).map_err(|f| f.at(&ctx))?,
+    };
+    let simulated = dry_run || host.mode.simulates_changes();
+    let planned = if simulated {
+        // Verify the backup for real and work out the plan; change nothing.
+        let plan = restore::plan(&backup, &target, &opts).map_err(|f| f.at(&ctx))?;
+        let backup_facts = host.read(&ctx, "db::verify", || {
+            facts::measure(&backup, opts.check, true)
+        })?;
+        for blocker in &plan.blockers {
+            host.out.warn(&format!(
+                "db::restore would refuse now: {blocker} (stop it first, or pass #{{ live: true }})"
+            ));
+        }
+        let mut map = plan.to_map(&backup_facts, &target);
+        for (key, value) in backup_facts.to_map(ms_since(start)) {
+            map.entry(key).or_insert(value);
+        }
+        map.insert("path".into(), target.display().to_string().into());
+        Some(map)
+    } else {
+        None
+    };
+    if dry_run {
+        return Ok(planned.unwrap_or_default());
+    }
+    let summary = format!(
+        "restore {} over {}{}",
+        backup.display(),
+        target.display(),
+        if opts.keep_safety {
+            " (keeping a safety copy)"
+        } else {
+            ""
+        }
+    );
+    let mut change = Change::new("db::restore", summary)
+        .arg("backup", backup.display().to_string())
+        .arg("target", target.display().to_string())
+        .arg("force", opts.force)
+        .arg("live", opts.live)
+        .arg("keep_safety", opts.keep_safety);
+    if let Some(map) = planned {
+        change = change.simulated(map);
+    }
+    let stopper = host.clone();
+    let stop = move || stopper.check_stop().is_some();
+    let out = host.clone();
+    let result = host.change(&ctx, change, || {
+        let restored = restore::run(&backup, &target, &opts, &stop)?;
+        for note in &restored.notes {
+            out.out.warn(note);
+        }
+        let mut map = restored.facts.to_map(ms_since(start));
+        let safety = restored
+            .safety
+            .map(|p| Dynamic::from(p.display().to_string()))
+            .unwrap_or(Dynamic::UNIT);
+        map.insert("safety".into(), safety);
+        map.insert("backup".into(), restored.backup.to_map(0).into());
+        map.insert("live".into(), restored.live.into());
+        Ok(map.into())
+    })?;
+    Ok(result.try_cast::<Map>().unwrap_or_default())
+}
+
+fn busy_timeout(host: &Host) -> Duration {
+    let default = Duration::from_secs(30);
+    host.remaining().map_or(default, |left| default.min(left))
+}
+
+fn query(
+    ctx: NativeCallContext,
+    path: &str,
+    sql: &str,
+    params: Result<Params, Failure>,
+) -> RhaiResult<Array> {
+    let host = Host::of(&ctx)?;
+    let params = params.map_err(|f| f.at(&ctx))?;
+    let path = path_of(path);
+    host.read(&ctx, "db::query", || {
+        sql::query(&path, sql, &params, busy_timeout(&host))
+    })
+}
+
+fn exec(
+    ctx: NativeCallContext,
+    path: &str,
+    sql: &str,
+    params: Result<Params, Failure>,
+) -> RhaiResult<Map> {
+    let host = Host::of(&ctx)?;
+    let params = params.map_err(|f| f.at(&ctx))?;
+    let path = path_of(path);
+    let mut simulated = Map::new();
+    simulated.insert("changes".into(), Dynamic::from(0_i64));
+    simulated.insert("last_insert_rowid".into(), Dynamic::from(0_i64));
+    let change = Change::new(
+        "db::exec",
+        format!("run SQL on {}: {}", path.display(), sql::short(sql)),
+    )
+    .arg("path", path.display().to_string())
+    .arg("sql", sql)
+    .arg("params", params.len())
+    .simulated(simulated);
+    let result = host.change(&ctx, change, || {
+        sql::exec(&path, sql, &params, busy_timeout(&host)).map(Dynamic::from)
+    })?;
+    Ok(result.try_cast::<Map>().unwrap_or_default())
+}
+
+fn checkpoint(ctx: NativeCallContext, path: &str, mode: &str) -> RhaiResult<Map> {
+    let host = Host::of(&ctx)?;
+    let mode = sql::checkpoint_mode(mode).map_err(|f| f.at(&ctx))?;
+    let path = path_of(path);
+    let mut simulated = Map::new();
+    simulated.insert("mode".into(), mode.to_ascii_lowercase().into());
+    simulated.insert("busy".into(), false.into());
+    simulated.insert("wal_frames".into(), Dynamic::from(0_i64));
+    simulated.insert("checkpointed".into(), Dynamic::from(0_i64));
+    let change = Change::new(
+        "db::checkpoint",
+        format!("checkpoint {} ({mode})", path.display()),
+    )
+    .arg("path", path.display().to_string())
+    .arg("mode", mode)
+    .simulated(simulated);
+    let result = host.change(&ctx, change, || {
+        sql::checkpoint(&path, mode, busy_timeout(&host)).map(Dynamic::from)
+    })?;
+    Ok(result.try_cast::<Map>().unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,116 @@
+//! `db::backup`: a consistent copy of a live database, written where a crash cannot leave a
+//! half-written file under the destination's name.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ripcord_runtime::Failure;
+
+use super::copy::{self, Deadline};
+use super::facts::{self, Check, Facts};
+use super::files::{self, Holder};
+
+pub struct BackupOpts {
+    pub force: bool,
+    pub compact: bool,
+    pub check: Check,
+    pub timeout: Duration,
+}
+
+/// Everything that makes a backup impossible, checked before anything is written (also in a dry
+/// run). Returns the source's header page count and page size for the progress bar.
+pub fn preflight(src: &Path, dst: &Path, force: bool) -> Result<facts::Header, Failure> {
+    let header = facts::check_file(src)?;
+    if dst.is_dir() {
+        return Err(
+            Failure::new(format!("{} is a directory", dst.display())).hint(format!(
+                "give a file path, e.g. {}/{}",
+                dst.display(),
+                files::file_name(src)
+            )),
+        );
+    }
+    if same_file(src, dst) {
+        return Err(
+            Failure::new(format!("{} is the source itself", dst.display()))
+                .hint("back up to another file name"),
+        );
+    }
+    if dst.exists() && !force {
+        return Err(Failure::new(format!("{} already exists", dst.display()))
+            .hint("pass #{ force: true } to replace it, or choose another name"));
+    }
+    let holders = files::holders(dst);
+    if !holders.is_empty() {
+        return Err(Failure::new(format!(
+            "{} is open in {}: it is a live database, not a backup file",
+            dst.display(),
+            Holder::describe(&holders)
+        ))
+        .hint("back up to a new file name; to replace a live database use db::restore"));
+    }
+    Ok(header)
+}
+
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    let canonical = |p: &Path| -> Option<PathBuf> {
+        let dir = std::fs::canonicalize(files::folder_of(p)).ok()?;
+        Some(dir.join(p.file_name()?))
+    };
+    matches!((canonical(a), canonical(b)), (Some(x), Some(y)) if x == y)
+}
+
+/// Copy `src` to a temp file beside `dst`, fsync it, verify the copy, then rename it onto `dst`
+/// and fsync the folder: `dst` never names an unverified or partial file.
+pub fn run(
+    src: &Path,
+    dst: &Path,
+    opts: &BackupOpts,
+    stop: &dyn Fn() -> bool,
+) -> Result<Facts, Failure> {
+    let header = preflight(src, dst, opts.force)?;
+    let temp = files::temp_beside(dst, "backup")?;
+    let deadline = Deadline {
+        at: std::time::Instant::now() + opts.timeout,
+        timeout: opts.timeout,
+        stop,
+    };
+    let what = format!("backup of {}", src.display());
+    {
+        let source = facts::open_reader(src)?;
+        // Short waits inside SQLite; the deadline loop decides when to give up.
+        let _ = source.busy_timeout(Duration::from_millis(200));
+        let total = header.pages * header.page_size;
+        copy::with_progress(
+            &temp,
+            total,
+            &format!("backup {}", files::file_name(src)),
+            || {
+                if opts.compact {
+                    // VACUUM INTO writes a new database, which `query_only` forbids.
+                    source
+                        .pragma_update(None, "query_only", false)
+                        .map_err(|e| facts::cannot_read(src, e))?;
+                    copy::vacuum_into(&source, &temp, &what, &deadline)
+                } else {
+                    let mut dest = copy::open_writer(&temp)?;
+                    copy::online(&source, &mut dest, &what, &deadline)
+                }
+            },
+        )?;
+    }
+    files::fsync_file(&temp)?;
+    let mut facts = facts::measure(&temp, opts.check, true)
+        .map_err(|f| Failure::new(format!("the copy of {} did not verify: {}", src.display(), f.message)).hint(
+            "nothing was written to the destination; check the source with db::verify and the disk for errors",
+        ))?;
+    if opts.force {
+        for suffix in files::SIDE_SUFFIXES {
+            files::remove_if_exists(&files::side_file(dst, suffix))?;
+        }
+    }
+    files::persist(temp, dst, opts.force)?;
+    files::fsync_folder(&files::folder_of(dst))?;
+    facts.path = dst.to_path_buf();
+    Ok(facts)
+}

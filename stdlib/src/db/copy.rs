@@ -1,0 +1,166 @@
+//! Copying a database: SQLite's online backup in one step, `VACUUM INTO`, and a plain byte copy
+//! that hashes as it goes.
+
+use std::fs::File;
+use std::io::{IsTerminal, Read, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use ripcord_runtime::Failure;
+use rusqlite::backup::{Backup, StepResult};
+use rusqlite::{Connection, OpenFlags};
+use sha2::{Digest, Sha256};
+
+use super::facts::hex;
+
+/// When to give up waiting for a lock, and whether the run was asked to stop.
+pub struct Deadline<'a> {
+    pub at: Instant,
+    pub timeout: Duration,
+    pub stop: &'a dyn Fn() -> bool,
+}
+
+impl Deadline<'_> {
+    fn wait(&self, what: &str) -> Result<(), Failure> {
+        if (self.stop)() {
+            return Err(Failure::new(format!(
+                "{what}: stopped while waiting for a lock"
+            )));
+        }
+        if Instant::now() >= self.at {
+            return Err(Failure::new(format!(
+                "{what}: the database stayed locked for {}",
+                ripcord_runtime::time::human(self.timeout)
+            ))
+            .hint("another process holds a write lock (a long transaction?); retry, or raise #{ timeout: \"30m\" }"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        Ok(())
+    }
+}
+
+/// Copy the whole of `src` into `dst` in ONE backup step: one read transaction, so the copy is a
+/// consistent snapshot, and in WAL mode writers go on while it runs. (Copying a few pages per
+/// step, as `sqlite3 .backup` does, restarts whenever another process commits.) BUSY and LOCKED
+/// are retried until the deadline; rusqlite's `run_to_completion` would retry forever.
+pub fn online(
+    src: &Connection,
+    dst: &mut Connection,
+    what: &str,
+    deadline: &Deadline,
+) -> Result<(), Failure> {
+    let fail = |e: rusqlite::Error| Failure::new(format!("{what}: {e}"));
+    let backup = Backup::new(src, dst).map_err(fail)?;
+    loop {
+        match backup.step(-1).map_err(fail)? {
+            StepResult::Done => return Ok(()),
+            StepResult::More => continue,
+            _ => deadline.wait(what)?,
+        }
+    }
+}
+
+/// A connection to write a fresh copy into. The copy is fsynced by the caller once complete, so
+/// SQLite's own journal and syncs would only cost time.
+pub fn open_writer(path: &Path) -> Result<Connection, Failure> {
+    let fail = |e: rusqlite::Error| {
+        Failure::new(format!("cannot open {} for writing: {e}", path.display()))
+    };
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(fail)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA locking_mode = EXCLUSIVE;",
+    )
+    .map_err(fail)?;
+    Ok(conn)
+}
+
+/// `VACUUM INTO`: a compacted copy, as one read transaction of the source.
+pub fn vacuum_into(
+    src: &Connection,
+    dst: &Path,
+    what: &str,
+    deadline: &Deadline,
+) -> Result<(), Failure> {
+    let target = dst
+        .to_str()
+        .ok_or_else(|| Failure::new(format!("{what}: the path {} is not UTF-8", dst.display())))?;
+    loop {
+        match src.execute("VACUUM INTO ?1", [target]) {
+            Ok(_) => return Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) =>
+            {
+                deadline.wait(what)?
+            }
+            Err(e) => return Err(Failure::new(format!("{what}: {e}"))),
+        }
+    }
+}
+
+/// Copy a file byte for byte into `dst` (already created), hashing what is written.
+/// Returns the sha256 and the length.
+pub fn hashed(src: &Path, dst: &Path) -> Result<(String, u64), Failure> {
+    let read_fail = |e: std::io::Error| Failure::new(format!("cannot read {}: {e}", src.display()));
+    let write_fail = |e: std::io::Error| {
+        Failure::new(format!("cannot write {}: {e}", dst.display())).hint("check free space")
+    };
+    let mut input = File::open(src).map_err(read_fail)?;
+    let mut output = File::create(dst).map_err(write_fail)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = input.read(&mut buf).map_err(read_fail)?;
+        if n == 0 {
+            break;
+        }
+        output.write_all(&buf[..n]).map_err(write_fail)?;
+        hasher.update(&buf[..n]);
+        total += n as u64;
+    }
+    output.sync_all().map_err(write_fail)?;
+    Ok((hex(&hasher.finalize()), total))
+}
+
+/// A progress bar for a long copy, shown only on a terminal: it watches the destination grow,
+/// because one backup step reports nothing until it is done.
+pub fn with_progress<T>(dst: &Path, total: u64, label: &str, work: impl FnOnce() -> T) -> T {
+    const WORTH_A_BAR: u64 = 64 << 20;
+    if total < WORTH_A_BAR || !std::io::stderr().is_terminal() {
+        return work();
+    }
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            if let Ok(style) =
+                ProgressStyle::with_template("  {msg} [{bar:30}] {bytes}/{total_bytes} ({eta})")
+            {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar.set_message(label.to_string());
+            while !done.load(Ordering::Relaxed) {
+                bar.set_position(
+                    std::fs::metadata(dst)
+                        .map(|m| m.len())
+                        .unwrap_or(0)
+                        .min(total),
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            bar.finish_and_clear();
+        });
+        let result = work();
+        done.store(true, Ordering::Relaxed);
+        result
+    })
+}

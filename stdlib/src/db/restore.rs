@@ -1,0 +1,467 @@
+//! `db::restore`: put a verified backup in place of a database so that a crash at any moment
+//! leaves either the old or the new database under the target's name, and no stale `-wal` or
+//! `-journal` from the old one can be applied to the new one.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ripcord_runtime::Failure;
+use ripcord_runtime::rhai::{Array, Dynamic, Map};
+
+use super::copy::{self, Deadline};
+use super::facts::{self, Check, Facts};
+use super::files::{self, Holder, side_file};
+
+pub struct RestoreOpts {
+    pub force: bool,
+    pub keep_safety: bool,
+    pub live: bool,
+    pub check: Check,
+    pub timeout: Duration,
+}
+
+/// What a restore will do, worked out without changing anything.
+pub struct Plan {
+    pub target_exists: bool,
+    pub safety: Option<PathBuf>,
+    pub holders: Vec<Holder>,
+    /// Why a real run would refuse (only conditions an earlier step may still change).
+    pub blockers: Vec<String>,
+    pub steps: Vec<String>,
+}
+
+/// Refusals that hold in every mode, then the plan.
+pub fn plan(backup: &Path, target: &Path, opts: &RestoreOpts) -> Result<Plan, Failure> {
+    facts::check_file(backup)?;
+    if target.is_dir() {
+        return Err(Failure::new(format!(
+            "restore target {} is a directory",
+            target.display()
+        ))
+        .hint("give the path of the database file inside it"));
+    }
+    if super::backup::same_file(backup, target) {
+        return Err(Failure::new(format!(
+            "{} is both the backup and the restore target",
+            target.display()
+        )));
+    }
+    let target_exists = target.exists();
+    if target_exists && !opts.force {
+        return Err(Failure::new(format!(
+            "restore target {} already exists",
+            target.display()
+        ))
+        .hint("pass #{ force: true } to replace it (the current file is kept as a safety copy)"));
+    }
+    if let Some(hot) = hot_side_file(backup) {
+        if hot.ends_with("-journal") {
+            return Err(Failure::new(format!(
+                "backup {} has a hot rollback journal beside it ({hot}): it was copied mid-transaction",
+                backup.display()
+            ))
+            .hint("use a backup made with db::backup, or open this one once with sqlite3 to roll it back"));
+        }
+    }
+    let holders = files::holders(target);
+    let mut blockers = Vec::new();
+    if !holders.is_empty() && !opts.live {
+        blockers.push(format!(
+            "{} is open in {}",
+            target.display(),
+            Holder::describe(&holders)
+        ));
+    }
+    let safety = (target_exists && opts.keep_safety).then(|| safety_path(target));
+    let mut steps = vec![format!(
+        "verify {} ({})",
+        backup.display(),
+        check_name(opts.check)
+    )];
+    if !holders.is_empty() && opts.live {
+        if let Some(s) = &safety {
+            steps.push(format!(
+                "copy the live {} to {} (online backup)",
+                target.display(),
+                s.display()
+            ));
+        }
+        steps.push(format!(
+            "write the backup into the open {} through SQLite's locking",
+            target.display()
+        ));
+    } else {
+        steps.push(format!(
+            "copy {} to a temp file beside {} and fsync it",
+            backup.display(),
+            target.display()
+        ));
+        if target_exists {
+            steps.push(format!(
+                "fold any -wal/-journal of {} into it, so nothing stale stays beside it",
+                target.display()
+            ));
+            if let Some(s) = &safety {
+                steps.push(format!(
+                    "keep the current {} as {}",
+                    target.display(),
+                    s.display()
+                ));
+            }
+        }
+        steps.push(format!(
+            "rename the temp file onto {} and fsync the folder",
+            target.display()
+        ));
+    }
+    steps.push(format!(
+        "check the row counts of {} equal the backup's",
+        target.display()
+    ));
+    Ok(Plan {
+        target_exists,
+        safety,
+        holders,
+        blockers,
+        steps,
+    })
+}
+
+fn check_name(check: Check) -> &'static str {
+    match check {
+        Check::Quick => "quick_check, row counts, sha256",
+        Check::Full => "integrity_check, row counts, sha256",
+        Check::None => "row counts, sha256",
+    }
+}
+
+impl Plan {
+    pub fn to_map(&self, backup: &Facts, target: &Path) -> Map {
+        let mut m = Map::new();
+        m.insert("dry_run".into(), true.into());
+        m.insert("target".into(), target.display().to_string().into());
+        m.insert("target_exists".into(), self.target_exists.into());
+        m.insert("backup".into(), backup.to_map(0).into());
+        m.insert(
+            "safety".into(),
+            self.safety
+                .as_ref()
+                .map(|p| Dynamic::from(p.display().to_string()))
+                .unwrap_or(Dynamic::UNIT),
+        );
+        let held: Array = self
+            .holders
+            .iter()
+            .map(|h| {
+                let mut m = Map::new();
+                m.insert("pid".into(), Dynamic::from(h.pid as i64));
+                m.insert("name".into(), h.name.clone().into());
+                Dynamic::from(m)
+            })
+            .collect();
+        m.insert("held_by".into(), held.into());
+        m.insert(
+            "blockers".into(),
+            self.blockers
+                .iter()
+                .map(|b| Dynamic::from(b.clone()))
+                .collect::<Array>()
+                .into(),
+        );
+        m.insert(
+            "steps".into(),
+            self.steps
+                .iter()
+                .map(|s| Dynamic::from(s.clone()))
+                .collect::<Array>()
+                .into(),
+        );
+        m
+    }
+}
+
+/// A `-wal` or `-journal` with content beside `db`: SQLite would apply it on the next open.
+fn hot_side_file(db: &Path) -> Option<String> {
+    ["-wal", "-journal"]
+        .iter()
+        .map(|s| side_file(db, s))
+        .find(|p| files::len_of(p).is_some_and(|n| n > 0))
+        .map(|p| p.display().to_string())
+}
+
+/// `<target>.pre-restore-<stamp>`, with a counter if two restores share a second.
+fn safety_path(target: &Path) -> PathBuf {
+    let base = format!(
+        "{}.pre-restore-{}",
+        target.display(),
+        ripcord_runtime::time::stamp()
+    );
+    let mut candidate = PathBuf::from(&base);
+    let mut n = 1;
+    while candidate.exists() {
+        n += 1;
+        candidate = PathBuf::from(format!("{base}-{n}"));
+    }
+    candidate
+}
+
+/// What a finished restore reports.
+pub struct Restored {
+    pub facts: Facts,
+    pub safety: Option<PathBuf>,
+    pub backup: Facts,
+    pub live: bool,
+    pub notes: Vec<String>,
+}
+
+pub fn run(
+    backup: &Path,
+    target: &Path,
+    opts: &RestoreOpts,
+    stop: &dyn Fn() -> bool,
+) -> Result<Restored, Failure> {
+    let plan = plan(backup, target, opts)?;
+    if !plan.holders.is_empty() {
+        if !opts.live {
+            return Err(Failure::new(format!(
+                "restore target {} is open in {}; replacing the file under it would lose data",
+                target.display(),
+                Holder::describe(&plan.holders)
+            ))
+            .hint("stop that process first (e.g. service::stop), or pass #{ live: true } to restore through SQLite's locking"));
+        }
+        return live(backup, target, plan.safety, opts, stop);
+    }
+    let deadline = Deadline {
+        at: Instant::now() + opts.timeout,
+        timeout: opts.timeout,
+        stop,
+    };
+    let temp = files::temp_beside(target, "restore")?;
+    let before = stat(backup);
+    let (backup_facts, sha) = if hot_side_file(backup).is_some() {
+        // The backup's committed state includes its WAL: copy it through SQLite.
+        let backup_facts = facts::measure(backup, opts.check, false)?;
+        {
+            let source = facts::open_reader(backup)?;
+            let mut dest = copy::open_writer(&temp)?;
+            copy::online(
+                &source,
+                &mut dest,
+                &format!("copy of {}", backup.display()),
+                &deadline,
+            )?;
+        }
+        files::fsync_file(&temp)?;
+        (backup_facts, facts::sha256_file(&temp)?.0)
+    } else {
+        // Verify and copy at once: the target is touched only after both succeed.
+        let total = files::len_of(backup).unwrap_or(0);
+        std::thread::scope(|s| {
+            let verified = s.spawn(|| facts::measure(backup, opts.check, false));
+            let copied = copy::with_progress(
+                &temp,
+                total,
+                &format!("restore {}", files::file_name(backup)),
+                || copy::hashed(backup, &temp),
+            );
+            let verified = verified
+                .join()
+                .map_err(|_| Failure::new("internal error: the verification thread panicked"))?;
+            Ok::<_, Failure>((verified?, copied?.0))
+        })?
+    };
+    if stat(backup) != before {
+        return Err(Failure::new(format!("backup {} changed while it was being restored", backup.display()))
+            .hint("nothing was replaced; make sure nothing writes to the backup file, then run the restore again"));
+    }
+    let mut backup_facts = backup_facts;
+    backup_facts.sha256 = sha.clone();
+    files::copy_ownership(if plan.target_exists { target } else { backup }, &temp);
+    files::test_pause("after-temp");
+
+    let folder = files::folder_of(target);
+    let mut notes = Vec::new();
+    if plan.target_exists {
+        if hot_side_file(target).is_some() && !fold(target) {
+            notes.push(format!(
+                "{} has a -wal/-journal that SQLite could not fold into it (the file is damaged?); it was moved aside{}",
+                target.display(),
+                if plan.safety.is_some() { " with the safety copy" } else { " and deleted" }
+            ));
+        }
+        if let Some(safety) = &plan.safety {
+            keep_safety(target, safety)?;
+        }
+        // Gone before the new file takes the name: a stale -wal beside it would be replayed onto it.
+        for suffix in files::SIDE_SUFFIXES {
+            let side = side_file(target, suffix);
+            match &plan.safety {
+                Some(safety) if suffix != "-shm" && files::len_of(&side).is_some_and(|n| n > 0) => {
+                    std::fs::rename(&side, side_file(safety, suffix)).map_err(|e| {
+                        Failure::new(format!("cannot move {} aside: {e}", side.display()))
+                            .hint("nothing was replaced")
+                    })?;
+                }
+                _ => {
+                    files::remove_if_exists(&side)?;
+                }
+            }
+        }
+        files::fsync_folder(&folder)?;
+    }
+    files::test_pause("after-safety");
+    files::persist(temp, target, true)?;
+    files::test_pause("after-rename");
+    files::fsync_folder(&folder)?;
+
+    let mut restored = facts::describe(target).map_err(|f| after_swap(f, &plan.safety))?;
+    if restored.tables != backup_facts.tables {
+        return Err(after_swap(
+            Failure::new(format!(
+                "restored {} does not hold the backup's rows: {} rows against {}",
+                target.display(),
+                restored.rows(),
+                backup_facts.rows()
+            )),
+            &plan.safety,
+        ));
+    }
+    restored.integrity = backup_facts.integrity.clone();
+    restored.sha256 = sha;
+    Ok(Restored {
+        facts: restored,
+        safety: plan.safety,
+        backup: backup_facts,
+        live: false,
+        notes,
+    })
+}
+
+fn after_swap(failure: Failure, safety: &Option<PathBuf>) -> Failure {
+    let back = match safety {
+        Some(s) => format!(
+            "the previous database is kept at {}; db::restore it with #{{ force: true }} to go back",
+            s.display()
+        ),
+        None => "no safety copy was kept".to_string(),
+    };
+    Failure::new(failure.message).hint(back)
+}
+
+fn stat(path: &Path) -> Option<(u64, std::time::SystemTime)> {
+    std::fs::metadata(path)
+        .ok()
+        .and_then(|m| Some((m.len(), m.modified().ok()?)))
+}
+
+/// Let SQLite apply the old database's own hot `-wal` or `-journal` and empty it, so the safety
+/// copy is the whole old database and nothing stale is left beside the target. Only done when no
+/// process holds the target open, so this checkpoint blocks no one.
+fn fold(target: &Path) -> bool {
+    let folded = (|| -> rusqlite::Result<()> {
+        let conn = rusqlite::Connection::open_with_flags(
+            target,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE,
+        )?;
+        conn.busy_timeout(Duration::from_secs(2))?;
+        let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+        if mode.eq_ignore_ascii_case("wal") {
+            let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+            if busy != 0 {
+                return Err(rusqlite::Error::InvalidQuery);
+            }
+        } else {
+            conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+                r.get::<_, i64>(0)
+            })?;
+        }
+        conn.close().map_err(|(_, e)| e)
+    })();
+    folded.is_ok() && hot_side_file(target).is_none()
+}
+
+/// The old database under a second name: a hard link (instant, the very same bytes), or a
+/// copy where the filesystem has no links.
+fn keep_safety(target: &Path, safety: &Path) -> Result<(), Failure> {
+    if std::fs::hard_link(target, safety).is_ok() {
+        return Ok(());
+    }
+    std::fs::copy(target, safety).map_err(|e| {
+        Failure::new(format!(
+            "cannot keep a safety copy of {} at {}: {e}",
+            target.display(),
+            safety.display()
+        ))
+        .hint("nothing was replaced; free some space or pass #{ keep_safety: false }")
+    })?;
+    files::fsync_file(safety)
+}
+
+/// Restore into a database other processes hold open: SQLite's backup API writes the backup into
+/// it as one transaction under SQLite's own locks, so those processes see the old or the new
+/// content, never a mixture.
+fn live(
+    backup: &Path,
+    target: &Path,
+    safety: Option<PathBuf>,
+    opts: &RestoreOpts,
+    stop: &dyn Fn() -> bool,
+) -> Result<Restored, Failure> {
+    let backup_facts = facts::measure(backup, opts.check, true)?;
+    let deadline = Deadline {
+        at: Instant::now() + opts.timeout,
+        timeout: opts.timeout,
+        stop,
+    };
+    let fail = |e: rusqlite::Error| Failure::new(format!("cannot open {}: {e}", target.display()));
+    let mut conn =
+        rusqlite::Connection::open_with_flags(target, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
+            .map_err(fail)?;
+    conn.busy_timeout(Duration::from_millis(200))
+        .map_err(fail)?;
+    if let Some(safety) = &safety {
+        let temp = files::temp_beside(safety, "safety")?;
+        {
+            let mut dest = copy::open_writer(&temp)?;
+            copy::online(
+                &conn,
+                &mut dest,
+                &format!("safety copy of {}", target.display()),
+                &deadline,
+            )?;
+        }
+        files::fsync_file(&temp)?;
+        files::persist(temp, safety, false)?;
+    }
+    {
+        let source = facts::open_reader(backup)?;
+        copy::online(
+            &source,
+            &mut conn,
+            &format!("live restore into {}", target.display()),
+            &deadline,
+        )
+        .map_err(|f| after_swap(f, &safety))?;
+    }
+    files::fsync_folder(&files::folder_of(target))?;
+    let mut restored = facts::describe_conn(&conn, target).map_err(|f| after_swap(f, &safety))?;
+    let mut notes = Vec::new();
+    if restored.tables != backup_facts.tables {
+        notes.push(format!(
+            "{} changed right after the live restore ({} rows, the backup has {}): the processes holding it open are writing",
+            target.display(),
+            restored.rows(),
+            backup_facts.rows()
+        ));
+    }
+    restored.integrity = backup_facts.integrity.clone();
+    restored.sha256 = String::new();
+    Ok(Restored {
+        facts: restored,
+        safety,
+        backup: backup_facts,
+        live: true,
+        notes,
+    })
+}
