@@ -46,7 +46,7 @@ impl Sandbox {
         create_db(&sb.db)?;
         sb.create_repo(ripcord)?;
         // The known-good backup an operator would restore from: taken before the bad release.
-        let stamp = jiff::Zoned::now().strftime("%Y%m%d-%H%M%S").to_string();
+        let stamp = ripcord_runtime::time::stamp();
         let backup = sb.backups.join(format!("cortex-backup-{stamp}.db"));
         Connection::open(&sb.db)
             .and_then(|c| c.execute("VACUUM INTO ?1", [backup.display().to_string()]))
