@@ -626,3 +626,113 @@ fn doc_describes_one_function_with_its_example() {
     assert_eq!(unknown.code, 2);
     assert!(unknown.stderr.contains("fs::write"), "{}", unknown.stderr);
 }
+
+#[test]
+fn an_explicit_lock_is_shared_across_scripts_and_taken_over_from_a_killed_holder() {
+    let sb = Sandbox::new();
+    sb.write("a.rhai", "lock(\"cortex\");\nstep \"Hold\" { loop {} }\n");
+    sb.write(
+        "b.rhai",
+        "lock(\"cortex\");\nstep \"Work\" { fs::write(\"b-ran\", \"1\"); }\n",
+    );
+    let mut first = sb
+        .command(&["run", "a.rhai", "--timeout", "60s"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    wait_for_step_start(&sb);
+    let second = sb.run(&["run", "b.rhai"]);
+    assert_eq!(second.code, 4, "{}", second.stderr);
+    assert!(
+        second.stderr.contains(&format!(
+            "another run holds the lock `cortex`: pid {}",
+            first.id()
+        )),
+        "{}",
+        second.stderr
+    );
+    assert!(!sb.join("b-ran").exists());
+    first.kill().expect("SIGKILL");
+    let _ = first.wait();
+    let third = sb.run(&["run", "b.rhai"]);
+    assert_eq!(third.code, 0, "{}", third.stderr);
+    assert!(sb.join("b-ran").exists());
+}
+
+/// A one-shot HTTP server on 127.0.0.1 that records the request it gets.
+fn http_server() -> (String, std::thread::JoinHandle<String>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/health", listener.local_addr().expect("addr"));
+    let handle = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("accept");
+        let mut buf = [0u8; 4096];
+        let n = stream.read(&mut buf).unwrap_or(0);
+        let body = "{\"status\":\"healthy\"}";
+        let _ = write!(
+            stream,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    });
+    (url, handle)
+}
+
+#[test]
+fn a_secret_never_reaches_the_journal_outputs_or_reports() {
+    let sb = Sandbox::new();
+    let secret = "s3cr3t-Token-9271";
+    let (url, server) = http_server();
+    sb.write(
+        "secret.rhai",
+        &format!(
+            r#"//! Uses a secret everywhere.
+//! @param secret token: API token
+step "Probe" {{
+    print(`token is ${{token}}`);
+    let r = probe::http("{url}", #{{ headers: #{{ Authorization: `Bearer ${{token}}` }} }});
+    log::info(`probe said ${{r.status}}`);
+}}
+step "Fail" {{
+    throw `the token ${{token}} was rejected`;
+}}
+"#
+        ),
+    );
+    let run = sb.run(&[
+        "run",
+        "secret.rhai",
+        "-p",
+        &format!("token={secret}"),
+        "--json",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let request = server.join().expect("server");
+    assert!(
+        request.contains(&format!("Bearer {secret}")),
+        "the real request must carry the token: {request}"
+    );
+    let report = sb.run(&["report", "1", "--report", "rep"]);
+    assert_eq!(report.code, 0, "{}", report.stderr);
+    let show = sb.run(&["show", "1", "--json"]);
+    let history = sb.run(&["history", "--json"]);
+    let mut texts = vec![
+        run.stdout,
+        run.stderr,
+        report.stdout,
+        report.stderr,
+        show.stdout,
+        history.stdout,
+    ];
+    for f in ["rep/report.md", "rep/report.json", "rep/timeline.svg"] {
+        texts.push(std::fs::read_to_string(sb.join(f)).expect(f));
+    }
+    for f in [sb.journal(), sb.journal().with_extension("db-wal")] {
+        texts.push(String::from_utf8_lossy(&std::fs::read(&f).unwrap_or_default()).into_owned());
+    }
+    assert!(texts[1].contains("token is ***"), "{}", texts[1]);
+    for (i, t) in texts.iter().enumerate() {
+        assert!(!t.contains(secret), "output {i} contains the secret:\n{t}");
+    }
+}
