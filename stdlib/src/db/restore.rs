@@ -54,14 +54,16 @@ pub fn plan(backup: &Path, target: &Path, opts: &RestoreOpts) -> Result<Plan, Fa
         ))
         .hint("pass #{ force: true } to replace it (the current file is kept as a safety copy)"));
     }
-    if let Some(hot) = hot_side_file(backup) {
-        if hot.ends_with("-journal") {
-            return Err(Failure::new(format!(
-                "backup {} has a hot rollback journal beside it ({hot}): it was copied mid-transaction",
-                backup.display()
-            ))
-            .hint("use a backup made with db::backup, or open this one once with sqlite3 to roll it back"));
-        }
+    let journal = side_file(backup, "-journal");
+    if files::len_of(&journal).is_some_and(|n| n > 0) {
+        return Err(Failure::new(format!(
+            "backup {} has a hot rollback journal beside it ({}): it was copied mid-transaction",
+            backup.display(),
+            journal.display()
+        ))
+        .hint(
+            "use a backup made with db::backup, or open this one once with sqlite3 to roll it back",
+        ));
     }
     let holders = files::holders(target);
     let mut blockers = Vec::new();
