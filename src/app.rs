@@ -29,9 +29,13 @@ pub fn main() -> i32 {
         }
     };
     let interrupt = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // If registration fails the default handler stays: Ctrl-C still stops the process.
-        let _ = signal_hook::flag::register(signal, interrupt.clone());
+    // Ctrl-C and SIGTERM stop a run at its next safe point; the demo's service keeps the
+    // default handlers so `service::stop` ends it.
+    if !matches!(cli.command, Command::DemoService { .. }) {
+        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            // If registration fails the default handler stays: Ctrl-C still stops the process.
+            let _ = signal_hook::flag::register(signal, interrupt.clone());
+        }
     }
     let ctx = Context {
         journal: cli
@@ -42,11 +46,43 @@ pub fn main() -> i32 {
         interrupt,
     };
     match cli.command {
+        Command::Demo {
+            keep,
+            dir,
+            setup_only,
+            healthy,
+            backend,
+        } => crate::demo::run(
+            crate::demo::DemoOptions {
+                keep,
+                dir,
+                setup_only,
+                healthy,
+                backend,
+            },
+            ctx.interrupt.clone(),
+        ),
+        Command::DemoService {
+            db,
+            port,
+            release,
+            faulty,
+        } => crate::demo::service::serve(crate::demo::service::ServiceArgs {
+            db,
+            port,
+            release,
+            faulty,
+        }),
         Command::Run(args) => command::run::run(&ctx, args),
         Command::Check { paths } => command::check::check(&ctx, &paths),
         Command::List { dir } => command::list::list(&ctx, dir.as_deref()),
         Command::Describe { script } => command::list::describe(&ctx, &script),
         Command::Doc { item, format } => command::doc::doc(item.as_deref(), format),
+        Command::Drill(args) => command::drill::drill(&ctx, args),
+        Command::Report { run, dir, json } => {
+            command::report::report(&ctx, run, dir.as_deref(), json)
+        }
+        Command::Repl(args) => command::repl::repl(&ctx, args),
         Command::History { limit, json } => command::history::history(&ctx, limit, json),
         Command::Show { run, json } => command::history::show(&ctx, run, json),
         Command::Resume(args) => command::resume::resume(&ctx, args),

@@ -21,6 +21,24 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Build a throwaway sandbox service and run the shipped runbooks against it
+    Demo {
+        /// Keep the sandbox afterwards
+        #[arg(long)]
+        keep: bool,
+        /// Build the sandbox in this folder (kept)
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Only build the sandbox and start its service (needs --dir); run the runbooks yourself
+        #[arg(long, requires = "dir")]
+        setup_only: bool,
+        /// Start the stable release with no incident (with --setup-only)
+        #[arg(long)]
+        healthy: bool,
+        /// Where the service runs: auto (systemd user manager if one answers), systemd or process
+        #[arg(long, value_enum, default_value = "auto")]
+        backend: DemoBackend,
+    },
     /// Run a runbook
     Run(RunArgs),
     /// Check runbooks without running them: syntax, unknown functions, undefined variables
@@ -45,6 +63,22 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: DocFormatArg,
     },
+    /// Rehearse a runbook: reads and probes for real, changes simulated, faults injected; writes
+    /// a report (Markdown, JSON, SVG timeline)
+    Drill(DrillArgs),
+    /// Write the report (Markdown, JSON, SVG timeline) of a past run from the journal
+    Report {
+        /// Run id (from `ripcord history`)
+        run: i64,
+        /// Folder for the report files (default: ./drill-reports/SCRIPT-runID/)
+        #[arg(long = "report", value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Print the report as JSON on stdout
+        #[arg(long)]
+        json: bool,
+    },
+    /// Interactive REPL; with SCRIPT, step through it (as `run --step`)
+    Repl(ReplArgs),
     /// Past runs, newest first
     History {
         /// How many runs to show
@@ -64,6 +98,18 @@ pub enum Command {
     },
     /// Continue an interrupted or failed run after its last completed step
     Resume(ResumeArgs),
+    /// The demo's sandbox service (started by `ripcord demo`, not by hand)
+    #[command(hide = true)]
+    DemoService {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        release: String,
+        #[arg(long)]
+        faulty: bool,
+    },
     /// The journal itself
     Journal {
         #[command(subcommand)]
@@ -75,6 +121,13 @@ pub enum Command {
 pub enum JournalAction {
     /// Check the hash chain; exit 1 naming the first broken event
     Verify,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DemoBackend {
+    Auto,
+    Systemd,
+    Process,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -119,6 +172,26 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ReplArgs {
+    /// Runbook to step through (path, or a name on the script path)
+    pub script: Option<String>,
+    /// A param of SCRIPT: -p name=value (repeatable)
+    #[arg(
+        short = 'p',
+        long = "param",
+        value_name = "NAME=VALUE",
+        requires = "script"
+    )]
+    pub params: Vec<String>,
+    /// Config file, visible as `cfg` (default: ./ripcord.toml if present)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Step through SCRIPT as a dry run: changes are shown and simulated
+    #[arg(long, requires = "script")]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct ResumeArgs {
     /// Run id (from `ripcord history`)
     pub run: i64,
@@ -137,4 +210,31 @@ pub struct ResumeArgs {
     /// When a step fails, run the registered undo actions without asking
     #[arg(long)]
     pub undo_on_failure: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DrillArgs {
+    /// Runbook path, or a name on the script path
+    pub script: String,
+    /// A param: -p name=value (repeatable)
+    #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Config file, visible to the script as `cfg` (default: ./ripcord.toml if present)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Make a native call fail: module::fn=fail, or =fail@N for its Nth call (repeatable)
+    #[arg(long = "inject", value_name = "FAULT")]
+    pub inject: Vec<String>,
+    /// Folder for the report files (default: ./drill-reports/SCRIPT-STAMP/)
+    #[arg(long = "report", value_name = "DIR")]
+    pub report: Option<PathBuf>,
+    /// Answer yes to every confirm()
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Stop the drill after this long (e.g. 90s, 10m); exit 1
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Print one JSON result object on stdout, with the report's file paths
+    #[arg(long)]
+    pub json: bool,
 }

@@ -3,6 +3,7 @@
 mod app;
 mod cli;
 mod command;
+mod demo;
 
 fn main() {
     std::process::exit(app::main());

@@ -420,7 +420,7 @@ fn a_killed_run_shows_as_interrupted_and_resume_runs_only_the_remaining_steps() 
         "three.rhai",
         r#"//! Three steps.
 //! @param tag = "x": a tag
-step "One" { fs::append("log.txt", `one ${tag}\n`); }
+step "One" { fs::append("log.txt", `one ${tag}` + "\n"); }
 step "Two" {
     fs::append("log.txt", "two\n");
     while !fs::exists("release") { time::sleep("20ms"); }
@@ -545,4 +545,84 @@ step "C" { throw "c broke"; }
         2,
         "{kinds:?}"
     );
+}
+
+#[test]
+fn check_names_an_unknown_function_and_its_line_and_runs_nothing() {
+    let sb = Sandbox::new();
+    sb.write(
+        "typo.rhai",
+        "//! Typo.\nstep \"Write\" {\n    fs::wirte(\"marker\", \"x\");\n}\n",
+    );
+    let out = sb.run(&["check", "typo.rhai"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("unknown function `fs::wirte`"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("typo.rhai:3:5"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("did you mean `fs::write`?"),
+        "{}",
+        out.stderr
+    );
+    assert!(!sb.join("marker").exists());
+}
+
+#[test]
+fn every_shipped_runbook_passes_check() {
+    let sb = Sandbox::new();
+    let scripts = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts");
+    let out = sb.run(&["check", scripts]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("no problems"), "{}", out.stderr);
+}
+
+#[test]
+fn every_native_function_has_a_doc_and_an_example_that_compiles() {
+    let sb = Sandbox::new();
+    let out = sb.run(&["doc", "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let docs = out.json();
+    let all = docs.as_array().expect("array");
+    for module in [
+        "fs", "db", "git", "service", "probe", "time", "log", "json", "toml",
+    ] {
+        assert!(
+            all.iter().any(|f| f["module"] == module),
+            "no functions in `{module}`"
+        );
+    }
+    let mut dir = String::new();
+    for f in all {
+        let name = f["qualified"].as_str().expect("qualified");
+        assert!(
+            !f["summary"].as_str().unwrap_or("").is_empty(),
+            "{name} has no summary"
+        );
+        let example = f["example"].as_str().unwrap_or("");
+        assert!(!example.is_empty(), "{name} has no example");
+        let file = format!("ex{}.rhai", dir.len());
+        dir.push('x');
+        sb.write(&file, &format!("{example}\n"));
+        let checked = sb.run(&["check", &file]);
+        assert_eq!(
+            checked.code, 0,
+            "the example of {name} does not pass check:\n{example}\n{}",
+            checked.stderr
+        );
+    }
+}
+
+#[test]
+fn doc_describes_one_function_with_its_example() {
+    let sb = Sandbox::new();
+    let out = sb.run(&["doc", "fs::write"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("write("), "{}", out.stdout);
+    assert!(out.stdout.contains("change"), "{}", out.stdout);
+    let unknown = sb.run(&["doc", "fs::wirte"]);
+    assert_eq!(unknown.code, 2);
+    assert!(unknown.stderr.contains("fs::write"), "{}", unknown.stderr);
 }

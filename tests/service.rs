@@ -1,1 +1,538 @@
-//! Tests of the `service` area.
+//! `service::*` through the real binary: against a real systemd user manager (started by the
+//! tests' own setup, see `support/systemd.rs`) with real unit files, and the process backend
+//! with real child processes, which needs no systemd at all.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::support::Sandbox;
+use crate::support::systemd::{manager, unit_name};
+
+/// A Python that runs without a login shell's environment (systemd starts units with a bare
+/// PATH, so version-manager shims do not work there).
+fn python3() -> String {
+    if Path::new("/usr/bin/python3").exists() {
+        return "/usr/bin/python3".to_string();
+    }
+    let out = std::process::Command::new("sh")
+        .args(["-c", "command -v python3"])
+        .output()
+        .expect("sh");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The status line of `GET /` on the port, or None when nothing answers.
+fn http_status(port: u16) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream
+        .write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    text.lines().next().map(str::to_string)
+}
+
+/// Wait (generously) for the port to answer; the assertion is that it does, not how fast.
+fn wait_http(port: u16) -> Option<String> {
+    let until = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(line) = http_status(port) {
+            return Some(line);
+        }
+        if Instant::now() > until {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+const USER_SCOPE: &str = "[service]\nscope = \"user\"\n";
+
+fn http_unit(dir: &Path, port: u16) -> String {
+    format!(
+        "[Unit]\nDescription=ripcord test HTTP service\n\n[Service]\nExecStart={} -m http.server --bind 127.0.0.1 {port}\nWorkingDirectory={}\n",
+        python3(),
+        dir.display()
+    )
+}
+
+fn error_text(json: &serde_json::Value) -> String {
+    json["error"]
+        .to_string()
+        .replace("\\n", "\n")
+        .replace("\\\"", "\"")
+}
+
+#[test]
+fn systemd_start_restart_stop_of_a_small_http_service() {
+    let mgr = manager();
+    let sb = Sandbox::new();
+    let port = free_port();
+    let unit = mgr.install(&unit_name("http"), &http_unit(sb.path(), port));
+    sb.write("ripcord.toml", USER_SCOPE);
+    sb.write(
+        "cycle.rhai",
+        r#"//! Start, restart and stop a unit.
+//! @param unit: the unit
+step "Start" { let s = service::start(unit); }
+step "Check" { let before = service::status(unit); }
+step "Restart" { let after = service::restart(unit, #{ timeout: "20s" }); }
+#{ before: service::status(unit), active: service::is_active(unit) }
+"#,
+    );
+    let out = mgr.ripcord(
+        &sb,
+        &[
+            "run",
+            "cycle.rhai",
+            "-p",
+            &format!("unit={}", unit.name),
+            "--config",
+            "ripcord.toml",
+            "--json",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let result = &out.json()["result"];
+    let status = &result["before"];
+    assert_eq!(status["active_state"], "active", "{result}");
+    assert_eq!(status["sub_state"], "running");
+    assert_eq!(status["loaded"], "loaded");
+    assert_eq!(status["unit"], unit.name.as_str());
+    assert_eq!(status["n_restarts"], 0);
+    assert!(
+        status["since"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("20")),
+        "{status}"
+    );
+    assert_eq!(result["active"], true);
+    let pid = status["main_pid"].as_i64().expect("main_pid");
+    assert!(pid > 1);
+    assert_eq!(
+        mgr.property(&unit.name, "MainPID"),
+        pid.to_string(),
+        "the pid is the one systemd reports"
+    );
+    assert!(
+        out.stderr
+            .contains(&format!("restart {} (systemctl --user)", unit.name)),
+        "{}",
+        out.stderr
+    );
+
+    let line = wait_http(port).expect("the service answers HTTP after start");
+    assert!(line.contains("200"), "{line}");
+
+    sb.write(
+        "stop.rhai",
+        "//! Stop.\n//! @param unit: the unit\nstep \"Stop\" { service::stop(unit, #{ user: true }) }\n",
+    );
+    let out = mgr.ripcord(
+        &sb,
+        &[
+            "run",
+            "stop.rhai",
+            "-p",
+            &format!("unit={}", unit.name),
+            "--json",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.json()["result"]["active_state"],
+        "inactive",
+        "{}",
+        out.stdout
+    );
+    assert_eq!(mgr.property(&unit.name, "ActiveState"), "inactive");
+    assert_eq!(http_status(port), None, "nothing answers after stop");
+}
+
+#[test]
+fn systemd_start_of_a_unit_that_exits_at_once_fails_with_its_status() {
+    let mgr = manager();
+    let sb = Sandbox::new();
+    let unit = mgr.install(&unit_name("false"), "[Service]\nExecStart=/bin/false\n");
+    sb.write("ripcord.toml", USER_SCOPE);
+    sb.write(
+        "start.rhai",
+        "//! Start.\n//! @param unit: the unit\nstep \"Start\" {\n    service::start(unit);\n}\n",
+    );
+    let out = mgr.ripcord(
+        &sb,
+        &[
+            "run",
+            "start.rhai",
+            "-p",
+            &format!("unit={}", unit.name),
+            "--json",
+        ],
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let json = out.json();
+    assert_eq!(json["status"], "failed");
+    assert_eq!(json["error"]["location"], "start.rhai:4:14");
+    let error = error_text(&json);
+    let expected = format!(
+        "{} did not start: it is failed (result: exit-code; main process exited with status 1)",
+        unit.name
+    );
+    assert!(error.contains(&expected), "{error}");
+    assert!(error.contains("last log lines"), "{error}");
+    assert!(
+        error.contains(&format!(
+            "look at `systemctl --user status {}` and `journalctl --user -u {} -n 50`",
+            unit.name, unit.name
+        )),
+        "{error}"
+    );
+    assert_eq!(mgr.property(&unit.name, "ActiveState"), "failed");
+}
+
+#[test]
+fn systemd_unit_that_restarts_in_a_loop_fails_start_and_its_restarts_grow() {
+    let mgr = manager();
+    let sb = Sandbox::new();
+    let unit = mgr.install(
+        &unit_name("loop"),
+        "[Unit]\nStartLimitIntervalSec=0\n\n[Service]\nExecStart=/bin/sh -c 'exit 1'\nRestart=always\nRestartSec=100ms\n",
+    );
+    sb.write("ripcord.toml", USER_SCOPE);
+    sb.write(
+        "loop.rhai",
+        r#"//! Start a crash-looping unit and watch it.
+//! @param unit: the unit
+let error = "";
+try { service::start(unit); } catch (e) { error = `${e}`; }
+let first = service::status(unit).n_restarts;
+let later = first;
+for i in 0..100 {
+    later = service::status(unit).n_restarts;
+    if later >= first + 2 { break; }
+    time::sleep("100ms");
+}
+#{ error: error, first: first, later: later }
+"#,
+    );
+    let out = mgr.ripcord(
+        &sb,
+        &[
+            "run",
+            "loop.rhai",
+            "-p",
+            &format!("unit={}", unit.name),
+            "--json",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let result = &out.json()["result"];
+    let error = result["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(&format!("{} did not start: it keeps restarting", unit.name)),
+        "{result}"
+    );
+    let (first, later) = (
+        result["first"].as_i64().unwrap_or(-1),
+        result["later"].as_i64().unwrap_or(-1),
+    );
+    assert!(later >= first + 2, "n_restarts grows: {result}");
+}
+
+#[test]
+fn systemd_start_that_does_not_finish_in_time_fails_with_the_state_it_is_in() {
+    let mgr = manager();
+    let sb = Sandbox::new();
+    let unit = mgr.install(
+        &unit_name("slow"),
+        "[Service]\nExecStartPre=/bin/sleep 30\nExecStart=/bin/sleep 60\n",
+    );
+    sb.write("ripcord.toml", USER_SCOPE);
+    sb.write(
+        "start.rhai",
+        "//! Start.\n//! @param unit: the unit\nservice::start(unit, #{ timeout: \"1s\" })\n",
+    );
+    let out = mgr.ripcord(
+        &sb,
+        &[
+            "run",
+            "start.rhai",
+            "-p",
+            &format!("unit={}", unit.name),
+            "--json",
+        ],
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let error = error_text(&out.json());
+    let expected = format!(
+        "{} did not start: `systemctl` did not finish: it took longer than 1.0s; it is activating (start-pre)",
+        unit.name
+    );
+    assert!(error.contains(&expected), "{error}");
+}
+
+#[test]
+fn systemd_unknown_unit_is_a_clear_error_in_a_run_and_in_a_dry_run() {
+    let mgr = manager();
+    let sb = Sandbox::new();
+    let unit = unit_name("missing");
+    sb.write("ripcord.toml", USER_SCOPE);
+    sb.write(
+        "start.rhai",
+        "//! Start.\n//! @param unit: the unit\nstep \"Start\" {\n    service::start(unit);\n}\n",
+    );
+    let expected = format!("unknown unit {unit}: systemctl --user has no such unit");
+    for extra in [None, Some("--dry-run")] {
+        let mut args = vec!["run", "start.rhai", "--json"];
+        let param = format!("unit={unit}");
+        args.extend(["-p", &param]);
+        args.extend(extra);
+        let out = mgr.ripcord(&sb, &args);
+        assert_eq!(out.code, 1, "{extra:?}: {}", out.stderr);
+        let error = error_text(&out.json());
+        assert!(error.contains(&expected), "{extra:?}: {error}");
+        assert!(
+            error.contains(&format!("list-unit-files '{unit}*'")),
+            "{error}"
+        );
+        assert!(
+            !out.stderr.contains("would: start"),
+            "nothing is simulated for an unknown unit: {}",
+            out.stderr
+        );
+    }
+    sb.write(
+        "status.rhai",
+        "//! Status.\n//! @param unit: the unit\nservice::status(unit)\n",
+    );
+    let out = mgr.ripcord(
+        &sb,
+        &[
+            "run",
+            "status.rhai",
+            "-p",
+            &format!("unit={unit}"),
+            "--json",
+        ],
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        error_text(&out.json()).contains(&expected),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn systemd_dry_run_reads_the_status_and_simulates_the_start() {
+    let mgr = manager();
+    let sb = Sandbox::new();
+    let port = free_port();
+    let unit = mgr.install(&unit_name("dry"), &http_unit(sb.path(), port));
+    sb.write("ripcord.toml", USER_SCOPE);
+    sb.write(
+        "start.rhai",
+        "//! Start.\n//! @param unit: the unit\nstep \"Start\" { service::start(unit) }\n",
+    );
+    let out = mgr.ripcord(
+        &sb,
+        &[
+            "run",
+            "start.rhai",
+            "-p",
+            &format!("unit={}", unit.name),
+            "--dry-run",
+            "--json",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("would: start {} (systemctl --user)", unit.name)),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        out.json()["result"]["active_state"],
+        "active",
+        "the simulated result"
+    );
+    assert_eq!(
+        mgr.property(&unit.name, "ActiveState"),
+        "inactive",
+        "nothing was started"
+    );
+}
+
+#[test]
+fn systemd_wait_active_and_logs() {
+    let mgr = manager();
+    let sb = Sandbox::new();
+    let port = free_port();
+    let unit = mgr.install(&unit_name("wait"), &http_unit(sb.path(), port));
+    let started = mgr.systemctl(&["start", &unit.name]);
+    assert_eq!(started.code, 0, "{}", started.stderr);
+    sb.write(
+        "wait.rhai",
+        r#"//! Wait for a unit, then read its logs.
+//! @param unit: the unit
+let s = service::wait_active(unit, "20s", #{ user: true });
+let logs = "";
+try { logs = service::logs(unit, "10m", #{ user: true }); } catch (e) { logs = `error: ${e}`; }
+#{ state: s.active_state, logs: logs }
+"#,
+    );
+    let out = mgr.ripcord(
+        &sb,
+        &[
+            "run",
+            "wait.rhai",
+            "-p",
+            &format!("unit={}", unit.name),
+            "--json",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let result = &out.json()["result"];
+    assert_eq!(result["state"], "active");
+    let logs = result["logs"].as_str().unwrap_or_default();
+    // A user manager without journald keeps no logs: `logs` must say so rather than return "".
+    let journal = std::process::Command::new("journalctl")
+        .args(["--user", "-n", "1", "--no-pager"])
+        .env("XDG_RUNTIME_DIR", &mgr.runtime_dir)
+        .output()
+        .expect("journalctl");
+    if String::from_utf8_lossy(&journal.stderr).contains("No journal files were found") {
+        assert!(
+            logs.contains(&format!(
+                "no logs for {}: this host has no systemd journal",
+                unit.name
+            )),
+            "{logs}"
+        );
+    } else {
+        assert!(!logs.starts_with("error:"), "{logs}");
+    }
+}
+
+fn process_config(sb: &Sandbox, unit: &str, port: u16) -> String {
+    format!(
+        "[service.units.\"{unit}\"]\ncommand = \"{} -m http.server --bind 127.0.0.1 {port}\"\ncwd = \"{dir}\"\npidfile = \"{dir}/run/{unit}.pid\"\nlog = \"{dir}/logs/{unit}.log\"\nstop_timeout = \"5s\"\n",
+        python3(),
+        dir = sb.path().display()
+    )
+}
+
+/// Kills what a pidfile names when a test ends early, so a failed test leaves no server behind.
+struct KillOnDrop(std::path::PathBuf);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let pid = std::fs::read_to_string(&self.0)
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok());
+        if let Some(pid) = pid.filter(|p| *p > 1) {
+            // SAFETY: plain syscall; the service runs in its own process group.
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
+        }
+    }
+}
+
+#[test]
+fn process_backend_service_outlives_the_run_that_started_it() {
+    let sb = Sandbox::new();
+    let port = free_port();
+    let unit = "web.service";
+    sb.write("ripcord.toml", &process_config(&sb, unit, port));
+    let _cleanup = KillOnDrop(sb.join(&format!("run/{unit}.pid")));
+    sb.write(
+        "start.rhai",
+        "//! Start.\nstep \"Start\" { service::start(\"web.service\") }\n",
+    );
+    sb.write(
+        "stop.rhai",
+        "//! Stop.\nstep \"Stop\" { service::stop(\"web\") }\n",
+    );
+    sb.write(
+        "status.rhai",
+        "//! Status.\nservice::status(\"web.service\")\n",
+    );
+
+    let out = sb.run(&["run", "start.rhai", "--json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let status = &out.json()["result"];
+    assert_eq!(status["active_state"], "active", "{status}");
+    assert_eq!(status["backend"], "process");
+    let pid = status["main_pid"].as_i64().expect("main_pid");
+    let pidfile = std::fs::read_to_string(sb.join(&format!("run/{unit}.pid"))).expect("pidfile");
+    assert_eq!(pidfile.trim(), pid.to_string());
+
+    // The run has ended; the service still answers, in its own session.
+    let line = wait_http(port).expect("the service answers HTTP");
+    assert!(line.contains("200"), "{line}");
+    let log = std::fs::read_to_string(sb.join(&format!("logs/{unit}.log"))).unwrap_or_default();
+    assert!(
+        log.contains("GET / HTTP"),
+        "its output goes to the log file: {log}"
+    );
+
+    let out = sb.run(&["run", "status.rhai", "--json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.json()["result"]["main_pid"], pid);
+
+    let out = sb.run(&["run", "stop.rhai", "--json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.json()["result"]["active_state"], "inactive");
+    assert_eq!(http_status(port), None, "nothing answers after stop");
+    assert!(
+        !sb.join(&format!("run/{unit}.pid")).exists(),
+        "the pidfile is removed"
+    );
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .next()
+        .unwrap_or("X")
+        .to_string();
+    assert!(
+        stat.is_empty() || state == "Z",
+        "the process is gone: {stat}"
+    );
+}
+
+#[test]
+fn process_backend_start_of_a_command_that_fails_shows_its_log_tail() {
+    let sb = Sandbox::new();
+    let port = free_port();
+    // Taken port: the second server cannot bind and exits at once.
+    let _taken = TcpListener::bind(("127.0.0.1", port)).expect("bind");
+    sb.write("ripcord.toml", &process_config(&sb, "web.service", port));
+    sb.write(
+        "start.rhai",
+        "//! Start.\nstep \"Start\" {\n    service::start(\"web.service\", #{ settle: \"5s\" });\n}\n",
+    );
+    let out = sb.run(&["run", "start.rhai", "--json"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let json = out.json();
+    let error = error_text(&json);
+    assert!(error.contains("web.service did not start: `"), "{error}");
+    assert!(error.contains("exited at once with status 1"), "{error}");
+    assert!(
+        error.contains("Address already in use"),
+        "the log tail names the cause: {error}"
+    );
+    assert_eq!(json["error"]["location"], "start.rhai:3:14");
+}

@@ -5,6 +5,9 @@ mod support;
 
 mod core;
 mod db;
+mod drill;
 mod git;
 mod probe;
+mod repl;
+mod runbooks;
 mod service;

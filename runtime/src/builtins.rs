@@ -42,6 +42,16 @@ pub fn module() -> NativeModule {
     );
     m.function(
         Decl {
+            name: "is_dry_run",
+            effect: Effect::Pure,
+            params: &["bool"],
+            doc: "True when changes are simulated (`--dry-run`, `ripcord drill`).\n\nReads after a simulated change still see the old state: use this to skip checks that only make sense after a real change (e.g. waiting for a restarted service).",
+            example: r#"if is_dry_run() { log::info("drill: the service was not restarted"); }"#,
+        },
+        is_dry_run,
+    );
+    m.function(
+        Decl {
             name: "lock",
             effect: Effect::Pure,
             params: &["name: String", "()"],
@@ -68,6 +78,10 @@ fn undo(ctx: NativeCallContext, action: FnPtr) -> RhaiResult<()> {
     let _ = host.journal("undo.register", json!({ "action": action.fn_name() }));
     host.push_undo(action);
     Ok(())
+}
+
+fn is_dry_run(ctx: NativeCallContext) -> RhaiResult<bool> {
+    Ok(Host::of(&ctx)?.mode.simulates_changes())
 }
 
 fn lock(ctx: NativeCallContext, name: &str) -> RhaiResult<()> {

@@ -127,10 +127,10 @@ impl Diagnostic {
             }
             None => Group::with_title(title),
         };
-        if snippet_line.is_none() {
-            if let Some(loc) = self.location() {
-                group = group.element(Level::NOTE.message(format!("at {loc}")));
-            }
+        if snippet_line.is_none()
+            && let Some(loc) = self.location()
+        {
+            group = group.element(Level::NOTE.message(format!("at {loc}")));
         }
         for note in &self.notes {
             group = group.element(Level::NOTE.message(note.as_str()));
@@ -222,8 +222,8 @@ fn display_fn(name: &str) -> &str {
 fn token_end(text: &str, start: usize) -> usize {
     let rest = &text[start..];
     let mut len = 0;
-    let mut chars = rest.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
+    let chars = rest.char_indices().peekable();
+    for (i, c) in chars {
         if c.is_alphanumeric()
             || c == '_'
             || (c == ':' && rest[i..].starts_with("::"))

@@ -154,6 +154,18 @@ pub struct UndoAction {
     pub action: FnPtr,
 }
 
+/// What `runbook::run` needs to start a sub-run like the current run.
+#[derive(Clone)]
+pub struct SubRunner {
+    pub modules: fn() -> Vec<crate::native::NativeModule>,
+    pub config: Option<std::path::PathBuf>,
+    pub journal: Option<std::path::PathBuf>,
+    pub dirs: Vec<std::path::PathBuf>,
+    pub yes: bool,
+    pub interrupt: Arc<AtomicBool>,
+    pub prompter: Option<Arc<dyn Prompter>>,
+}
+
 /// Settings for one run's host.
 pub struct HostOptions {
     pub mode: Mode,
@@ -209,6 +221,7 @@ pub struct Host {
     deadline: Option<(Instant, Duration)>,
     completed_steps: Vec<(usize, String)>,
     prompter: Mutex<Option<Arc<dyn Prompter>>>,
+    sub_runner: Mutex<Option<SubRunner>>,
     state: Mutex<State>,
 }
 
@@ -227,6 +240,7 @@ impl Host {
             deadline: options.deadline.map(|d| (started + d, d)),
             completed_steps: options.completed_steps,
             prompter: Mutex::new(None),
+            sub_runner: Mutex::new(None),
             state: Mutex::new(State::default()),
         }
     }
@@ -249,6 +263,17 @@ impl Host {
 
     pub fn set_prompter(&self, prompter: Option<Arc<dyn Prompter>>) {
         *self.prompter.lock().unwrap_or_else(|p| p.into_inner()) = prompter;
+    }
+
+    pub fn set_sub_runner(&self, runner: SubRunner) {
+        *self.sub_runner.lock().unwrap_or_else(|p| p.into_inner()) = Some(runner);
+    }
+
+    pub fn sub_runner(&self) -> Option<SubRunner> {
+        self.sub_runner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn prompter(&self) -> Option<Arc<dyn Prompter>> {
@@ -288,15 +313,15 @@ impl Host {
             journal_error,
             ..
         } = &mut *state;
-        if let Some((journal, run)) = journal.as_mut() {
-            if let Err(e) = journal.event(*run, kind, step.as_deref(), &data) {
-                let message = format!(
-                    "cannot write to the journal {}: {e}",
-                    journal.path().display()
-                );
-                *journal_error = Some(message.clone());
-                return Err(message);
-            }
+        if let Some((journal, run)) = journal.as_mut()
+            && let Err(e) = journal.event(*run, kind, step.as_deref(), &data)
+        {
+            let message = format!(
+                "cannot write to the journal {}: {e}",
+                journal.path().display()
+            );
+            *journal_error = Some(message.clone());
+            return Err(message);
         }
         Ok(())
     }
@@ -324,6 +349,12 @@ impl Host {
 
     pub fn stop_reason(&self) -> Option<Stop> {
         self.state().stop.clone()
+    }
+
+    /// Forget a stop and a pending Ctrl-C, so the REPL can evaluate its next input.
+    pub fn clear_stop(&self) {
+        self.interrupt.store(false, Ordering::Relaxed);
+        self.state().stop = None;
     }
 
     pub fn request_stop(&self, stop: Stop) {
@@ -362,7 +393,8 @@ impl Host {
 
     // ---- the seam ---------------------------------------------------------------------------
 
-    fn injected(&self, function: &str) -> bool {
+    /// The injection that applies to this call of `function`, if any (counting every call).
+    fn injected(&self, function: &str) -> Option<Failure> {
         let mut state = self.state();
         let n = match state.calls.iter_mut().find(|(f, _)| f == function) {
             Some((_, n)) => {
@@ -374,15 +406,17 @@ impl Host {
                 1
             }
         };
-        self.injections
+        let hit = self
+            .injections
             .iter()
-            .any(|i| i.function == function && i.nth.is_none_or(|k| k == n))
-    }
-
-    fn injected_failure(&self, function: &str) -> Failure {
-        Failure::new(format!(
-            "{function} failed: fault injected by the drill (--inject {function}=fail)"
-        ))
+            .find(|i| i.function == function && i.nth.is_none_or(|k| k == n))?;
+        let spec = match hit.nth {
+            Some(k) => format!("{function}=fail@{k}"),
+            None => format!("{function}=fail"),
+        };
+        Some(Failure::new(format!(
+            "{function} failed: fault injected by the drill (--inject {spec})"
+        )))
     }
 
     /// Make (or simulate) a change. `perform` runs only in a real run, after the journal has the
@@ -399,8 +433,7 @@ impl Host {
         }
         let summary = self.secrets.redact(&change.summary);
         let args = Value::Object(change.args.clone());
-        if self.injected(&change.function) {
-            let failure = self.injected_failure(&change.function);
+        if let Some(failure) = self.injected(&change.function) {
             self.out.change_failed(&summary, &failure.message);
             self.record_change(
                 &change.function,
@@ -416,10 +449,15 @@ impl Host {
             return Err(failure.at_position(pos));
         }
         if let Some(prompter) = self.prompter() {
-            match prompter.before_change(&Change {
+            let decision = prompter.before_change(&Change {
                 summary: summary.clone(),
                 ..change.clone()
-            }) {
+            });
+            let _ = self.journal(
+                "prompt",
+                json!({ "kind": "change", "function": change.function, "summary": summary, "answer": decision_text(decision) }),
+            );
+            match decision {
                 Decision::Continue => {}
                 Decision::Skip => {
                     self.out.skipped_change(&summary);
@@ -525,8 +563,7 @@ impl Host {
         if let Some(stop) = self.check_stop() {
             return Err(self.terminate(stop, pos));
         }
-        if self.injected(function) {
-            let failure = self.injected_failure(function);
+        if let Some(failure) = self.injected(function) {
             self.record_observation(function, false, 0, Some(failure.message.clone()));
             return Err(failure.at_position(pos));
         }
@@ -657,15 +694,14 @@ impl Host {
             return Ok(false);
         }
         if let Some(prompter) = self.prompter() {
-            let decision = prompter.before_step(name, position, inspect);
-            let answer = match decision {
-                Decision::Continue => "continue",
-                Decision::Skip => "skip",
-                Decision::Abort => "abort",
+            let mut journaled = JournaledInspect {
+                host: self,
+                inner: inspect,
             };
+            let decision = prompter.before_step(name, position, &mut journaled);
             let _ = self.journal(
                 "prompt",
-                json!({ "kind": "step", "step": name, "answer": answer }),
+                json!({ "kind": "step", "step": name, "answer": decision_text(decision) }),
             );
             match decision {
                 Decision::Continue => {}
@@ -784,6 +820,31 @@ impl Host {
 
     pub fn take_undo(&self) -> Vec<UndoAction> {
         std::mem::take(&mut self.state().undo)
+    }
+}
+
+fn decision_text(decision: Decision) -> &'static str {
+    match decision {
+        Decision::Continue => "continue",
+        Decision::Skip => "skip",
+        Decision::Abort => "abort",
+    }
+}
+
+/// What the operator types at an inspect prompt can change the run: each input is journaled.
+struct JournaledInspect<'a> {
+    host: &'a Host,
+    inner: &'a mut dyn Inspect,
+}
+
+impl Inspect for JournaledInspect<'_> {
+    fn eval(&mut self, code: &str) -> Result<String, String> {
+        let result = self.inner.eval(code);
+        let _ = self.host.journal(
+            "inspect",
+            json!({ "code": code, "ok": result.is_ok(), "error": result.as_ref().err() }),
+        );
+        result
     }
 }
 

@@ -120,14 +120,14 @@ impl Journal {
     pub fn open(path: &Path) -> Result<Journal, String> {
         let describe =
             |e: &dyn std::fmt::Display| format!("cannot open the journal {}: {e}", path.display());
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if !dir.exists() {
-                fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(dir)
-                    .map_err(|e| describe(&e))?;
-            }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.exists()
+        {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| describe(&e))?;
         }
         match fs::OpenOptions::new()
             .create(true)

@@ -2,8 +2,11 @@
 //! params and config a run starts from, the journal it leaves behind, and the errors it shows.
 
 pub mod builtins;
+pub mod call;
+pub mod check;
 pub mod config;
 pub mod dirs;
+pub mod doc;
 pub mod effect;
 pub mod engine;
 pub mod error;
@@ -16,6 +19,7 @@ pub mod native;
 pub mod output;
 pub mod params;
 pub mod prompt;
+pub mod report;
 pub mod resolver;
 pub mod run;
 pub mod script;

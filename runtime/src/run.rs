@@ -49,7 +49,13 @@ pub struct RunRequest {
     /// Steps done by an earlier run (resume).
     pub completed_steps: Vec<(usize, String)>,
     pub resumes: Option<i64>,
+    /// The run that called this one with `runbook::run`.
+    pub parent: Option<i64>,
     pub quiet: bool,
+    /// Builds the native modules again for sub-runs (`runbook::run`).
+    pub sub_modules: Option<fn() -> Vec<NativeModule>>,
+    /// Folders searched for `runbook::run` names after the caller's own folder.
+    pub script_dirs: Vec<PathBuf>,
 }
 
 impl RunRequest {
@@ -68,7 +74,10 @@ impl RunRequest {
             prompter: None,
             completed_steps: Vec::new(),
             resumes: None,
+            parent: None,
             quiet: false,
+            sub_modules: None,
+            script_dirs: Vec::new(),
         }
     }
 }
@@ -189,12 +198,23 @@ pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
     };
     let host = Arc::new(Host::new(options, out.clone()));
     host.set_prompter(request.prompter.clone());
+    if let Some(modules) = request.sub_modules {
+        host.set_sub_runner(crate::host::SubRunner {
+            modules,
+            config: config.path.clone(),
+            journal: request.journal.clone(),
+            dirs: request.script_dirs.clone(),
+            yes: request.yes,
+            interrupt: request.interrupt.clone(),
+            prompter: request.prompter.clone(),
+        });
+    }
     let base = script
         .path
         .parent()
         .map(|p| p.to_path_buf())
         .unwrap_or_default();
-    let mut all = vec![crate::builtins::module()];
+    let mut all = vec![crate::builtins::module(), crate::call::module()];
     all.extend(modules);
     let engine = crate::engine::build(all, host.clone(), &base);
     let ast = match crate::engine::compile_file(&engine, &script.path, &script.text) {
@@ -251,7 +271,7 @@ pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
             operator: crate::who::operator(),
             host: crate::who::hostname(),
             mode: request.mode.as_str().to_string(),
-            parent: request.resumes,
+            parent: request.parent.or(request.resumes),
         };
         match journal.start_run(&start) {
             Ok(id) => {

@@ -19,10 +19,11 @@ pub fn stamp() -> String {
 /// Parse "30s", "5m", "1h 30m", "250ms"; a bare number is seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
-    if let Ok(secs) = t.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 {
-            return Ok(Duration::from_secs_f64(secs));
-        }
+    if let Ok(secs) = t.parse::<f64>()
+        && secs.is_finite()
+        && secs >= 0.0
+    {
+        return Ok(Duration::from_secs_f64(secs));
     }
     humantime::parse_duration(t).map_err(|e| {
         format!("`{text}` is not a duration ({e}); write it like \"30s\", \"5m\" or \"1h30m\"")

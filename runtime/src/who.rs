@@ -3,10 +3,10 @@
 /// The operator: `SUDO_USER` when run through sudo, then `USER`/`LOGNAME`, then the uid.
 pub fn operator() -> String {
     for var in ["SUDO_USER", "USER", "LOGNAME"] {
-        if let Ok(v) = std::env::var(var) {
-            if !v.is_empty() {
-                return v;
-            }
+        if let Ok(v) = std::env::var(var)
+            && !v.is_empty()
+        {
+            return v;
         }
     }
     // SAFETY: getuid has no preconditions and cannot fail.

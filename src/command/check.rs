@@ -2,31 +2,42 @@
 
 use std::path::PathBuf;
 
+use ripcord_runtime::Catalog;
+use ripcord_runtime::error::SourceCache;
 use ripcord_runtime::run::exit;
 
 use crate::app::Context;
 
 pub fn check(ctx: &Context, paths: &[PathBuf]) -> i32 {
     let files = crate::command::doc::expand_paths(ctx, paths);
-    let (engine, _host) = ripcord_runtime::engine::standalone(
-        ripcord_stdlib::modules(),
-        ripcord_runtime::Mode::DryRun,
-    );
+    if files.is_empty() {
+        return crate::app::fail(
+            exit::USAGE,
+            "no runbooks to check\nhelp: name files or folders, or run it where ./scripts exists",
+        );
+    }
+    let modules = crate::command::doc::all_modules();
+    let catalog = Catalog::from_modules(&modules);
+    let (engine, _host) =
+        ripcord_runtime::engine::standalone(modules, ripcord_runtime::Mode::DryRun);
+    let color = ripcord_runtime::output::use_color();
+    let mut sources = SourceCache::default();
     let mut findings = 0;
     for file in &files {
-        let text = match std::fs::read_to_string(file) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("error: cannot read {}: {e}", file.display());
-                findings += 1;
-                continue;
-            }
-        };
-        if let Err(e) = engine.compile(&text) {
-            let d = ripcord_runtime::error::Diagnostic::from_parse(&e, &file.display().to_string());
-            eprintln!("{}", d.render(&mut Default::default(), false));
-            findings += 1;
+        let diagnostics = ripcord_runtime::check::check_file(&engine, &catalog, file);
+        for d in &diagnostics {
+            eprintln!("{}", d.render(&mut sources, color));
         }
+        findings += diagnostics.len();
     }
-    if findings > 0 { exit::USAGE } else { exit::OK }
+    if findings > 0 {
+        eprintln!(
+            "{findings} problem(s) in {} runbook(s); nothing was run",
+            files.len()
+        );
+        exit::USAGE
+    } else {
+        eprintln!("{} runbook(s) checked: no problems", files.len());
+        exit::OK
+    }
 }

@@ -2,27 +2,49 @@
 
 use std::path::PathBuf;
 
-use ripcord_runtime::Catalog;
+use ripcord_runtime::doc::DocFormat;
 use ripcord_runtime::run::exit;
+use ripcord_runtime::{Catalog, NativeModule};
 
 use crate::app::Context;
 use crate::cli::DocFormatArg;
 
-pub fn doc(item: Option<&str>, _format: DocFormatArg) -> i32 {
-    let mut modules = vec![ripcord_runtime::builtins::module()];
+/// Every native function a runbook can call: the runtime's own and the stdlib's.
+pub fn all_modules() -> Vec<NativeModule> {
+    let mut modules = vec![
+        ripcord_runtime::builtins::module(),
+        ripcord_runtime::call::module(),
+    ];
     modules.extend(ripcord_stdlib::modules());
+    modules
+}
+
+pub fn doc(item: Option<&str>, format: DocFormatArg) -> i32 {
+    let modules = all_modules();
     let catalog = Catalog::from_modules(&modules);
-    for f in &catalog.functions {
-        if item.is_none_or(|i| f.qualified().starts_with(i)) {
-            println!(
-                "{:<24} {:<7} {}",
-                f.qualified(),
-                f.effect.as_str(),
-                f.summary()
-            );
+    let format = match format {
+        DocFormatArg::Text => DocFormat::Text,
+        DocFormatArg::Md => DocFormat::Md,
+        DocFormatArg::Json => DocFormat::Json,
+        DocFormatArg::Rhai => DocFormat::Rhai,
+    };
+    let text = if matches!(format, DocFormat::Rhai) && item.is_none() {
+        let (engine, _host) =
+            ripcord_runtime::engine::standalone(modules, ripcord_runtime::Mode::DryRun);
+        Ok(ripcord_runtime::doc::definitions(&engine))
+    } else {
+        ripcord_runtime::doc::render(&catalog, item, format)
+    };
+    match text {
+        Ok(text) => {
+            print!("{text}");
+            if !text.ends_with('\n') {
+                println!();
+            }
+            exit::OK
         }
+        Err(message) => crate::app::fail(exit::USAGE, &message),
     }
-    exit::OK
 }
 
 /// Files named on the command line, folders expanded to their `.rhai` files; default: the

@@ -2,7 +2,10 @@
 
 pub mod check;
 pub mod doc;
+pub mod drill;
 pub mod history;
 pub mod list;
+pub mod repl;
+pub mod report;
 pub mod resume;
 pub mod run;

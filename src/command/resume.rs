@@ -113,6 +113,8 @@ fn request(ctx: &Context, args: &ResumeArgs) -> Result<RunRequest, String> {
     request.yes = args.yes;
     request.journal = Some(ctx.journal.clone());
     request.interrupt = ctx.interrupt.clone();
+    request.sub_modules = Some(ripcord_stdlib::modules);
+    request.script_dirs = ctx.scripts.clone();
     request.undo_on_failure = args.undo_on_failure;
     request.completed_steps = completed;
     request.resumes = Some(id);

@@ -1,6 +1,6 @@
 //! `ripcord run`: run a runbook for real, as a dry run, or step by step.
 
-use std::io::IsTerminal;
+use std::sync::Arc;
 
 use ripcord_runtime::Mode;
 use ripcord_runtime::host::Injection;
@@ -57,14 +57,13 @@ pub fn request(ctx: &Context, args: &RunArgs) -> Result<RunRequest, String> {
         .collect::<Result<_, _>>()?;
     request.undo_on_failure = args.undo_on_failure;
     request.interrupt = ctx.interrupt.clone();
+    request.sub_modules = Some(ripcord_stdlib::modules);
+    request.script_dirs = ctx.scripts.clone();
     if args.step {
-        if !std::io::stdin().is_terminal() {
+        if !ripcord_repl::has_terminal() {
             return Err("--step needs a terminal to ask on\nhelp: run it in a terminal, or drop --step (use --dry-run to see what it would do)".to_string());
         }
-        return Err(
-            "--step is not available in this build yet\nhelp: use --dry-run to see each change"
-                .to_string(),
-        );
+        request.prompter = Some(Arc::new(ripcord_repl::StepPrompter::new()));
     }
     Ok(request)
 }

@@ -1,7 +1,161 @@
-//! The `time` module.
+//! The `time` module: timestamps for logs and file names, pauses, and phase timings.
 
-use ripcord_runtime::NativeModule;
+use std::time::Duration;
+
+use ripcord_runtime::rhai::NativeCallContext;
+use ripcord_runtime::time::{now_rfc3339, parse_duration, stamp};
+use ripcord_runtime::{Decl, Effect, Failure, Host, NativeModule, RhaiResult};
 
 pub fn module() -> NativeModule {
-    NativeModule::new("time", "")
+    let mut m = NativeModule::new("time", "Time: timestamps, sleep, elapsed time");
+
+    let now = Decl {
+        name: "now",
+        effect: Effect::Pure,
+        params: &["String"],
+        doc: "The local time as RFC 3339 with offset, to the millisecond.\n\nFor log lines, e.g. \
+              `2026-03-14T02:17:09.412+01:00`.",
+        example: r#"log::info(`rollback started at ${time::now()}`);"#,
+    };
+    m.function(now, now_rfc3339);
+
+    let stamp_decl = Decl {
+        name: "stamp",
+        effect: Effect::Pure,
+        params: &["String"],
+        doc: "The local time as `%Y%m%d-%H%M%S`, for file names that sort by time.",
+        example: r#"let backup = `backups/cortex-${time::stamp()}.db`;"#,
+    };
+    m.function(stamp_decl, stamp);
+
+    let sleep = Decl {
+        name: "sleep",
+        effect: Effect::Pure,
+        params: &["duration: String", "()"],
+        doc: "Pause for a duration (\"30s\", \"2m\", \"500ms\") or a number of seconds.\n\nCtrl-C and \
+              the run's `--timeout` end the pause. A dry run pauses too, so drill timings stay honest.",
+        example: r#"service::restart("cortex.service");
+time::sleep("5s");
+time::sleep(2);"#,
+    };
+    m.function(sleep, sleep_text);
+    m.function(
+        Decl {
+            params: &["seconds: int", "()"],
+            ..sleep
+        },
+        sleep_secs,
+    );
+
+    let ms = Decl {
+        name: "ms",
+        effect: Effect::Pure,
+        params: &["int"],
+        doc: "Milliseconds since the run started, for timing phases of a runbook.",
+        example: r#"let t0 = time::ms();
+sh("make build", #{ cwd: "cortex" });
+log::info(`build took ${time::ms() - t0} ms`);"#,
+    };
+    m.function(ms, elapsed_ms);
+
+    let since = Decl {
+        name: "since",
+        effect: Effect::Pure,
+        params: &["time: String", "int"],
+        doc: "Milliseconds from an RFC 3339 time (as `time::now()` gives) until now.\n\nNegative if \
+              the time is in the future.",
+        example: r#"let started = time::now();
+time::sleep("1s");
+log::info(`waited ${time::since(started)} ms`);"#,
+    };
+    m.function(since, since_ms);
+    m
+}
+
+fn sleep_text(ctx: NativeCallContext, duration: &str) -> RhaiResult<()> {
+    let d =
+        parse_duration(duration).map_err(|e| Failure::new(format!("time::sleep: {e}")).at(&ctx))?;
+    Host::of(&ctx)?.sleep(&ctx, d)
+}
+
+fn sleep_secs(ctx: NativeCallContext, seconds: i64) -> RhaiResult<()> {
+    let secs = u64::try_from(seconds).map_err(|_| {
+        Failure::new(format!("time::sleep: {seconds} seconds is negative"))
+            .hint("pass 0 or more seconds")
+            .at(&ctx)
+    })?;
+    Host::of(&ctx)?.sleep(&ctx, Duration::from_secs(secs))
+}
+
+fn elapsed_ms(ctx: NativeCallContext) -> RhaiResult<i64> {
+    Ok(Host::of(&ctx)?.elapsed().as_millis() as i64)
+}
+
+fn since_ms(ctx: NativeCallContext, time: &str) -> RhaiResult<i64> {
+    let then: jiff::Timestamp = time.trim().parse().map_err(|e| {
+        Failure::new(format!(
+            "time::since: `{time}` is not an RFC 3339 time ({e})"
+        ))
+        .hint("pass a value from time::now(), like 2026-03-14T02:17:09.412+01:00")
+        .at(&ctx)
+    })?;
+    let ms = jiff::Timestamp::now().as_millisecond() - then.as_millisecond();
+    Ok(ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use ripcord_runtime::Mode;
+    use ripcord_runtime::engine::standalone;
+    use ripcord_runtime::rhai::Dynamic;
+
+    use super::module;
+
+    #[test]
+    fn stamp_and_now_have_their_formats() {
+        let (engine, _host) = standalone(vec![module()], Mode::Run);
+        let stamp: String = engine.eval("time::stamp()").unwrap();
+        assert_eq!(stamp.len(), 15, "{stamp}");
+        assert_eq!(&stamp[8..9], "-");
+        assert!(
+            stamp
+                .chars()
+                .filter(|c| *c != '-')
+                .all(|c| c.is_ascii_digit()),
+            "{stamp}"
+        );
+        let now: String = engine.eval("time::now()").unwrap();
+        assert!(now.parse::<jiff::Timestamp>().is_ok(), "{now}");
+    }
+
+    #[test]
+    fn sleep_accepts_text_and_seconds_and_since_measures_it() {
+        let (engine, _host) = standalone(vec![module()], Mode::DryRun);
+        let waited: i64 = engine
+            .eval(r#"let t = time::now(); time::sleep("30ms"); time::sleep(0); time::since(t)"#)
+            .unwrap();
+        assert!(waited >= 30, "{waited}");
+        let ms: i64 = engine.eval("time::ms()").unwrap();
+        assert!(ms >= 30, "{ms}");
+    }
+
+    #[test]
+    fn bad_durations_and_times_say_what_to_write() {
+        let (engine, _host) = standalone(vec![module()], Mode::Run);
+        let err = engine
+            .eval::<Dynamic>(r#"time::sleep("soon")"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`soon` is not a duration"), "{err}");
+        let err = engine
+            .eval::<Dynamic>("time::sleep(-1)")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("-1 seconds is negative"), "{err}");
+        let err = engine
+            .eval::<Dynamic>(r#"time::since("yesterday")"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`yesterday` is not an RFC 3339 time"), "{err}");
+    }
 }

@@ -1,0 +1,1001 @@
+//! `ripcord check`: find what would fail at run time without running anything.
+//!
+//! The script is compiled (never evaluated) and its syntax tree walked for calls to functions
+//! that exist nowhere, calls with a number of arguments no overload takes, and variables that
+//! are never defined. Imported script modules are compiled too, to know what they define.
+//!
+//! Variables are checked per body, soundly enough for runbooks: anything a `let`, `const`,
+//! `for`, `catch` or `import` defines anywhere in the script's top level counts as defined there,
+//! together with the header's params and `cfg`; a function body sees its own parameters and
+//! locals and the script's top-level constants. Closures see what they capture.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use rhai::{AST, ASTFlags, ASTNode, Engine, Expr, FnAccess, FnNamespace, Position, Stmt};
+
+use crate::error::Diagnostic;
+use crate::native::Catalog;
+
+/// Variables the runner puts in every run's scope besides the declared params.
+pub const RUNNER_VARIABLES: &[&str] = &["cfg"];
+
+/// Functions the Rhai language itself provides, whatever the engine registers.
+const LANGUAGE_FUNCTIONS: &[&str] = &[
+    "print",
+    "debug",
+    "type_of",
+    "Fn",
+    "call",
+    "curry",
+    "is_def_var",
+    "is_def_fn",
+    "is_shared",
+    "eval",
+];
+
+/// Check a script file; an unreadable file is one diagnostic.
+pub fn check_file(engine: &Engine, catalog: &Catalog, path: &Path) -> Vec<Diagnostic> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => check_script(engine, catalog, path, &text),
+        Err(e) => vec![
+            Diagnostic::new(format!("cannot read {}: {e}", path.display()))
+                .help("check the path; `ripcord check` takes script files and folders of them"),
+        ],
+    }
+}
+
+/// Check one script's text; `path` names it in diagnostics and anchors its imports.
+/// The diagnostics come sorted by line and column.
+pub fn check_script(
+    engine: &Engine,
+    catalog: &Catalog,
+    path: &Path,
+    text: &str,
+) -> Vec<Diagnostic> {
+    let source = path.display().to_string();
+    let (header, header_errors) = crate::header::parse_lenient(text);
+    let mut diagnostics: Vec<Diagnostic> = header_errors
+        .iter()
+        .map(|e| e.diagnostic(&source))
+        .collect();
+    match crate::engine::compile_file(engine, path, text) {
+        Ok(ast) => {
+            let known = Known::new(engine, catalog);
+            let params: Vec<String> = header.params.iter().map(|p| p.name.clone()).collect();
+            let checker = Checker {
+                engine,
+                catalog,
+                known: &known,
+                source: &source,
+            };
+            diagnostics.extend(checker.check(&ast, &params));
+        }
+        Err(e) => diagnostics.push(Diagnostic::from_parse(&e, &source)),
+    }
+    diagnostics.sort_by_key(|d| (d.line, d.column));
+    diagnostics
+}
+
+/// Every function callable without a script: arities by name, globally and per module.
+struct Known {
+    /// Unqualified names -> arities (with a signature per arity, for messages).
+    global: BTreeMap<String, Vec<(usize, String)>>,
+    /// Module -> name -> arities.
+    modules: BTreeMap<String, BTreeMap<String, Vec<(usize, String)>>>,
+}
+
+impl Known {
+    fn new(engine: &Engine, catalog: &Catalog) -> Self {
+        let mut known = Known {
+            global: BTreeMap::new(),
+            modules: BTreeMap::new(),
+        };
+        // The catalog first: its signatures name the return type, which messages show.
+        for (module, _) in &catalog.modules {
+            known.modules.entry(module.to_string()).or_default();
+        }
+        for f in &catalog.functions {
+            for signature in &f.signatures {
+                let shown = if f.module.is_empty() {
+                    signature.clone()
+                } else {
+                    format!("{}::{signature}", f.module)
+                };
+                known.add(f.module, f.name, arity_of(signature), shown);
+            }
+        }
+        let entries = engine.collect_fn_metadata(
+            None,
+            |info| {
+                let m = info.metadata;
+                let global = info.namespace.is_empty() || m.namespace == FnNamespace::Global;
+                let signature = m.gen_signature(|s| s.into());
+                Some((
+                    info.namespace.to_string(),
+                    global,
+                    m.name.to_string(),
+                    m.num_params,
+                    signature,
+                ))
+            },
+            true,
+        );
+        for (namespace, global, name, arity, signature) in entries {
+            if !namespace.is_empty() {
+                let qualified = format!("{namespace}::{signature}");
+                known.add(&namespace, &name, arity, qualified);
+            }
+            if global {
+                known.add("", &name, arity, signature);
+            }
+        }
+        known
+    }
+
+    fn add(&mut self, module: &str, name: &str, arity: usize, signature: String) {
+        let table = if module.is_empty() {
+            &mut self.global
+        } else {
+            self.modules.entry(module.to_string()).or_default()
+        };
+        let arities = table.entry(name.to_string()).or_default();
+        if !arities.iter().any(|(a, _)| *a == arity) {
+            arities.push((arity, signature));
+        }
+    }
+}
+
+/// Number of parameters in a catalog signature such as `write(path: String, content: String) -> ()`.
+fn arity_of(signature: &str) -> usize {
+    let head = signature.split_once(" -> ").map_or(signature, |(h, _)| h);
+    let inner = match (head.find('('), head.rfind(')')) {
+        (Some(open), Some(close)) if open < close => &head[open + 1..close],
+        _ => "",
+    };
+    if inner.trim().is_empty() {
+        0
+    } else {
+        inner.split(',').count()
+    }
+}
+
+/// What one body (the script's top level, or one function) defines and uses.
+#[derive(Default)]
+struct Body {
+    defined: BTreeSet<String>,
+    constants: BTreeSet<String>,
+    uses: Vec<(String, Position)>,
+    calls: Vec<Call>,
+    imports: Vec<Import>,
+}
+
+struct Call {
+    namespace: Vec<String>,
+    name: String,
+    arity: usize,
+    pos: Position,
+}
+
+struct Import {
+    path: String,
+    alias: String,
+    pos: Position,
+}
+
+/// What an imported script module offers: its public functions and their arities.
+enum ModuleInfo {
+    Functions(BTreeMap<String, Vec<usize>>, PathBuf),
+    /// Missing or broken; already reported at the import.
+    Unavailable,
+}
+
+struct Checker<'a> {
+    engine: &'a Engine,
+    catalog: &'a Catalog,
+    known: &'a Known,
+    source: &'a str,
+}
+
+impl Checker<'_> {
+    fn check(&self, ast: &AST, params: &[String]) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        let mut main = collect(|visit| {
+            for stmt in ast.statements() {
+                stmt.walk(&mut Vec::new(), visit);
+            }
+        });
+        for stmt in ast.statements() {
+            if let Stmt::Var(x, flags, _) = stmt
+                && flags.contains(ASTFlags::CONSTANT)
+            {
+                main.constants.insert(x.0.name.to_string());
+            }
+        }
+        let functions: Vec<_> = ast.iter_fn_def().collect();
+        // An AST holding one function walks just that function's body. (Rhai's
+        // `clone_functions_only_filtered` ignores its filter when cloning into an empty module, so
+        // retain instead.)
+        let bodies: Vec<Body> = functions
+            .iter()
+            .map(|f| {
+                let (name, arity) = (f.name.as_str(), f.params.len());
+                let mut only = ast.clone_functions_only();
+                only.retain_functions(|_, _, n, a| n == name && a == arity);
+                collect(|visit| {
+                    only.walk(visit);
+                })
+            })
+            .collect();
+
+        let mut script_fns: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for f in &functions {
+            script_fns
+                .entry(f.name.to_string())
+                .or_default()
+                .push(f.params.len());
+        }
+
+        // Imports anywhere in the file, resolved once per alias.
+        let mut modules: HashMap<String, ModuleInfo> = HashMap::new();
+        for import in main
+            .imports
+            .iter()
+            .chain(bodies.iter().flat_map(|b| b.imports.iter()))
+        {
+            if import.alias.is_empty() || modules.contains_key(&import.alias) {
+                continue;
+            }
+            let info = self.load_module(import, &mut out);
+            modules.insert(import.alias.clone(), info);
+        }
+
+        // The top level.
+        let mut visible: BTreeSet<String> = main.defined.clone();
+        visible.extend(params.iter().cloned());
+        visible.extend(RUNNER_VARIABLES.iter().map(|s| s.to_string()));
+        visible.extend(script_fns.keys().cloned());
+        for (name, pos) in &main.uses {
+            if !visible.contains(name) {
+                let d =
+                    Diagnostic::new(format!("undefined variable `{name}`")).at(self.source, *pos);
+                let help = match nearest(name, visible.iter().map(String::as_str)) {
+                    Some(near) => format!(
+                        "did you mean `{near}`? If not, declare it in the header: `//! @param {name}: ...`, or define it with `let`"
+                    ),
+                    None => format!(
+                        "declare it in the header: `//! @param {name}: ...`, or define it with `let`"
+                    ),
+                };
+                out.push(d.help(help));
+            }
+        }
+        for call in &main.calls {
+            self.check_call(call, &visible, &script_fns, &modules, &mut out);
+        }
+
+        // Function bodies: their own parameters and locals, and the top level's constants.
+        for (f, body) in functions.iter().zip(&bodies) {
+            let closure = f.name.starts_with("anon$");
+            let mut visible: BTreeSet<String> = body.defined.clone();
+            visible.extend(f.params.iter().map(|p| p.to_string()));
+            visible.extend(main.constants.iter().cloned());
+            visible.extend(script_fns.keys().cloned());
+            for (name, pos) in &body.uses {
+                if visible.contains(name) {
+                    continue;
+                }
+                let place = if closure {
+                    "a closure".to_string()
+                } else {
+                    format!("function `{}`", f.name)
+                };
+                let d = Diagnostic::new(format!("undefined variable `{name}` in {place}"))
+                    .at(self.source, *pos);
+                let outside = main.defined.contains(name)
+                    || params.contains(name)
+                    || RUNNER_VARIABLES.contains(&name.as_str());
+                let help = if outside {
+                    format!(
+                        "a function sees only its own parameters and the script's constants: pass `{name}` in as an argument"
+                    )
+                } else {
+                    match nearest(name, visible.iter().map(String::as_str)) {
+                        Some(near) => {
+                            format!("did you mean `{near}`? If not, define it with `let`")
+                        }
+                        None => "define it with `let`, or pass it in as an argument".to_string(),
+                    }
+                };
+                out.push(d.help(help));
+            }
+            for call in &body.calls {
+                self.check_call(call, &visible, &script_fns, &modules, &mut out);
+            }
+        }
+        out
+    }
+
+    /// Compile an imported module to learn its functions; report what stops it from loading.
+    fn load_module(&self, import: &Import, out: &mut Vec<Diagnostic>) -> ModuleInfo {
+        let base = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        let file = crate::resolver::locate(&base, Some(self.source), &import.path);
+        let text = match std::fs::read_to_string(&file) {
+            Ok(text) => text,
+            Err(e) => {
+                out.push(
+                    Diagnostic::new(format!(
+                        "cannot load module `{}`: cannot read {}: {e}",
+                        import.path,
+                        file.display()
+                    ))
+                    .at(self.source, import.pos)
+                    .help("imports resolve relative to the importing file; check the path"),
+                );
+                return ModuleInfo::Unavailable;
+            }
+        };
+        match crate::engine::compile_file(self.engine, &file, &text) {
+            Ok(ast) => {
+                let mut fns: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+                for f in ast.iter_fn_def().filter(|f| f.access != FnAccess::Private) {
+                    fns.entry(f.name.to_string())
+                        .or_default()
+                        .push(f.params.len());
+                }
+                ModuleInfo::Functions(fns, file)
+            }
+            Err(e) => {
+                let inner = Diagnostic::from_parse(&e, &file.display().to_string());
+                let at = inner
+                    .location()
+                    .unwrap_or_else(|| file.display().to_string());
+                out.push(
+                    Diagnostic::new(format!(
+                        "module `{}` does not compile: {}",
+                        import.path, inner.message
+                    ))
+                    .at(self.source, import.pos)
+                    .note(format!("at {at}"))
+                    .help(format!("run `ripcord check {}`", file.display())),
+                );
+                ModuleInfo::Unavailable
+            }
+        }
+    }
+
+    fn check_call(
+        &self,
+        call: &Call,
+        variables: &BTreeSet<String>,
+        script_fns: &BTreeMap<String, Vec<usize>>,
+        modules: &HashMap<String, ModuleInfo>,
+        out: &mut Vec<Diagnostic>,
+    ) {
+        let name = call.name.as_str();
+        if !rhai::is_valid_identifier(name) {
+            return; // operators
+        }
+        let at = |message: String| Diagnostic::new(message).at(self.source, call.pos);
+        let Some(root) = call.namespace.first() else {
+            if LANGUAGE_FUNCTIONS.contains(&name)
+                || variables.contains(name) && !script_fns.contains_key(name)
+            {
+                return; // a keyword, or a function pointer held in a variable
+            }
+            let script = script_fns.get(name);
+            let native = self.known.global.get(name);
+            if script.is_none() && native.is_none() {
+                let mut d = at(format!("unknown function `{name}`"));
+                let candidates = script_fns
+                    .keys()
+                    .map(String::as_str)
+                    .chain(self.known.global.keys().map(String::as_str));
+                if let Some(near) = nearest(name, candidates) {
+                    d = d.help(format!("did you mean `{near}`?"));
+                } else if let Some(module) = self.module_defining(name) {
+                    d = d.help(format!("did you mean `{module}::{name}`?"));
+                } else {
+                    d = d
+                        .help("define it with `fn`, or see `ripcord doc` for the native functions");
+                }
+                out.push(d);
+                return;
+            }
+            let takes = |n: usize| {
+                script.is_some_and(|a| a.contains(&n))
+                    || native.is_some_and(|a| a.iter().any(|(x, _)| *x == n))
+            };
+            if !takes(call.arity) {
+                let mut signatures: Vec<String> = native
+                    .map(|a| a.iter().map(|(_, s)| s.clone()).collect())
+                    .unwrap_or_default();
+                if let Some(arities) = script {
+                    signatures.extend(
+                        arities
+                            .iter()
+                            .map(|n| format!("fn {name}({} parameters)", n)),
+                    );
+                }
+                out.push(arity_error(
+                    at(String::new()),
+                    name,
+                    call.arity,
+                    &signatures,
+                ));
+            }
+            return;
+        };
+
+        let qualified = format!("{}::{name}", call.namespace.join("::"));
+        if call.namespace.len() > 1 || root == "global" {
+            return; // nested module paths and `global::` are left to the run
+        }
+        if let Some(info) = modules.get(root) {
+            let ModuleInfo::Functions(fns, file) = info else {
+                return;
+            };
+            match fns.get(name) {
+                None => {
+                    let mut d = at(format!("unknown function `{qualified}`"));
+                    d = match nearest(name, fns.keys().map(String::as_str)) {
+                        Some(near) => d.help(format!("did you mean `{root}::{near}`?")),
+                        None if fns.is_empty() => {
+                            d.help(format!("{} defines no public functions", file.display()))
+                        }
+                        None => d.help(format!(
+                            "{} defines: {}",
+                            file.display(),
+                            fns.keys()
+                                .map(String::as_str)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )),
+                    };
+                    out.push(d);
+                }
+                Some(arities) if !arities.contains(&call.arity) => {
+                    let signatures: Vec<String> = arities
+                        .iter()
+                        .map(|n| format!("fn {qualified}({n} parameters) in {}", file.display()))
+                        .collect();
+                    out.push(arity_error(
+                        at(String::new()),
+                        &qualified,
+                        call.arity,
+                        &signatures,
+                    ));
+                }
+                Some(_) => {}
+            }
+            return;
+        }
+        if let Some(fns) = self.known.modules.get(root) {
+            match fns.get(name) {
+                None => {
+                    let mut d = at(format!("unknown function `{qualified}`"));
+                    d = match nearest(name, fns.keys().map(String::as_str)) {
+                        Some(near) => d.help(format!("did you mean `{root}::{near}`?")),
+                        None => d.help(format!(
+                            "`ripcord doc {root}` lists the functions of `{root}`"
+                        )),
+                    };
+                    out.push(d);
+                }
+                Some(arities) if !arities.iter().any(|(n, _)| *n == call.arity) => {
+                    let signatures: Vec<String> = arities.iter().map(|(_, s)| s.clone()).collect();
+                    out.push(arity_error(
+                        at(String::new()),
+                        &qualified,
+                        call.arity,
+                        &signatures,
+                    ));
+                }
+                Some(_) => {}
+            }
+            return;
+        }
+        let mut names: Vec<&str> = self.known.modules.keys().map(String::as_str).collect();
+        names.extend(modules.keys().map(String::as_str));
+        let mut d = at(format!(
+            "unknown function `{qualified}`: there is no module `{root}`"
+        ));
+        d = match nearest(root, names.iter().copied()) {
+            Some(near) => d.help(format!("did you mean `{near}::{name}`?")),
+            None => d.help(format!(
+                "the native modules are {}; for a script module, `import \"path\" as {root};`",
+                self.catalog
+                    .modules
+                    .iter()
+                    .filter(|(m, _)| !m.is_empty())
+                    .map(|(m, _)| *m)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        };
+        out.push(d);
+    }
+
+    /// A native module with a function of this name, for "did you mean `fs::write`?".
+    fn module_defining(&self, name: &str) -> Option<&str> {
+        self.catalog
+            .functions
+            .iter()
+            .find(|f| !f.module.is_empty() && f.name == name)
+            .map(|f| f.module)
+    }
+}
+
+fn arity_error(d: Diagnostic, name: &str, given: usize, signatures: &[String]) -> Diagnostic {
+    let plural = if given == 1 { "" } else { "s" };
+    let mut d = Diagnostic {
+        message: format!("`{name}` does not take {given} argument{plural}"),
+        ..d
+    };
+    for s in signatures {
+        d = d.note(format!("signature: {s}"));
+    }
+    d.help(format!("see `ripcord doc {name}`"))
+}
+
+/// Walk one body, recording definitions, variable uses, calls and imports.
+fn collect(walk: impl FnOnce(&mut dyn FnMut(&[ASTNode]) -> bool)) -> Body {
+    let mut body = Body::default();
+    walk(&mut |nodes: &[ASTNode]| {
+        match nodes.last() {
+            Some(ASTNode::Stmt(stmt)) => visit_stmt(stmt, &mut body),
+            Some(ASTNode::Expr(expr)) => visit_expr(expr, &mut body),
+            _ => {}
+        }
+        true
+    });
+    body
+}
+
+fn visit_stmt(stmt: &Stmt, body: &mut Body) {
+    match stmt {
+        Stmt::Var(x, ..) => {
+            body.defined.insert(x.0.name.to_string());
+        }
+        Stmt::For(x, ..) => {
+            body.defined.insert(x.0.name.to_string());
+            if let Some(counter) = &x.1 {
+                body.defined.insert(counter.name.to_string());
+            }
+        }
+        Stmt::TryCatch(x, ..) => {
+            if let Expr::Variable(v, ..) = &x.expr {
+                body.defined.insert(v.1.to_string());
+            }
+        }
+        Stmt::Import(x, pos) => {
+            body.defined.insert(x.1.name.to_string());
+            if let Expr::StringConstant(path, _) = &x.0 {
+                body.imports.push(Import {
+                    path: path.to_string(),
+                    alias: x.1.name.to_string(),
+                    pos: *pos,
+                });
+            }
+        }
+        Stmt::FnCall(call, pos) => record_call(call, *pos, body),
+        _ => {}
+    }
+}
+
+fn visit_expr(expr: &Expr, body: &mut Body) {
+    match expr {
+        Expr::Variable(v, _, pos) if v.2.is_empty() => body.uses.push((v.1.to_string(), *pos)),
+        Expr::FnCall(call, pos) => record_call(call, *pos, body),
+        _ => {}
+    }
+}
+
+fn record_call(call: &rhai::FnCallExpr, pos: Position, body: &mut Body) {
+    if call.op_token.is_some() {
+        return;
+    }
+    // A qualified call is shown from its module name (`fs::wirte`), not from the function name.
+    let pos = if call.namespace.is_empty() {
+        pos
+    } else {
+        call.namespace.position()
+    };
+    body.calls.push(Call {
+        namespace: call
+            .namespace
+            .path
+            .iter()
+            .map(|i| i.name.to_string())
+            .collect(),
+        name: call.name.to_string(),
+        arity: call.args.len(),
+        pos,
+    });
+}
+
+/// The candidate closest to `name` by edit distance, if close enough to be a likely typo.
+pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = name.chars().count().div_ceil(3);
+    candidates
+        .into_iter()
+        .filter(|c| *c != name && !c.contains('$'))
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|(d, _)| *d <= limit.max(1))
+        .min_by_key(|(d, c)| (*d, c.len()))
+        .map(|(_, c)| c)
+}
+
+/// Optimal string alignment distance: insertions, deletions, substitutions and transpositions.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Decl, Effect, Mode, NativeModule};
+
+    fn write(_path: &str, _content: &str) {}
+    fn read(_path: &str) -> String {
+        String::new()
+    }
+    fn sh(_cmd: &str) -> rhai::INT {
+        0
+    }
+
+    fn modules() -> Vec<NativeModule> {
+        let mut fs = NativeModule::new("fs", "Files");
+        let decl = Decl {
+            name: "write",
+            effect: Effect::Change,
+            params: &["path: String", "content: String", "()"],
+            doc: "Write a file.",
+            example: r#"fs::write("a", "b");"#,
+        };
+        fs.function(decl, write);
+        let decl = Decl {
+            name: "read",
+            effect: Effect::Read,
+            params: &["path: String", "String"],
+            doc: "Read a file.",
+            example: r#"fs::read("a")"#,
+        };
+        fs.function(decl, read);
+        let mut top = NativeModule::new("", "Top level");
+        let decl = Decl {
+            name: "sh",
+            effect: Effect::Change,
+            params: &["cmd: String", "int"],
+            doc: "Run a command.",
+            example: r#"sh("true")"#,
+        };
+        top.function(decl, sh);
+        vec![fs, top]
+    }
+
+    struct Fixture {
+        dir: tempfile::TempDir,
+        engine: Engine,
+        catalog: Catalog,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            let catalog = Catalog::from_modules(&modules());
+            let (engine, _host) = crate::engine::standalone(modules(), Mode::DryRun);
+            Fixture {
+                dir: tempfile::tempdir().expect("temp dir"),
+                engine,
+                catalog,
+            }
+        }
+
+        fn write(&self, name: &str, text: &str) -> PathBuf {
+            let path = self.dir.path().join(name);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).expect("mkdir");
+            }
+            std::fs::write(&path, text).expect("write");
+            path
+        }
+
+        fn check(&self, name: &str, text: &str) -> Vec<Diagnostic> {
+            let path = self.write(name, text);
+            check_file(&self.engine, &self.catalog, &path)
+        }
+
+        fn at(&self, name: &str, line: usize, col: usize) -> String {
+            format!("{}:{line}:{col}", self.dir.path().join(name).display())
+        }
+    }
+
+    fn messages(ds: &[Diagnostic]) -> Vec<String> {
+        ds.iter().map(|d| d.message.clone()).collect()
+    }
+
+    #[test]
+    fn a_clean_runbook_has_no_findings() {
+        let f = Fixture::new();
+        let text = r#"//! Clean.
+//! @param target: where to
+//! @param n = 3: how many
+const LIMIT = 10;
+let total = 0;
+step "Write" {
+    let body = fs::read(`${cfg.dir}/${target}`);
+    for (x, i) in [1, 2, n] { total += x + i; }
+    try { sh("true"); } catch (err) { print(err); }
+    fs::write(target, body + helper(total));
+    let f = |y| y + total;
+    debug(f.call(1));
+    print(type_of(f) + body.len() + `${LIMIT}`);
+}
+fn helper(v) { v + LIMIT + max(v, 2) }
+"#;
+        let ds = f.check("clean.rhai", text);
+        assert!(ds.is_empty(), "{ds:#?}");
+    }
+
+    #[test]
+    fn a_misspelt_native_is_flagged_with_a_suggestion() {
+        let f = Fixture::new();
+        let ds = f.check("t.rhai", "let a = 1;\n\nfs::wirte(\"a\", \"b\");\n");
+        assert_eq!(messages(&ds), ["unknown function `fs::wirte`"]);
+        assert_eq!(ds[0].location(), Some(f.at("t.rhai", 3, 1)));
+        assert_eq!(ds[0].help.as_deref(), Some("did you mean `fs::write`?"));
+    }
+
+    #[test]
+    fn unknown_modules_and_global_functions_are_flagged() {
+        let f = Fixture::new();
+        let ds = f.check(
+            "t.rhai",
+            "fz::write(\"a\", \"b\");\nshh(\"ls\");\nfrobnicate();\nwrite(\"a\", \"b\");\n",
+        );
+        assert_eq!(
+            messages(&ds),
+            [
+                "unknown function `fz::write`: there is no module `fz`",
+                "unknown function `shh`",
+                "unknown function `frobnicate`",
+                "unknown function `write`",
+            ]
+        );
+        assert_eq!(ds[0].help.as_deref(), Some("did you mean `fs::write`?"));
+        assert_eq!(ds[1].help.as_deref(), Some("did you mean `sh`?"));
+        assert_eq!(ds[3].help.as_deref(), Some("did you mean `fs::write`?"));
+        assert_eq!(ds[2].location(), Some(f.at("t.rhai", 3, 1)));
+    }
+
+    #[test]
+    fn wrong_arity_lists_the_signatures() {
+        let f = Fixture::new();
+        let ds = f.check("t.rhai", "fs::write(\"a\");\nsh(\"a\", 1);\n");
+        assert_eq!(
+            messages(&ds),
+            [
+                "`fs::write` does not take 1 argument",
+                "`sh` does not take 2 arguments"
+            ]
+        );
+        assert!(
+            ds[0]
+                .notes
+                .iter()
+                .any(|n| n == "signature: fs::write(path: String, content: String) -> ()"),
+            "{:?}",
+            ds[0].notes
+        );
+        assert!(
+            ds[1]
+                .notes
+                .iter()
+                .any(|n| n.contains("sh(cmd: String) -> int")),
+            "{:?}",
+            ds[1].notes
+        );
+    }
+
+    #[test]
+    fn undefined_variable_inside_a_step_block() {
+        let f = Fixture::new();
+        let ds = f.check(
+            "t.rhai",
+            "//! Steps.\nstep \"x\" {\n    undefined_var + 1\n}\n",
+        );
+        assert_eq!(messages(&ds), ["undefined variable `undefined_var`"]);
+        assert_eq!(ds[0].location(), Some(f.at("t.rhai", 3, 5)));
+    }
+
+    #[test]
+    fn params_in_the_header_are_defined_and_others_get_the_header_hint() {
+        let f = Fixture::new();
+        let ds = f.check(
+            "t.rhai",
+            "//! Roll back.\n//! @param target: commit\nprint(target);\nprint(reason);\n",
+        );
+        assert_eq!(messages(&ds), ["undefined variable `reason`"]);
+        assert_eq!(
+            ds[0].help.as_deref(),
+            Some("declare it in the header: `//! @param reason: ...`, or define it with `let`")
+        );
+        let ds = f.check("u.rhai", "//! @param target: commit\nprint(tagret);\n");
+        assert_eq!(
+            ds[0]
+                .help
+                .as_deref()
+                .map(|h| h.starts_with("did you mean `target`?")),
+            Some(true)
+        );
+    }
+
+    #[test]
+    fn functions_see_only_their_own_variables() {
+        let f = Fixture::new();
+        let text = "//! @param target: t\nconst LIMIT = 1;\nlet local = 2;\nwork(1);\nfn work(a) {\n    a + LIMIT + local + target\n}\n";
+        let ds = f.check("t.rhai", text);
+        assert_eq!(
+            messages(&ds),
+            [
+                "undefined variable `local` in function `work`",
+                "undefined variable `target` in function `work`"
+            ]
+        );
+        assert!(
+            ds[0]
+                .help
+                .as_deref()
+                .unwrap_or("")
+                .contains("pass `local` in as an argument")
+        );
+        assert_eq!(ds[1].location(), Some(f.at("t.rhai", 6, 25)));
+    }
+
+    #[test]
+    fn script_functions_may_be_defined_below_their_use() {
+        let f = Fixture::new();
+        let ds = f.check("t.rhai", "step \"a\" { later(1); }\nfn later(x) { x }\n");
+        assert!(ds.is_empty(), "{ds:#?}");
+        let ds = f.check("u.rhai", "later(1, 2);\nfn later(x) { x }\n");
+        assert_eq!(messages(&ds), ["`later` does not take 2 arguments"]);
+    }
+
+    #[test]
+    fn imported_modules_are_compiled_to_know_their_functions() {
+        let f = Fixture::new();
+        f.write(
+            "lib/helpers.rhai",
+            "fn deploy() { 1 }\nfn stop(x) { x }\nprivate fn hidden() { 2 }\n",
+        );
+        let ds = f.check(
+            "ok.rhai",
+            "import \"lib/helpers\" as h;\nh::deploy();\nh::stop(1);\n",
+        );
+        assert!(ds.is_empty(), "{ds:#?}");
+
+        let ds = f.check(
+            "bad.rhai",
+            "import \"lib/helpers\" as h;\nh::deplyo();\nh::hidden();\nh::stop();\n",
+        );
+        assert_eq!(
+            messages(&ds),
+            [
+                "unknown function `h::deplyo`",
+                "unknown function `h::hidden`",
+                "`h::stop` does not take 0 arguments"
+            ]
+        );
+        assert_eq!(ds[0].help.as_deref(), Some("did you mean `h::deploy`?"));
+        assert_eq!(ds[0].location(), Some(f.at("bad.rhai", 2, 1)));
+
+        let ds = f.check(
+            "missing.rhai",
+            "import \"lib/nothing\" as n;\nn::deploy();\n",
+        );
+        assert_eq!(ds.len(), 1, "{ds:#?}");
+        assert!(
+            ds[0]
+                .message
+                .starts_with("cannot load module `lib/nothing`: cannot read "),
+            "{}",
+            ds[0].message
+        );
+
+        f.write("lib/broken.rhai", "fn deploy( { }\n");
+        let ds = f.check("broken.rhai", "import \"lib/broken\" as b;\nb::deploy();\n");
+        assert_eq!(ds.len(), 1, "{ds:#?}");
+        assert!(
+            ds[0]
+                .message
+                .starts_with("module `lib/broken` does not compile: syntax error"),
+            "{}",
+            ds[0].message
+        );
+    }
+
+    #[test]
+    fn a_syntax_error_is_one_diagnostic_with_its_line() {
+        let f = Fixture::new();
+        let ds = f.check(
+            "t.rhai",
+            "//! Broken.\nlet a = 1;\nlet b = (a + ;\nundefined_thing();\n",
+        );
+        assert_eq!(ds.len(), 1, "{ds:#?}");
+        assert!(
+            ds[0].message.starts_with("syntax error"),
+            "{}",
+            ds[0].message
+        );
+        assert_eq!(ds[0].line, Some(3));
+    }
+
+    #[test]
+    fn header_errors_are_reported_with_their_position() {
+        let f = Fixture::new();
+        let ds = f.check(
+            "t.rhai",
+            "//! Summary\n//! @param 1x: bad\n//! @rto soon\nlet a = 1;\n",
+        );
+        assert_eq!(ds.len(), 2, "{ds:#?}");
+        assert_eq!(ds[0].location(), Some(f.at("t.rhai", 2, 12)));
+        assert_eq!(ds[1].line, Some(3));
+    }
+
+    #[test]
+    fn nothing_is_evaluated() {
+        let f = Fixture::new();
+        let marker = f.dir.path().join("ran");
+        f.write(
+            "lib/side.rhai",
+            &format!(
+                "fn deploy() {{ 1 }}\nfs::write(\"{}\", \"x\");\n",
+                marker.display()
+            ),
+        );
+        let ds = f.check(
+            "t.rhai",
+            &format!(
+                "import \"lib/side\" as s;\nfs::write(\"{}\", \"x\");\ns::deploy();\n",
+                marker.display()
+            ),
+        );
+        assert!(ds.is_empty(), "{ds:#?}");
+        assert!(!marker.exists());
+    }
+
+    #[test]
+    fn an_unreadable_file_is_one_diagnostic() {
+        let f = Fixture::new();
+        let ds = check_file(&f.engine, &f.catalog, &f.dir.path().join("nope.rhai"));
+        assert_eq!(ds.len(), 1);
+        assert!(ds[0].message.starts_with("cannot read "));
+    }
+
+    #[test]
+    fn nearest_prefers_the_closest_name() {
+        assert_eq!(nearest("wirte", ["write", "read", "remove"]), Some("write"));
+        assert_eq!(nearest("xyz", ["write", "read"]), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+}

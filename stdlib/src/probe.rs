@@ -1,7 +1,0 @@
-//! The `probe` module.
-
-use ripcord_runtime::NativeModule;
-
-pub fn module() -> NativeModule {
-    NativeModule::new("probe", "")
-}
