@@ -29,8 +29,8 @@ def log(msg):
 
 
 def make_db(path):
-    """~DB_MB of ~1 KB rows with an index, then every 5th row deleted: ~20% free pages."""
-    rows = DB_MB * 1024 * 1024 // (ROW + 100)
+    """~DB_MB of ~1 KB rows with an index, then every 5th block of 1000 rows deleted: ~20% free pages."""
+    rows = DB_MB * 1024 * 1024 // (ROW + 330)
     conn = sqlite3.connect(path)
     conn.executescript(
         """PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;
@@ -46,7 +46,7 @@ def make_db(path):
             ((f"key-{(start + i) * 7919 % rows:09d}", ROW) for i in range(n)),
         )
         conn.commit()
-    conn.execute("DELETE FROM items WHERE id % 5 = 0")
+    conn.execute("DELETE FROM items WHERE (id / 1000) % 5 = 0")
     conn.commit()
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     free, pages = conn.execute("PRAGMA freelist_count").fetchone()[0], conn.execute("PRAGMA page_count").fetchone()[0]

@@ -99,8 +99,14 @@ pub fn run(
             },
         )?;
     }
-    files::fsync_file(&temp)?;
-    let mut facts = facts::measure(&temp, opts.check, true)
+    // The fsync waits on the disk while the verification reads the copy from the page cache.
+    let (synced, measured) = std::thread::scope(|s| {
+        let synced = s.spawn(|| files::fsync_file(&temp));
+        let measured = facts::measure(&temp, opts.check, true);
+        (synced.join(), measured)
+    });
+    synced.map_err(|_| Failure::new("internal error: the fsync thread panicked"))??;
+    let mut facts = measured
         .map_err(|f| Failure::new(format!("the copy of {} did not verify: {}", src.display(), f.message)).hint(
             "nothing was written to the destination; check the source with db::verify and the disk for errors",
         ))?;

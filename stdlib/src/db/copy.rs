@@ -1,8 +1,7 @@
-//! Copying a database: SQLite's online backup in one step, `VACUUM INTO`, and a plain byte copy
-//! that hashes as it goes.
+//! Copying a database: SQLite's online backup in one step, `VACUUM INTO`, and a plain byte copy.
 
 use std::fs::File;
-use std::io::{IsTerminal, Read, Write};
+use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -11,9 +10,6 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ripcord_runtime::Failure;
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
-use sha2::{Digest, Sha256};
-
-use super::facts::hex;
 
 /// When to give up waiting for a lock, and whether the run was asked to stop.
 pub struct Deadline<'a> {
@@ -106,29 +102,18 @@ pub fn vacuum_into(
     }
 }
 
-/// Copy a file byte for byte into `dst` (already created), hashing what is written.
-/// Returns the sha256 and the length.
-pub fn hashed(src: &Path, dst: &Path) -> Result<(String, u64), Failure> {
-    let read_fail = |e: std::io::Error| Failure::new(format!("cannot read {}: {e}", src.display()));
-    let write_fail = |e: std::io::Error| {
-        Failure::new(format!("cannot write {}: {e}", dst.display())).hint("check free space")
-    };
-    let mut input = File::open(src).map_err(read_fail)?;
-    let mut output = File::create(dst).map_err(write_fail)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    loop {
-        let n = input.read(&mut buf).map_err(read_fail)?;
-        if n == 0 {
-            break;
-        }
-        output.write_all(&buf[..n]).map_err(write_fail)?;
-        hasher.update(&buf[..n]);
-        total += n as u64;
-    }
-    output.sync_all().map_err(write_fail)?;
-    Ok((hex(&hasher.finalize()), total))
+/// Copy a file byte for byte onto `dst` (in the kernel where it can) and fsync it.
+pub fn plain(src: &Path, dst: &Path) -> Result<(), Failure> {
+    std::fs::copy(src, dst)
+        .and_then(|_| File::open(dst)?.sync_all())
+        .map_err(|e| {
+            Failure::new(format!(
+                "cannot copy {} to {}: {e}",
+                src.display(),
+                dst.display()
+            ))
+            .hint("check free space")
+        })
 }
 
 /// A progress bar for a long copy, shown only on a terminal: it watches the destination grow,

@@ -191,6 +191,8 @@ pub fn open_reader(path: &Path) -> Result<Connection, Failure> {
         .map_err(|e| cannot_read(path, e))?;
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(|e| cannot_read(path, e))?;
+    // Reading through a memory map saves a copy of every page; SQLite caps the size it maps.
+    let _ = conn.pragma_update(None, "mmap_size", 1_i64 << 40);
     Ok(conn)
 }
 

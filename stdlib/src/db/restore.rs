@@ -54,14 +54,16 @@ pub fn plan(backup: &Path, target: &Path, opts: &RestoreOpts) -> Result<Plan, Fa
         ))
         .hint("pass #{ force: true } to replace it (the current file is kept as a safety copy)"));
     }
-    if let Some(hot) = hot_side_file(backup) {
-        if hot.ends_with("-journal") {
-            return Err(Failure::new(format!(
-                "backup {} has a hot rollback journal beside it ({hot}): it was copied mid-transaction",
-                backup.display()
-            ))
-            .hint("use a backup made with db::backup, or open this one once with sqlite3 to roll it back"));
-        }
+    let journal = side_file(backup, "-journal");
+    if files::len_of(&journal).is_some_and(|n| n > 0) {
+        return Err(Failure::new(format!(
+            "backup {} has a hot rollback journal beside it ({}): it was copied mid-transaction",
+            backup.display(),
+            journal.display()
+        ))
+        .hint(
+            "use a backup made with db::backup, or open this one once with sqlite3 to roll it back",
+        ));
     }
     let holders = files::holders(target);
     let mut blockers = Vec::new();
@@ -255,20 +257,24 @@ pub fn run(
         files::fsync_file(&temp)?;
         (backup_facts, facts::sha256_file(&temp)?.0)
     } else {
-        // Verify and copy at once: the target is touched only after both succeed.
+        // Verify (checksum included) and copy at once, the copy in the kernel
+        // (copy_file_range): the target is touched only after both succeed, and the backup is
+        // checked unchanged afterwards, so the copy has the bytes that were verified.
         let total = files::len_of(backup).unwrap_or(0);
         std::thread::scope(|s| {
-            let verified = s.spawn(|| facts::measure(backup, opts.check, false));
+            let verified = s.spawn(|| facts::measure(backup, opts.check, true));
             let copied = copy::with_progress(
                 &temp,
                 total,
                 &format!("restore {}", files::file_name(backup)),
-                || copy::hashed(backup, &temp),
+                || copy::plain(backup, &temp),
             );
             let verified = verified
                 .join()
-                .map_err(|_| Failure::new("internal error: the verification thread panicked"))?;
-            Ok::<_, Failure>((verified?, copied?.0))
+                .map_err(|_| Failure::new("internal error: the verification thread panicked"))??;
+            copied?;
+            let sha = verified.sha256.clone();
+            Ok::<_, Failure>((verified, sha))
         })?
     };
     if stat(backup) != before {
