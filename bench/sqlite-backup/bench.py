@@ -245,7 +245,7 @@ def main():
         else:
             shown, ratio = f"not finished in {CAP:.0f} s", ""
         runs = f"{len(r['times'])}/{r['tries']}" + (f" ({r['capped']} capped)" if r["capped"] else "")
-        lost = "" if r["lost"] is None else ("none" if r["lost"] == 0 else f"{r['lost']} runs lost commits")
+        lost = "" if r["lost"] is None or not r["times"] else ("none" if r["lost"] == 0 else f"{r['lost']} runs lost commits")
         print(f"| {kind} | {r['label']} | {shown} | {runs} | {ratio} | {lost} |")
     if not os.environ.get("BENCH_DIR"):
         shutil.rmtree(work)
