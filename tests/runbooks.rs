@@ -94,11 +94,11 @@ impl Cortex {
 
 impl Drop for Cortex {
     fn drop(&mut self) {
-        if let Ok(pid) = std::fs::read_to_string(self.root.join("cortex.pid")) {
-            if let Ok(pid) = pid.trim().parse::<i32>() {
-                // SAFETY: signalling the sandbox's own service process group.
-                unsafe { libc::kill(-pid, libc::SIGKILL) };
-            }
+        if let Ok(pid) = std::fs::read_to_string(self.root.join("cortex.pid"))
+            && let Ok(pid) = pid.trim().parse::<i32>()
+        {
+            // SAFETY: signalling the sandbox's own service process group.
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
         }
     }
 }
