@@ -92,6 +92,8 @@ pub fn run(
                         .pragma_update(None, "query_only", false)
                         .map_err(|e| facts::cannot_read(src, e))?;
                     copy::vacuum_into(&source, &temp, &what, &deadline)
+                } else if copy::file_snapshot(src, &source, &temp, &what)? {
+                    Ok(())
                 } else {
                     let mut dest = copy::open_writer(&temp)?;
                     copy::online(&source, &mut dest, &what, &deadline)

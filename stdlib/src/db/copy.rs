@@ -1,7 +1,7 @@
 //! Copying a database: SQLite's online backup in one step, `VACUUM INTO`, and a plain byte copy.
 
-use std::fs::File;
-use std::io::IsTerminal;
+use std::fs::{File, OpenOptions};
+use std::io::{IsTerminal, Read};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -56,6 +56,79 @@ pub fn online(
             _ => deadline.wait(what)?,
         }
     }
+}
+
+/// Copy the database file byte for byte, at the speed of `cp`, when that is a consistent snapshot.
+/// A read transaction on `src` pins the snapshot. In WAL mode a passive checkpoint from a second
+/// connection must then have moved every frame into the main file: from that moment until the
+/// read ends no checkpoint may write the main file (none can pass a reader's snapshot), while
+/// writers go on appending to the WAL. Returns `false`, with `dst` left empty, when the snapshot
+/// still needs the WAL (a reader pinned on an older snapshot, a source this user cannot write,
+/// a lock): the caller then takes SQLite's online backup, which handles every case.
+pub fn file_snapshot(
+    path: &Path,
+    src: &Connection,
+    dst: &Path,
+    what: &str,
+) -> Result<bool, Failure> {
+    let Ok(read) = src.unchecked_transaction() else {
+        return Ok(false);
+    };
+    let pinned = read
+        .query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .and_then(|_| read.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0)))
+        .and_then(|mode| {
+            let pages = read.query_row("PRAGMA page_count", [], |r| r.get::<_, u32>(0))?;
+            let size = read.query_row("PRAGMA page_size", [], |r| r.get::<_, u32>(0))?;
+            Ok((mode, u64::from(pages) * u64::from(size)))
+        });
+    let Ok((mode, bytes)) = pinned else {
+        return Ok(false);
+    };
+    if mode.eq_ignore_ascii_case("wal") && !wal_is_backfilled(path) {
+        return Ok(false);
+    }
+    let fail = |e: std::io::Error| {
+        Failure::new(format!("{what}: cannot copy into {}: {e}", dst.display()))
+            .hint("check free space and permissions in the destination folder")
+    };
+    let to = OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(dst)
+        .map_err(fail)?;
+    let copied = File::open(path)
+        .and_then(|from| std::io::copy(&mut from.take(bytes), &mut &to))
+        .map_err(fail)?;
+    drop(read);
+    if copied != bytes {
+        // The main file is shorter than the snapshot says; let SQLite sort it out.
+        to.set_len(0).map_err(fail)?;
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// A passive checkpoint of the database at `path` from a connection of its own (a connection
+/// inside a transaction cannot checkpoint): true when every frame in the WAL is in the main file.
+fn wal_is_backfilled(path: &Path) -> bool {
+    let Ok(conn) = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    ) else {
+        return false;
+    };
+    let _ = conn.busy_timeout(Duration::from_millis(200));
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })
+    .is_ok_and(|(busy, frames, moved)| busy == 0 && frames >= 0 && frames == moved)
 }
 
 /// A connection to write a fresh copy into. The copy is fsynced by the caller once complete, so
