@@ -210,7 +210,7 @@ fn backup_finishes_under_a_busy_writer_with_every_earlier_commit() {
     assert_eq!(result["tables"]["items"], m);
     assert_eq!(result["user_version"], 7);
     assert_eq!(result["path"], "copy.db");
-    assert_eq!(result["sha256"].as_str().map(str::len), Some(64));
+    assert_eq!(result["sha256"], sha256_hex(&copy));
 }
 
 /// Back up `live.db` to `copy.db` and check the copy: ids 1..=`rows`, the first 300 tagged
@@ -225,6 +225,17 @@ fn backup_has_every_update(sb: &Sandbox, rows: i64, updated: &str) {
         assert!(!side.exists(), "the backup left {}", side.display());
     }
     let copy = sb.join("copy.db");
+    let result = &out.json()["result"];
+    assert_eq!(
+        result["sha256"],
+        sha256_hex(&copy),
+        "the reported sha256 is not the copy's"
+    );
+    assert_eq!(
+        result["bytes"],
+        std::fs::metadata(&copy).expect("stat").len()
+    );
+    assert_eq!(result["tables"]["items"], rows);
     assert_eq!(integrity(&copy), "ok");
     assert_eq!(ids(&copy), (1..=rows).collect::<Vec<_>>());
     let conn = Connection::open(&copy).expect("open");
@@ -239,7 +250,12 @@ fn backup_has_every_update(sb: &Sandbox, rows: i64, updated: &str) {
         n, 300,
         "the copy misses updates committed before the backup"
     );
-    assert_eq!(out.json()["result"]["tables"]["items"], rows);
+}
+
+fn sha256_hex(path: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(std::fs::read(path).expect("read"));
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[test]

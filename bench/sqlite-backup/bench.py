@@ -3,7 +3,8 @@
 Called by ./run with the path of a release ripcord binary. Settings from the environment:
 BENCH_DB_MB (database size, default 1024), BENCH_RUNS (runs per row, default 5),
 BENCH_CAP (seconds before sqlite3 .backup counts as not finished, default 60),
-BENCH_RATE (writer commits per second, default 1000), BENCH_DIR (work folder, default a temp dir).
+BENCH_RATE (writer commits per second, default 1000), BENCH_SETTLE (seconds to let the disk settle
+after a sync before each timed run, default 2), BENCH_DIR (work folder, default a temp dir).
 """
 
 import os
@@ -20,6 +21,7 @@ DB_MB = int(os.environ.get("BENCH_DB_MB", "1024"))
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 CAP = float(os.environ.get("BENCH_CAP", "60"))
 RATE = int(os.environ.get("BENCH_RATE", "1000"))
+SETTLE = float(os.environ.get("BENCH_SETTLE", "2"))
 SQLITE3 = shutil.which("sqlite3")
 ROW = 1000
 
@@ -131,23 +133,35 @@ def contiguous(copy, before):
     return n == top and top >= before
 
 
-def median_of(label, prepare, action, cap=None, check=None, give_up=2):
-    times, capped, lost = [], 0, 0
+def settle():
+    """Let the previous run's writes and deletions reach the disk, so no run pays for another."""
+    os.sync()
+    time.sleep(SETTLE)
+
+
+def interleaved(entries, check=None, give_up=2):
+    """Time each (label, prepare, action, cap) once per round, RUNS rounds: a disk that slows down
+    or speeds up over the run affects every tool alike. A tool capped `give_up` times is dropped."""
+    results = [{"label": e[0], "times": [], "capped": 0, "lost": 0 if check else None} for e in entries]
     for i in range(RUNS):
-        prepare()
-        before = check[0]() if check else None
-        secs, ok = timed(action, cap)
-        if not ok:
-            capped += 1
-            log(f"  {label}: run {i + 1} did not finish in {cap:.0f}s")
-            if capped >= give_up:
-                break
-            continue
-        if check and not check[1](before):
-            lost += 1
-        times.append(secs)
-        log(f"  {label}: run {i + 1}: {secs:.2f}s")
-    return {"label": label, "times": times, "capped": capped, "tries": len(times) + capped, "lost": lost if check else None}
+        for (label, prepare, action, cap), r in zip(entries, results):
+            if r["capped"] >= give_up:
+                continue
+            prepare()
+            settle()
+            before = check[0]() if check else None
+            secs, ok = timed(action, cap)
+            if not ok:
+                r["capped"] += 1
+                log(f"  {label}: run {i + 1} did not finish in {cap:.0f}s")
+                continue
+            if check and not check[1](before):
+                r["lost"] += 1
+            r["times"].append(secs)
+            log(f"  {label}: run {i + 1}: {secs:.2f}s")
+    for r in results:
+        r["tries"] = len(r["times"]) + r["capped"]
+    return results
 
 
 def main():
@@ -188,20 +202,22 @@ def main():
 
     rows = []
     log("quiet source:")
-    rows.append(("quiet", median_of("cp + fsync", clean, cp)))
-    rows.append(("quiet", median_of("ripcord db::backup", clean, ripcord_backup("quick"))))
-    rows.append(("quiet", median_of("ripcord db::backup verify:none", clean, ripcord_backup("none"))))
+    quiet = [("cp + fsync", clean, cp, None),
+             ("ripcord db::backup", clean, ripcord_backup("quick"), None),
+             ("ripcord db::backup verify:none", clean, ripcord_backup("none"), None)]
     if SQLITE3:
-        rows.append(("quiet", median_of("sqlite3 .backup", clean, cli_backup, cap=CAP)))
-    rows.append(("quiet", median_of("VACUUM INTO", clean, vacuum_into)))
+        quiet.append(("sqlite3 .backup", clean, cli_backup, CAP))
+    quiet.append(("VACUUM INTO", clean, vacuum_into, None))
+    rows += [("quiet", r) for r in interleaved(quiet)]
 
     log(f"with a writer at ~{RATE} commits/s:")
     writer = Writer(src)
     check = (writer.max_id, lambda before: contiguous(out, before))
-    rows.append(("writer", median_of("ripcord db::backup", clean, ripcord_backup("quick"), check=check)))
+    busy = [("ripcord db::backup", clean, ripcord_backup("quick"), None)]
     if SQLITE3:
-        rows.append(("writer", median_of("sqlite3 .backup", clean, cli_backup, cap=CAP, check=check)))
-    rows.append(("writer", median_of("VACUUM INTO", clean, vacuum_into, check=check)))
+        busy.append(("sqlite3 .backup", clean, cli_backup, CAP))
+    busy.append(("VACUUM INTO", clean, vacuum_into, None))
+    rows += [("writer", r) for r in interleaved(busy, check=check)]
     rate = writer.stop()
     log(f"  the writer made {rate:.0f} commits/s")
 
@@ -226,8 +242,9 @@ def main():
         fsync(target)
         return True
 
-    rows.append(("restore", median_of("cp + fsync", fresh_target, cp_restore)))
-    rows.append(("restore", median_of("ripcord db::restore", fresh_target, ripcord_restore)))
+    restores = [("cp + fsync", fresh_target, cp_restore, None),
+                ("ripcord db::restore", fresh_target, ripcord_restore, None)]
+    rows += [("restore", r) for r in interleaved(restores)]
 
     base = {kind: None for kind in ("quiet", "restore")}
     print(f"\nDatabase: {size / 2**20:.0f} MiB WAL, {free * 100 // pages}% free pages, index, ~1 KB rows; "

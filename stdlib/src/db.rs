@@ -1,8 +1,9 @@
 //! The `db` module: SQLite backup, verify and restore done the safe way, and plain SQL.
 //!
-//! Backups are one online-backup step from a separate read connection (a consistent snapshot
-//! that does not block WAL writers), written to a temp file that is fsynced and verified before
-//! it is renamed onto the destination. Restores verify the backup first, refuse a database a
+//! Backups copy a consistent snapshot without blocking WAL writers: the file itself (in the
+//! kernel, hashed on the way) when a read transaction pins a snapshot that lies wholly in it,
+//! else one online-backup step from a separate read connection. The copy goes to a temp file
+//! that is fsynced and verified before it is renamed onto the destination. Restores verify the backup first, refuse a database a
 //! live process holds open, keep the old file as a safety copy, and never leave a stale `-wal`
 //! beside the new file.
 
@@ -33,8 +34,9 @@ pub fn module() -> NativeModule {
         effect: Effect::Change,
         params: &["src: String", "dst: String", "opts: Map", "Map"],
         doc: "Back up the SQLite database `src` to the new file `dst`, consistently, while it is in use.\n\n\
-              One online-backup step from a separate read connection copies a snapshot without blocking \
-              WAL writers; the copy goes to a temp file beside `dst`, is fsynced and verified, then renamed \
+              A read transaction pins a snapshot without blocking WAL writers; when the snapshot lies wholly \
+              in the main file (after a passive checkpoint) the file is copied as `cp` would, else SQLite's \
+              online backup copies it in one step. The copy goes to a temp file beside `dst`, is fsynced and verified, then renamed \
               onto `dst` (so `dst` never names a partial file). Returns \
               `#{ path, bytes, ms, pages, page_size, free_pages, integrity, user_version, journal_mode, tables, sha256 }`.\n\n\
               Options: `force` (replace an existing `dst`), `compact` (`VACUUM INTO`: smaller, slower), \

@@ -76,12 +76,14 @@ pub fn run(
         stop,
     };
     let what = format!("backup of {}", src.display());
+    // The sha256 of the copy, when it was computed while copying.
+    let summed: Option<(String, u64)>;
     {
         let source = facts::open_reader(src)?;
         // Short waits inside SQLite; the deadline loop decides when to give up.
         let _ = source.busy_timeout(Duration::from_millis(200));
         let total = header.pages * header.page_size;
-        copy::with_progress(
+        summed = copy::with_progress(
             &temp,
             total,
             &format!("backup {}", files::file_name(src)),
@@ -91,12 +93,12 @@ pub fn run(
                     source
                         .pragma_update(None, "query_only", false)
                         .map_err(|e| facts::cannot_read(src, e))?;
-                    copy::vacuum_into(&source, &temp, &what, &deadline)
-                } else if copy::file_snapshot(src, &source, &temp, &what)? {
-                    Ok(())
+                    copy::vacuum_into(&source, &temp, &what, &deadline).map(|()| None)
+                } else if let Some(summed) = copy::file_snapshot(src, &source, &temp, &what)? {
+                    Ok(Some(summed))
                 } else {
                     let mut dest = copy::open_writer(&temp)?;
-                    copy::online(&source, &mut dest, &what, &deadline)
+                    copy::online(&source, &mut dest, &what, &deadline).map(|()| None)
                 }
             },
         )?;
@@ -104,7 +106,7 @@ pub fn run(
     // The fsync waits on the disk while the verification reads the copy from the page cache.
     let (synced, measured) = std::thread::scope(|s| {
         let synced = s.spawn(|| files::fsync_file(&temp));
-        let measured = facts::measure(&temp, opts.check, true);
+        let measured = facts::measure(&temp, opts.check, summed.is_none());
         (synced.join(), measured)
     });
     synced.map_err(|_| Failure::new("internal error: the fsync thread panicked"))??;
@@ -119,6 +121,10 @@ pub fn run(
     }
     files::persist(temp, dst, opts.force)?;
     files::fsync_folder(&files::folder_of(dst))?;
+    if let Some((sha256, bytes)) = summed {
+        facts.sha256 = sha256;
+        facts.bytes = bytes;
+    }
     facts.path = dst.to_path_buf();
     Ok(facts)
 }

@@ -62,17 +62,18 @@ pub fn online(
 /// A read transaction on `src` pins the snapshot. In WAL mode a passive checkpoint from a second
 /// connection must then have moved every frame into the main file: from that moment until the
 /// read ends no checkpoint may write the main file (none can pass a reader's snapshot), while
-/// writers go on appending to the WAL. Returns `false`, with `dst` left empty, when the snapshot
-/// still needs the WAL (a reader pinned on an older snapshot, a source this user cannot write,
-/// a lock): the caller then takes SQLite's online backup, which handles every case.
+/// writers go on appending to the WAL. The kernel copies (copy_file_range) while another thread
+/// hashes the same, unchanging bytes: returns their sha256 and length. Returns `None`, with `dst`
+/// left empty, when the snapshot still needs the WAL (a reader pinned on an older snapshot, a
+/// source this user cannot write, a lock): the caller then takes SQLite's online backup.
 pub fn file_snapshot(
     path: &Path,
     src: &Connection,
     dst: &Path,
     what: &str,
-) -> Result<bool, Failure> {
+) -> Result<Option<(String, u64)>, Failure> {
     let Ok(read) = src.unchecked_transaction() else {
-        return Ok(false);
+        return Ok(None);
     };
     let pinned = read
         .query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
@@ -85,10 +86,10 @@ pub fn file_snapshot(
             Ok((mode, u64::from(pages) * u64::from(size)))
         });
     let Ok((mode, bytes)) = pinned else {
-        return Ok(false);
+        return Ok(None);
     };
     if mode.eq_ignore_ascii_case("wal") && !wal_is_backfilled(path) {
-        return Ok(false);
+        return Ok(None);
     }
     let fail = |e: std::io::Error| {
         Failure::new(format!("{what}: cannot copy into {}: {e}", dst.display()))
@@ -99,16 +100,22 @@ pub fn file_snapshot(
         .truncate(true)
         .open(dst)
         .map_err(fail)?;
-    let copied = File::open(path)
-        .and_then(|from| std::io::copy(&mut from.take(bytes), &mut &to))
-        .map_err(fail)?;
+    let (copied, summed) = std::thread::scope(|s| {
+        let summed = s.spawn(|| super::facts::sha256_prefix(path, bytes));
+        let copied =
+            File::open(path).and_then(|from| std::io::copy(&mut from.take(bytes), &mut &to));
+        (copied, summed.join())
+    });
     drop(read);
-    if copied != bytes {
+    let copied = copied.map_err(fail)?;
+    let summed =
+        summed.map_err(|_| Failure::new("internal error: the checksum thread panicked"))??;
+    if copied != bytes || summed.1 != bytes {
         // The main file is shorter than the snapshot says; let SQLite sort it out.
         to.set_len(0).map_err(fail)?;
-        return Ok(false);
+        return Ok(None);
     }
-    Ok(true)
+    Ok(Some(summed))
 }
 
 /// A passive checkpoint of the database at `path` from a connection of its own (a connection

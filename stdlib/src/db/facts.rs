@@ -289,8 +289,13 @@ pub fn describe_conn(conn: &Connection, path: &Path) -> Result<Facts, Failure> {
 
 /// The file's sha256 (hex) and its length.
 pub fn sha256_file(path: &Path) -> Result<(String, u64), Failure> {
+    sha256_prefix(path, u64::MAX)
+}
+
+/// The sha256 of the first `limit` bytes of a file, and how many bytes that was.
+pub fn sha256_prefix(path: &Path, limit: u64) -> Result<(String, u64), Failure> {
     let fail = |e: std::io::Error| Failure::new(format!("{}: cannot read it: {e}", path.display()));
-    let mut file = File::open(path).map_err(fail)?;
+    let mut file = File::open(path).map_err(fail)?.take(limit);
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut total = 0u64;
