@@ -3,8 +3,8 @@
 Called by ./run with the path of a release ripcord binary. Settings from the environment:
 BENCH_DB_MB (database size, default 1024), BENCH_RUNS (runs per row, default 5),
 BENCH_CAP (seconds before sqlite3 .backup counts as not finished, default 60),
-BENCH_RATE (writer commits per second, default 1000), BENCH_SETTLE (seconds to let the disk settle
-after a sync before each timed run, default 2), BENCH_DIR (work folder, default a temp dir).
+BENCH_RATE (writer commits per second, default 1000), BENCH_SETTLE (seconds to pause after the sync
+before each timed run, default 0), BENCH_DIR (work folder, default a temp dir).
 """
 
 import os
@@ -21,7 +21,7 @@ DB_MB = int(os.environ.get("BENCH_DB_MB", "1024"))
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 CAP = float(os.environ.get("BENCH_CAP", "60"))
 RATE = int(os.environ.get("BENCH_RATE", "1000"))
-SETTLE = float(os.environ.get("BENCH_SETTLE", "2"))
+SETTLE = float(os.environ.get("BENCH_SETTLE", "0"))
 SQLITE3 = shutil.which("sqlite3")
 ROW = 1000
 
@@ -136,7 +136,8 @@ def contiguous(copy, before):
 def settle():
     """Let the previous run's writes and deletions reach the disk, so no run pays for another."""
     os.sync()
-    time.sleep(SETTLE)
+    if SETTLE:
+        time.sleep(SETTLE)
 
 
 def interleaved(entries, check=None, give_up=2):
