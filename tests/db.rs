@@ -299,6 +299,27 @@ fn backup_has_the_newest_commits_while_a_reader_pins_an_older_snapshot() {
 }
 
 #[test]
+fn backup_of_a_rollback_journal_database_is_an_exact_copy() {
+    let sb = Sandbox::new();
+    let db = sb.join("live.db");
+    make_db(&db, 1000, "seed");
+    let conn = Connection::open(&db).expect("open");
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))
+        .expect("journal_mode");
+    assert_eq!(mode, "delete");
+    conn.execute("UPDATE items SET tag = 'rolled' WHERE id <= 300", [])
+        .expect("update");
+    drop(conn);
+    backup_has_every_update(&sb, 1000, "rolled");
+    assert_eq!(
+        std::fs::read(sb.join("copy.db")).expect("copy"),
+        std::fs::read(&db).expect("source"),
+        "a quiet rollback-journal database is copied byte for byte"
+    );
+}
+
+#[test]
 fn backup_refuses_an_existing_destination_without_force_and_dry_run_writes_nothing() {
     let sb = Sandbox::new();
     make_db(&sb.join("app.db"), 10, "a");
