@@ -325,4 +325,18 @@ fn drill_with_a_bad_param_runs_nothing_and_writes_no_report() {
         "{}",
         out.stderr
     );
+    // A misspelt function would make the drill pass for the wrong reason.
+    let out = sb.run(&["drill", "restore.rhai", "--inject", "db::restroe=fail"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("did you mean `db::restore`?"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !sb.join("drill-reports")
+            .read_dir()
+            .is_ok_and(|mut d| d.next().is_some()),
+        "a refused drill wrote a report"
+    );
 }

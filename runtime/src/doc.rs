@@ -96,6 +96,18 @@ pub fn compile_examples(engine: &Engine, catalog: &Catalog) -> Vec<(String, Stri
     failures
 }
 
+/// The native function `name` (`module::fn`, or a top-level function), or an error naming the
+/// nearest one and what the module has.
+pub fn find_function<'a>(catalog: &'a Catalog, name: &str) -> Result<&'a FnDoc, String> {
+    match select(catalog, Some(name))? {
+        Selection::Function(f) => Ok(f),
+        Selection::Modules(_) => Err(format!(
+            "`{name}` is a module, not a function\nhelp: name one of its functions, e.g. `{name}::{}`",
+            catalog.in_module(name).next().map_or("…", |f| f.name)
+        )),
+    }
+}
+
 fn select<'a>(catalog: &'a Catalog, filter: Option<&str>) -> Result<Selection<'a>, String> {
     let Some(filter) = filter.map(str::trim).filter(|f| !f.is_empty()) else {
         return Ok(Selection::Modules(catalog.modules.clone()));

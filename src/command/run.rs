@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use ripcord_runtime::Mode;
 use ripcord_runtime::host::Injection;
+use ripcord_runtime::native::Catalog;
 use ripcord_runtime::run::{RunOutcome, RunRequest, exit};
 use ripcord_runtime::script::Script;
 
@@ -55,6 +56,14 @@ pub fn request(ctx: &Context, args: &RunArgs) -> Result<RunRequest, String> {
         .iter()
         .map(|i| Injection::parse(i))
         .collect::<Result<_, _>>()?;
+    if !request.injections.is_empty() {
+        // A misspelt fault would make a drill pass for the wrong reason: refuse it.
+        let catalog = Catalog::from_modules(&crate::command::doc::all_modules());
+        for (text, injection) in args.inject.iter().zip(&request.injections) {
+            ripcord_runtime::doc::find_function(&catalog, &injection.function)
+                .map_err(|e| format!("--inject `{text}`: {e}"))?;
+        }
+    }
     request.undo_on_failure = args.undo_on_failure;
     request.interrupt = ctx.interrupt.clone();
     request.sub_modules = Some(ripcord_stdlib::modules);
