@@ -311,32 +311,28 @@ fn report_of_an_unknown_run_exits_2_pointing_at_history() {
 fn drill_with_a_bad_param_runs_nothing_and_writes_no_report() {
     let sb = Sandbox::new();
     sb.write("restore.rhai", RESTORE);
-    let out = sb.run(&["drill", "restore.rhai", "-p", "nope=1"]);
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(
-        !sb.join("drill-reports")
-            .read_dir()
-            .is_ok_and(|mut d| d.next().is_some())
+    let refused = |args: &[&str], expected: &str| {
+        let out = sb.run(args);
+        assert_eq!(out.code, 2, "{}", out.stderr);
+        assert!(out.stderr.contains(expected), "{}", out.stderr);
+        assert!(
+            !sb.join("drill-reports")
+                .read_dir()
+                .is_ok_and(|mut d| d.next().is_some()),
+            "a refused drill wrote a report"
+        );
+    };
+    refused(
+        &["drill", "restore.rhai", "-p", "nope=1"],
+        "`nope` is not a param",
     );
-    let out = sb.run(&["drill", "restore.rhai", "--inject", "fs::write=explode"]);
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("expected `fail` or `fail@N`"),
-        "{}",
-        out.stderr
+    refused(
+        &["drill", "restore.rhai", "--inject", "fs::write=explode"],
+        "expected `fail` or `fail@N`",
     );
     // A misspelt function would make the drill pass for the wrong reason.
-    let out = sb.run(&["drill", "restore.rhai", "--inject", "db::restroe=fail"]);
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("did you mean `db::restore`?"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        !sb.join("drill-reports")
-            .read_dir()
-            .is_ok_and(|mut d| d.next().is_some()),
-        "a refused drill wrote a report"
+    refused(
+        &["drill", "restore.rhai", "--inject", "db::restroe=fail"],
+        "did you mean `db::restore`?",
     );
 }
