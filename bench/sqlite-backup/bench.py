@@ -230,7 +230,7 @@ def main():
     def fresh_target():
         rm(target)
         for name in os.listdir(work):
-            if name.startswith("target.db.pre-restore-"):
+            if name.startswith(("target.db.pre-restore-", "target.db.kept", "target.db.tmp")):
                 os.remove(os.path.join(work, name))
         shutil.copyfile(src, target)
         fsync(target)
@@ -243,7 +243,19 @@ def main():
         fsync(target)
         return True
 
+    def cp_keep_restore(cap):
+        # What a restore that keeps the old file needs at least: link it aside, copy to a temp,
+        # fsync, rename over the target.
+        os.link(target, target + ".kept")
+        temp = target + ".tmp"
+        shutil.copyfile(backup, temp)
+        fsync(temp)
+        os.rename(temp, target)
+        fsync(target)  # and the folder, for the rename
+        return True
+
     restores = [("cp + fsync", fresh_target, cp_restore, None),
+                ("cp to a temp + rename, old file kept", fresh_target, cp_keep_restore, None),
                 ("ripcord db::restore", fresh_target, ripcord_restore, None)]
     rows += [("restore", r) for r in interleaved(restores)]
 
