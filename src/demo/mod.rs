@@ -42,6 +42,10 @@ const SCRIPTS: &[(&str, &str)] = &[
         include_str!("../../scripts/db-rollback.rhai"),
     ),
     (
+        "release-switch.rhai",
+        include_str!("../../scripts/release-switch.rhai"),
+    ),
+    (
         "lib/safety.rhai",
         include_str!("../../scripts/lib/safety.rhai"),
     ),
