@@ -46,6 +46,10 @@ const SCRIPTS: &[(&str, &str)] = &[
         include_str!("../../scripts/release-switch.rhai"),
     ),
     (
+        "emergency.rhai",
+        include_str!("../../scripts/emergency.rhai"),
+    ),
+    (
         "lib/safety.rhai",
         include_str!("../../scripts/lib/safety.rhai"),
     ),
