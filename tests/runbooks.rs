@@ -444,6 +444,9 @@ fn db_rollback_schema_restores_the_newest_verified_backup_at_the_expected_user_v
     let db = cortex.db();
     let baseline = cortex.baseline();
     cortex.backup_as("cortex-backup-20200101-000000.db", 33);
+    // An older backup at the right version, but not the newest one: it must not be chosen.
+    let older = cortex.backup_as("cortex-backup-20200601-000000.db", 34);
+    sql(&older, "DELETE FROM dispatches WHERE id = 1;");
     // A migration to user_version 35 that the code does not expect, then a backup taken after it.
     sql(
         &db,
