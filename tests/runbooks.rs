@@ -197,22 +197,7 @@ fn rollback_full_restores_a_page_corrupted_database() {
     let cortex = Cortex::start(false);
     let db = cortex.root.join("data/cortex.db");
     cortex.eval("service::stop(cfg.unit); ()");
-    // Fold the WAL in, then overwrite a page in the middle of the file with garbage.
-    let conn = rusqlite::Connection::open(&db).expect("open");
-    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
-        .expect("checkpoint");
-    drop(conn);
-    let mut bytes = std::fs::read(&db).expect("read");
-    let page = 4096;
-    assert!(bytes.len() > 6 * page);
-    for b in &mut bytes[4 * page..5 * page] {
-        *b = 0xA5;
-    }
-    std::fs::write(&db, &bytes).expect("corrupt");
-    let check: String = rusqlite::Connection::open(&db)
-        .and_then(|c| c.query_row("PRAGMA integrity_check", [], |r| r.get(0)))
-        .unwrap_or_else(|e| e.to_string());
-    assert_ne!(check, "ok", "the corruption did not take");
+    corrupt_page(&db);
 
     let out = cortex.run(
         "rollback",
@@ -322,5 +307,446 @@ fn demo_runs_end_to_end() {
         out.stderr.contains("report: drill-reports/"),
         "{}",
         out.stderr
+    );
+}
+
+// ---- database, release and emergency runbooks (the MCP Cortex rollback runbook) -------------
+
+impl Cortex {
+    fn db(&self) -> PathBuf {
+        self.root.join("data/cortex.db")
+    }
+
+    fn backups(&self) -> PathBuf {
+        self.root.join("backups")
+    }
+
+    /// The demo's known-good backup (taken at setup, user_version 34).
+    fn baseline(&self) -> PathBuf {
+        self.files("backups", "cortex-backup-")
+            .into_iter()
+            .next()
+            .expect("baseline backup")
+    }
+
+    /// Files in `dir` (relative to the sandbox root) whose names start with `prefix`, sorted.
+    fn files(&self, dir: &str, prefix: &str) -> Vec<PathBuf> {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(self.root.join(dir))
+            .expect("read dir")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+            })
+            .collect();
+        found.sort();
+        found
+    }
+
+    /// A backup of the live DB under `name` in the backups folder, at `user_version`.
+    fn backup_as(&self, name: &str, user_version: i64) -> PathBuf {
+        let path = self.backups().join(name);
+        sql(&self.db(), &format!("VACUUM INTO '{}'", path.display()));
+        sql(&path, &format!("PRAGMA user_version = {user_version}"));
+        path
+    }
+
+    /// Move the service to the releases layout of the system service rollback:
+    /// `app/releases/<tag>/bin/cortex` for the stable and the faulty tag, `app/current`
+    /// pointing at `current`, and the unit running `app/current/bin/cortex`.
+    fn releases_layout(&self, current: &str) -> PathBuf {
+        self.eval("service::stop(cfg.unit); ()");
+        let app = self.root.join("app");
+        for tag in ["v1.4.2", "v1.5.0"] {
+            self.git(&["reset", "-q", "--hard", tag]);
+            let built = std::process::Command::new("make")
+                .args(["-s", "build"])
+                .current_dir(self.root.join("cortex"))
+                .status()
+                .expect("make");
+            assert!(built.success());
+            let bin = app.join("releases").join(tag).join("bin");
+            std::fs::create_dir_all(&bin).expect("mkdir");
+            std::fs::copy(self.root.join("cortex/bin/cortex"), bin.join("cortex")).expect("copy");
+        }
+        std::os::unix::fs::symlink(app.join("releases").join(current), app.join("current"))
+            .expect("symlink");
+        let toml = self.root.join("ripcord.toml");
+        let text = std::fs::read_to_string(&toml).expect("ripcord.toml");
+        let bin = self.root.join("cortex/bin/cortex").display().to_string();
+        let text = format!(
+            "releases = \"{}\"\ncurrent = \"{}\"\n{}",
+            app.join("releases").display(),
+            app.join("current").display(),
+            text.replace(
+                &format!("command = \"{bin}\""),
+                &format!("command = \"{}/current/bin/cortex\"", app.display())
+            )
+        );
+        std::fs::write(&toml, text).expect("write ripcord.toml");
+        self.eval("service::start(cfg.unit, #{ settle: \"200ms\" }); ()");
+        app
+    }
+}
+
+fn sql(db: &std::path::Path, batch: &str) {
+    rusqlite::Connection::open(db)
+        .and_then(|c| c.execute_batch(batch))
+        .unwrap_or_else(|e| panic!("{batch} on {}: {e}", db.display()));
+}
+
+fn one(db: &std::path::Path, query: &str) -> i64 {
+    rusqlite::Connection::open(db)
+        .and_then(|c| c.query_row(query, [], |r| r.get(0)))
+        .unwrap_or_else(|e| panic!("{query} on {}: {e}", db.display()))
+}
+
+fn integrity(db: &std::path::Path) -> String {
+    rusqlite::Connection::open(db)
+        .and_then(|c| c.query_row("PRAGMA integrity_check", [], |r| r.get(0)))
+        .unwrap_or_else(|e| e.to_string())
+}
+
+/// Overwrite one page in the middle of a (checkpointed) SQLite file with garbage.
+fn corrupt_page(db: &std::path::Path) {
+    sql(db, "PRAGMA wal_checkpoint(TRUNCATE);");
+    let mut bytes = std::fs::read(db).expect("read");
+    let page = 4096;
+    assert!(bytes.len() > 6 * page);
+    for b in &mut bytes[4 * page..5 * page] {
+        *b = 0xA5;
+    }
+    std::fs::write(db, &bytes).expect("corrupt");
+    assert_ne!(integrity(db), "ok", "the corruption did not take");
+}
+
+fn sha256_hex(path: &std::path::Path) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(std::fs::read(path).expect("read"));
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `sha256sum -c SHA256SUMS` in an evidence folder: every file listed matches its hash.
+fn sums_check(dir: &std::path::Path) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .args(["-c", "SHA256SUMS"])
+        .current_dir(dir)
+        .output()
+        .expect("sha256sum");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "sha256sum -c failed:\n{text}");
+    text
+}
+
+#[test]
+fn db_rollback_schema_restores_the_newest_verified_backup_at_the_expected_user_version() {
+    let cortex = Cortex::start(true);
+    let db = cortex.db();
+    let baseline = cortex.baseline();
+    cortex.backup_as("cortex-backup-20200101-000000.db", 33);
+    // An older backup at the right version, but not the newest one: it must not be chosen.
+    let older = cortex.backup_as("cortex-backup-20200601-000000.db", 34);
+    sql(&older, "DELETE FROM dispatches WHERE id = 1;");
+    // A migration to user_version 35 that the code does not expect, then a backup taken after it.
+    sql(
+        &db,
+        "ALTER TABLE dispatches ADD COLUMN priority INTEGER;
+         INSERT INTO dispatches (bead, project, status, started_at) VALUES ('bead-new', 'cortex', 'completed', 1);
+         PRAGMA user_version = 35;",
+    );
+    cortex.backup_as("cortex-backup-29991231-235959.db", 35);
+    // The newest backup at version 34 is damaged: it must be skipped, not restored.
+    let damaged = cortex.backups().join("cortex-backup-29991230-000000.db");
+    std::fs::copy(&baseline, &damaged).expect("copy");
+    corrupt_page(&damaged);
+
+    let out = cortex.run(
+        "db-rollback",
+        &[
+            "mode=schema",
+            "expected_version=34",
+            "reason=test: bad migration",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.json()["result"]["backup"],
+        baseline.display().to_string()
+    );
+    assert!(
+        out.stderr
+            .contains("cortex-backup-29991230-000000.db: it fails verification"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(one(&db, "PRAGMA user_version"), 34);
+    assert_eq!(integrity(&db), "ok");
+    for table in ["dispatches", "health_events"] {
+        let q = format!("SELECT count(*) FROM {table}");
+        assert_eq!(one(&db, &q), one(&baseline, &q), "{table}");
+    }
+    let safety = cortex.files("data", "cortex.db.pre-restore-");
+    assert_eq!(safety.len(), 1, "{safety:?}");
+    assert_eq!(one(&safety[0], "PRAGMA user_version"), 35);
+    assert_eq!(cortex.health(), 200);
+}
+
+#[test]
+fn db_rollback_pitr_restores_the_newest_backup_at_or_before_the_recovery_point() {
+    let cortex = Cortex::start(true);
+    let db = cortex.db();
+    let add = |n: i64| {
+        for i in 0..n {
+            sql(
+                &db,
+                &format!(
+                    "INSERT INTO dispatches (bead, project, status, started_at) VALUES ('pitr-{i}', 'cortex', 'completed', 1)"
+                ),
+            );
+        }
+    };
+    let base = one(&db, "SELECT count(*) FROM dispatches");
+    cortex.backup_as("cortex-backup-20250101-000000.db", 34);
+    add(10);
+    let june = cortex.backup_as("cortex-backup-20250601-000000.db", 34);
+    add(10);
+    cortex.backup_as("cortex-backup-20251201-000000.db", 34);
+    add(5);
+
+    let out = cortex.run(
+        "db-rollback",
+        &[
+            "mode=pitr",
+            "at=2025-07-01 12:00",
+            "reason=test: bad import",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let result = &out.json()["result"];
+    assert_eq!(result["backup"], june.display().to_string());
+    assert_eq!(result["stamp"], "20250601-000000");
+    assert_eq!(one(&db, "SELECT count(*) FROM dispatches"), base + 10);
+    assert_eq!(result["rpo"]["rows_lost"]["dispatches"], 15);
+    assert_eq!(result["rpo"]["before_point_s"], 30 * 86400 + 12 * 3600);
+    assert!(out.stderr.contains("RPO:"), "{}", out.stderr);
+    assert_eq!(cortex.health(), 200);
+}
+
+#[test]
+fn db_rollback_refuses_bad_input_before_changing_anything() {
+    let cortex = Cortex::start(true);
+    let db = cortex.db();
+    let before = sha256_hex(&db);
+
+    let out = cortex.run("db-rollback", &["mode=bogus", "reason=test"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("mode must be schema or pitr, not `bogus`"),
+        "{}",
+        out.stderr
+    );
+
+    let out = cortex.run(
+        "db-rollback",
+        &["mode=pitr", "at=2019-01-01", "reason=test"],
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("is taken at or before 2019-01-01 (20190101-000000)"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.json()["error"]["step"], "Choose the backup");
+
+    let out = cortex.run("db-rollback", &["mode=pitr", "at=someday", "reason=test"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("cannot read at=`someday` as a time"),
+        "{}",
+        out.stderr
+    );
+
+    let out = cortex.run(
+        "db-rollback",
+        &["mode=schema", "expected_version=40", "reason=test"],
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("is at user_version 34 and the code expects 40"),
+        "{}",
+        out.stderr
+    );
+
+    assert_eq!(sha256_hex(&db), before, "a refused rollback changed the DB");
+    assert!(cortex.files("data", "cortex.db.pre-restore-").is_empty());
+    assert_eq!(cortex.health(), 200);
+}
+
+#[test]
+fn release_switch_moves_the_current_symlink_and_the_service_answers_healthy() {
+    let cortex = Cortex::start(false);
+    let app = cortex.releases_layout("v1.5.0");
+    assert_eq!(cortex.health(), 503);
+    let faulty = std::fs::read(app.join("releases/v1.5.0/bin/cortex")).expect("binary");
+
+    let out = cortex.run("release-switch", &["release=v1.4.2", "reason=test: storm"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        std::fs::read_link(app.join("current")).expect("link"),
+        app.join("releases/v1.4.2")
+    );
+    assert_eq!(cortex.health(), 200);
+    let kept = cortex.files("backups", "release-backup-");
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(
+        std::fs::read(kept[0].join("installation/bin/cortex")).expect("kept binary"),
+        faulty,
+        "the backup is not the installation that was running"
+    );
+    assert!(kept[0].join("config.toml").is_file());
+}
+
+#[test]
+fn release_switch_switches_back_when_the_target_release_is_not_healthy() {
+    let cortex = Cortex::start(true);
+    let app = cortex.releases_layout("v1.4.2");
+    assert_eq!(cortex.health(), 200);
+
+    let out = cortex.run(
+        "release-switch",
+        &["release=v1.5.0", "reason=test: deploy", "health_timeout=3s"],
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("release v1.5.0 did not answer healthy within 3s; switched back to"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        std::fs::read_link(app.join("current")).expect("link"),
+        app.join("releases/v1.4.2")
+    );
+    assert_eq!(cortex.health(), 200);
+}
+
+#[test]
+fn release_switch_names_a_missing_release_and_changes_nothing() {
+    let cortex = Cortex::start(true);
+    let app = cortex.releases_layout("v1.4.2");
+    let out = cortex.run("release-switch", &["release=v9.9.9", "reason=test"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let expected = format!(
+        "no release v9.9.9 in {} (there: [\"v1.4.2\", \"v1.5.0\"])",
+        app.join("releases").display()
+    );
+    assert!(out.stderr.contains(&expected), "{}", out.stderr);
+    assert_eq!(
+        std::fs::read_link(app.join("current")).expect("link"),
+        app.join("releases/v1.4.2")
+    );
+    assert!(cortex.files("backups", "release-backup-").is_empty());
+}
+
+#[test]
+fn emergency_corruption_restores_a_good_backup_and_keeps_the_corrupted_db() {
+    let cortex = Cortex::start(true);
+    let db = cortex.db();
+    cortex.eval("service::stop(cfg.unit); ()");
+    corrupt_page(&db);
+    let corrupted = sha256_hex(&db);
+    let baseline = cortex.baseline();
+
+    let out = cortex.run("emergency", &["kind=corruption", "reason=test: integrity"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(integrity(&db), "ok");
+    for table in ["dispatches", "health_events"] {
+        let q = format!("SELECT count(*) FROM {table}");
+        assert_eq!(one(&db, &q), one(&baseline, &q), "{table}");
+    }
+    let evidence = cortex.files("backups", "emergency-corruption-");
+    assert_eq!(evidence.len(), 1, "{evidence:?}");
+    assert_eq!(sha256_hex(&evidence[0].join("cortex.db")), corrupted);
+    assert!(sums_check(&evidence[0]).contains("cortex.db: OK"));
+    assert_eq!(cortex.health(), 200);
+}
+
+#[test]
+fn emergency_breach_preserves_evidence_and_rotates_the_token_without_showing_it() {
+    let cortex = Cortex::start(true);
+    let config = cortex.root.join("cortex/cortex.toml");
+    let old = "old-token-7f3a9c";
+    let new = "new-token-b81e42";
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &config,
+        text.replace("[api]\n", &format!("[api]\ntoken = \"{old}\"\n")),
+    )
+    .expect("write config");
+    let config_sum = sha256_hex(&config);
+
+    let out = cortex.run(
+        "emergency",
+        &[
+            "kind=breach",
+            "reason=test: token leaked",
+            &format!("new_token={new}"),
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let evidence = cortex.files("backups", "emergency-breach-");
+    assert_eq!(evidence.len(), 1, "{evidence:?}");
+    let checked = sums_check(&evidence[0]);
+    for f in ["cortex.db: OK", "cortex.toml: OK", "service.log: OK"] {
+        assert!(checked.contains(f), "{f} not in:\n{checked}");
+    }
+    assert_eq!(sha256_hex(&evidence[0].join("cortex.toml")), config_sum);
+    let rotated = std::fs::read_to_string(&config).expect("config");
+    assert!(rotated.contains(&format!("token = \"{new}\"")), "{rotated}");
+    assert!(!rotated.contains(old), "{rotated}");
+    for token in [old, new] {
+        assert!(!out.stdout.contains(token), "{token} in stdout");
+        assert!(!out.stderr.contains(token), "{token} in stderr");
+        for suffix in ["", "-wal"] {
+            let journal = format!("{}{suffix}", cortex.sb.journal().display());
+            if let Ok(bytes) = std::fs::read(&journal) {
+                assert!(
+                    !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+                    "{token} in {journal}"
+                );
+            }
+        }
+    }
+    assert!(std::fs::metadata(cortex.sb.journal()).is_ok(), "no journal");
+    assert_eq!(cortex.health(), 200);
+}
+
+#[test]
+fn emergency_refuses_an_unknown_kind_and_a_breach_without_a_new_token() {
+    let cortex = Cortex::start(true);
+    let out = cortex.run("emergency", &["kind=flood", "reason=test"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("kind must be corruption or breach, not `flood`"),
+        "{}",
+        out.stderr
+    );
+    let out = cortex.run("emergency", &["kind=breach", "reason=test"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("kind breach needs -p new_token=<the replacement API token>"),
+        "{}",
+        out.stderr
+    );
+    assert!(cortex.files("backups", "emergency-").is_empty());
+    assert_eq!(
+        cortex.health(),
+        200,
+        "a refused emergency stopped the service"
     );
 }

@@ -38,8 +38,28 @@ const SCRIPTS: &[(&str, &str)] = &[
         include_str!("../../scripts/backup-restore-drill.rhai"),
     ),
     (
+        "db-rollback.rhai",
+        include_str!("../../scripts/db-rollback.rhai"),
+    ),
+    (
+        "release-switch.rhai",
+        include_str!("../../scripts/release-switch.rhai"),
+    ),
+    (
+        "emergency.rhai",
+        include_str!("../../scripts/emergency.rhai"),
+    ),
+    (
         "lib/safety.rhai",
         include_str!("../../scripts/lib/safety.rhai"),
+    ),
+    (
+        "lib/backups.rhai",
+        include_str!("../../scripts/lib/backups.rhai"),
+    ),
+    (
+        "lib/health.rhai",
+        include_str!("../../scripts/lib/health.rhai"),
     ),
 ];
 
