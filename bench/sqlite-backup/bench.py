@@ -267,7 +267,7 @@ def main():
     for kind, r in rows:
         if r["times"]:
             med = statistics.median(r["times"])
-            if r["label"].startswith("cp") and kind in base:
+            if r["label"] == "cp + fsync" and kind in base:
                 base[kind] = med
             ref = base.get("quiet" if kind == "writer" else kind)
             ratio = f"{med / ref:.2f}x" if ref else ""
