@@ -420,6 +420,14 @@ fn corrupt_page(db: &std::path::Path) {
     assert_ne!(integrity(db), "ok", "the corruption did not take");
 }
 
+/// Run a runbook that must fail (exit 1) with `expected` in its error.
+fn fails_with(cortex: &Cortex, script: &str, params: &[&str], expected: &str) -> Outcome {
+    let out = cortex.run(script, params);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains(expected), "{}", out.stderr);
+    out
+}
+
 fn sha256_hex(path: &std::path::Path) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(std::fs::read(path).expect("read"));
@@ -538,46 +546,33 @@ fn db_rollback_refuses_bad_input_before_changing_anything() {
     let db = cortex.db();
     let before = sha256_hex(&db);
 
-    let out = cortex.run("db-rollback", &["mode=bogus", "reason=test"]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("mode must be schema or pitr, not `bogus`"),
-        "{}",
-        out.stderr
+    fails_with(
+        &cortex,
+        "db-rollback",
+        &["mode=bogus", "reason=test"],
+        "mode must be schema or pitr, not `bogus`",
     );
 
-    let out = cortex.run(
+    let out = fails_with(
+        &cortex,
         "db-rollback",
         &["mode=pitr", "at=2019-01-01", "reason=test"],
-    );
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("is taken at or before 2019-01-01 (20190101-000000)"),
-        "{}",
-        out.stderr
+        "is taken at or before 2019-01-01 (20190101-000000)",
     );
     assert_eq!(out.json()["error"]["step"], "Choose the backup");
 
-    let out = cortex.run("db-rollback", &["mode=pitr", "at=someday", "reason=test"]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("cannot read at=`someday` as a time"),
-        "{}",
-        out.stderr
+    fails_with(
+        &cortex,
+        "db-rollback",
+        &["mode=pitr", "at=someday", "reason=test"],
+        "cannot read at=`someday` as a time",
     );
 
-    let out = cortex.run(
+    fails_with(
+        &cortex,
         "db-rollback",
         &["mode=schema", "expected_version=40", "reason=test"],
-    );
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("is at user_version 34 and the code expects 40"),
-        "{}",
-        out.stderr
+        "is at user_version 34 and the code expects 40",
     );
 
     assert_eq!(sha256_hex(&db), before, "a refused rollback changed the DB");
@@ -615,16 +610,11 @@ fn release_switch_switches_back_when_the_target_release_is_not_healthy() {
     let app = cortex.releases_layout("v1.4.2");
     assert_eq!(cortex.health(), 200);
 
-    let out = cortex.run(
+    fails_with(
+        &cortex,
         "release-switch",
         &["release=v1.5.0", "reason=test: deploy", "health_timeout=3s"],
-    );
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("release v1.5.0 did not answer healthy within 3s; switched back to"),
-        "{}",
-        out.stderr
+        "release v1.5.0 did not answer healthy within 3s; switched back to",
     );
     assert_eq!(
         std::fs::read_link(app.join("current")).expect("link"),
@@ -727,21 +717,17 @@ fn emergency_breach_preserves_evidence_and_rotates_the_token_without_showing_it(
 #[test]
 fn emergency_refuses_an_unknown_kind_and_a_breach_without_a_new_token() {
     let cortex = Cortex::start(true);
-    let out = cortex.run("emergency", &["kind=flood", "reason=test"]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("kind must be corruption or breach, not `flood`"),
-        "{}",
-        out.stderr
+    fails_with(
+        &cortex,
+        "emergency",
+        &["kind=flood", "reason=test"],
+        "kind must be corruption or breach, not `flood`",
     );
-    let out = cortex.run("emergency", &["kind=breach", "reason=test"]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("kind breach needs -p new_token=<the replacement API token>"),
-        "{}",
-        out.stderr
+    fails_with(
+        &cortex,
+        "emergency",
+        &["kind=breach", "reason=test"],
+        "kind breach needs -p new_token=<the replacement API token>",
     );
     assert!(cortex.files("backups", "emergency-").is_empty());
     assert_eq!(
