@@ -1,4 +1,5 @@
-//! Copying a database: SQLite's online backup in one step, `VACUUM INTO`, and a plain byte copy.
+//! Copying a database: a pinned snapshot copied as a file, SQLite's online backup in one step,
+//! `VACUUM INTO`, and a plain byte copy.
 
 use std::fs::{File, OpenOptions};
 use std::io::{IsTerminal, Read};
