@@ -14,7 +14,35 @@ pub fn now_rfc3339() -> String {
 
 /// UTC as `%Y%m%d-%H%M%S`, for file names.
 pub fn stamp() -> String {
-    Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string()
+    stamp_of(Timestamp::now())
+}
+
+/// A time as operators write it, in UTC unless it carries an offset: RFC 3339
+/// (`2025-11-05T14:30:00Z`, `…+02:00`), a civil date and time (`2025-11-05 14:30`,
+/// `2025-11-05T14:30`, `2025-11-05`), or a file-name stamp (`20251105-143000`, as `stamp` gives).
+pub fn parse_time(text: &str) -> Result<Timestamp, String> {
+    let t = text.trim();
+    let civil = if t.len() == 15 && t.as_bytes().get(8) == Some(&b'-') {
+        jiff::civil::DateTime::strptime("%Y%m%d-%H%M%S", t).ok()
+    } else {
+        None
+    };
+    let utc = |dt: jiff::civil::DateTime| dt.to_zoned(jiff::tz::TimeZone::UTC).ok();
+    civil
+        .and_then(utc)
+        .map(|z| z.timestamp())
+        .or_else(|| t.parse::<Timestamp>().ok())
+        .or_else(|| t.parse::<jiff::civil::DateTime>().ok().and_then(utc).map(|z| z.timestamp()))
+        .ok_or_else(|| {
+            format!(
+                "`{text}` is not a time; write it like 2025-11-05T14:30:00Z, 2025-11-05 14:30 (UTC) or 20251105-143000"
+            )
+        })
+}
+
+/// `time` as a UTC `%Y%m%d-%H%M%S` stamp.
+pub fn stamp_of(time: Timestamp) -> String {
+    time.strftime("%Y%m%d-%H%M%S").to_string()
 }
 
 /// Parse "30s", "5m", "1h 30m", "250ms"; a bare number is seconds.

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use ripcord_runtime::rhai::NativeCallContext;
-use ripcord_runtime::time::{now_rfc3339, parse_duration, stamp};
+use ripcord_runtime::time::{now_rfc3339, parse_duration, parse_time, stamp, stamp_of};
 use ripcord_runtime::{Decl, Effect, Failure, Host, NativeModule, RhaiResult};
 
 pub fn module() -> NativeModule {
@@ -13,8 +13,8 @@ pub fn module() -> NativeModule {
         name: "now",
         effect: Effect::Pure,
         params: &["String"],
-        doc: "The local time as RFC 3339 with offset, to the millisecond.\n\nFor log lines, e.g. \
-              `2026-03-14T02:17:09.412+01:00`.",
+        doc: "The time now in UTC as RFC 3339, to the millisecond.\n\nFor log lines, e.g. \
+              `2026-03-14T02:17:09.412Z`: UTC keeps timelines from several hosts comparable.",
         example: r#"log::info(`rollback started at ${time::now()}`);"#,
     };
     m.function(now, now_rfc3339);
@@ -23,10 +23,33 @@ pub fn module() -> NativeModule {
         name: "stamp",
         effect: Effect::Pure,
         params: &["String"],
-        doc: "The local time as `%Y%m%d-%H%M%S`, for file names that sort by time.",
+        doc: "The time now in UTC as `%Y%m%d-%H%M%S`, for file names that sort by time.",
         example: r#"let backup = `backups/cortex-${time::stamp()}.db`;"#,
     };
     m.function(stamp_decl, stamp);
+    m.function(
+        Decl {
+            params: &["time: String", "String"],
+            doc: "The stamp (`%Y%m%d-%H%M%S`, UTC) of a time written as RFC 3339 \
+                  (`2025-11-05T14:30:00Z`), as a date and time taken as UTC (`2025-11-05 14:30`, \
+                  `2025-11-05`), or as a stamp: to compare with the stamps in file names.",
+            example: r#"let point = time::stamp("2025-11-05 14:30");
+let older = fs::glob("backups/cortex-*.db").filter(|p| p.sub_string(p.len() - 18, 15) <= point);"#,
+            ..stamp_decl
+        },
+        stamp_at,
+    );
+
+    let epoch = Decl {
+        name: "epoch",
+        effect: Effect::Pure,
+        params: &["time: String", "int"],
+        doc: "Seconds since 1970-01-01 UTC of a time written as `time::stamp(time)` accepts.\n\n\
+              For the distance between two times, e.g. a backup's stamp and a recovery point.",
+        example: r#"let age = time::epoch(time::now()) - time::epoch("20251105-143000");
+log::info(`the backup is ${age / 3600} h old`);"#,
+    };
+    m.function(epoch, epoch_secs);
 
     let sleep = Decl {
         name: "sleep",
@@ -78,6 +101,16 @@ fn sleep_text(ctx: NativeCallContext, duration: &str) -> RhaiResult<()> {
     Host::of(&ctx)?.sleep(&ctx, d)
 }
 
+fn stamp_at(ctx: NativeCallContext, time: &str) -> RhaiResult<String> {
+    let at = parse_time(time).map_err(|e| Failure::new(format!("time::stamp: {e}")).at(&ctx))?;
+    Ok(stamp_of(at))
+}
+
+fn epoch_secs(ctx: NativeCallContext, time: &str) -> RhaiResult<i64> {
+    let at = parse_time(time).map_err(|e| Failure::new(format!("time::epoch: {e}")).at(&ctx))?;
+    Ok(at.as_second())
+}
+
 fn sleep_secs(ctx: NativeCallContext, seconds: i64) -> RhaiResult<()> {
     let secs = u64::try_from(seconds).map_err(|_| {
         Failure::new(format!("time::sleep: {seconds} seconds is negative"))
@@ -126,6 +159,32 @@ mod tests {
         );
         let now: String = engine.eval("time::now()").unwrap();
         assert!(now.parse::<jiff::Timestamp>().is_ok(), "{now}");
+    }
+
+    #[test]
+    fn stamp_and_epoch_read_times_as_operators_write_them() {
+        let (engine, _host) = standalone(vec![module()], Mode::Run);
+        for (text, stamp) in [
+            ("2025-11-05T14:30:00Z", "20251105-143000"),
+            ("2025-11-05T16:30:00+02:00", "20251105-143000"),
+            ("2025-11-05 14:30", "20251105-143000"),
+            ("2025-11-05", "20251105-000000"),
+            ("20251105-143000", "20251105-143000"),
+        ] {
+            let got: String = engine.eval(&format!("time::stamp({text:?})")).unwrap();
+            assert_eq!(got, stamp, "{text}");
+        }
+        let secs: i64 = engine
+            .eval(r#"time::epoch("20251105-143000") - time::epoch("2025-11-04T14:30:00Z")"#)
+            .unwrap();
+        assert_eq!(secs, 86_400);
+        let zero: i64 = engine.eval(r#"time::epoch("1970-01-01")"#).unwrap();
+        assert_eq!(zero, 0);
+        let err = engine
+            .eval::<Dynamic>(r#"time::stamp("someday")"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`someday` is not a time"), "{err}");
     }
 
     #[test]
