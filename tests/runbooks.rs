@@ -538,6 +538,20 @@ fn db_rollback_pitr_restores_the_newest_backup_at_or_before_the_recovery_point()
     assert_eq!(result["rpo"]["before_point_s"], 30 * 86400 + 12 * 3600);
     assert!(out.stderr.contains("RPO:"), "{}", out.stderr);
     assert_eq!(cortex.health(), 200);
+
+    // A recovery point with an offset is a moment whatever the host's zone (the tests run in
+    // +05:30): 03:00 at +05:00 is 22:00 UTC the day before the June backup, so January's it is.
+    let out = cortex.run(
+        "db-rollback",
+        &[
+            "mode=pitr",
+            "at=2025-06-01T03:00:00+05:00",
+            "reason=test: zone",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.json()["result"]["stamp"], "20250101-000000");
+    assert_eq!(one(&db, "SELECT count(*) FROM dispatches"), base);
 }
 
 #[test]

@@ -63,7 +63,8 @@ impl Sandbox {
         p
     }
 
-    /// A `ripcord` command run in the sandbox, no terminal, no colour.
+    /// A `ripcord` command run in the sandbox, no terminal, no colour, in a time zone far from
+    /// UTC: every time ripcord writes or reads is UTC whatever the host's zone.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ripcord"));
         cmd.args(args)
@@ -72,6 +73,7 @@ impl Sandbox {
             .env_remove("RIPCORD_JOURNAL")
             .env_remove("RIPCORD_PATH")
             .env("NO_COLOR", "1")
+            .env("TZ", "Asia/Kolkata")
             .stdin(Stdio::null());
         cmd
     }
