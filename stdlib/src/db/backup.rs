@@ -76,14 +76,13 @@ pub fn run(
         stop,
     };
     let what = format!("backup of {}", src.display());
-    // The sha256 of the copy, when it was computed while copying.
-    let summed: Option<(String, u64)>;
-    {
+    // The sha256 and length of the copy, when they were computed while copying.
+    let summed = {
         let source = facts::open_reader(src)?;
         // Short waits inside SQLite; the deadline loop decides when to give up.
         let _ = source.busy_timeout(Duration::from_millis(200));
         let total = header.pages * header.page_size;
-        summed = copy::with_progress(
+        copy::with_progress(
             &temp,
             total,
             &format!("backup {}", files::file_name(src)),
@@ -101,8 +100,8 @@ pub fn run(
                     copy::online(&source, &mut dest, &what, &deadline).map(|()| None)
                 }
             },
-        )?;
-    }
+        )?
+    };
     // The fsync waits on the disk while the verification reads the copy from the page cache.
     let (synced, measured) = std::thread::scope(|s| {
         let synced = s.spawn(|| files::fsync_file(&temp));
