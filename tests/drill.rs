@@ -336,3 +336,70 @@ fn drill_with_a_bad_param_runs_nothing_and_writes_no_report() {
         "did you mean `db::restore`?",
     );
 }
+
+/// Two gates in two steps and one outside any step; a change after each.
+const GATED: &str = r#"//! Gated: a real run stops at each confirm.
+confirm("Start the gated procedure?");
+step "Stop" {
+    confirm("Stop the service?");
+    fs::write("stopped", "x");
+}
+step "Reset" {
+    confirm("Reset to v1.4.2?");
+    fs::write("reset", "x");
+}
+"#;
+
+#[test]
+fn dry_run_and_drill_answer_confirm_themselves_and_the_report_lists_every_gate() {
+    let sb = Sandbox::new();
+    sb.write("gated.rhai", GATED);
+    // No terminal (stdin is null) and no --yes: a preview still sees past every gate.
+    let dry = sb.run(&["run", "gated.rhai", "--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    for message in [
+        "would ask: Start the gated procedure?",
+        "would ask: Stop the service?",
+        "would ask: Reset to v1.4.2?",
+    ] {
+        assert!(dry.stderr.contains(message), "{message}:\n{}", dry.stderr);
+    }
+    assert!(
+        dry.stderr.contains("a real run stops at 3 confirm gates"),
+        "{}",
+        dry.stderr
+    );
+    assert!(dry.stderr.contains("would: write 1 bytes to reset"));
+
+    let out = sb.run(&["drill", "gated.rhai", "--json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!sb.join("stopped").exists() && !sb.join("reset").exists());
+    let (md, js, _) = report_files(&out);
+    let text = read(&md);
+    assert!(text.contains("## Gates a real run stops at"), "{text}");
+    for line in [
+        "- confirm: Start the gated procedure?",
+        "- confirm (step `Stop`): Stop the service?",
+        "- confirm (step `Reset`): Reset to v1.4.2?",
+    ] {
+        assert!(text.contains(line), "{line} missing:\n{text}");
+    }
+    let gates = read_json(&js)["gates"].clone();
+    assert_eq!(gates.as_array().map(Vec::len), Some(3), "{gates}");
+    assert_eq!(gates[1]["step"], "Stop");
+
+    // The journal has them too: a report rebuilt from it lists the same gates.
+    let run = out.json()["run"].as_i64().expect("run id").to_string();
+    let again = sb.run(&["report", &run, "--report", "again"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let rebuilt = read(&sb.join("again/report.md"));
+    assert!(
+        rebuilt.contains("- confirm (step `Reset`): Reset to v1.4.2?"),
+        "{rebuilt}"
+    );
+
+    // A real run still stops at the first gate without a terminal.
+    let real = sb.run(&["run", "gated.rhai"]);
+    assert_eq!(real.code, 3, "{}", real.stderr);
+    assert!(!sb.join("stopped").exists());
+}

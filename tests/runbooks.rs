@@ -750,3 +750,126 @@ fn emergency_refuses_an_unknown_kind_and_a_breach_without_a_new_token() {
         "a refused emergency stopped the service"
     );
 }
+
+// ---- previews: every shipped runbook's dry run, without a terminal ---------------------------
+
+impl Cortex {
+    /// `run --dry-run` as a pipeline runs it: no terminal, no `--yes`.
+    fn dry_run(&self, script: &str, params: &[&str]) -> Outcome {
+        let scripts = self.root.join("scripts").display().to_string();
+        let config = self.root.join("ripcord.toml").display().to_string();
+        let mut args = vec![
+            "--scripts",
+            &scripts,
+            "run",
+            script,
+            "--config",
+            &config,
+            "--dry-run",
+        ];
+        for p in params {
+            args.extend(["-p", p]);
+        }
+        self.sb.run(&args)
+    }
+}
+
+#[test]
+fn every_shipped_runbook_dry_runs_without_a_terminal_on_a_healthy_sandbox() {
+    let cortex = Cortex::start(true);
+    let head = cortex.git(&["rev-parse", "HEAD"]);
+    let target = format!("target={head}");
+    let dry_ok = |script: &str, params: &[&str]| {
+        let out = cortex.dry_run(script, params);
+        assert_eq!(out.code, 0, "{script} {params:?}:\n{}", out.stderr);
+        out
+    };
+    // First, before the assets exist: the dry run must not read what it did not store.
+    dry_ok("prepare-rollback-assets", &[]);
+    let real = cortex.run("prepare-rollback-assets", &[]);
+    assert_eq!(real.code, 0, "{}", real.stderr);
+
+    // A schema rollback needs a DB ahead of the code: a migration the code does not expect.
+    // And rows written since the backups: restore's preview must not compare them.
+    sql(
+        &cortex.db(),
+        "PRAGMA user_version = 35; INSERT INTO dispatches (bead, project, status, started_at) VALUES ('new', 'cortex', 'completed', 1)",
+    );
+    let db_before = sha256_hex(&cortex.db());
+    let cases: &[(&str, &[&str])] = &[
+        ("triggers", &[]),
+        ("verify", &["phase2_secs=0", "phase3_secs=0"]),
+        ("backup", &[]),
+        ("restore", &[]),
+        ("backup-restore-drill", &[]),
+        ("prepare-rollback-assets", &[]),
+        ("config-rollback", &["reason=preview"]),
+        ("rollback", &["option=git", &target, "reason=preview"]),
+        ("rollback", &["option=binary", "reason=preview"]),
+        ("rollback", &["option=full", &target, "reason=preview"]),
+        ("rollback-drill", &[&target]),
+        (
+            "db-rollback",
+            &["mode=schema", "expected_version=34", "reason=preview"],
+        ),
+        (
+            "db-rollback",
+            &["mode=pitr", "at=2999-01-01T00:00:00Z", "reason=preview"],
+        ),
+        ("emergency", &["kind=corruption", "reason=preview"]),
+        (
+            "emergency",
+            &["kind=breach", "reason=preview", "new_token=preview-token-1"],
+        ),
+    ];
+    let mut gated = Vec::new();
+    for (script, params) in cases {
+        let out = dry_ok(script, params);
+        if out.stderr.contains("would ask: ") {
+            gated.push(*script);
+        }
+    }
+    for script in [
+        "restore",
+        "rollback",
+        "db-rollback",
+        "emergency",
+        "rollback-drill",
+    ] {
+        assert!(gated.contains(&script), "{script} met no gate: {gated:?}");
+    }
+    assert_eq!(
+        sha256_hex(&cortex.db()),
+        db_before,
+        "a dry run changed the DB"
+    );
+    assert_eq!(
+        cortex.git(&["rev-parse", "HEAD"]),
+        head,
+        "a dry run moved HEAD"
+    );
+    assert_eq!(cortex.health(), 200);
+
+    // release-switch needs the releases layout the system service rollback uses.
+    cortex.releases_layout("v1.5.0");
+    let link = std::fs::read_link(cortex.root.join("app/current")).expect("link");
+    dry_ok("release-switch", &["release=v1.4.2", "reason=preview"]);
+    assert_eq!(
+        std::fs::read_link(cortex.root.join("app/current")).expect("link"),
+        link
+    );
+
+    // Every shipped runbook was previewed.
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts");
+    let mut shipped: Vec<String> = std::fs::read_dir(shipped)
+        .expect("scripts")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|n| n.strip_suffix(".rhai").map(str::to_string))
+        .collect();
+    shipped.sort();
+    let mut previewed: Vec<String> = cases.iter().map(|(s, _)| s.to_string()).collect();
+    previewed.push("release-switch".to_string());
+    previewed.sort();
+    previewed.dedup();
+    assert_eq!(previewed, shipped);
+}

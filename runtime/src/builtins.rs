@@ -15,7 +15,7 @@ pub fn module() -> NativeModule {
             name: "confirm",
             effect: Effect::Pure,
             params: &["message: String", "bool"],
-            doc: "Ask the operator a yes/no question; `no` aborts the run (exit 3).\n\nOn a terminal the operator answers; `--yes` answers yes; without a terminal and without `--yes` the run aborts before anything past this point runs.",
+            doc: "Ask the operator a yes/no question; `no` aborts the run (exit 3).\n\nOn a terminal the operator answers; `--yes` answers yes; without a terminal and without `--yes` the run aborts before anything past this point runs. A dry run or drill answers itself: it shows and journals `would ask: MESSAGE` and goes on, and the drill report lists the gate.",
             example: r#"confirm("Reset the checkout to the last good tag?");"#,
         },
         confirm,

@@ -147,6 +147,17 @@ pub struct StepRecord {
     pub observations: Vec<ObservationRecord>,
 }
 
+/// The journaled answer of a `confirm` that a dry run or drill answered itself.
+pub const WOULD_ASK: &str = "would ask";
+
+/// A `confirm` gate a real run would stop at, as a dry run or drill met it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Gate {
+    /// The step it is in; `None` outside any step.
+    pub step: Option<String>,
+    pub message: String,
+}
+
 /// A compensation registered by `undo(|| ...)`.
 #[derive(Clone)]
 pub struct UndoAction {
@@ -203,6 +214,7 @@ struct State {
     ordinal: usize,
     calls: Vec<(String, u32)>,
     undo: Vec<UndoAction>,
+    gates: Vec<Gate>,
     stop: Option<Stop>,
     journal_error: Option<String>,
     locks: Vec<crate::lock::RunLock>,
@@ -626,10 +638,26 @@ impl Host {
 
     // ---- operator ---------------------------------------------------------------------------
 
-    /// `confirm(msg)`: ask on a terminal; `--yes` answers yes; with nobody to ask, abort.
+    /// `confirm(msg)`: ask on a terminal; `--yes` answers yes; with nobody to ask, abort. A dry
+    /// run or drill answers itself: it records the gate a real run would stop at and goes on, so
+    /// a preview sees past every gate, with or without a terminal.
     pub fn confirm(&self, ctx: &NativeCallContext, message: &str) -> RhaiResult<bool> {
         let pos = ctx.call_position();
         let message = self.secrets.redact(message);
+        if self.mode.simulates_changes() {
+            self.out.would_ask(&message);
+            let step = self.current_step();
+            self.state().gates.push(Gate {
+                step,
+                message: message.clone(),
+            });
+            self.journal(
+                "prompt",
+                json!({ "kind": "confirm", "message": message, "answer": WOULD_ASK }),
+            )
+            .map_err(|e| Failure::new(e).at_position(pos))?;
+            return Ok(true);
+        }
         let answer = if self.yes {
             self.out.note(&format!("confirm: {message} -> yes (--yes)"));
             Some(true)
@@ -788,6 +816,11 @@ impl Host {
 
     pub fn steps(&self) -> Vec<StepRecord> {
         self.state().steps.clone()
+    }
+
+    /// The gates a dry run or drill answered itself, in order.
+    pub fn gates(&self) -> Vec<Gate> {
+        self.state().gates.clone()
     }
 
     // ---- locks ------------------------------------------------------------------------------

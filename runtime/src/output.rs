@@ -102,6 +102,11 @@ impl Output {
         self.line(&format!("  {} {summary}", self.paint(YELLOW, "would:")));
     }
 
+    /// A `confirm` a dry run answers itself: a real run stops here for the operator.
+    pub fn would_ask(&self, message: &str) {
+        self.line(&format!("  {} {message}", self.paint(YELLOW, "would ask:")));
+    }
+
     pub fn change(&self, summary: &str) {
         self.line(&format!("  {} {summary}", self.paint(DIM, "→")));
     }

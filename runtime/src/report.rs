@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::host::{Gate, WOULD_ASK};
 use crate::journal::{EventRow, Journal};
 use crate::run::RunOutcome;
 use crate::time::human;
@@ -41,6 +42,8 @@ pub struct Report {
     pub injected: Vec<String>,
     pub steps: Vec<ReportStep>,
     pub prompts: Vec<ReportPrompt>,
+    /// The `confirm` gates a real run stops at, as the dry run or drill answered them itself.
+    pub gates: Vec<Gate>,
     pub error: Option<String>,
 }
 
@@ -150,6 +153,7 @@ impl Report {
             injected: injected.to_vec(),
             steps,
             prompts: Vec::new(),
+            gates: outcome.gates.clone(),
             error: outcome.error.as_ref().map(|e| match &e.location {
                 Some(at) => format!("{} (at {at})", e.message),
                 None => e.message.clone(),
@@ -206,6 +210,7 @@ impl Report {
             injected: Vec::new(),
             steps: Vec::new(),
             prompts: Vec::new(),
+            gates: Vec::new(),
             error: row.error.clone(),
         };
         for e in &events {
@@ -304,17 +309,26 @@ impl Report {
                     step.probes.push(probe);
                 }
             }
-            "prompt" => self.prompts.push(ReportPrompt {
-                step: e.step.clone().or_else(|| text("step")),
-                kind: text("kind").unwrap_or_default(),
-                message: text("message").or_else(|| text("step")).unwrap_or_default(),
-                answer: match &d["answer"] {
-                    Value::Bool(true) => "yes".to_string(),
-                    Value::Bool(false) => "no".to_string(),
-                    Value::String(s) => s.clone(),
-                    _ => "no answer".to_string(),
-                },
-            }),
+            "prompt" => {
+                let prompt = ReportPrompt {
+                    step: e.step.clone().or_else(|| text("step")),
+                    kind: text("kind").unwrap_or_default(),
+                    message: text("message").or_else(|| text("step")).unwrap_or_default(),
+                    answer: match &d["answer"] {
+                        Value::Bool(true) => "yes".to_string(),
+                        Value::Bool(false) => "no".to_string(),
+                        Value::String(s) => s.clone(),
+                        _ => "no answer".to_string(),
+                    },
+                };
+                if prompt.kind == "confirm" && prompt.answer == WOULD_ASK {
+                    self.gates.push(Gate {
+                        step: prompt.step.clone(),
+                        message: prompt.message.clone(),
+                    });
+                }
+                self.prompts.push(prompt);
+            }
             "error" => {
                 let message = text("message").unwrap_or_default();
                 self.note_injection(Some(&message));
@@ -584,6 +598,18 @@ impl Report {
             }
         }
 
+        if !self.gates.is_empty() {
+            md.push_str("\n## Gates a real run stops at\n\n");
+            md.push_str("Answered by the preview itself; a real run waits for the operator (or `--yes`) at each:\n\n");
+            for g in &self.gates {
+                let step = g
+                    .step
+                    .as_deref()
+                    .map(|s| format!(" (step `{s}`)"))
+                    .unwrap_or_default();
+                let _ = writeln!(md, "- confirm{step}: {}", g.message);
+            }
+        }
         if !self.prompts.is_empty() {
             md.push_str("\n## Prompts\n\n");
             for p in &self.prompts {
@@ -1002,6 +1028,7 @@ mod tests {
             injected: Vec::new(),
             steps,
             prompts: Vec::new(),
+            gates: Vec::new(),
             error: None,
         };
         r.rto_met = r.judge_rto();

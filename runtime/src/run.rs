@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::error::{Diagnostic, SourceCache};
 use crate::header::Header;
 use crate::host::{
-    Host, HostOptions, Injection, Mode, Prompter, StepRecord, Stop, dynamic_to_json,
+    Gate, Host, HostOptions, Injection, Mode, Prompter, StepRecord, Stop, dynamic_to_json,
 };
 use crate::journal::{Journal, RunStart};
 use crate::native::NativeModule;
@@ -94,6 +94,8 @@ pub struct RunOutcome {
     pub ms: u64,
     pub result: Value,
     pub steps: Vec<StepRecord>,
+    /// The `confirm` gates a dry run or drill answered itself (a real run stops at each).
+    pub gates: Vec<Gate>,
     pub error: Option<ErrorReport>,
     pub journal: Option<String>,
     pub rto: Option<String>,
@@ -145,6 +147,7 @@ pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
         ms: 0,
         result: Value::Null,
         steps: Vec::new(),
+        gates: Vec::new(),
         error: None,
         journal: None,
         rto: None,
@@ -346,6 +349,7 @@ pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
         }
     }
     outcome.steps = host.steps();
+    outcome.gates = host.gates();
     outcome.ms = host.elapsed().as_millis() as u64;
     if let Some((mut journal, id)) = host.detach_journal() {
         let error = outcome.error.as_ref().map(|e| e.message.clone());
@@ -446,7 +450,12 @@ fn summary(o: &RunOutcome) -> String {
     let id = o.run.map(|i| format!("run {i} ")).unwrap_or_default();
     let dur = crate::time::human(Duration::from_millis(o.ms));
     let dry = if o.mode != "run" {
-        format!(" ({}: no changes made)", o.mode)
+        let gates = match o.gates.len() {
+            0 => String::new(),
+            1 => "; a real run stops at 1 confirm gate".to_string(),
+            n => format!("; a real run stops at {n} confirm gates"),
+        };
+        format!(" ({}: no changes made{gates})", o.mode)
     } else {
         String::new()
     };
