@@ -135,6 +135,30 @@ fn triggers_decide_no_action_on_a_quiet_service() {
 }
 
 #[test]
+fn triggers_raise_p1_when_disk_or_memory_cross_their_thresholds() {
+    let cortex = Cortex::start(true);
+    let out = cortex.run("triggers", &["disk_pct_p1=0", "memory_pct_p1=0"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let result = &out.json()["result"];
+    assert_eq!(result["priority"], "P1", "{result}");
+    assert_eq!(result["decision"], "rollback");
+    let findings = result["findings"].as_array().expect("findings");
+    let detail = |check: &str| {
+        findings
+            .iter()
+            .find(|f| f["check"] == check)
+            .and_then(|f| f["detail"].as_str())
+            .unwrap_or_else(|| panic!("no `{check}` finding in {findings:?}"))
+            .to_string()
+    };
+    assert!(
+        detail("disk nearly full").contains("% used, "),
+        "{findings:?}"
+    );
+    assert!(detail("memory nearly exhausted").ends_with(" MB available"));
+}
+
+#[test]
 fn rollback_git_returns_the_service_to_the_previous_commit_and_healthy() {
     let cortex = Cortex::start(false);
     assert_eq!(cortex.health(), 503);

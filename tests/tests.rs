@@ -11,3 +11,4 @@ mod probe;
 mod repl;
 mod runbooks;
 mod service;
+mod sys;

@@ -10,6 +10,7 @@ pub mod log;
 pub mod probe;
 pub mod service;
 pub mod sh;
+pub mod sys;
 pub mod time;
 pub mod toml;
 
@@ -28,5 +29,6 @@ pub fn modules() -> Vec<NativeModule> {
         git::module(),
         service::module(),
         probe::module(),
+        sys::module(),
     ]
 }

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use ripcord_runtime::rhai::{Dynamic, Map, NativeCallContext};
 use ripcord_runtime::{Change, Decl, Effect, Failure, Host, NativeModule, RhaiResult};
 
+pub(crate) use status::Status;
 use target::{Options, Target};
 
 pub fn module() -> NativeModule {
@@ -363,6 +364,30 @@ fn status(ctx: &NativeCallContext, unit: &str, opts: Map) -> RhaiResult<Map> {
     let target = Target::resolve(&host, unit, &opts).map_err(|f| f.at(ctx))?;
     let status = host.read(ctx, "service::status", || target.known_status(&host, unit))?;
     Ok(status.to_map())
+}
+
+/// A unit's status on this host, for natives that then read its process (`sys::process`).
+/// A unit on another host (`host` option or config) is an error: its pid means nothing here.
+pub(crate) fn local_status(
+    ctx: &NativeCallContext,
+    function: &str,
+    unit: &str,
+    opts: Map,
+) -> RhaiResult<Status> {
+    let host = Host::of(ctx)?;
+    let opts = Options::parse(function, unit, &opts).map_err(|f| f.at(ctx))?;
+    let target = Target::resolve(&host, unit, &opts).map_err(|f| f.at(ctx))?;
+    if let Target::Systemd(systemd::Systemd {
+        host: Some(remote), ..
+    }) = &target
+    {
+        return Err(Failure::new(format!(
+            "{function}: {unit} runs on {remote}, and {function} reads this host's /proc"
+        ))
+        .hint("run the runbook on that host (e.g. through the Ansible collection)")
+        .at(ctx));
+    }
+    host.read(ctx, "service::status", || target.known_status(&host, unit))
 }
 
 fn is_active(ctx: &NativeCallContext, unit: &str, opts: Map) -> RhaiResult<bool> {
