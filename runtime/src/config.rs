@@ -1,5 +1,7 @@
-//! `--config F` (default `./ripcord.toml` if present): environment-specific values, visible to
-//! scripts as the map `cfg`. A leading `~/` in any string value expands to the home directory.
+//! The config: environment-specific values, visible to scripts as the map `cfg`. Looked up as
+//! `--config F` > `$RIPCORD_CONFIG` > `./ripcord.toml` > `$XDG_CONFIG_HOME/ripcord/config.toml`
+//! (the first two must exist when given). A leading `~/` in any string value expands to the
+//! home directory.
 
 use std::path::{Path, PathBuf};
 
@@ -20,20 +22,19 @@ impl Config {
         }
     }
 
-    /// Load `explicit`, or `./ripcord.toml` when it exists; an explicit file must exist.
+    /// Load `explicit`, or the first config on the lookup order ([`lookup`]); none is an
+    /// empty `cfg`.
     pub fn load(explicit: Option<&Path>) -> Result<Config, String> {
-        let path = match explicit {
-            Some(p) => p.to_path_buf(),
-            None => {
-                let p = PathBuf::from("ripcord.toml");
-                if !p.exists() {
-                    return Ok(Config::empty());
-                }
-                p
-            }
+        let Some((path, source)) = lookup(explicit) else {
+            return Ok(Config::empty());
         };
         let text = std::fs::read_to_string(&path).map_err(|e| {
-            format!("cannot read the config {}: {e}\nhelp: pass an existing file with --config, or omit it", path.display())
+            format!(
+                "cannot read the config {} ({}): {e}\nhelp: {}",
+                path.display(),
+                source.describe(),
+                source.help()
+            )
         })?;
         let table: toml::Table = toml::from_str(&text).map_err(|e| {
             format!(
@@ -54,6 +55,54 @@ impl Config {
     pub fn to_dynamic(&self) -> rhai::Dynamic {
         rhai::serde::to_dynamic(&self.value).unwrap_or(rhai::Dynamic::UNIT)
     }
+}
+
+/// Where the config came from, for errors that say which setting to fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigSource {
+    Flag,
+    Env,
+    WorkingDir,
+    Xdg,
+}
+
+impl ConfigSource {
+    fn describe(self) -> &'static str {
+        match self {
+            ConfigSource::Flag => "from --config",
+            ConfigSource::Env => "from RIPCORD_CONFIG",
+            ConfigSource::WorkingDir => "./ripcord.toml",
+            ConfigSource::Xdg => "the user config",
+        }
+    }
+
+    fn help(self) -> &'static str {
+        match self {
+            ConfigSource::Flag => "pass an existing file with --config, or omit it",
+            ConfigSource::Env => "point RIPCORD_CONFIG at an existing file, or unset it",
+            ConfigSource::WorkingDir | ConfigSource::Xdg => {
+                "make the file readable, or pass another one with --config"
+            }
+        }
+    }
+}
+
+/// The config file a run reads: `--config`, else `$RIPCORD_CONFIG` (both taken as given, even
+/// if missing, so a typo is an error rather than a silent empty `cfg`), else `./ripcord.toml`,
+/// else `$XDG_CONFIG_HOME/ripcord/config.toml` (`~/.config/...`) when they exist.
+pub fn lookup(explicit: Option<&Path>) -> Option<(PathBuf, ConfigSource)> {
+    if let Some(p) = explicit {
+        return Some((p.to_path_buf(), ConfigSource::Flag));
+    }
+    if let Some(p) = std::env::var_os("RIPCORD_CONFIG").filter(|p| !p.is_empty()) {
+        return Some((PathBuf::from(p), ConfigSource::Env));
+    }
+    let local = PathBuf::from("ripcord.toml");
+    if local.exists() {
+        return Some((local, ConfigSource::WorkingDir));
+    }
+    let user = crate::dirs::config_dir().join("config.toml");
+    user.exists().then_some((user, ConfigSource::Xdg))
 }
 
 fn expand(value: Value) -> Value {

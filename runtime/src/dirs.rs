@@ -1,4 +1,4 @@
-//! XDG locations for the journal, locks and REPL history.
+//! XDG locations for the journal, locks, REPL history and the user config.
 
 use std::path::PathBuf;
 
@@ -8,6 +8,14 @@ pub fn state_dir() -> PathBuf {
         return PathBuf::from(p).join("ripcord");
     }
     home().join(".local/state/ripcord")
+}
+
+/// `$XDG_CONFIG_HOME/ripcord`, falling back to `~/.config/ripcord`.
+pub fn config_dir() -> PathBuf {
+    if let Some(p) = std::env::var_os("XDG_CONFIG_HOME").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p).join("ripcord");
+    }
+    home().join(".config/ripcord")
 }
 
 pub fn home() -> PathBuf {
