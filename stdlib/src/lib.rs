@@ -3,6 +3,7 @@
 //! read, probe and change.
 
 pub mod db;
+pub mod env;
 pub mod fs;
 pub mod git;
 pub mod json;
@@ -22,6 +23,7 @@ pub fn modules() -> Vec<NativeModule> {
         fs::module(),
         sh::module(),
         time::module(),
+        env::module(),
         log::module(),
         json::module(),
         toml::module(),
