@@ -59,6 +59,7 @@ pub fn main() -> i32 {
                 setup_only,
                 healthy,
                 backend,
+                journal: cli.journal.clone(),
             },
             ctx.interrupt.clone(),
         ),
@@ -89,6 +90,9 @@ pub fn main() -> i32 {
         Command::Journal {
             action: JournalAction::Verify,
         } => command::history::verify(&ctx),
+        Command::Init { dir, diff } => command::init::init(&dir, diff),
+        Command::Completions { shell } => command::shell::completions(shell),
+        Command::Man => command::shell::man(),
     }
 }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "ripcord", version, about = "Run incident runbooks: journaled, dry-runnable, steppable", long_about = None)]
+#[command(name = "ripcord", version = env!("RIPCORD_VERSION"), about = "Run incident runbooks: journaled, dry-runnable, steppable", long_about = None)]
 pub struct Cli {
     /// The run journal (default: $XDG_STATE_HOME/ripcord/journal.db)
     #[arg(long, global = true, env = "RIPCORD_JOURNAL", value_name = "FILE")]
@@ -115,6 +115,22 @@ pub enum Command {
         #[command(subcommand)]
         action: JournalAction,
     },
+    /// Write the shipped runbooks and a commented ripcord.toml into a folder you own
+    Init {
+        /// The folder (created if missing; runbooks go to DIR/scripts)
+        #[arg(default_value = ".", value_name = "DIR")]
+        dir: PathBuf,
+        /// Show how the folder's copies differ from the shipped ones instead of writing
+        #[arg(long)]
+        diff: bool,
+    },
+    /// Print the shell completion script for SHELL
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff); e.g. `ripcord man | man -l -`
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
@@ -145,7 +161,7 @@ pub struct RunArgs {
     /// A param: -p name=value (repeatable)
     #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
-    /// Config file, visible to the script as `cfg` (default: ./ripcord.toml if present)
+    /// Config file, visible to the script as `cfg` (default: $RIPCORD_CONFIG, ./ripcord.toml, $XDG_CONFIG_HOME/ripcord/config.toml)
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Run reads and probes, print and simulate changes
@@ -183,7 +199,7 @@ pub struct ReplArgs {
         requires = "script"
     )]
     pub params: Vec<String>,
-    /// Config file, visible as `cfg` (default: ./ripcord.toml if present)
+    /// Config file, visible as `cfg` (default: $RIPCORD_CONFIG, ./ripcord.toml, $XDG_CONFIG_HOME/ripcord/config.toml)
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Step through SCRIPT as a dry run: changes are shown and simulated
@@ -219,7 +235,7 @@ pub struct DrillArgs {
     /// A param: -p name=value (repeatable)
     #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
-    /// Config file, visible to the script as `cfg` (default: ./ripcord.toml if present)
+    /// Config file, visible to the script as `cfg` (default: $RIPCORD_CONFIG, ./ripcord.toml, $XDG_CONFIG_HOME/ripcord/config.toml)
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Make a native call fail: module::fn=fail, or =fail@N for its Nth call (repeatable)

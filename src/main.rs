@@ -4,6 +4,8 @@ mod app;
 mod cli;
 mod command;
 mod demo;
+mod files;
+mod shipped;
 
 fn main() {
     std::process::exit(app::main());

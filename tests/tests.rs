@@ -7,6 +7,7 @@ mod core;
 mod db;
 mod drill;
 mod git;
+mod install;
 mod probe;
 mod repl;
 mod runbooks;

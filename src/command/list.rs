@@ -1,12 +1,17 @@
-//! `ripcord list` and `ripcord describe`: runbooks with their summaries and params.
+//! `ripcord list` and `ripcord describe`: runbooks with their summaries and params, and where
+//! each comes from (shipped, edited, the operator's own, or built into the binary).
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use ripcord_runtime::run::exit;
 use ripcord_runtime::script::{Script, list_dir};
 
 use crate::app::{Context, fail};
+use crate::shipped::{self, Origin};
 
+/// Every runbook in the folders (or in `dir`), each marked `shipped`, `edited` or `local`;
+/// without `dir`, then the built-in runbooks no folder has.
 pub fn list(ctx: &Context, dir: Option<&Path>) -> i32 {
     let dirs: Vec<&Path> = match dir {
         Some(d) => {
@@ -28,36 +33,41 @@ pub fn list(ctx: &Context, dir: Option<&Path>) -> i32 {
             .filter(|p| p.is_dir())
             .collect(),
     };
-    let mut found = 0;
+    let mut seen: HashSet<String> = HashSet::new();
     for dir in dirs {
         for path in list_dir(dir) {
             let Ok(script) = Script::read(&path) else {
                 continue;
             };
-            let summary = match ripcord_runtime::header::parse(&script.text) {
-                Ok(h) => h.summary,
-                Err(e) => format!("(header error at line {}: {})", e.line, e.message),
-            };
-            println!("{:<28} {summary}", script.name);
-            found += 1;
+            // The first folder on the path wins, as `ripcord run NAME` finds it.
+            if !seen.insert(script.name.clone()) {
+                continue;
+            }
+            let origin = Origin::of(&script.name, &script.text);
+            print_row(&script.name, origin, &script.text);
         }
     }
-    if found == 0 {
-        eprintln!(
-            "no runbooks found (looked in {})",
-            ctx.scripts
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+    if dir.is_none() {
+        for (name, text) in shipped::runbooks() {
+            if !seen.contains(name) {
+                print_row(name, Origin::BuiltIn, text);
+            }
+        }
     }
     exit::OK
 }
 
+fn print_row(name: &str, origin: Origin, text: &str) {
+    let summary = match ripcord_runtime::header::parse(text) {
+        Ok(h) => h.summary,
+        Err(e) => format!("(header error at line {}: {})", e.line, e.message),
+    };
+    println!("{name:<28} {:<9} {summary}", origin.label());
+}
+
 pub fn describe(ctx: &Context, spec: &str) -> i32 {
-    let script = match Script::find(spec, &ctx.scripts) {
-        Ok(s) => s,
+    let (script, builtin) = match shipped::find(spec, &ctx.scripts) {
+        Ok((s, builtin_dir)) => (s, builtin_dir.is_some()),
         Err(e) => return fail(exit::USAGE, &e),
     };
     let header = match ripcord_runtime::header::parse(&script.text) {
@@ -76,7 +86,12 @@ pub fn describe(ctx: &Context, spec: &str) -> i32 {
         }
     };
     println!("{} — {}", script.name, header.summary);
-    println!("  {}", script.display_path());
+    if builtin {
+        println!("  built-in (`ripcord init DIR` writes a copy you can edit)");
+    } else {
+        let origin = Origin::of(&script.name, &script.text).label();
+        println!("  {} ({origin})", script.display_path());
+    }
     if !header.description.trim().is_empty() {
         println!();
         for line in header.description.lines() {

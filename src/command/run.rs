@@ -6,7 +6,6 @@ use ripcord_runtime::Mode;
 use ripcord_runtime::host::Injection;
 use ripcord_runtime::native::Catalog;
 use ripcord_runtime::run::{RunOutcome, RunRequest, exit};
-use ripcord_runtime::script::Script;
 
 use crate::app::{Context, fail};
 use crate::cli::RunArgs;
@@ -31,7 +30,7 @@ pub fn run(ctx: &Context, args: RunArgs) -> i32 {
 
 /// Build the request from the flags; any problem here is a usage error and nothing runs.
 pub fn request(ctx: &Context, args: &RunArgs) -> Result<RunRequest, String> {
-    let script = Script::find(&args.script, &ctx.scripts)?;
+    let (script, builtin_dir) = crate::shipped::find(&args.script, &ctx.scripts)?;
     let mut request = RunRequest::new(script);
     request.params = args
         .params
@@ -68,6 +67,8 @@ pub fn request(ctx: &Context, args: &RunArgs) -> Result<RunRequest, String> {
     request.interrupt = ctx.interrupt.clone();
     request.sub_modules = Some(ripcord_stdlib::modules);
     request.script_dirs = ctx.scripts.clone();
+    // A built-in runbook's `runbook::run("verify")` finds the built-in verify too.
+    request.script_dirs.extend(builtin_dir);
     if args.step {
         if !ripcord_repl::has_terminal() {
             return Err("--step needs a terminal to ask on\nhelp: run it in a terminal, or drop --step (use --dry-run to see what it would do)".to_string());

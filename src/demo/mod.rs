@@ -14,55 +14,6 @@ use ripcord_runtime::script::Script;
 
 use sandbox::Sandbox;
 
-/// The shipped runbooks, embedded so the demo works from any folder.
-const SCRIPTS: &[(&str, &str)] = &[
-    ("triggers.rhai", include_str!("../../scripts/triggers.rhai")),
-    ("rollback.rhai", include_str!("../../scripts/rollback.rhai")),
-    ("verify.rhai", include_str!("../../scripts/verify.rhai")),
-    ("backup.rhai", include_str!("../../scripts/backup.rhai")),
-    ("restore.rhai", include_str!("../../scripts/restore.rhai")),
-    (
-        "rollback-drill.rhai",
-        include_str!("../../scripts/rollback-drill.rhai"),
-    ),
-    (
-        "prepare-rollback-assets.rhai",
-        include_str!("../../scripts/prepare-rollback-assets.rhai"),
-    ),
-    (
-        "config-rollback.rhai",
-        include_str!("../../scripts/config-rollback.rhai"),
-    ),
-    (
-        "backup-restore-drill.rhai",
-        include_str!("../../scripts/backup-restore-drill.rhai"),
-    ),
-    (
-        "db-rollback.rhai",
-        include_str!("../../scripts/db-rollback.rhai"),
-    ),
-    (
-        "release-switch.rhai",
-        include_str!("../../scripts/release-switch.rhai"),
-    ),
-    (
-        "emergency.rhai",
-        include_str!("../../scripts/emergency.rhai"),
-    ),
-    (
-        "lib/safety.rhai",
-        include_str!("../../scripts/lib/safety.rhai"),
-    ),
-    (
-        "lib/backups.rhai",
-        include_str!("../../scripts/lib/backups.rhai"),
-    ),
-    (
-        "lib/health.rhai",
-        include_str!("../../scripts/lib/health.rhai"),
-    ),
-];
-
 /// One runbook the demo runs, in order.
 struct Stage {
     title: &'static str,
@@ -108,6 +59,8 @@ pub struct DemoOptions {
     pub setup_only: bool,
     pub healthy: bool,
     pub backend: crate::cli::DemoBackend,
+    /// `--journal` / `RIPCORD_JOURNAL`: journal the demo's runs there instead of in the sandbox.
+    pub journal: Option<PathBuf>,
 }
 
 pub fn run(options: DemoOptions, interrupt: std::sync::Arc<std::sync::atomic::AtomicBool>) -> i32 {
@@ -151,7 +104,7 @@ pub fn run(options: DemoOptions, interrupt: std::sync::Arc<std::sync::atomic::At
         Err(e) => return crate::app::fail(exit::FAILED, &e),
     };
     let scripts = root.join("scripts");
-    for (name, text) in SCRIPTS {
+    for (name, text) in crate::shipped::FILES {
         let path = scripts.join(name);
         if let Some(parent) = path.parent() {
             let _ = std::fs::create_dir_all(parent);
@@ -190,7 +143,10 @@ pub fn run(options: DemoOptions, interrupt: std::sync::Arc<std::sync::atomic::At
     let demo = Demo {
         root: root.clone(),
         config,
-        journal: root.join("journal.db"),
+        journal: options
+            .journal
+            .clone()
+            .unwrap_or_else(|| root.join("journal.db")),
         interrupt,
     };
     if options.setup_only {
@@ -215,6 +171,12 @@ pub fn run(options: DemoOptions, interrupt: std::sync::Arc<std::sync::atomic::At
         );
     } else {
         eprintln!("sandbox removed (pass --keep to look around in it)");
+    }
+    if options.journal.is_some() {
+        eprintln!(
+            "runs journaled in {} (`ripcord history` lists them)",
+            demo.journal.display()
+        );
     }
     eprintln!(
         "demo {} in {:.1}s",
@@ -402,34 +364,4 @@ fn user_unit_dir() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| ripcord_runtime::dirs::home().join(".config"))
         .join("systemd/user")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::SCRIPTS;
-
-    #[test]
-    fn the_demo_embeds_every_shipped_runbook() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts");
-        let mut shipped = Vec::new();
-        for dir in [root.clone(), root.join("lib")] {
-            for entry in std::fs::read_dir(&dir).expect("scripts") {
-                let path = entry.expect("entry").path();
-                if path.extension().is_some_and(|e| e == "rhai") {
-                    shipped.push(
-                        path.strip_prefix(&root)
-                            .expect("prefix")
-                            .display()
-                            .to_string(),
-                    );
-                }
-            }
-        }
-        for name in shipped {
-            assert!(
-                SCRIPTS.iter().any(|(n, _)| *n == name),
-                "{name} is not embedded in the demo"
-            );
-        }
-    }
 }
