@@ -281,7 +281,7 @@ fn stepping_continue_skip_continue_runs_steps_one_and_three() {
     t.wait_for(r#"step "Two" at three.rhai:3"#);
     t.press("s");
     t.wait_for(r#"step "Three" at three.rhai:4"#);
-    t.press("Enter");
+    t.press("c");
     assert_eq!(t.exit_code(), 0, "{}", t.screen());
     let screen = t.screen();
     assert!(
@@ -395,4 +395,61 @@ fn step_without_a_terminal_is_a_usage_error() {
         );
         assert!(!sb.journal().exists(), "nothing may run without a terminal");
     }
+}
+
+#[test]
+fn enter_alone_repeats_the_pause_and_the_wait_is_kept_apart_from_the_step() {
+    let sb = Sandbox::new();
+    sb.write(
+        "gate.rhai",
+        "step \"Write\" {\n    fs::write(\"made.txt\", \"yes\");\n}\n",
+    );
+    let t = Terminal::start(&sb, "run --step gate.rhai");
+    t.wait_for(r#"step "Write""#);
+    // A stray (or typed-ahead) Enter answers nothing: the same question comes back.
+    t.press("Enter");
+    t.wait_for("Enter does not answer: press c, s, a or i");
+    t.wait_count(r#"step "Write""#, 2);
+    t.press("c");
+    t.wait_for("change: write 3 bytes to made.txt");
+    t.press("Enter");
+    t.wait_for("Enter does not answer: press c, s, a");
+    assert!(
+        !sb.join("made.txt").exists(),
+        "Enter let the change through"
+    );
+    // The operator takes a while over the change: that time is the wait, not the step's.
+    let pause = Duration::from_millis(1500);
+    std::thread::sleep(pause);
+    t.press("c");
+    assert_eq!(t.exit_code(), 0, "{}", t.screen());
+    assert!(sb.join("made.txt").exists());
+    assert!(t.screen().contains("for the operator)"), "{}", t.screen());
+
+    let events = events(&sb);
+    assert_eq!(answers(&events), ["step continue", "change continue"]);
+    let end = events
+        .iter()
+        .find(|(k, ..)| k == "step.end")
+        .map(|(_, _, d)| d.clone())
+        .expect("step.end");
+    let wait = end["wait_ms"].as_u64().expect("wait_ms");
+    let own = end["ms"].as_u64().expect("ms");
+    assert!(wait >= pause.as_millis() as u64, "{end}");
+    assert!(
+        own < wait,
+        "the wait is counted in the step's duration: {end}"
+    );
+
+    let show = sb.run(&["show", "1"]);
+    assert!(
+        show.stdout.contains("ms waiting for the operator)"),
+        "{}",
+        show.stdout
+    );
+    let report = sb.run(&["report", "1", "--report", "r"]);
+    assert_eq!(report.code, 0, "{}", report.stderr);
+    let md = std::fs::read_to_string(sb.join("r/report.md")).expect("report.md");
+    assert!(md.contains("| Operator wait |"), "{md}");
+    assert!(!md.contains("| — |\n| | **Total**"), "no wait shown:\n{md}");
 }

@@ -1,8 +1,10 @@
 //! Step-through: before every step and every change the operator answers with one key.
 //!
-//! `c` or Enter continue, `s` skips (the step, or that one change), `a` aborts the run, and at a
-//! step `i` opens an inspect prompt with the script's variables in scope. The host journals every
-//! answer and every inspect input.
+//! `c` continues, `s` skips (the step, or that one change), `a` aborts the run, and at a step `i`
+//! opens an inspect prompt with the script's variables in scope. Enter alone answers nothing (as
+//! Ansible's `--step` does not take it for yes): a stray or typed-ahead Enter must not let a change
+//! through, so the prompt is asked again. The host journals every answer, every inspect input and
+//! how long the operator took.
 
 use std::io::Write;
 
@@ -38,7 +40,7 @@ impl StepPrompter {
         }
     }
 
-    /// Ask until one of `keys` (or Enter, meaning continue) is pressed.
+    /// Ask until one of `keys` is pressed; anything else, Enter included, asks again.
     fn ask(&self, question: &str, inspect: bool) -> Answer {
         let keys = if inspect {
             "[c]ontinue [s]kip [a]bort [i]nspect"
@@ -48,13 +50,17 @@ impl StepPrompter {
         loop {
             say(&format!("{question} — {keys} "));
             let answer = match read_key() {
-                Some(Key::Enter | Key::Char('c')) => Answer::Decided(Decision::Continue),
+                Some(Key::Char('c')) => Answer::Decided(Decision::Continue),
                 Some(Key::Char('s')) => Answer::Decided(Decision::Skip),
                 Some(Key::Char('a') | Key::Cancel) | None => Answer::Decided(Decision::Abort),
                 Some(Key::Char('i')) if inspect => Answer::Inspect,
-                Some(Key::Char(other)) => {
+                Some(key) => {
+                    let pressed = match key {
+                        Key::Char(c) => format!("`{c}`"),
+                        _ => "Enter".to_string(),
+                    };
                     say_line(&format!(
-                        "`{other}`: press c, s, a{}",
+                        "{pressed} does not answer: press c, s, a{}",
                         if inspect { " or i" } else { "" }
                     ));
                     continue;

@@ -139,7 +139,11 @@ pub struct StepRecord {
     pub position: String,
     /// Milliseconds since the run started.
     pub start_ms: u64,
+    /// The step's own duration: the time spent waiting for the operator is not in it.
     pub ms: u64,
+    /// Milliseconds spent waiting for the operator: the pause before the step (step-through),
+    /// and pauses before its changes and at its `confirm`s.
+    pub wait_ms: u64,
     /// `ok`, `failed`, `skipped`, `aborted`, `interrupted` or `resumed` (done by an earlier run).
     pub status: String,
     pub error: Option<String>,
@@ -215,6 +219,8 @@ struct State {
     calls: Vec<(String, u32)>,
     undo: Vec<UndoAction>,
     gates: Vec<Gate>,
+    /// Operator wait inside the current step, taken off its duration when it ends.
+    in_step_wait_ms: u64,
     stop: Option<Stop>,
     journal_error: Option<String>,
     locks: Vec<crate::lock::RunLock>,
@@ -461,13 +467,15 @@ impl Host {
             return Err(failure.at_position(pos));
         }
         if let Some(prompter) = self.prompter() {
-            let decision = prompter.before_change(&Change {
-                summary: summary.clone(),
-                ..change.clone()
+            let (decision, wait_ms) = self.waiting(|| {
+                prompter.before_change(&Change {
+                    summary: summary.clone(),
+                    ..change.clone()
+                })
             });
             let _ = self.journal(
                 "prompt",
-                json!({ "kind": "change", "function": change.function, "summary": summary, "answer": decision_text(decision) }),
+                json!({ "kind": "change", "function": change.function, "summary": summary, "answer": decision_text(decision), "wait_ms": wait_ms }),
             );
             match decision {
                 Decision::Continue => {}
@@ -658,17 +666,17 @@ impl Host {
             .map_err(|e| Failure::new(e).at_position(pos))?;
             return Ok(true);
         }
-        let answer = if self.yes {
+        let (answer, wait_ms) = if self.yes {
             self.out.note(&format!("confirm: {message} -> yes (--yes)"));
-            Some(true)
+            (Some(true), 0)
         } else if let Some(p) = self.prompter() {
-            p.confirm(&message)
+            self.waiting(|| p.confirm(&message))
         } else {
-            crate::prompt::ask_yes_no(&message)
+            self.waiting(|| crate::prompt::ask_yes_no(&message))
         };
         let _ = self.journal(
             "prompt",
-            json!({ "kind": "confirm", "message": message, "answer": answer }),
+            json!({ "kind": "confirm", "message": message, "answer": answer, "wait_ms": wait_ms }),
         );
         match answer {
             Some(true) => Ok(true),
@@ -680,6 +688,20 @@ impl Host {
                 pos,
             )),
         }
+    }
+
+    /// Run `ask` (a question to the operator) and return its answer with how long it took; the
+    /// time is counted as the current step's operator wait, not as its own duration.
+    fn waiting<T>(&self, ask: impl FnOnce() -> T) -> (T, u64) {
+        let started = Instant::now();
+        let answer = ask();
+        let ms = started.elapsed().as_millis() as u64;
+        let mut state = self.state();
+        if let Some(i) = state.current {
+            state.in_step_wait_ms += ms;
+            state.steps[i].wait_ms += ms;
+        }
+        (answer, ms)
     }
 
     // ---- steps ------------------------------------------------------------------------------
@@ -700,12 +722,13 @@ impl Host {
             state.ordinal += 1;
             state.ordinal
         };
-        let start_ms = self.elapsed().as_millis() as u64;
-        let record = |status: &str| StepRecord {
+        let record = |status: &str, wait_ms: u64| StepRecord {
             name: name.to_string(),
             position: position.to_string(),
-            start_ms,
+            // The step starts when the operator lets it: a pause before it is not its time.
+            start_ms: self.elapsed().as_millis() as u64,
             ms: 0,
+            wait_ms,
             status: status.to_string(),
             error: None,
             changes: Vec::new(),
@@ -716,31 +739,34 @@ impl Host {
             .iter()
             .any(|(n, s)| *n == ordinal && s == name)
         {
-            self.state().steps.push(record("resumed"));
+            self.state().steps.push(record("resumed", 0));
             self.out.step_resumed(name);
             let _ = self.journal("step.resumed", json!({ "name": name, "ordinal": ordinal }));
             return Ok(false);
         }
+        let mut wait_ms = 0;
         if let Some(prompter) = self.prompter() {
             let mut journaled = JournaledInspect {
                 host: self,
                 inner: inspect,
             };
-            let decision = prompter.before_step(name, position, &mut journaled);
+            let decision;
+            (decision, wait_ms) =
+                self.waiting(|| prompter.before_step(name, position, &mut journaled));
             let _ = self.journal(
                 "prompt",
-                json!({ "kind": "step", "step": name, "answer": decision_text(decision) }),
+                json!({ "kind": "step", "step": name, "answer": decision_text(decision), "wait_ms": wait_ms }),
             );
             match decision {
                 Decision::Continue => {}
                 Decision::Skip => {
-                    self.state().steps.push(record("skipped"));
+                    self.state().steps.push(record("skipped", wait_ms));
                     self.out.step_skipped(name);
                     let _ = self.journal("step.skip", json!({ "name": name, "ordinal": ordinal }));
                     return Ok(false);
                 }
                 Decision::Abort => {
-                    self.state().steps.push(record("aborted"));
+                    self.state().steps.push(record("aborted", wait_ms));
                     return Err(
                         self.terminate(Stop::Aborted(format!("aborted before step `{name}`")), pos)
                     );
@@ -749,8 +775,9 @@ impl Host {
         }
         {
             let mut state = self.state();
-            state.steps.push(record("running"));
+            state.steps.push(record("running", wait_ms));
             state.current = Some(state.steps.len() - 1);
+            state.in_step_wait_ms = 0;
         }
         self.out.step_start(name);
         self.journal(
@@ -763,15 +790,18 @@ impl Host {
 
     /// Called when a started step ends, with its error if it failed.
     pub fn end_step(&self, error: Option<&EvalAltResult>) {
-        let (name, ms, status, ordinal) = {
+        let (name, ms, wait_ms, status, end) = {
             let mut state = self.state();
             let stop = state.stop.clone();
             let ordinal = state.ordinal;
             let Some(i) = state.current.take() else {
                 return;
             };
+            let in_step_wait = std::mem::take(&mut state.in_step_wait_ms);
             let step = &mut state.steps[i];
-            step.ms = (self.elapsed().as_millis() as u64).saturating_sub(step.start_ms);
+            step.ms = (self.elapsed().as_millis() as u64)
+                .saturating_sub(step.start_ms)
+                .saturating_sub(in_step_wait);
             step.status = match (error, stop) {
                 (None, _) => "ok",
                 (Some(_), Some(Stop::Aborted(_))) => "aborted",
@@ -782,25 +812,30 @@ impl Host {
             }
             .to_string();
             step.error = error.map(|e| self.secrets.redact(&crate::error::message_of(e)));
-            (step.name.clone(), step.ms, step.status.clone(), ordinal)
+            let end = json!({ "name": step.name, "ordinal": ordinal, "status": step.status, "ms": step.ms, "wait_ms": step.wait_ms });
+            (
+                step.name.clone(),
+                step.ms,
+                step.wait_ms,
+                step.status.clone(),
+                end,
+            )
         };
-        self.out.step_end(&name, &status, Duration::from_millis(ms));
-        let _ = self.journal_step_end(&name, ordinal, &status, ms);
+        self.out.step_end(
+            &name,
+            &status,
+            Duration::from_millis(ms),
+            Duration::from_millis(wait_ms),
+        );
+        let _ = self.journal_step_end(&name, &end);
     }
 
-    fn journal_step_end(
-        &self,
-        name: &str,
-        ordinal: usize,
-        status: &str,
-        ms: u64,
-    ) -> Result<(), String> {
+    fn journal_step_end(&self, name: &str, data: &Value) -> Result<(), String> {
         let mut state = self.state();
         let State { journal, .. } = &mut *state;
         if let Some((journal, run)) = journal.as_mut() {
-            let data = json!({ "name": name, "ordinal": ordinal, "status": status, "ms": ms });
             journal
-                .event(*run, "step.end", Some(name), &data)
+                .event(*run, "step.end", Some(name), data)
                 .map_err(|e| e.to_string())?;
         }
         Ok(())

@@ -71,13 +71,19 @@ impl Output {
         ));
     }
 
-    pub fn step_end(&self, name: &str, status: &str, d: Duration) {
+    /// A step's end with its own duration, and the operator's wait apart when there was one.
+    pub fn step_end(&self, name: &str, status: &str, d: Duration, wait: Duration) {
         let (mark, style) = match status {
             "ok" => ("✓", GREEN),
             "skipped" | "resumed" => ("↷", YELLOW),
             _ => ("✗", RED),
         };
-        let dur = self.paint(DIM, &format!("({})", human(d)));
+        let dur = if wait.is_zero() {
+            format!("({})", human(d))
+        } else {
+            format!("({}; waited {} for the operator)", human(d), human(wait))
+        };
+        let dur = self.paint(DIM, &dur);
         let status = if status == "ok" {
             String::new()
         } else {

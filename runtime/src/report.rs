@@ -53,7 +53,10 @@ pub struct ReportStep {
     pub name: String,
     pub status: String,
     pub start_ms: u64,
+    /// The step's own duration, without the operator's wait.
     pub ms: u64,
+    /// Time spent waiting for the operator (step-through pauses, `confirm`).
+    pub wait_ms: u64,
     pub error: Option<String>,
     pub changes: Vec<ReportChange>,
     pub probes: Vec<ReportProbe>,
@@ -111,6 +114,7 @@ impl Report {
                 status: s.status.clone(),
                 start_ms: s.start_ms,
                 ms: s.ms,
+                wait_ms: s.wait_ms,
                 error: s.error.clone(),
                 changes: s
                     .changes
@@ -248,6 +252,7 @@ impl Report {
                     status: status.to_string(),
                     start_ms: at_ms,
                     ms: 0,
+                    wait_ms: 0,
                     error: None,
                     changes: Vec::new(),
                     probes: Vec::new(),
@@ -263,6 +268,7 @@ impl Report {
                 {
                     step.status = text("status").unwrap_or_else(|| "ok".to_string());
                     step.ms = ms;
+                    step.wait_ms = d["wait_ms"].as_u64().unwrap_or(0);
                 }
             }
             "change.start" | "change.simulated" | "change.injected" | "change.skip" => {
@@ -523,12 +529,18 @@ impl Report {
         if self.steps.is_empty() {
             md.push_str("No step started.\n");
         } else {
-            md.push_str("| # | Step | Status | Start | Duration | Changes | Probes |\n");
-            md.push_str("|---|---|---|---|---|---|---|\n");
+            md.push_str(
+                "| # | Step | Status | Start | Duration | Changes | Probes | Operator wait |\n",
+            );
+            md.push_str("|---|---|---|---|---|---|---|---|\n");
             for (i, s) in self.steps.iter().enumerate() {
+                let wait = match s.wait_ms {
+                    0 => "—".to_string(),
+                    ms => human(Duration::from_millis(ms)),
+                };
                 let _ = writeln!(
                     md,
-                    "| {} | {} | {} {} | +{} | {} | {} | {} |",
+                    "| {} | {} | {} {} | +{} | {} | {} | {} | {wait} |",
                     i + 1,
                     cell(&s.name),
                     icon(&s.status),
@@ -541,7 +553,7 @@ impl Report {
             }
             let _ = writeln!(
                 md,
-                "| | **Total** | {} | | **{}** | | |",
+                "| | **Total** | {} | | **{}** | | | |",
                 icon(if self.passed() { "ok" } else { "failed" }),
                 human(Duration::from_millis(self.total_ms))
             );
@@ -1003,6 +1015,7 @@ mod tests {
             status: status.to_string(),
             start_ms,
             ms,
+            wait_ms: 0,
             error: None,
             changes: Vec::new(),
             probes: Vec::new(),

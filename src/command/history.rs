@@ -119,10 +119,14 @@ pub fn show(ctx: &Context, id: i64, json: bool) -> i32 {
         let text = match e.kind.as_str() {
             "step.start" => format!("▶ step `{}`", e.data["name"].as_str().unwrap_or("?")),
             "step.end" => format!(
-                "  step `{}` {} in {}ms",
+                "  step `{}` {} in {}ms{}",
                 e.data["name"].as_str().unwrap_or("?"),
                 e.data["status"].as_str().unwrap_or("?"),
-                e.data["ms"]
+                e.data["ms"],
+                match e.data["wait_ms"].as_u64() {
+                    Some(w) if w > 0 => format!(" (+{w}ms waiting for the operator)"),
+                    _ => String::new(),
+                }
             ),
             "change.start" => format!("  → {}", e.data["summary"].as_str().unwrap_or("?")),
             "change.end" => format!(
