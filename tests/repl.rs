@@ -72,6 +72,28 @@ impl Terminal {
         self.tmux(&["send-keys", "-t", "main", key]);
     }
 
+    /// Paste `text` through tmux's paste buffer. `bracketed` wraps it in the bracketed-paste
+    /// markers (as a terminal does when the program asked for them); otherwise the text arrives
+    /// as fast typed-ahead keys, each newline an Enter.
+    fn paste(&self, text: &str, bracketed: bool) {
+        let out = self.tmux(&["set-buffer", "-b", "paste", "--", text]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut args = vec!["paste-buffer", "-d", "-b", "paste", "-t", "main"];
+        if bracketed {
+            args.push("-p");
+        }
+        let out = self.tmux(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Type a line and press Enter.
     fn line(&self, text: &str) {
         self.type_text(text);
@@ -204,10 +226,11 @@ fn repl_evaluates_and_keeps_functions_and_imports_across_lines() {
     t.wait_line("42");
 
     t.wait_count("ripcord> ", 2);
+    // An open block keeps the same edit buffer: Enter adds a line instead of evaluating.
     t.line("fn spread(a, b) {");
-    t.wait_for("...> ");
+    t.wait_for("ripcord> fn spread(a, b) {");
     t.line("    a + b * 100");
-    t.wait_count("...> ", 2);
+    t.wait_line("    a + b * 100");
     t.line("}");
     t.wait_count("ripcord> ", 3);
     t.line("spread(1, 2)");
@@ -452,4 +475,30 @@ fn enter_alone_repeats_the_pause_and_the_wait_is_kept_apart_from_the_step() {
     let md = std::fs::read_to_string(sb.join("r/report.md")).expect("report.md");
     assert!(md.contains("| Operator wait |"), "{md}");
     assert!(!md.contains("| — |\n| | **Total**"), "no wait shown:\n{md}");
+}
+
+#[test]
+fn a_pasted_multi_line_function_arrives_whole_and_can_be_called() {
+    let sb = Sandbox::new();
+    let t = Terminal::start(&sb, "repl");
+    t.wait_for("ripcord> ");
+    // Typed ahead: every line is in the terminal's input before the first is read.
+    t.paste("fn twice(x) {\n    x * 2\n}\n", false);
+    t.wait_count("ripcord> ", 2);
+    t.line("twice(21)");
+    t.wait_line("42");
+    // A bracketed paste of a block with a step-free map literal over several lines, then Enter.
+    t.paste(
+        "let m = #{\n    a: 1,\n    b: twice(2)\n};\nm.a + m.b",
+        true,
+    );
+    t.press("Enter");
+    t.wait_line("5");
+    // The history holds each block as one entry.
+    t.line(":history");
+    let screen = t.wait_for("m.a + m.b");
+    assert!(screen.contains("fn twice(x) {"), "{screen}");
+    t.press("C-d");
+    assert_eq!(t.exit_code(), 0, "{}", t.screen());
+    assert!(!t.screen().contains("error"), "{}", t.screen());
 }

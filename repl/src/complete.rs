@@ -1,16 +1,19 @@
 //! Tab completion and hints from the catalog of native functions, the session's variables and
-//! functions, and the meta-command table.
+//! functions, and the meta-command table; and the validator that keeps an incomplete input in the
+//! same edit buffer.
 
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
+use ripcord_runtime::rhai::Engine;
 use ripcord_runtime::{Catalog, FnDoc};
 use rustyline::completion::{Completer, Pair};
 use rustyline::highlight::Highlighter;
 use rustyline::hint::{Hint, Hinter};
-use rustyline::validate::Validator;
+use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Context, Helper};
 
+use crate::input::is_incomplete;
 use crate::meta::COMMANDS;
 
 /// Names the session defined so far (variables, script functions), refreshed after each input.
@@ -20,14 +23,17 @@ pub struct ReplHelper {
     catalog: Catalog,
     names: Names,
     color: bool,
+    /// An engine with the session's syntax (`step`), used only to parse.
+    parser: Arc<Engine>,
 }
 
 impl ReplHelper {
-    pub fn new(catalog: Catalog, names: Names, color: bool) -> Self {
+    pub fn new(catalog: Catalog, names: Names, color: bool, parser: Arc<Engine>) -> Self {
         ReplHelper {
             catalog,
             names,
             color,
+            parser,
         }
     }
 
@@ -169,7 +175,19 @@ impl Highlighter for ReplHelper {
     }
 }
 
-impl Validator for ReplHelper {}
+/// Enter on an input that stops too early (an open block, bracket or back-tick string) inserts a
+/// newline into the same buffer instead of accepting it. One `readline` then takes a whole
+/// multi-line input, so lines pasted or typed ahead arrive together: between two `readline`
+/// calls the terminal's pending input would be lost when the editor leaves raw mode.
+impl Validator for ReplHelper {
+    fn validate(&self, ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
+        Ok(if is_incomplete(&self.parser, ctx.input()) {
+            ValidationResult::Incomplete
+        } else {
+            ValidationResult::Valid(None)
+        })
+    }
+}
 
 impl Helper for ReplHelper {}
 
@@ -193,7 +211,8 @@ mod tests {
             );
         }
         let names = Arc::new(Mutex::new(vec!["stamp".to_string()]));
-        ReplHelper::new(Catalog::from_modules(&[m]), names, false)
+        let parser = Arc::new(Engine::new());
+        ReplHelper::new(Catalog::from_modules(&[m]), names, false, parser)
     }
 
     #[test]

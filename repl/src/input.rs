@@ -1,7 +1,19 @@
 //! When is an input complete? Decided by parsing: an error at the very end of the input (an
 //! unclosed block, bracket or string) asks for another line; any other error is shown.
 
-use ripcord_runtime::rhai::{LexError, ParseError, ParseErrorType};
+use ripcord_runtime::rhai::{Engine, LexError, ParseError, ParseErrorType};
+
+/// True if `text` is code (not blank, not a `:command`) that `engine` cannot parse only because
+/// it stops too early: the input needs another line.
+pub fn is_incomplete(engine: &Engine, text: &str) -> bool {
+    if text.trim().is_empty() || text.trim_start().starts_with(':') {
+        return false;
+    }
+    match engine.compile(text) {
+        Err(e) => needs_more(text, &e),
+        Ok(_) => false,
+    }
+}
 
 /// True if `err` only says that `text` stops too early.
 pub fn needs_more(text: &str, err: &ParseError) -> bool {

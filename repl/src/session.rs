@@ -24,7 +24,7 @@ use rustyline::history::FileHistory;
 use rustyline::{Editor, Helper};
 
 use crate::complete::{Names, ReplHelper};
-use crate::input::needs_more;
+use crate::input::is_incomplete;
 use crate::meta::{self, Command};
 
 /// The source name errors in typed input point at.
@@ -64,7 +64,13 @@ pub fn run(options: Options) -> i32 {
             return ripcord_runtime::run::exit::FAILED;
         }
     };
-    editor.set_helper(Some(ReplHelper::new(catalog.clone(), names.clone(), color)));
+    let (parser, _) = ripcord_runtime::engine::standalone(all_modules(options.modules), Mode::Run);
+    editor.set_helper(Some(ReplHelper::new(
+        catalog.clone(),
+        names.clone(),
+        color,
+        Arc::new(parser),
+    )));
     if let Some(path) = &options.history {
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
@@ -197,8 +203,10 @@ impl Session {
         }
     }
 
-    /// Read one complete input: more lines while the parser says the input stops too early.
-    /// `None` on Ctrl-D (or end of input) at the first line.
+    /// Read one complete input. On a terminal the helper's validator keeps an incomplete input
+    /// in one edit buffer; without one (input piped in), more lines are read here while the
+    /// parser says the input stops too early. `None` on Ctrl-D (or end of input) at the first
+    /// line.
     fn read_input<H: Helper>(&self, editor: &mut Editor<H, FileHistory>) -> Option<String> {
         let mut buffer = String::new();
         loop {
@@ -230,12 +238,8 @@ impl Session {
                 buffer.clear();
                 continue;
             }
-            if buffer.trim_start().starts_with(':') {
+            if !is_incomplete(&self.current().engine, &buffer) {
                 return Some(buffer);
-            }
-            match self.current().engine.compile(&buffer) {
-                Err(e) if needs_more(&buffer, &e) => continue,
-                _ => return Some(buffer),
             }
         }
     }
