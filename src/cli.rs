@@ -217,6 +217,9 @@ pub struct ResumeArgs {
     /// Resume even though the script changed since the interrupted run
     #[arg(long)]
     pub allow_changed: bool,
+    /// Use this config instead of the one the run recorded (also when that one changed)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Answer yes to every confirm()
     #[arg(long, short = 'y')]
     pub yes: bool,

@@ -507,6 +507,62 @@ fn resume_refuses_a_script_changed_since_the_run() {
 }
 
 #[test]
+fn resume_from_another_folder_reuses_the_runs_folder_and_config_and_refuses_a_changed_config() {
+    let sb = Sandbox::new();
+    sb.write(
+        "r.rhai",
+        "step \"One\" { fs::write(\"one.txt\", cfg.name); }\nstep \"Two\" {\n    fs::write(\"two.txt\", cfg.name);\n    if !fs::exists(\"go\") { throw \"not yet\"; }\n}\n",
+    );
+    let conf = sb.write("conf.toml", "name = \"alpha\"\n");
+    assert_eq!(sb.run(&["run", "r.rhai", "--config", "conf.toml"]).code, 1);
+    std::fs::remove_file(sb.join("two.txt")).expect("step Two wrote before it failed");
+    let elsewhere = sb.join("elsewhere");
+    std::fs::create_dir(&elsewhere).expect("mkdir");
+    sb.write("elsewhere/other.toml", "name = \"beta\"\n");
+    let resume = |args: &[&str]| {
+        let out = sb
+            .command(args)
+            .current_dir(&elsewhere)
+            .output()
+            .expect("resume");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code().unwrap_or(-1), stderr)
+    };
+
+    std::fs::write(&conf, "name = \"changed\"\n").expect("edit");
+    let (code, stderr) = resume(&["resume", "1"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("conf.toml changed since run 1"), "{stderr}");
+    assert!(stderr.contains("pass --config"), "{stderr}");
+    assert!(!sb.join("two.txt").exists(), "a refused resume ran a step");
+
+    std::fs::write(&conf, "name = \"alpha\"\n").expect("restore");
+    let (code, stderr) = resume(&["resume", "1"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("the folder it ran in"), "{stderr}");
+    assert!(stderr.contains("not yet"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(sb.join("two.txt")).ok().as_deref(),
+        Some("alpha")
+    );
+    assert!(!elsewhere.join("two.txt").exists());
+
+    // --config overrides the recorded config; relative to where the operator is.
+    sb.write("go", "");
+    let (code, stderr) = resume(&["resume", "2", "--config", "other.toml"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("(--config) instead of"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(sb.join("two.txt")).ok().as_deref(),
+        Some("beta")
+    );
+    assert_eq!(
+        std::fs::read_to_string(sb.join("one.txt")).ok().as_deref(),
+        Some("alpha")
+    );
+}
+
+#[test]
 fn undo_actions_run_in_reverse_order_when_a_later_step_fails() {
     let sb = Sandbox::new();
     sb.write(

@@ -280,6 +280,7 @@ pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
             Ok(id) => {
                 outcome.run = Some(id);
                 host.attach_journal(journal, id);
+                let _ = host.journal(CONTEXT_EVENT, run_context(&config));
             }
             Err(e) => {
                 let d = Diagnostic::new(format!(
@@ -444,6 +445,24 @@ fn unwind(host: &Arc<Host>, engine: &rhai::Engine, ast: &rhai::AST, automatic: b
             json!({ "step": action.step, "ok": result.is_ok(), "error": result.err().map(|e| crate::error::message_of(&e)) }),
         );
     }
+}
+
+/// The journal event that records where a run ran: its working folder and its config (path and
+/// sha256), so `ripcord resume` runs the rest the same way from any folder.
+pub const CONTEXT_EVENT: &str = "context";
+
+fn run_context(config: &Config) -> Value {
+    let cwd = std::env::current_dir()
+        .ok()
+        .map(|d| d.display().to_string());
+    let (path, sha256) = match &config.path {
+        Some(p) => (
+            Some(absolute(p)),
+            std::fs::read(p).ok().map(|b| crate::script::sha256_hex(&b)),
+        ),
+        None => (None, None),
+    };
+    json!({ "cwd": cwd, "config": path, "config_sha256": sha256 })
 }
 
 fn summary(o: &RunOutcome) -> String {

@@ -1,9 +1,12 @@
 //! `ripcord resume RUN`: continue an interrupted run after its last completed step, with the
-//! same params, refusing if the script changed since.
+//! same params, script, config and working folder, refusing if the script or the config changed
+//! since.
+
+use std::path::{Path, PathBuf};
 
 use ripcord_runtime::journal::Journal;
-use ripcord_runtime::run::{RunRequest, exit};
-use ripcord_runtime::script::Script;
+use ripcord_runtime::run::{CONTEXT_EVENT, RunRequest, exit};
+use ripcord_runtime::script::{Script, sha256_hex};
 use ripcord_runtime::secrets::MASK;
 
 use crate::app::{Context, fail};
@@ -108,17 +111,111 @@ fn request(ctx: &Context, args: &ResumeArgs) -> Result<RunRequest, String> {
             completed.len()
         );
     }
+    let context = recorded_context(&journal, id)?;
+    let config = config_for(id, &context, args.config.as_deref())?;
+    let journal_path = std::path::absolute(&ctx.journal).unwrap_or_else(|_| ctx.journal.clone());
+    let script_dirs = ctx
+        .scripts
+        .iter()
+        .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone()))
+        .collect();
+    enter_folder(id, &context)?;
     let mut request = RunRequest::new(script);
+    request.config = config;
     request.params = params;
     request.yes = args.yes;
-    request.journal = Some(ctx.journal.clone());
+    request.journal = Some(journal_path);
     request.interrupt = ctx.interrupt.clone();
     request.sub_modules = Some(ripcord_stdlib::modules);
-    request.script_dirs = ctx.scripts.clone();
+    request.script_dirs = script_dirs;
     request.undo_on_failure = args.undo_on_failure;
     request.completed_steps = completed;
     request.resumes = Some(id);
     Ok(request)
+}
+
+/// Where the run ran, as its context event recorded it (runs journaled before the event existed
+/// have none: they resume as before, in the current folder with the config found from there).
+#[derive(Default)]
+struct RunPlace {
+    cwd: Option<PathBuf>,
+    config: Option<PathBuf>,
+    config_sha256: Option<String>,
+}
+
+fn recorded_context(journal: &Journal, id: i64) -> Result<RunPlace, String> {
+    let events = journal
+        .events(id)
+        .map_err(|e| format!("cannot read the journal: {e}"))?;
+    let Some(event) = events.iter().find(|e| e.kind == CONTEXT_EVENT) else {
+        return Ok(RunPlace::default());
+    };
+    let text = |key: &str| event.data[key].as_str().map(str::to_string);
+    Ok(RunPlace {
+        cwd: text("cwd").map(PathBuf::from),
+        config: text("config").map(PathBuf::from),
+        config_sha256: text("config_sha256"),
+    })
+}
+
+/// The config to resume with: `--config` when given, else the recorded one if it is unchanged.
+fn config_for(
+    id: i64,
+    context: &RunPlace,
+    given: Option<&Path>,
+) -> Result<Option<PathBuf>, String> {
+    if let Some(given) = given {
+        let path = std::path::absolute(given).unwrap_or_else(|_| given.to_path_buf());
+        if let Some(recorded) = context.config.as_ref().filter(|r| **r != path) {
+            eprintln!(
+                "resuming run {id} with the config {} (--config) instead of {}",
+                path.display(),
+                recorded.display()
+            );
+        }
+        return Ok(Some(path));
+    }
+    let Some(recorded) = &context.config else {
+        return Ok(None);
+    };
+    let bytes = std::fs::read(recorded).map_err(|e| {
+        format!(
+            "cannot read {}, the config run {id} ran with: {e}\nhelp: pass the config to use with --config FILE",
+            recorded.display()
+        )
+    })?;
+    let now = sha256_hex(&bytes);
+    if let Some(then) = context.config_sha256.as_deref().filter(|then| *then != now) {
+        return Err(format!(
+            "the config {} changed since run {id} (sha256 {} then, {} now): the rest of the run would use other settings\nhelp: check the change; pass --config {} to resume with it as it is now",
+            recorded.display(),
+            short(then),
+            short(&now),
+            recorded.display()
+        ));
+    }
+    Ok(Some(recorded.clone()))
+}
+
+/// Move to the folder the run ran in, so its relative paths mean what they meant.
+fn enter_folder(id: i64, context: &RunPlace) -> Result<(), String> {
+    let Some(cwd) = &context.cwd else {
+        return Ok(());
+    };
+    if std::env::current_dir().ok().as_ref() == Some(cwd) {
+        return Ok(());
+    }
+    std::env::set_current_dir(cwd).map_err(|e| {
+        format!(
+            "cannot enter {}, the folder run {id} ran in: {e}\nhelp: its relative paths start there; restore the folder, or start a new run",
+            cwd.display()
+        )
+    })?;
+    eprintln!(
+        "resuming run {id} in {}, the folder it ran in",
+        cwd.display()
+    );
+    Ok(())
 }
 
 fn short(sha: &str) -> &str {
