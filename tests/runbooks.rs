@@ -897,3 +897,153 @@ fn every_shipped_runbook_dry_runs_without_a_terminal_on_a_healthy_sandbox() {
     previewed.dedup();
     assert_eq!(previewed, shipped);
 }
+
+// ---- the environment is not the demo: another schema, an unreadable DB ------------------------
+
+/// The checks of a `triggers` result, as `priority check` lines.
+fn findings(out: &Outcome) -> Vec<String> {
+    out.json()["result"]["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {}",
+                f["priority"].as_str().unwrap_or("?"),
+                f["check"].as_str().unwrap_or("?")
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn triggers_on_a_database_no_query_can_read_decide_p0_corruption() {
+    let cortex = Cortex::start(true);
+    sql(&cortex.db(), "PRAGMA wal_checkpoint(TRUNCATE);");
+    // The service holds the DB open; damage the file under it as a disk fault would.
+    let mut bytes = std::fs::read(cortex.db()).expect("read");
+    for b in &mut bytes[..4096] {
+        *b = 0x5A;
+    }
+    std::fs::write(cortex.db(), &bytes).expect("damage");
+    let out = cortex.run("triggers", &[]);
+    assert_eq!(
+        out.code, 0,
+        "the decision must be returned:\n{}",
+        out.stderr
+    );
+    let result = &out.json()["result"];
+    assert_eq!(result["priority"], "P0", "{result}");
+    assert_eq!(result["decision"], "rollback now");
+    let found = findings(&out);
+    // Each check that reads the DB said so on its own; the others still ran.
+    assert!(
+        found
+            .iter()
+            .filter(|f| *f == "P0 database corruption")
+            .count()
+            >= 3,
+        "{found:?}"
+    );
+    let steps = out.json()["steps"].clone();
+    let statuses: Vec<&str> = steps
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter_map(|s| s["status"].as_str())
+        .collect();
+    assert!(
+        statuses.len() >= 7 && statuses.iter().all(|s| *s == "ok"),
+        "{steps}"
+    );
+}
+
+/// A site whose state DB is not the demo's: other table and column names, ISO 8601 text times,
+/// a rollback-journal (DELETE) database.
+const OTHER_SITE: &str = r#"// Site knowledge for the other shape.
+export const CRITICAL_EVENTS_SINCE = "SELECT count(*) AS n FROM alerts WHERE severity = 'gateway_critical' AND raised_at >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-' || ?1 || ' seconds')";
+export const CRITICAL_EVENTS = "SELECT count(*) AS n FROM alerts WHERE severity = 'gateway_critical'";
+export const DISPATCHES_SINCE = "SELECT count(*) AS total, coalesce(sum(outcome = 'error'), 0) AS failed FROM jobs WHERE began >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-' || ?1 || ' seconds')";
+"#;
+
+#[test]
+fn triggers_and_verify_run_on_another_schema_after_only_the_site_file_is_adapted() {
+    let cortex = Cortex::start(true);
+    let other = cortex.root.join("data/other.db");
+    sql(
+        &other,
+        "PRAGMA journal_mode = DELETE;
+         CREATE TABLE alerts (id INTEGER PRIMARY KEY, severity TEXT, raised_at TEXT);
+         CREATE TABLE jobs (id INTEGER PRIMARY KEY, outcome TEXT, began TEXT);
+         INSERT INTO alerts (severity, raised_at) VALUES
+           ('gateway_critical', strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-60 seconds')),
+           ('gateway_critical', strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-120 seconds')),
+           ('gateway_critical', strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-180 seconds')),
+           ('gateway_critical', '2020-01-01T00:00:00Z'),
+           ('info', strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));
+         INSERT INTO jobs (outcome, began) VALUES
+           ('ok', strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-10 seconds')),
+           ('error', strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-20 seconds')),
+           ('ok', '2020-01-01T00:00:00Z');",
+    );
+    let toml = cortex.root.join("ripcord.toml");
+    let text = std::fs::read_to_string(&toml).expect("config");
+    let db = cortex.db().display().to_string();
+    std::fs::write(&toml, text.replace(&db, &other.display().to_string())).expect("config");
+    let mode: String = rusqlite::Connection::open(&other)
+        .and_then(|c| c.query_row("PRAGMA journal_mode", [], |r| r.get(0)))
+        .expect("journal mode");
+    assert_eq!(mode, "delete");
+
+    // Not adapted yet: the checks that query say they could not decide, and the decision stands.
+    let before = cortex.run("triggers", &[]);
+    assert_eq!(before.code, 0, "{}", before.stderr);
+    let found = findings(&before);
+    for check in ["gateway_critical events", "dispatch failure rate"] {
+        assert!(
+            found.contains(&format!("P2 check failed: {check}")),
+            "{check}: {found:?}"
+        );
+    }
+    assert!(before.stdout.contains("no such table"), "{}", before.stdout);
+    assert_eq!(before.json()["result"]["decision"], "investigate");
+
+    // Adapted in one place.
+    std::fs::write(cortex.root.join("scripts/lib/site.rhai"), OTHER_SITE).expect("site");
+    let after = cortex.run("triggers", &[]);
+    assert_eq!(after.code, 0, "{}", after.stderr);
+    let found = findings(&after);
+    assert_eq!(
+        found,
+        ["P0 gateway_critical storm", "P1 high failure rate"],
+        "{}",
+        after.stderr
+    );
+    assert!(
+        after
+            .stderr
+            .contains("3 gateway_critical events in the last 15 min"),
+        "{}",
+        after.stderr
+    );
+    assert!(
+        after.stderr.contains("dispatch failure rate 50% of 2"),
+        "{}",
+        after.stderr
+    );
+
+    let verify = cortex.run(
+        "verify",
+        &["phase2_secs=0", "phase3_secs=0", "max_failure_pct=60"],
+    );
+    assert_eq!(verify.code, 0, "{}", verify.stderr);
+    let strict = cortex.run("verify", &["phase2_secs=0", "phase3_secs=0"]);
+    assert_eq!(strict.code, 1, "{}", strict.stderr);
+    assert!(
+        strict
+            .stderr
+            .contains("dispatch failure rate 50% is above 5%"),
+        "{}",
+        strict.stderr
+    );
+}
