@@ -11,5 +11,6 @@ mod install;
 mod probe;
 mod repl;
 mod runbooks;
+mod safety;
 mod service;
 mod sys;

@@ -57,6 +57,9 @@ pub enum Stop {
     TimedOut(Duration),
     /// `lock(name)` is held by another run (exit 4).
     Locked(String),
+    /// A change was made (or failed) but the journal could not record its outcome: going on
+    /// would make a resume guess (exit 1; history, show and resume say "outcome unknown").
+    Unjournaled(String),
 }
 
 /// The operator's answer at a pause.
@@ -531,7 +534,7 @@ impl Host {
                     "change.end",
                     json!({ "function": change.function, "ok": true, "ms": ms, "result": shown }),
                 )
-                .map_err(|e| Failure::new(e).at_position(pos))?;
+                .map_err(|e| self.outcome_unjournaled(&summary, "made", &e, pos))?;
                 Ok(value)
             }
             Err(failure) => {
@@ -543,13 +546,30 @@ impl Host {
                     ms,
                     Some(message.clone()),
                 );
-                let _ = self.journal(
+                self.journal(
                     "change.end",
                     json!({ "function": change.function, "ok": false, "ms": ms, "error": message }),
-                );
+                )
+                .map_err(|e| self.outcome_unjournaled(&summary, "failed", &e, pos))?;
                 Err(failure.at_position(pos))
             }
         }
+    }
+
+    /// A change whose outcome the journal could not record ends the run, uncatchably: a resume
+    /// could not know whether to make it again.
+    fn outcome_unjournaled(
+        &self,
+        summary: &str,
+        outcome: &str,
+        error: &str,
+        pos: Position,
+    ) -> Box<EvalAltResult> {
+        let message = format!(
+            "the change `{summary}` was {outcome}, but its outcome could not be journaled ({error}); the run stops here so that nothing runs on an unrecorded state\nhelp: the journal shows this change as \"outcome unknown\"; check it by hand before `ripcord resume`"
+        );
+        self.out.warn(&message);
+        self.terminate(Stop::Unjournaled(message), pos)
     }
 
     /// Run a read. Reads run in every mode; a drill can inject a fault.
@@ -808,6 +828,7 @@ impl Host {
                 (Some(_), Some(Stop::Interrupted)) => "interrupted",
                 (Some(_), Some(Stop::TimedOut(_))) => "timed out",
                 (Some(_), Some(Stop::Locked(_))) => "locked",
+                (Some(_), Some(Stop::Unjournaled(_))) => "failed",
                 (Some(_), None) => "failed",
             }
             .to_string();

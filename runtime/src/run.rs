@@ -319,7 +319,7 @@ pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
                 .find(|s| s.status != "ok" && s.status != "skipped" && s.status != "resumed")
                 .map(|s| s.name.clone());
             let mut d = match host.stop_reason() {
-                Some(Stop::Aborted(m)) | Some(Stop::Locked(m)) => {
+                Some(Stop::Aborted(m)) | Some(Stop::Locked(m)) | Some(Stop::Unjournaled(m)) => {
                     Diagnostic::new(m).at(&name, err.position())
                 }
                 Some(Stop::Interrupted) => {
@@ -405,7 +405,7 @@ fn classify(host: &Host, _err: &EvalAltResult) -> (&'static str, i32) {
         Some(Stop::Interrupted) => ("interrupted", exit::INTERRUPTED),
         Some(Stop::TimedOut(_)) => ("timed out", exit::FAILED),
         Some(Stop::Locked(_)) => ("locked", exit::LOCKED),
-        None => ("failed", exit::FAILED),
+        Some(Stop::Unjournaled(_)) | None => ("failed", exit::FAILED),
     }
 }
 

@@ -102,7 +102,7 @@ fn request(ctx: &Context, args: &ResumeArgs) -> Result<RunRequest, String> {
         let detail = match last {
             Some((summary, true)) => format!("; its last change completed: {summary}"),
             Some((summary, false)) => format!(
-                "; its last change was started but not confirmed complete: {summary} — check it before continuing"
+                "; its last change has outcome unknown (started, no end journaled): {summary} — check it before continuing"
             ),
             None => String::new(),
         };
