@@ -35,6 +35,7 @@ fn make_db(path: &Path, rows: i64, tag: &str) {
 fn ids(path: &Path) -> Vec<i64> {
     let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
         .expect("open");
+    conn.busy_timeout(Duration::from_secs(30)).expect("busy");
     let mut stmt = conn
         .prepare("SELECT id FROM items ORDER BY id")
         .expect("prepare");

@@ -130,3 +130,114 @@ fn a_change_whose_outcome_cannot_be_journaled_fails_the_run_and_shows_as_unknown
     let show = sb.run(&["show", "2"]);
     assert!(show.stdout.contains("outcome unknown"), "{}", show.stdout);
 }
+
+/// A runbook with several changes per step and a gate at every change boundary: with
+/// `stop-at-N` present the run says `reached N` and waits there to be killed.
+const GATED: &str = r#"//! Gated.
+fn gate(n) {
+    if fs::exists(`stop-at-${n}`) {
+        log::info(`reached ${n}`);
+        while true { time::sleep("20ms"); }
+    }
+}
+step "A" {
+    gate(0);
+    let r = fs::append("log", "1\n");
+    gate(1);
+    fs::append("log", "2\n");
+    gate(2);
+}
+step "B" {
+    fs::append("log", "3\n");
+    gate(3);
+    fs::append("log", "4\n");
+    gate(4);
+    fs::append("log", "5\n");
+}
+"#;
+
+/// Start `script`, wait for `reached N` on its stderr, SIGKILL it.
+fn kill_at_gate(sb: &Sandbox, script: &str, n: usize) {
+    use std::io::{BufRead, BufReader};
+    sb.write(&format!("stop-at-{n}"), "");
+    let mut child = sb
+        .command(&["run", script])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let reached = BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .any(|l| l.contains(&format!("reached {n}")));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(reached, "the run never reached gate {n}");
+    std::fs::remove_file(sb.join(&format!("stop-at-{n}"))).expect("rm");
+}
+
+#[test]
+fn resume_after_a_kill_at_every_change_boundary_makes_each_change_exactly_once() {
+    for n in 0..=4 {
+        let sb = Sandbox::new();
+        sb.write("g.rhai", GATED);
+        kill_at_gate(&sb, "g.rhai", n);
+        let out = sb.run(&["resume", "1"]);
+        assert_eq!(out.code, 0, "kill at gate {n}: {}", out.stderr);
+        assert_eq!(
+            std::fs::read_to_string(sb.join("log")).expect("log"),
+            "1\n2\n3\n4\n5\n",
+            "kill at gate {n}: a change was made twice or not at all"
+        );
+        if n == 1 || n == 2 || n == 4 {
+            assert!(
+                out.stderr.contains("replayed (made by run 1)"),
+                "kill at gate {n}: {}",
+                out.stderr
+            );
+        }
+    }
+}
+
+#[test]
+fn resume_stops_on_an_unknown_outcome_without_a_terminal_and_where_the_script_diverges() {
+    // Killed inside a change: it has a start and no end.
+    let sb = Sandbox::new();
+    sb.write(
+        "u.rhai",
+        "step \"A\" {\n    fs::append(\"log\", \"1\\n\");\n    sh(\"touch inside; sleep 60\");\n    fs::append(\"log\", \"2\\n\");\n}\n",
+    );
+    let mut child = sb
+        .command(&["run", "u.rhai"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !sb.join("inside").exists() {
+        assert!(Instant::now() < deadline, "the change never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let out = sb.run(&["resume", "1", "--yes"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("outcome is unknown"), "{}", out.stderr);
+    assert!(out.stderr.contains("no terminal"), "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(sb.join("log")).expect("log"), "1\n");
+
+    // The runbook now asks for another change where the journal recorded the append.
+    let sb = Sandbox::new();
+    sb.write("g.rhai", GATED);
+    kill_at_gate(&sb, "g.rhai", 1);
+    sb.write("g.rhai", &GATED.replace("\"1\\n\"", "\"one\\n\""));
+    let out = sb.run(&["resume", "1", "--allow-changed"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("resume diverges from run 1 in step `A`"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(std::fs::read_to_string(sb.join("log")).expect("log"), "1\n");
+}

@@ -246,6 +246,12 @@ impl Journal {
         let conn = Connection::open(path).map_err(|e| describe(&e))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(|e| describe(&e))?;
+        if found != Found::Ours {
+            // First, so the file's first page already says it is a journal: another ripcord
+            // opening it at the same moment sees an empty file or ours, never a stranger.
+            conn.pragma_update(None, "application_id", APPLICATION_ID)
+                .map_err(|e| describe(&e))?;
+        }
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(|e| describe(&e))?;
         conn.pragma_update(None, "synchronous", "FULL")
@@ -256,10 +262,6 @@ impl Journal {
         if version == 0 {
             conn.execute_batch(SCHEMA).map_err(|e| describe(&e))?;
             conn.pragma_update(None, "user_version", 1)
-                .map_err(|e| describe(&e))?;
-        }
-        if found != Found::Ours {
-            conn.pragma_update(None, "application_id", APPLICATION_ID)
                 .map_err(|e| describe(&e))?;
         }
         Ok(Journal {
