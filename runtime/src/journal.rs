@@ -129,8 +129,7 @@ fn table_names(path: &Path) -> rusqlite::Result<Vec<String>> {
     )?;
     let mut stmt =
         conn.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")?;
-    let names = stmt.query_map([], |r| r.get(0))?.collect();
-    names
+    stmt.query_map([], |r| r.get(0))?.collect()
 }
 
 /// Where the journal lives unless `--journal` or `RIPCORD_JOURNAL` says otherwise.
