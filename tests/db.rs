@@ -963,3 +963,163 @@ fn disk_full_names_the_destination_says_how_much_is_needed_and_leaves_nothing() 
         &["no space left in", "copy.db", "needs about"],
     );
 }
+
+// ---- damaged sources -------------------------------------------------------------------------
+
+/// A database with a two-level b-tree (`items`, 3000 rows), an index and free pages; WAL mode
+/// with commits left in its WAL (`wal`), else rollback-journal mode.
+fn make_damageable(path: &Path, wal: bool) {
+    make_db(path, 3000, "seed");
+    let conn = Connection::open(path).expect("open");
+    conn.execute_batch(
+        "DELETE FROM items WHERE id BETWEEN 1000 AND 1600; PRAGMA wal_checkpoint(TRUNCATE);",
+    )
+    .expect("free pages");
+    if wal {
+        conn.execute_batch(
+            "PRAGMA wal_autocheckpoint = 0; UPDATE items SET tag = 'wal' WHERE id < 500;",
+        )
+        .expect("wal frames");
+        // Leave the WAL behind as a killed process would.
+        std::mem::forget(conn);
+    } else {
+        conn.query_row("PRAGMA journal_mode = DELETE", [], |r| {
+            r.get::<_, String>(0)
+        })
+        .expect("rollback");
+    }
+}
+
+fn page_size_and_count(path: &Path) -> (u64, u64) {
+    let bytes = std::fs::read(path).expect("read");
+    let raw = u16::from_be_bytes([bytes[16], bytes[17]]) as u64;
+    let size = if raw == 1 { 65536 } else { raw };
+    (size, bytes.len() as u64 / size)
+}
+
+/// Overwrite page `page` (1-based) of `path`, from `skip` bytes into it, with `fill`.
+fn overwrite_page(path: &Path, page: u64, skip: u64, fill: &[u8]) {
+    use std::os::unix::fs::FileExt;
+    let (size, _) = page_size_and_count(path);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .expect("open");
+    let len = (size - skip) as usize;
+    let bytes: Vec<u8> = fill.iter().cycle().take(len).copied().collect();
+    file.write_all_at(&bytes, (page - 1) * size + skip)
+        .expect("write");
+}
+
+/// The page numbers to damage, read from the file's own structures: the `items` root (an
+/// interior page), a leaf below it, the first freelist trunk page.
+fn pages_of(path: &Path) -> (u64, u64, u64) {
+    let bytes = std::fs::read(path).expect("read");
+    let (size, _) = page_size_and_count(path);
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .expect("open");
+    let root: i64 = conn
+        .query_row(
+            "SELECT rootpage FROM sqlite_schema WHERE name = 'items'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("root");
+    let root = root as u64;
+    let at = ((root - 1) * size) as usize;
+    assert_eq!(bytes[at], 0x05, "the items root is not an interior page");
+    let cell = u16::from_be_bytes([bytes[at + 12], bytes[at + 13]]) as usize;
+    let leaf = u32::from_be_bytes([
+        bytes[at + cell],
+        bytes[at + cell + 1],
+        bytes[at + cell + 2],
+        bytes[at + cell + 3],
+    ]) as u64;
+    let trunk = u32::from_be_bytes([bytes[32], bytes[33], bytes[34], bytes[35]]) as u64;
+    assert!(trunk > 0, "no free pages");
+    (root, leaf, trunk)
+}
+
+/// Hold a database open as a service would (reading it if it can), until killed.
+fn hold_open(db: &Path) -> Child {
+    let code = "import sqlite3, sys, time\nc = sqlite3.connect(sys.argv[1])\ntry:\n    c.execute('SELECT count(*) FROM items').fetchall()\nexcept Exception:\n    pass\nprint('ready', flush=True)\ntime.sleep(600)\n";
+    let mut child = Command::new("python3")
+        .args(["-c", code])
+        .arg(db)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("ready");
+    child
+}
+
+#[test]
+fn a_damaged_database_is_copied_byte_for_byte_and_the_damage_reported() {
+    let kinds = ["leaf", "interior", "page1", "freelist", "wal"];
+    let fills: [&[u8]; 2] = [&[0x5a, 0x13, 0xc7, 0x01, 0xee, 0x42, 0x99], &[0]];
+    for kind in kinds {
+        for fill in fills {
+            for running in [false, true] {
+                let sb = Sandbox::new();
+                let db = sb.join("app.db");
+                make_damageable(&db, kind == "wal");
+                let (root, leaf, trunk) = pages_of(&db);
+                match kind {
+                    "leaf" => overwrite_page(&db, leaf, 0, fill),
+                    "interior" => overwrite_page(&db, root, 0, fill),
+                    "page1" => overwrite_page(&db, 1, 0, fill),
+                    "freelist" => overwrite_page(&db, trunk, 0, fill),
+                    _ => {
+                        use std::os::unix::fs::FileExt;
+                        let wal = std::fs::OpenOptions::new()
+                            .write(true)
+                            .open(sb.join("app.db-wal"))
+                            .expect("wal");
+                        let junk: Vec<u8> = fill.iter().cycle().take(3000).copied().collect();
+                        wal.write_all_at(&junk, 5000).expect("write wal");
+                    }
+                }
+                let holder = running.then(|| hold_open(&db));
+                let before = std::fs::read(&db).expect("read");
+                let wal_before = std::fs::read(sb.join("app.db-wal")).ok();
+                sb.write(
+                    "b.rhai",
+                    "db::backup(\"app.db\", \"copy.db\", #{ verify: \"none\" })",
+                );
+                let out = sb.run(&["run", "b.rhai", "--json"]);
+                if let Some(h) = holder {
+                    kill(h);
+                }
+                let case = format!("{kind}, fill {fill:?}, service running: {running}");
+                assert_eq!(out.code, 0, "{case}: {}", out.stderr);
+                let copy = std::fs::read(sb.join("copy.db")).expect("copy");
+                assert!(copy == before, "{case}: the copy is not byte-exact");
+                assert_eq!(
+                    std::fs::read(&db).expect("read"),
+                    before,
+                    "{case}: the source changed"
+                );
+                let result = &out.json()["result"];
+                assert_eq!(result["sha256"], sha256_hex(&sb.join("copy.db")), "{case}");
+                if let Some(wal) = wal_before.filter(|w| !w.is_empty()) {
+                    assert_eq!(
+                        std::fs::read(sb.join("copy.db-wal")).ok(),
+                        Some(wal),
+                        "{case}: the -wal copy"
+                    );
+                }
+                if kind != "wal" {
+                    assert!(
+                        result["readable"] == false || result["integrity"] != "ok",
+                        "{case}: the damage is not reported: {result}"
+                    );
+                }
+                assert_eq!(leftovers(sb.path()), Vec::<String>::new(), "{case}");
+            }
+        }
+    }
+}

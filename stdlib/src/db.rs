@@ -8,6 +8,7 @@
 //! beside the new file.
 
 mod backup;
+mod bytecopy;
 mod copy;
 mod facts;
 mod files;
@@ -298,15 +299,32 @@ fn backup(ctx: NativeCallContext, src: &str, dst: &str, opts: &Map) -> RhaiResul
         .arg("compact", opts.compact);
     if host.mode.simulates_changes() {
         // The source is read for real: a drill shows a broken source now, not during the incident.
-        backup::preflight(&src, &dst, opts.force).map_err(|f| f.at(&ctx))?;
-        let mut facts = facts::measure(&src, opts.check, true).map_err(|f| f.at(&ctx))?;
+        let mut facts = if opts.check == Check::None && !opts.compact {
+            backup::check_destination(&src, &dst, opts.force).map_err(|f| f.at(&ctx))?;
+            let (sha, bytes) = facts::sha256_file(&src).map_err(|f| f.at(&ctx))?;
+            bytecopy::assess(&src, sha, bytes)
+        } else {
+            backup::preflight(&src, &dst, opts.force).map_err(|f| f.at(&ctx))?;
+            facts::measure(&src, opts.check, true).map_err(|f| f.at(&ctx))?
+        };
         facts.path = dst.clone();
         change = change.simulated(facts.to_map(ms_since(start)));
     }
     let stopper = host.clone();
     let stop = move || stopper.check_stop().is_some();
+    let out = host.clone();
     let result = host.change(&ctx, change, || {
-        let facts = backup::run(&src, &dst, &opts, &stop)?;
+        let facts = if opts.check == Check::None && !opts.compact {
+            bytecopy::run(&src, &dst, &opts, &stop)?
+        } else {
+            backup::run(&src, &dst, &opts, &stop)?
+        };
+        if let Some(damage) = &facts.damage {
+            out.out.warn(&format!(
+                "db::backup: copied {} byte for byte, but SQLite cannot fully read it: {damage}",
+                src.display()
+            ));
+        }
         Ok(facts.to_map(ms_since(start)).into())
     })?;
     Ok(result.try_cast::<Map>().unwrap_or_default())

@@ -22,6 +22,13 @@ pub struct BackupOpts {
 /// run). Returns the source's header page count and page size for the progress bar.
 pub fn preflight(src: &Path, dst: &Path, force: bool) -> Result<facts::Header, Failure> {
     let header = facts::check_file(src)?;
+    check_destination(src, dst, force)?;
+    Ok(header)
+}
+
+/// Refuse a destination that is a folder, the source itself, an existing file (without
+/// `force`), or a database some process has open.
+pub fn check_destination(src: &Path, dst: &Path, force: bool) -> Result<(), Failure> {
     if dst.is_dir() {
         return Err(
             Failure::new(format!("{} is a directory", dst.display())).hint(format!(
@@ -50,7 +57,7 @@ pub fn preflight(src: &Path, dst: &Path, force: bool) -> Result<facts::Header, F
         ))
         .hint("back up to a new file name; to replace a live database use db::restore"));
     }
-    Ok(header)
+    Ok(())
 }
 
 pub fn same_file(a: &Path, b: &Path) -> bool {

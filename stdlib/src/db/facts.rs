@@ -70,6 +70,8 @@ pub struct Facts {
     pub warnings: Vec<String>,
     /// Leftover temp files of killed runs that this call removed.
     pub swept: Vec<PathBuf>,
+    /// Why SQLite cannot read the file, for a byte copy of a damaged database.
+    pub damage: Option<String>,
 }
 
 impl Facts {
@@ -102,6 +104,7 @@ impl Facts {
                 .into()
         };
         m.insert("warnings".into(), texts(self.warnings.clone()));
+        m.insert("readable".into(), self.damage.is_none().into());
         m.insert(
             "swept".into(),
             texts(self.swept.iter().map(|p| p.display().to_string()).collect()),

@@ -21,7 +21,8 @@ const PENDING_BYTE: i64 = 0x4000_0000;
 const RESERVED_BYTE: i64 = PENDING_BYTE + 1;
 const SHARED_FIRST: i64 = PENDING_BYTE + 2;
 const SHARED_SIZE: i64 = 510;
-/// WAL databases: the writer's lock byte in the `-shm` file (WALINDEX_LOCK_OFFSET + WAL_WRITE_LOCK).
+/// WAL databases: the writer's lock byte in the `-shm` file (WALINDEX_LOCK_OFFSET + WAL_WRITE_LOCK);
+/// the checkpointer's is the next one.
 const WAL_WRITE_LOCK: i64 = 120;
 
 /// The database's write lock, held by this process until dropped (or until SQLite, in this
@@ -61,6 +62,52 @@ impl WriteGuard {
             };
             match taken {
                 Ok(()) => return Ok(WriteGuard { file }),
+                Err(e) if is_busy(&e) => deadline.wait(what)?,
+                Err(e) => {
+                    return Err(Failure::new(format!(
+                        "{what}: cannot lock {}: {e}",
+                        locked.display()
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Freeze the files of a database for a byte copy, SQLite's way, without SQLite (which may
+    /// not be able to read a damaged file): in WAL mode the writer and checkpointer locks of
+    /// the `-shm` (nothing appends to the WAL or writes the main file; readers go on); in
+    /// rollback-journal mode a reader's SHARED lock (no writer can commit). `None` when there
+    /// is no `-shm` to lock: then no SQLite process has the WAL database open.
+    pub fn freeze(
+        db: &Path,
+        wal: bool,
+        deadline: &Deadline,
+        what: &str,
+    ) -> Result<Option<Self>, Failure> {
+        let locked = if wal {
+            side_file(db, "-shm")
+        } else {
+            db.to_path_buf()
+        };
+        if wal && !locked.exists() {
+            return Ok(None);
+        }
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&locked)
+            .map_err(|e| {
+                Failure::new(format!("{what}: cannot open {}: {e}", locked.display()))
+                    .hint("a byte copy under SQLite's locks needs write access to the database and its -shm")
+            })?;
+        loop {
+            let taken = if wal {
+                set_lock(&file, libc::F_WRLCK, WAL_WRITE_LOCK, 2)
+            } else {
+                set_lock(&file, libc::F_RDLCK, SHARED_FIRST, SHARED_SIZE)
+            };
+            match taken {
+                Ok(()) => return Ok(Some(WriteGuard { file })),
                 Err(e) if is_busy(&e) => deadline.wait(what)?,
                 Err(e) => {
                     return Err(Failure::new(format!(
