@@ -1047,3 +1047,56 @@ fn triggers_and_verify_run_on_another_schema_after_only_the_site_file_is_adapted
         strict.stderr
     );
 }
+
+#[test]
+fn rollback_with_notify_configured_tells_slack_and_pagerduty_it_started_and_succeeded() {
+    use crate::support::receiver::{Http, Reply};
+    let cortex = Cortex::start(false);
+    let http = Http::start(vec![Reply::Status(202, r#"{"status":"success"}"#)]);
+    let config = cortex.root.join("ripcord.toml");
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str(&format!(
+        "\n[notify]\nservice = \"MCP Cortex\"\n[notify.slack]\nwebhook = \"{}\"\n[notify.pagerduty]\nrouting_key = \"rk-0123456789\"\nurl = \"{}\"\n",
+        http.url("/services/T/B/hooksecret"),
+        http.url("/v2/enqueue")
+    ));
+    std::fs::write(&config, text).expect("config");
+    let out = cortex.run(
+        "rollback",
+        &[
+            "option=git",
+            "target=v1.4.2",
+            "reason=gateway_critical storm",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let seen = http.seen();
+    let slack: Vec<String> = seen
+        .iter()
+        .filter(|s| s.path.starts_with("/services/"))
+        .map(|s| s.json()["text"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(slack.len(), 2, "{seen:?}");
+    assert!(
+        slack[0].starts_with(
+            "Rollback initiated for MCP Cortex - Reason: gateway_critical storm - ETA: 15m\n\nRollback Status Update\n"
+        ),
+        "{}",
+        slack[0]
+    );
+    assert!(slack[0].contains("\nStatus: IN_PROGRESS\n"));
+    assert!(slack[1].starts_with(
+        "Rollback completed for MCP Cortex - Reason: gateway_critical storm - Took: "
+    ));
+    let pages: Vec<serde_json::Value> = seen
+        .iter()
+        .filter(|s| s.path == "/v2/enqueue")
+        .map(|s| s.json())
+        .collect();
+    assert_eq!(pages.len(), 2);
+    assert_eq!(pages[0]["event_action"], "trigger");
+    assert_eq!(pages[0]["payload"]["severity"], "error");
+    assert_eq!(pages[1]["event_action"], "resolve");
+    assert_eq!(pages[0]["dedup_key"], pages[1]["dedup_key"]);
+    assert!(!out.stderr.contains("hooksecret") && !out.stdout.contains("rk-0123456789"));
+}

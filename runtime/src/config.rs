@@ -51,6 +51,15 @@ impl Config {
         })
     }
 
+    /// String values under keys that name a credential (`password`, `token`, `secret`,
+    /// `webhook`, `routing_key`, `api_key`, or ending in `_password`, `_token`, `_secret`):
+    /// a run that loads the config treats them as secrets, so `print(cfg)` shows `***`.
+    pub fn secret_values(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        collect_secrets(&self.value, false, &mut out);
+        out
+    }
+
     /// The `cfg` map for scripts.
     pub fn to_dynamic(&self) -> rhai::Dynamic {
         rhai::serde::to_dynamic(&self.value).unwrap_or(rhai::Dynamic::UNIT)
@@ -111,5 +120,59 @@ fn expand(value: Value) -> Value {
         Value::Array(a) => Value::Array(a.into_iter().map(expand).collect()),
         Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, expand(v))).collect()),
         other => other,
+    }
+}
+
+fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    matches!(
+        key.as_str(),
+        "password" | "token" | "secret" | "webhook" | "routing_key" | "api_key"
+    ) || ["_password", "_token", "_secret"]
+        .iter()
+        .any(|suffix| key.ends_with(suffix))
+}
+
+fn collect_secrets(value: &Value, secret: bool, out: &mut Vec<String>) {
+    match value {
+        Value::String(s) if secret => out.push(s.clone()),
+        Value::Array(a) => a.iter().for_each(|v| collect_secrets(v, secret, out)),
+        Value::Object(o) => o
+            .iter()
+            .for_each(|(k, v)| collect_secrets(v, secret || is_secret_key(k), out)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_the_config_are_found_at_any_depth() {
+        let config = Config {
+            path: None,
+            value: serde_json::json!({
+                "db": "cortex.db",
+                "notify": {
+                    "slack": { "webhook": "https://hooks.example/T1/B2/x" },
+                    "pagerduty": { "routing_key": "R0UT1NG", "url": "http://127.0.0.1:1/enqueue" },
+                    "email": { "server": "smtp", "password": "hunter22" },
+                },
+                "api_token": "tok",
+                "tokens": ["not-a-secret-by-name"],
+            }),
+        };
+        let mut found = config.secret_values();
+        found.sort();
+        assert_eq!(
+            found,
+            [
+                "R0UT1NG",
+                "https://hooks.example/T1/B2/x",
+                "hunter22",
+                "tok"
+            ]
+        );
     }
 }

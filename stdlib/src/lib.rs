@@ -8,6 +8,7 @@ pub mod fs;
 pub mod git;
 pub mod json;
 pub mod log;
+pub mod notify;
 pub mod probe;
 pub mod service;
 pub mod sh;
@@ -32,5 +33,6 @@ pub fn modules() -> Vec<NativeModule> {
         service::module(),
         probe::module(),
         sys::module(),
+        notify::module(),
     ]
 }

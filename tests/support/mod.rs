@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod receiver;
 pub mod systemd;
 
 use std::path::{Path, PathBuf};

@@ -6,9 +6,9 @@
 //! last observation. Bad inputs (a malformed URL, an unknown option) fail at once.
 
 mod expect;
-mod observation;
-mod request;
-mod runtime;
+pub(crate) mod observation;
+pub(crate) mod request;
+pub(crate) mod runtime;
 mod tcp;
 
 use std::collections::VecDeque;

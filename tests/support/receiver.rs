@@ -1,0 +1,234 @@
+//! Real receivers on 127.0.0.1 for the notification tests: an HTTP server that records every
+//! request and answers from a script (a status, or silence to force a timeout), and an SMTP
+//! server that holds a real SMTP dialogue and records the messages it accepts.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// One request as the receiver saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Seen {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// How the receiver answers one request.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    Status(u16, &'static str),
+    /// Read the request, then say nothing for this long.
+    Silence(Duration),
+}
+
+/// An HTTP receiver; the Nth request gets the Nth reply (the last one repeats).
+pub struct Http {
+    pub port: u16,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Http {
+    pub fn start(replies: Vec<Reply>) -> Http {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for (n, stream) in listener.incoming().enumerate() {
+                let Ok(stream) = stream else { continue };
+                let reply = replies
+                    .get(n)
+                    .or(replies.last())
+                    .cloned()
+                    .unwrap_or(Reply::Status(200, "ok"));
+                let log = log.clone();
+                std::thread::spawn(move || serve(stream, reply, &log));
+            }
+        });
+        Http { port, seen }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+fn serve(stream: TcpStream, reply: Reply, log: &Mutex<Vec<Seen>>) {
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    let mut line = String::new();
+    if reader.read_line(&mut line).is_err() {
+        return;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or("").to_string();
+    let path = parts.next().unwrap_or("").to_string();
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+            break;
+        }
+        if let Some((n, v)) = h.trim_end().split_once(':') {
+            headers.push((n.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    let length: usize = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    let _ = reader.read_exact(&mut body);
+    log.lock().unwrap().push(Seen {
+        method,
+        path,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    });
+    let mut stream = stream;
+    match reply {
+        Reply::Status(code, text) => {
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {code} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                text.len()
+            );
+        }
+        Reply::Silence(d) => std::thread::sleep(d),
+    }
+}
+
+/// A message the SMTP server accepted.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub from: String,
+    pub to: Vec<String>,
+    pub data: String,
+    pub auth: Option<String>,
+}
+
+/// An SMTP server; the Nth message gets the Nth final reply to its DATA (e.g. "250 ok",
+/// "451 try later", "550 no such user"); the last one repeats.
+pub struct Smtp {
+    pub port: u16,
+    mails: Arc<Mutex<Vec<Mail>>>,
+    pub dialogues: Arc<Mutex<Vec<String>>>,
+}
+
+impl Smtp {
+    pub fn start(finals: Vec<&'static str>) -> Smtp {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let mails = Arc::new(Mutex::new(Vec::new()));
+        let dialogues = Arc::new(Mutex::new(Vec::new()));
+        let (m, d) = (mails.clone(), dialogues.clone());
+        std::thread::spawn(move || {
+            for (n, stream) in listener.incoming().enumerate() {
+                let Ok(stream) = stream else { continue };
+                let last = finals.get(n).or(finals.last()).copied().unwrap_or("250 ok");
+                let (m, d) = (m.clone(), d.clone());
+                std::thread::spawn(move || smtp_session(stream, last, &m, &d));
+            }
+        });
+        Smtp {
+            port,
+            mails,
+            dialogues,
+        }
+    }
+
+    pub fn mails(&self) -> Vec<Mail> {
+        self.mails.lock().unwrap().clone()
+    }
+
+    /// Wait for `n` sessions to end (lettre closes with QUIT after the reply).
+    pub fn wait_sessions(&self, n: usize) {
+        let until = Instant::now() + Duration::from_secs(20);
+        while self.dialogues.lock().unwrap().len() < n && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn smtp_session(
+    stream: TcpStream,
+    final_reply: &str,
+    mails: &Mutex<Vec<Mail>>,
+    log: &Mutex<Vec<String>>,
+) {
+    let mut out = stream.try_clone().expect("clone");
+    let mut reader = BufReader::new(stream);
+    let mut dialogue = String::new();
+    let say = |out: &mut TcpStream, text: &str, dialogue: &mut String| {
+        dialogue.push_str(&format!("S: {text}\n"));
+        let _ = out.write_all(format!("{text}\r\n").as_bytes());
+    };
+    say(&mut out, "220 test.local ESMTP", &mut dialogue);
+    let mut mail = Mail {
+        from: String::new(),
+        to: Vec::new(),
+        data: String::new(),
+        auth: None,
+    };
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        let cmd = line.trim_end().to_string();
+        dialogue.push_str(&format!("C: {cmd}\n"));
+        let upper = cmd.to_ascii_uppercase();
+        if upper.starts_with("EHLO") {
+            say(&mut out, "250-test.local", &mut dialogue);
+            say(&mut out, "250 AUTH PLAIN LOGIN", &mut dialogue);
+        } else if upper.starts_with("AUTH PLAIN") {
+            mail.auth = cmd.split_whitespace().nth(2).map(str::to_string);
+            say(&mut out, "235 ok", &mut dialogue);
+        } else if upper.starts_with("MAIL FROM:") {
+            mail.from = cmd[10..].to_string();
+            say(&mut out, "250 ok", &mut dialogue);
+        } else if upper.starts_with("RCPT TO:") {
+            mail.to.push(cmd[8..].to_string());
+            say(&mut out, "250 ok", &mut dialogue);
+        } else if upper == "DATA" {
+            say(&mut out, "354 go ahead", &mut dialogue);
+            loop {
+                let mut l = String::new();
+                if reader.read_line(&mut l).unwrap_or(0) == 0 || l == ".\r\n" {
+                    break;
+                }
+                mail.data.push_str(&l);
+            }
+            say(&mut out, final_reply, &mut dialogue);
+            if final_reply.starts_with('2') {
+                mails.lock().unwrap().push(mail.clone());
+            }
+        } else if upper == "QUIT" {
+            say(&mut out, "221 bye", &mut dialogue);
+            break;
+        } else {
+            say(&mut out, "250 ok", &mut dialogue);
+        }
+    }
+    log.lock().unwrap().push(dialogue);
+}
