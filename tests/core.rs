@@ -481,7 +481,8 @@ step "Three" { fs::append("log.txt", "three\n"); }
     assert_eq!(statuses, ["One=resumed", "Two=ok", "Three=ok"]);
     assert_eq!(
         std::fs::read_to_string(sb.join("log.txt")).expect("log"),
-        "one t1\ntwo\ntwo\nthree\n"
+        "one t1\ntwo\nthree\n",
+        "the append step two made before the kill was made again"
     );
 }
 

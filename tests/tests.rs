@@ -12,5 +12,6 @@ mod notify;
 mod probe;
 mod repl;
 mod runbooks;
+mod safety;
 mod service;
 mod sys;

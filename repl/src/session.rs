@@ -375,7 +375,7 @@ fn all_modules(modules: fn() -> Vec<NativeModule>) -> Vec<NativeModule> {
 /// The same words `ripcord run` uses for a stop, else the error itself.
 fn diagnostic(err: &EvalAltResult, stop: Option<Stop>, source: &str) -> Diagnostic {
     match stop {
-        Some(Stop::Aborted(m)) | Some(Stop::Locked(m)) => {
+        Some(Stop::Aborted(m)) | Some(Stop::Locked(m)) | Some(Stop::Unsafe(m)) => {
             Diagnostic::new(m).at(source, err.position())
         }
         Some(Stop::Interrupted) => {

@@ -18,6 +18,7 @@ use crate::effect::Change;
 use crate::failure::{Failure, RhaiResult};
 use crate::journal::Journal;
 use crate::output::Output;
+use crate::replay::{Recorded, RecordedChange, Replay, Verdict};
 use crate::secrets::Secrets;
 
 /// How changes are treated.
@@ -57,6 +58,10 @@ pub enum Stop {
     TimedOut(Duration),
     /// `lock(name)` is held by another run (exit 4).
     Locked(String),
+    /// Going on could repeat or lose a change (exit 1): a change whose outcome the journal could
+    /// not record (history, show and resume say "outcome unknown"); a resume whose script
+    /// diverges from the journal; an unknown outcome nobody can decide on.
+    Unsafe(String),
 }
 
 /// The operator's answer at a pause.
@@ -193,6 +198,8 @@ pub struct HostOptions {
     pub interrupt: Arc<AtomicBool>,
     /// Steps done by an earlier run (`ripcord resume`), by ordinal.
     pub completed_steps: Vec<(usize, String)>,
+    /// The step the resumed run was in when it stopped, and the changes it made there.
+    pub replay: Option<Replay>,
 }
 
 impl Default for HostOptions {
@@ -206,6 +213,7 @@ impl Default for HostOptions {
             deadline: None,
             interrupt: Arc::new(AtomicBool::new(false)),
             completed_steps: Vec::new(),
+            replay: None,
         }
     }
 }
@@ -224,6 +232,10 @@ struct State {
     stop: Option<Stop>,
     journal_error: Option<String>,
     locks: Vec<crate::lock::RunLock>,
+    /// Waiting for its step to start.
+    replay_pending: Option<Replay>,
+    /// Replaying: inside the step it belongs to.
+    replay: Option<Replay>,
 }
 
 /// The run's connection to the world.
@@ -259,7 +271,10 @@ impl Host {
             completed_steps: options.completed_steps,
             prompter: Mutex::new(None),
             sub_runner: Mutex::new(None),
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                replay_pending: options.replay,
+                ..State::default()
+            }),
         }
     }
 
@@ -451,6 +466,9 @@ impl Host {
         }
         let summary = self.secrets.redact(&change.summary);
         let args = Value::Object(change.args.clone());
+        if let Some(replayed) = self.replayed(&change, &summary, pos) {
+            return replayed;
+        }
         if let Some(failure) = self.injected(&change.function) {
             self.out.change_failed(&summary, &failure.message);
             self.record_change(
@@ -531,7 +549,7 @@ impl Host {
                     "change.end",
                     json!({ "function": change.function, "ok": true, "ms": ms, "result": shown }),
                 )
-                .map_err(|e| Failure::new(e).at_position(pos))?;
+                .map_err(|e| self.outcome_unjournaled(&summary, "made", &e, pos))?;
                 Ok(value)
             }
             Err(failure) => {
@@ -543,13 +561,117 @@ impl Host {
                     ms,
                     Some(message.clone()),
                 );
-                let _ = self.journal(
+                self.journal(
                     "change.end",
                     json!({ "function": change.function, "ok": false, "ms": ms, "error": message }),
-                );
+                )
+                .map_err(|e| self.outcome_unjournaled(&summary, "failed", &e, pos))?;
                 Err(failure.at_position(pos))
             }
         }
+    }
+
+    /// In a resumed run's interrupted step: the recorded outcome of this change, or `None` to
+    /// make it. See [`crate::replay`].
+    fn replayed(
+        &self,
+        change: &Change,
+        summary: &str,
+        pos: Position,
+    ) -> Option<RhaiResult<Dynamic>> {
+        let args = self.secrets.redact_json(Value::Object(change.args.clone()));
+        let (verdict, run) = {
+            let mut state = self.state();
+            let replay = state.replay.as_mut()?;
+            (replay.next(&change.function, &args, summary), replay.run)
+        };
+        match verdict {
+            Verdict::Live => None,
+            Verdict::Replayed(recorded) => Some(self.replay_recorded(recorded, summary, run, pos)),
+            Verdict::Diverged(message) => Some(Err(self.terminate(Stop::Unsafe(message), pos))),
+            Verdict::Unknown(recorded) => self.decide_unknown(change, recorded, summary, run, pos),
+        }
+    }
+
+    /// A change the interrupted run started without journaling its end: the operator says
+    /// whether it was made (`None`: make it now); with no terminal the resume stops (`--yes`
+    /// does not answer this).
+    fn decide_unknown(
+        &self,
+        change: &Change,
+        recorded: RecordedChange,
+        summary: &str,
+        run: i64,
+        pos: Position,
+    ) -> Option<RhaiResult<Dynamic>> {
+        let question = format!(
+            "run {run} started `{summary}` but its outcome is unknown (no end was journaled). Was it made? (yes: treat it as made and go on; no: make it now)"
+        );
+        let answer = crate::prompt::ask_yes_no(&question);
+        let _ = self.journal(
+            "prompt",
+            json!({ "kind": "outcome-unknown", "summary": summary, "answer": answer }),
+        );
+        match answer {
+            Some(true) => {
+                let made = RecordedChange {
+                    outcome: Recorded::Made(dynamic_to_json(&change.simulated)),
+                    ..recorded
+                };
+                Some(self.replay_recorded(made, summary, run, pos))
+            }
+            Some(false) => None,
+            None => Some(Err(self.terminate(
+                Stop::Unsafe(format!(
+                    "run {run} started `{summary}` but its outcome is unknown, and there is no terminal to ask whether it was made\nhelp: check it by hand, then resume on a terminal to answer"
+                )),
+                pos,
+            ))),
+        }
+    }
+
+    /// Return a recorded outcome instead of making the change again; journaled as replayed.
+    fn replay_recorded(
+        &self,
+        recorded: RecordedChange,
+        summary: &str,
+        run: i64,
+        pos: Position,
+    ) -> RhaiResult<Dynamic> {
+        self.out
+            .note(&format!("replayed (made by run {run}): {summary}"));
+        let (ok, result, error) = match &recorded.outcome {
+            Recorded::Failed(message) => (false, Value::Null, Some(message.clone())),
+            Recorded::Made(value) => (true, value.clone(), None),
+            _ => (true, Value::Null, None),
+        };
+        self.record_change(&recorded.function, summary, "replayed", 0, error.clone());
+        self.journal(
+            "change.replayed",
+            json!({ "function": recorded.function, "summary": summary, "args": recorded.args,
+                    "ok": ok, "result": result, "error": error, "from_run": run }),
+        )
+        .map_err(|e| self.outcome_unjournaled(summary, "replayed", &e, pos))?;
+        match error {
+            Some(message) => Err(Failure::new(message).at_position(pos)),
+            None => Ok(rhai::serde::to_dynamic(&result).unwrap_or(Dynamic::UNIT)),
+        }
+    }
+
+    /// A change whose outcome the journal could not record ends the run, uncatchably: a resume
+    /// could not know whether to make it again.
+    fn outcome_unjournaled(
+        &self,
+        summary: &str,
+        outcome: &str,
+        error: &str,
+        pos: Position,
+    ) -> Box<EvalAltResult> {
+        let message = format!(
+            "the change `{summary}` was {outcome}, but its outcome could not be journaled ({error}); the run stops here so that nothing runs on an unrecorded state\nhelp: the journal shows this change as \"outcome unknown\"; check it by hand before `ripcord resume`"
+        );
+        self.out.warn(&message);
+        self.terminate(Stop::Unsafe(message), pos)
     }
 
     /// Run a read. Reads run in every mode; a drill can inject a fault.
@@ -778,6 +900,13 @@ impl Host {
             state.steps.push(record("running", wait_ms));
             state.current = Some(state.steps.len() - 1);
             state.in_step_wait_ms = 0;
+            if state
+                .replay_pending
+                .as_ref()
+                .is_some_and(|r| r.ordinal == ordinal && r.step == name)
+            {
+                state.replay = state.replay_pending.take();
+            }
         }
         self.out.step_start(name);
         self.journal(
@@ -798,6 +927,16 @@ impl Host {
                 return;
             };
             let in_step_wait = std::mem::take(&mut state.in_step_wait_ms);
+            if let Some(replay) = state.replay.take()
+                && !replay.changes.is_empty()
+            {
+                self.out.warn(&format!(
+                    "step `{}` ended with {} change(s) that run {} made here not asked for again: the runbook changed since",
+                    replay.step,
+                    replay.changes.len(),
+                    replay.run
+                ));
+            }
             let step = &mut state.steps[i];
             step.ms = (self.elapsed().as_millis() as u64)
                 .saturating_sub(step.start_ms)
@@ -808,6 +947,7 @@ impl Host {
                 (Some(_), Some(Stop::Interrupted)) => "interrupted",
                 (Some(_), Some(Stop::TimedOut(_))) => "timed out",
                 (Some(_), Some(Stop::Locked(_))) => "locked",
+                (Some(_), Some(Stop::Unsafe(_))) => "failed",
                 (Some(_), None) => "failed",
             }
             .to_string();

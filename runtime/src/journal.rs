@@ -47,6 +47,91 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_run ON events(run);
 ";
 
+/// The journal's `PRAGMA application_id` ("RPCJ"): how ripcord knows a SQLite file is its
+/// journal and not some other application's database.
+pub const APPLICATION_ID: i32 = 0x5250_434A;
+
+/// What a path given as the journal holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    Missing,
+    /// An empty file: nothing to lose, it becomes a journal.
+    Empty,
+    Ours,
+    /// A journal written before the application id was set: ripcord's tables, id 0.
+    Legacy,
+}
+
+/// Tell what `path` is, reading only: a refusal leaves the file exactly as it was (no mode
+/// change, no `-wal`/`-shm`, no tables).
+fn identify(path: &Path) -> Result<Found, String> {
+    let shown = path.display();
+    let refuse = |what: String| {
+        format!(
+            "{shown} is not a ripcord journal: {what}; nothing was changed\nhelp: point --journal (or RIPCORD_JOURNAL) at a new file, or at a journal ripcord wrote"
+        )
+    };
+    let meta = match fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Found::Missing),
+        Err(e) => return Err(format!("cannot open the journal {shown}: {e}")),
+    };
+    if !meta.is_file() {
+        return Err(refuse("it is not a regular file".to_string()));
+    }
+    if meta.len() == 0 {
+        return Ok(Found::Empty);
+    }
+    let mut head = Vec::with_capacity(100);
+    fs::File::open(path)
+        .and_then(|f| io::Read::read_to_end(&mut io::Read::take(f, 100), &mut head))
+        .map_err(|e| format!("cannot open the journal {shown}: {e}"))?;
+    if head.len() < 100 || !head.starts_with(b"SQLite format 3\0") {
+        return Err(refuse("it is not a SQLite database".to_string()));
+    }
+    let id = i32::from_be_bytes([head[68], head[69], head[70], head[71]]);
+    if id == APPLICATION_ID {
+        return Ok(Found::Ours);
+    }
+    if id != 0 {
+        return Err(refuse(format!(
+            "it is another application's SQLite database (application_id {id:#x})"
+        )));
+    }
+    let tables = table_names(path).map_err(|e| refuse(format!("SQLite cannot read it ({e})")))?;
+    if tables.iter().any(|t| t == "runs") && tables.iter().any(|t| t == "events") {
+        Ok(Found::Legacy)
+    } else {
+        Err(refuse(format!(
+            "it is another application's SQLite database (tables: {})",
+            if tables.is_empty() {
+                "none".to_string()
+            } else {
+                tables.join(", ")
+            }
+        )))
+    }
+}
+
+/// The table names of a SQLite file, read without locks or side files (`immutable=1`).
+fn table_names(path: &Path) -> rusqlite::Result<Vec<String>> {
+    let uri = format!(
+        "file:{}?mode=ro&immutable=1",
+        path.display()
+            .to_string()
+            .replace('%', "%25")
+            .replace('?', "%3f")
+            .replace('#', "%23")
+    );
+    let conn = Connection::open_with_flags(
+        uri,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI,
+    )?;
+    let mut stmt =
+        conn.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")?;
+    stmt.query_map([], |r| r.get(0))?.collect()
+}
+
 /// Where the journal lives unless `--journal` or `RIPCORD_JOURNAL` says otherwise.
 pub fn default_path() -> PathBuf {
     if let Some(p) = std::env::var_os("RIPCORD_JOURNAL").filter(|p| !p.is_empty()) {
@@ -117,6 +202,9 @@ pub struct BrokenLink {
 
 impl Journal {
     /// Open (creating if needed) the journal, owner-only (0600) in an owner-only folder.
+    ///
+    /// A file that is not a ripcord journal (not SQLite, or another application's database) is
+    /// refused before anything is written to it, its mode included.
     pub fn open(path: &Path) -> Result<Journal, String> {
         let describe =
             |e: &dyn std::fmt::Display| format!("cannot open the journal {}: {e}", path.display());
@@ -129,25 +217,40 @@ impl Journal {
                 .create(dir)
                 .map_err(|e| describe(&e))?;
         }
-        match fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(path)
-        {
-            Ok(file) => {
+        let found = identify(path)?;
+        match found {
+            Found::Missing => {
+                // Created new, owner-only from its first byte.
+                match fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(path)
+                {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                        return Journal::open(path);
+                    }
+                    Err(e) => return Err(describe(&e)),
+                }
+            }
+            Found::Empty | Found::Ours | Found::Legacy => {
                 // Tighten a journal created by an older version or by hand.
-                let meta = file.metadata().map_err(|e| describe(&e))?;
+                let meta = fs::metadata(path).map_err(|e| describe(&e))?;
                 if meta.permissions().mode() & 0o077 != 0 {
                     let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o600));
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Err(describe(&e)),
-            Err(e) => return Err(describe(&e)),
         }
         let conn = Connection::open(path).map_err(|e| describe(&e))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(|e| describe(&e))?;
+        if found != Found::Ours {
+            // First, so the file's first page already says it is a journal: another ripcord
+            // opening it at the same moment sees an empty file or ours, never a stranger.
+            conn.pragma_update(None, "application_id", APPLICATION_ID)
+                .map_err(|e| describe(&e))?;
+        }
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(|e| describe(&e))?;
         conn.pragma_update(None, "synchronous", "FULL")

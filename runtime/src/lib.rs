@@ -19,6 +19,7 @@ pub mod native;
 pub mod output;
 pub mod params;
 pub mod prompt;
+pub mod replay;
 pub mod report;
 pub mod resolver;
 pub mod run;

@@ -48,6 +48,8 @@ pub struct RunRequest {
     pub prompter: Option<Arc<dyn Prompter>>,
     /// Steps done by an earlier run (resume).
     pub completed_steps: Vec<(usize, String)>,
+    /// The interrupted step's changes, replayed instead of made again (resume).
+    pub replay: Option<crate::replay::Replay>,
     pub resumes: Option<i64>,
     /// The run that called this one with `runbook::run`.
     pub parent: Option<i64>,
@@ -73,6 +75,7 @@ impl RunRequest {
             interrupt: Arc::new(AtomicBool::new(false)),
             prompter: None,
             completed_steps: Vec::new(),
+            replay: None,
             resumes: None,
             parent: None,
             quiet: false,
@@ -201,6 +204,7 @@ pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
         deadline: request.timeout,
         interrupt: request.interrupt.clone(),
         completed_steps: request.completed_steps.clone(),
+        replay: request.replay.clone(),
     };
     let host = Arc::new(Host::new(options, out.clone()));
     host.set_prompter(request.prompter.clone());
@@ -322,7 +326,7 @@ pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
                 .find(|s| s.status != "ok" && s.status != "skipped" && s.status != "resumed")
                 .map(|s| s.name.clone());
             let mut d = match host.stop_reason() {
-                Some(Stop::Aborted(m)) | Some(Stop::Locked(m)) => {
+                Some(Stop::Aborted(m)) | Some(Stop::Locked(m)) | Some(Stop::Unsafe(m)) => {
                     Diagnostic::new(m).at(&name, err.position())
                 }
                 Some(Stop::Interrupted) => {
@@ -408,7 +412,7 @@ fn classify(host: &Host, _err: &EvalAltResult) -> (&'static str, i32) {
         Some(Stop::Interrupted) => ("interrupted", exit::INTERRUPTED),
         Some(Stop::TimedOut(_)) => ("timed out", exit::FAILED),
         Some(Stop::Locked(_)) => ("locked", exit::LOCKED),
-        None => ("failed", exit::FAILED),
+        Some(Stop::Unsafe(_)) | None => ("failed", exit::FAILED),
     }
 }
 

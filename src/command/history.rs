@@ -49,16 +49,18 @@ pub fn history(ctx: &Context, limit: usize, json: bool) -> i32 {
             }
             _ => String::new(),
         };
-        if r.status == "interrupted" {
+        if r.status != "running" {
             match journal.last_change(r.id) {
-                Ok(Some((summary, true))) => {
+                Ok(Some((summary, true))) if r.status == "interrupted" => {
                     at.push_str(&format!(" (last change completed: {summary})"))
                 }
                 Ok(Some((summary, false))) => {
-                    at.push_str(&format!(" (last change NOT confirmed complete: {summary})"))
+                    at.push_str(&format!(" (outcome unknown: {summary})"))
                 }
                 _ => {}
             }
+        }
+        if r.status == "interrupted" {
             at.push_str(&format!(" — `ripcord resume {}` continues it", r.id));
         }
         println!(
@@ -114,7 +116,7 @@ pub fn show(ctx: &Context, id: i64, json: bool) -> i32 {
         println!("  error    {err}");
     }
     println!();
-    for e in events {
+    for (i, e) in events.iter().enumerate() {
         let time = e.ts.get(11..23).unwrap_or(&e.ts);
         let text = match e.kind.as_str() {
             "step.start" => format!("▶ step `{}`", e.data["name"].as_str().unwrap_or("?")),
@@ -146,8 +148,22 @@ pub fn show(ctx: &Context, id: i64, json: bool) -> i32 {
             _ => format!("  {} {}", e.kind, e.data),
         };
         println!("{time}  {text}");
+        if e.kind == "change.start" && run.status != "running" && !has_end(&events[i + 1..]) {
+            println!(
+                "{time}      outcome unknown: the journal has no end for this change; check it by hand"
+            );
+        }
     }
     exit::OK
+}
+
+/// Whether the change whose start precedes `after` has its end recorded (changes never overlap,
+/// so its end comes before the next change starts).
+fn has_end(after: &[ripcord_runtime::journal::EventRow]) -> bool {
+    after
+        .iter()
+        .find(|e| e.kind == "change.start" || e.kind == "change.end")
+        .is_some_and(|e| e.kind == "change.end")
 }
 
 pub fn verify(ctx: &Context) -> i32 {

@@ -102,7 +102,7 @@ fn request(ctx: &Context, args: &ResumeArgs) -> Result<RunRequest, String> {
         let detail = match last {
             Some((summary, true)) => format!("; its last change completed: {summary}"),
             Some((summary, false)) => format!(
-                "; its last change was started but not confirmed complete: {summary} — check it before continuing"
+                "; its last change has outcome unknown (started, no end journaled): {summary} — check it before continuing"
             ),
             None => String::new(),
         };
@@ -130,6 +130,10 @@ fn request(ctx: &Context, args: &ResumeArgs) -> Result<RunRequest, String> {
     request.script_dirs = script_dirs;
     request.undo_on_failure = args.undo_on_failure;
     request.completed_steps = completed;
+    request.replay = journal
+        .events(id)
+        .map(|events| ripcord_runtime::replay::Replay::from_events(id, &events))
+        .map_err(|e| format!("cannot read the journal: {e}"))?;
     request.resumes = Some(id);
     Ok(request)
 }

@@ -8,11 +8,13 @@
 //! beside the new file.
 
 mod backup;
+mod bytecopy;
 mod copy;
 mod facts;
 mod files;
 mod restore;
 mod sql;
+mod writelock;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -92,7 +94,11 @@ if v.tables.dispatches == 0 { fail("the backup has no dispatches"); }"#,
               first, so no stale WAL can be applied to the restored file. The new file is written to a \
               temp file, fsynced and renamed: killed at any moment, `target` is the old or the new database.\n\n\
               Options: `force` (replace an existing target), `keep_safety` (default true), `live`, \
-              `dry_run` (verify and return the plan, change nothing), `verify` (`\"quick\"`/`\"full\"`/`\"none\"`), `timeout`.",
+              `dry_run` (verify and return the plan, change nothing), `verify` (`\"quick\"`/`\"full\"`/`\"none\"`), `timeout`, \
+              `allow_missing_wal` (restore a WAL backup whose `-wal` is missing, a `-shm` still there: refused by default, as it \
+              lacks every commit since its last checkpoint).\n\n\
+              With `live: true` the database's write lock is taken before the safety copy and held until the restore commits, \
+              so no commit lands between them. Temp files that killed runs left beside the target are removed (`swept`).",
         example: r#"let plan = db::restore("backup.db", "app.db", #{ dry_run: true, force: true });
 let r = db::restore("backup.db", "app.db", #{ force: true });
 log::info(`restored; the old database is kept at ${r.safety}`);"#,
@@ -293,15 +299,32 @@ fn backup(ctx: NativeCallContext, src: &str, dst: &str, opts: &Map) -> RhaiResul
         .arg("compact", opts.compact);
     if host.mode.simulates_changes() {
         // The source is read for real: a drill shows a broken source now, not during the incident.
-        backup::preflight(&src, &dst, opts.force).map_err(|f| f.at(&ctx))?;
-        let mut facts = facts::measure(&src, opts.check, true).map_err(|f| f.at(&ctx))?;
+        let mut facts = if opts.check == Check::None && !opts.compact {
+            backup::check_destination(&src, &dst, opts.force).map_err(|f| f.at(&ctx))?;
+            let (sha, bytes) = facts::sha256_file(&src).map_err(|f| f.at(&ctx))?;
+            bytecopy::assess(&src, sha, bytes)
+        } else {
+            backup::preflight(&src, &dst, opts.force).map_err(|f| f.at(&ctx))?;
+            facts::measure(&src, opts.check, true).map_err(|f| f.at(&ctx))?
+        };
         facts.path = dst.clone();
         change = change.simulated(facts.to_map(ms_since(start)));
     }
     let stopper = host.clone();
     let stop = move || stopper.check_stop().is_some();
+    let out = host.clone();
     let result = host.change(&ctx, change, || {
-        let facts = backup::run(&src, &dst, &opts, &stop)?;
+        let facts = if opts.check == Check::None && !opts.compact {
+            bytecopy::run(&src, &dst, &opts, &stop)?
+        } else {
+            backup::run(&src, &dst, &opts, &stop)?
+        };
+        if let Some(damage) = &facts.damage {
+            out.out.warn(&format!(
+                "db::backup: copied {} byte for byte, but SQLite cannot fully read it: {damage}",
+                src.display()
+            ));
+        }
         Ok(facts.to_map(ms_since(start)).into())
     })?;
     Ok(result.try_cast::<Map>().unwrap_or_default())
@@ -322,7 +345,13 @@ fn verify(ctx: NativeCallContext, path: &str, opts: &Map) -> RhaiResult<Map> {
         );
     }
     host.read(&ctx, "db::verify", || {
-        let facts = facts::measure(&path, check, true)?;
+        // Before SQLite opens it: the last connection to close removes the -shm.
+        let missing = facts::missing_wal(&path);
+        let mut facts = facts::measure(&path, check, true)?;
+        if let Some(missing) = missing {
+            host.out.warn(&format!("db::verify: {missing}"));
+            facts.warnings.push(missing);
+        }
         let mut map = facts.to_map(ms_since(start));
         let wal = files::len_of(&side_file(&path, "-wal")).unwrap_or(0);
         map.insert("wal_bytes".into(), Dynamic::from(wal as i64));
@@ -341,6 +370,7 @@ fn restore(ctx: NativeCallContext, backup: &str, target: &str, opts: &Map) -> Rh
         "dry_run",
         "verify",
         "timeout",
+        "allow_missing_wal",
     ];
     let o = Opts::new(opts, "db::restore", &known).map_err(|f| f.at(&ctx))?;
     let dry_run = o.flag("dry_run", false).map_err(|f| f.at(&ctx))?;
@@ -350,6 +380,7 @@ fn restore(ctx: NativeCallContext, backup: &str, target: &str, opts: &Map) -> Rh
         live: o.flag("live", false).map_err(|f| f.at(&ctx))?,
         check: o.check("verify").map_err(|f| f.at(&ctx))?,
         timeout: o.timeout(&host).map_err(|f| f.at(&ctx))?,
+        allow_missing_wal: o.flag("allow_missing_wal", false).map_err(|f| f.at(&ctx))?,
     };
     let simulated = dry_run || host.mode.simulates_changes();
     let planned = if simulated {

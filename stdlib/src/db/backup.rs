@@ -1,6 +1,7 @@
 //! `db::backup`: a consistent copy of a live database, written where a crash cannot leave a
 //! half-written file under the destination's name.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -21,6 +22,13 @@ pub struct BackupOpts {
 /// run). Returns the source's header page count and page size for the progress bar.
 pub fn preflight(src: &Path, dst: &Path, force: bool) -> Result<facts::Header, Failure> {
     let header = facts::check_file(src)?;
+    check_destination(src, dst, force)?;
+    Ok(header)
+}
+
+/// Refuse a destination that is a folder, the source itself, an existing file (without
+/// `force`), or a database some process has open.
+pub fn check_destination(src: &Path, dst: &Path, force: bool) -> Result<(), Failure> {
     if dst.is_dir() {
         return Err(
             Failure::new(format!("{} is a directory", dst.display())).hint(format!(
@@ -49,7 +57,7 @@ pub fn preflight(src: &Path, dst: &Path, force: bool) -> Result<facts::Header, F
         ))
         .hint("back up to a new file name; to replace a live database use db::restore"));
     }
-    Ok(header)
+    Ok(())
 }
 
 pub fn same_file(a: &Path, b: &Path) -> bool {
@@ -69,6 +77,7 @@ pub fn run(
     stop: &dyn Fn() -> bool,
 ) -> Result<Facts, Failure> {
     let header = preflight(src, dst, opts.force)?;
+    let swept = files::sweep_dead_temps(dst);
     let temp = files::temp_beside(dst, "backup")?;
     let deadline = Deadline {
         at: std::time::Instant::now() + opts.timeout,
@@ -78,6 +87,12 @@ pub fn run(
     let what = format!("backup of {}", src.display());
     // The sha256 and length of the copy, when they were computed while copying.
     let summed = {
+        // Opened before SQLite's connection and closed after it (declaration order): closing a
+        // descriptor of the source while SQLite holds a lock on it would drop that lock.
+        let raw = File::open(src).map_err(|e| {
+            Failure::new(format!("{what}: cannot read {}: {e}", src.display()))
+                .hint("check the file's permissions")
+        })?;
         let source = facts::open_reader(src)?;
         // Short waits inside SQLite; the deadline loop decides when to give up.
         let _ = source.busy_timeout(Duration::from_millis(200));
@@ -93,22 +108,25 @@ pub fn run(
                         .pragma_update(None, "query_only", false)
                         .map_err(|e| facts::cannot_read(src, e))?;
                     copy::vacuum_into(&source, &temp, &what, &deadline).map(|()| None)
-                } else if let Some(summed) = copy::file_snapshot(src, &source, &temp, &what)? {
+                } else if let Some(summed) = copy::file_snapshot(src, &raw, &source, &temp, &what)?
+                {
                     Ok(Some(summed))
                 } else {
                     let mut dest = copy::open_writer(&temp)?;
-                    copy::online(&source, &mut dest, &what, &deadline).map(|()| None)
+                    copy::online(&source, &mut dest, &temp, &what, &deadline).map(|()| None)
                 }
             },
         )?
     };
     // The fsync waits on the disk while the verification reads the copy from the page cache.
     let (synced, measured) = std::thread::scope(|s| {
-        let synced = s.spawn(|| files::fsync_file(&temp));
+        let synced = s.spawn(|| temp.file().sync_all());
         let measured = facts::measure(&temp, opts.check, summed.is_none());
         (synced.join(), measured)
     });
-    synced.map_err(|_| Failure::new("internal error: the fsync thread panicked"))??;
+    synced
+        .map_err(|_| Failure::new("internal error: the fsync thread panicked"))?
+        .map_err(|e| files::write_failure(e, &temp, &what, header.pages * header.page_size))?;
     let mut facts = measured
         .map_err(|f| Failure::new(format!("the copy of {} did not verify: {}", src.display(), f.message)).hint(
             "nothing was written to the destination; check the source with db::verify and the disk for errors",
@@ -125,5 +143,6 @@ pub fn run(
         facts.bytes = bytes;
     }
     facts.path = dst.to_path_buf();
+    facts.swept = swept;
     Ok(facts)
 }

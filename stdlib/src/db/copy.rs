@@ -2,7 +2,7 @@
 //! `VACUUM INTO`, and a plain byte copy.
 
 use std::fs::{File, OpenOptions};
-use std::io::{IsTerminal, Read};
+use std::io::{IsTerminal, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -20,7 +20,7 @@ pub struct Deadline<'a> {
 }
 
 impl Deadline<'_> {
-    fn wait(&self, what: &str) -> Result<(), Failure> {
+    pub fn wait(&self, what: &str) -> Result<(), Failure> {
         if (self.stop)() {
             return Err(Failure::new(format!(
                 "{what}: stopped while waiting for a lock"
@@ -45,10 +45,12 @@ impl Deadline<'_> {
 pub fn online(
     src: &Connection,
     dst: &mut Connection,
+    dst_path: &Path,
     what: &str,
     deadline: &Deadline,
 ) -> Result<(), Failure> {
-    let fail = |e: rusqlite::Error| Failure::new(format!("{what}: {e}"));
+    let needed = size_of(src);
+    let fail = |e: rusqlite::Error| super::files::sqlite_write_failure(e, dst_path, what, needed);
     let backup = Backup::new(src, dst).map_err(fail)?;
     loop {
         match backup.step(-1).map_err(fail)? {
@@ -59,16 +61,33 @@ pub fn online(
     }
 }
 
+/// The size of a connection's main database (pages x page size), 0 if it cannot say.
+pub fn size_of(conn: &Connection) -> u64 {
+    let pragma = |name: &str| conn.pragma_query_value(None, name, |r| r.get::<_, i64>(0));
+    match (pragma("page_count"), pragma("page_size")) {
+        (Ok(pages), Ok(size)) => (pages.max(0) as u64) * (size.max(0) as u64),
+        _ => 0,
+    }
+}
+
 /// Copy the database file byte for byte, at the speed of `cp`, when that is a consistent snapshot.
 /// A read transaction on `src` pins the snapshot. In WAL mode a passive checkpoint from a second
 /// connection must then have moved every frame into the main file: from that moment until the
 /// read ends no checkpoint may write the main file (none can pass a reader's snapshot), while
-/// writers go on appending to the WAL. The kernel copies (copy_file_range) while another thread
-/// hashes the same, unchanging bytes: returns their sha256 and length. Returns `None`, with `dst`
-/// left empty, when the snapshot still needs the WAL (a reader pinned on an older snapshot, a
-/// source this user cannot write, a lock): the caller then takes SQLite's online backup.
+/// writers go on appending to the WAL. In rollback-journal mode the read transaction's SHARED
+/// lock keeps every writer out until it ends.
+///
+/// `raw` is a descriptor of the source opened BEFORE `src` and closed only after it: on Linux,
+/// closing any descriptor of a file drops every POSIX lock the process holds on it, SQLite's
+/// read lock included, so the copy and the checksum both read through `raw` (the kernel copies
+/// with copy_file_range while another thread hashes the same bytes with pread) and nothing
+/// opens or closes the source while the read transaction holds its lock. Returns the sha256 and
+/// length; `None`, with `dst` left empty, when the snapshot still needs the WAL (a reader pinned
+/// on an older snapshot, a source this user cannot write, a lock): the caller then takes
+/// SQLite's online backup.
 pub fn file_snapshot(
     path: &Path,
+    raw: &File,
     src: &Connection,
     dst: &Path,
     what: &str,
@@ -102,13 +121,16 @@ pub fn file_snapshot(
         .open(dst)
         .map_err(fail)?;
     let (copied, summed) = std::thread::scope(|s| {
-        let summed = s.spawn(|| super::facts::sha256_prefix(path, bytes));
-        let copied =
-            File::open(path).and_then(|from| std::io::copy(&mut from.take(bytes), &mut &to));
+        let summed = s.spawn(|| super::facts::sha256_at(raw, bytes, path));
+        let copied = (|| {
+            let mut from = raw;
+            from.seek(SeekFrom::Start(0))?;
+            std::io::copy(&mut from.take(bytes), &mut &to)
+        })();
         (copied, summed.join())
     });
     drop(read);
-    let copied = copied.map_err(fail)?;
+    let copied = copied.map_err(|e| super::files::write_failure(e, dst, what, bytes))?;
     let summed =
         summed.map_err(|_| Failure::new("internal error: the checksum thread panicked"))??;
     if copied != bytes || summed.1 != bytes {
@@ -178,23 +200,29 @@ pub fn vacuum_into(
             {
                 deadline.wait(what)?
             }
-            Err(e) => return Err(Failure::new(format!("{what}: {e}"))),
+            Err(e) => {
+                return Err(super::files::sqlite_write_failure(
+                    e,
+                    dst,
+                    what,
+                    size_of(src),
+                ));
+            }
         }
     }
 }
 
-/// Copy a file byte for byte onto `dst` (in the kernel where it can) and fsync it.
-pub fn plain(src: &Path, dst: &Path) -> Result<(), Failure> {
-    std::fs::copy(src, dst)
-        .and_then(|_| File::open(dst)?.sync_all())
-        .map_err(|e| {
-            Failure::new(format!(
-                "cannot copy {} to {}: {e}",
-                src.display(),
-                dst.display()
-            ))
-            .hint("check free space")
-        })
+/// Copy a file byte for byte into the temp file `dst` (in the kernel where it can) and fsync it.
+pub fn plain(src: &Path, dst: &super::files::Temp, what: &str) -> Result<(), Failure> {
+    let mut from = File::open(src).map_err(|e| {
+        Failure::new(format!("{what}: cannot read {}: {e}", src.display()))
+            .hint("check the file's permissions")
+    })?;
+    let needed = from.metadata().map(|m| m.len()).unwrap_or(0);
+    std::io::copy(&mut from, &mut dst.file())
+        .and_then(|_| dst.file().sync_all())
+        .map_err(|e| super::files::write_failure(e, dst, what, needed))?;
+    Ok(())
 }
 
 /// A progress bar for a long copy, shown only on a terminal: it watches the destination grow,

@@ -6,7 +6,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use ripcord_runtime::Failure;
-use ripcord_runtime::rhai::{Dynamic, Map};
+use ripcord_runtime::rhai::{Array, Dynamic, Map};
 use rusqlite::{Connection, OpenFlags};
 use sha2::{Digest, Sha256};
 
@@ -66,6 +66,12 @@ pub struct Facts {
     pub journal_mode: String,
     pub tables: Vec<(String, i64)>,
     pub sha256: String,
+    /// What the operator should know about the file (e.g. a `-shm` without its `-wal`).
+    pub warnings: Vec<String>,
+    /// Leftover temp files of killed runs that this call removed.
+    pub swept: Vec<PathBuf>,
+    /// Why SQLite cannot read the file, for a byte copy of a damaged database.
+    pub damage: Option<String>,
 }
 
 impl Facts {
@@ -90,6 +96,19 @@ impl Facts {
         m.insert("journal_mode".into(), self.journal_mode.clone().into());
         m.insert("tables".into(), tables.into());
         m.insert("sha256".into(), self.sha256.clone().into());
+        let texts = |items: Vec<String>| -> Dynamic {
+            items
+                .into_iter()
+                .map(Dynamic::from)
+                .collect::<Array>()
+                .into()
+        };
+        m.insert("warnings".into(), texts(self.warnings.clone()));
+        m.insert("readable".into(), self.damage.is_none().into());
+        m.insert(
+            "swept".into(),
+            texts(self.swept.iter().map(|p| p.display().to_string()).collect()),
+        );
         m
     }
 }
@@ -174,6 +193,27 @@ pub fn check_file(path: &Path) -> Result<Header, Failure> {
         page_size,
         pages: if valid { counted } else { len / page_size },
     })
+}
+
+/// A WAL database with a `-shm` but no `-wal` lost its WAL: whatever was committed only there
+/// (every commit since the last checkpoint) is gone, and SQLite opens the stale main file
+/// without a word. Returns what to tell the operator.
+pub fn missing_wal(path: &Path) -> Option<String> {
+    let mut head = [0u8; 20];
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .ok()?;
+    let wal_mode = head[18] == 2 && head[19] == 2;
+    let shm = side_file(path, "-shm");
+    if wal_mode && shm.exists() && !side_file(path, "-wal").exists() {
+        Some(format!(
+            "{} is a WAL database with a -shm ({}) but no -wal: the commits that were only in its WAL are missing, and what it holds may be an older state",
+            path.display(),
+            shm.display()
+        ))
+    } else {
+        None
+    }
 }
 
 /// A connection that only reads. It is opened read-write when the file allows it (with
@@ -294,13 +334,28 @@ pub fn sha256_file(path: &Path) -> Result<(String, u64), Failure> {
 
 /// The sha256 of the first `limit` bytes of a file, and how many bytes that was.
 pub fn sha256_prefix(path: &Path, limit: u64) -> Result<(String, u64), Failure> {
+    let file = File::open(path)
+        .map_err(|e| Failure::new(format!("{}: cannot read it: {e}", path.display())))?;
+    sha256_at(&file, limit, path)
+}
+
+/// The sha256 of the first `limit` bytes of an open file, read with `pread` so the file's
+/// offset (which another thread may be copying from) is left alone.
+pub fn sha256_at(file: &File, limit: u64, path: &Path) -> Result<(String, u64), Failure> {
+    use std::os::unix::fs::FileExt;
     let fail = |e: std::io::Error| Failure::new(format!("{}: cannot read it: {e}", path.display()));
-    let mut file = File::open(path).map_err(fail)?.take(limit);
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut total = 0u64;
-    loop {
-        let n = file.read(&mut buf).map_err(fail)?;
+    while total < limit {
+        let want = buf
+            .len()
+            .min(usize::try_from(limit - total).unwrap_or(usize::MAX));
+        let n = match file.read_at(&mut buf[..want], total) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(fail(e)),
+        };
         if n == 0 {
             break;
         }

@@ -3,6 +3,8 @@
 //! database open.
 
 use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use ripcord_runtime::Failure;
@@ -33,9 +35,53 @@ pub fn file_name(path: &Path) -> String {
         .unwrap_or_else(|| "db".to_string())
 }
 
+/// What a temp file is for; its name ends `.<purpose>.tmp`, a pattern only ripcord uses, which
+/// is how a later run finds the leftovers of a killed one.
+pub const TEMP_PURPOSES: [&str; 4] = ["backup", "restore", "safety", "salvage"];
+
+/// A temp file beside a destination: created new (O_CREAT | O_EXCL, so never through a symlink
+/// an attacker planted) with mode 0600 from its first byte, and `flock`ed for as long as this
+/// run holds it, which is how [`sweep_dead_temps`] tells a dead run's leftover from a live
+/// run's file. Dropped without being persisted, it is removed together with any
+/// `-journal`/`-wal`/`-shm` SQLite made beside it.
+pub struct Temp {
+    path: Option<TempPath>,
+    file: File,
+}
+
+impl Temp {
+    pub fn path(&self) -> &Path {
+        self.path.as_deref().unwrap_or_else(|| Path::new(""))
+    }
+
+    /// The open, locked file, for writing the copy through it.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+}
+
+impl std::ops::Deref for Temp {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        self.path()
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        if let Some(path) = self.path.take() {
+            for suffix in SIDE_SUFFIXES {
+                let _ = std::fs::remove_file(side_file(&path, suffix));
+            }
+            drop(path);
+        }
+    }
+}
+
 /// An empty temp file in the folder of `beside`, removed on drop unless persisted. Temp files
 /// are hidden and named after the database so a leftover one is easy to recognise.
-pub fn temp_beside(beside: &Path, purpose: &str) -> Result<TempPath, Failure> {
+pub fn temp_beside(beside: &Path, purpose: &str) -> Result<Temp, Failure> {
+    debug_assert!(TEMP_PURPOSES.contains(&purpose));
     let dir = folder_of(beside);
     match std::fs::metadata(&dir) {
         Ok(m) if m.is_dir() => {}
@@ -47,24 +93,175 @@ pub fn temp_beside(beside: &Path, purpose: &str) -> Result<TempPath, Failure> {
             );
         }
     }
-    tempfile::Builder::new()
+    let cannot = |e: std::io::Error| {
+        Failure::new(format!(
+            "cannot create a temp file in {}: {e}",
+            dir.display()
+        ))
+        .hint("the folder must be writable and have free space for a full copy")
+    };
+    let (file, path) = tempfile::Builder::new()
         .prefix(&format!(".{}.", file_name(beside)))
         .suffix(&format!(".{purpose}.tmp"))
+        .permissions(std::fs::Permissions::from_mode(0o600))
         .tempfile_in(&dir)
-        .map(|f| f.into_temp_path())
-        .map_err(|e| {
-            Failure::new(format!(
-                "cannot create a temp file in {}: {e}",
-                dir.display()
-            ))
-            .hint("the folder must be writable and have free space for a full copy")
-        })
+        .map_err(cannot)?
+        .into_parts();
+    if let Err(e) = flock(&file, libc::LOCK_EX | libc::LOCK_NB) {
+        drop(path);
+        return Err(cannot(e));
+    }
+    Ok(Temp {
+        path: Some(path),
+        file,
+    })
 }
 
-pub fn fsync_file(path: &Path) -> Result<(), Failure> {
-    File::open(path).and_then(|f| f.sync_all()).map_err(|e| {
-        Failure::new(format!("cannot fsync {}: {e}", path.display())).hint("check the disk")
-    })
+fn flock(file: &File, how: libc::c_int) -> std::io::Result<()> {
+    // SAFETY: flock on a descriptor this File owns; no memory is passed.
+    if unsafe { libc::flock(file.as_raw_fd(), how) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Remove the temp files that killed runs left beside `beside` (`.<name>.XXXXXX.<purpose>.tmp`
+/// and SQLite's side files of them): a file is a dead run's only if no process holds its
+/// `flock`. A file this user does not own, a symlink, or an empty file younger than ten seconds
+/// (a live run between creating its temp and locking it) is left alone. Returns what was removed.
+pub fn sweep_dead_temps(beside: &Path) -> Vec<PathBuf> {
+    let dir = folder_of(beside);
+    let prefix = format!(".{}.", file_name(beside));
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut swept = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(&prefix) else {
+            continue;
+        };
+        if !TEMP_PURPOSES
+            .iter()
+            .any(|p| rest.ends_with(&format!(".{p}.tmp")))
+        {
+            continue;
+        }
+        let path = entry.path();
+        if sweep_one(&path) {
+            for suffix in SIDE_SUFFIXES {
+                if std::fs::remove_file(side_file(&path, suffix)).is_ok() {
+                    swept.push(side_file(&path, suffix));
+                }
+            }
+            swept.push(path);
+        }
+    }
+    if !swept.is_empty() {
+        let _ = fsync_folder(&dir);
+    }
+    swept
+}
+
+/// Remove one leftover temp file if it is ours and no live process holds it.
+fn sweep_one(path: &Path) -> bool {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let Ok(file) = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    else {
+        return false;
+    };
+    let Ok(meta) = file.metadata() else {
+        return false;
+    };
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    let young = meta
+        .modified()
+        .ok()
+        .and_then(|m| m.elapsed().ok())
+        .is_none_or(|age| age < std::time::Duration::from_secs(10));
+    if !meta.is_file() || meta.uid() != me || (meta.len() == 0 && young) {
+        return false;
+    }
+    // Held by a live run: its flock is still there.
+    if flock(&file, libc::LOCK_EX | libc::LOCK_NB).is_err() {
+        return false;
+    }
+    std::fs::remove_file(path).is_ok()
+}
+
+/// Free bytes in the filesystem holding `folder`, for a disk-full message.
+pub fn free_bytes(folder: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(folder.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs fills the zeroed struct we own from a NUL-terminated path.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    Some(st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+/// The failure for a destination that ran out of space: it names the destination (not the
+/// source), how much the copy needs and how much is free.
+pub fn no_space(dst: &Path, what: &str, needed: u64) -> Failure {
+    let folder = folder_of(dst);
+    let free = free_bytes(&folder)
+        .map(|f| format!(", {} free", human_bytes(f)))
+        .unwrap_or_default();
+    Failure::new(format!(
+        "{what}: no space left in {} for {} (needs about {}{free})",
+        folder.display(),
+        dst.display(),
+        human_bytes(needed)
+    ))
+    .hint("nothing was left behind; free some space there, or write to a folder on another disk")
+}
+
+/// An I/O error while writing `dst`: disk full gets [`no_space`], others name `dst`.
+pub fn write_failure(e: std::io::Error, dst: &Path, what: &str, needed: u64) -> Failure {
+    if e.raw_os_error() == Some(libc::ENOSPC) || e.raw_os_error() == Some(libc::EDQUOT) {
+        return no_space(dst, what, needed);
+    }
+    if e.raw_os_error() == Some(libc::EFBIG) {
+        return Failure::new(format!(
+            "{what}: {} would be larger than this process may write (needs about {})",
+            dst.display(),
+            human_bytes(needed)
+        ))
+        .hint("raise the file size limit (ulimit -f), or write somewhere else");
+    }
+    Failure::new(format!("{what}: cannot write {}: {e}", dst.display()))
+        .hint("check free space and permissions in the destination folder")
+}
+
+/// A SQLite error while writing `dst`: disk full gets [`no_space`].
+pub fn sqlite_write_failure(e: rusqlite::Error, dst: &Path, what: &str, needed: u64) -> Failure {
+    match &e {
+        rusqlite::Error::SqliteFailure(err, _) if err.code == rusqlite::ErrorCode::DiskFull => {
+            no_space(dst, what, needed)
+        }
+        _ => Failure::new(format!("{what}: {e}")),
+    }
+}
+
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} bytes")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 /// Make a rename or unlink in `folder` durable.
@@ -77,13 +274,20 @@ pub fn fsync_folder(folder: &Path) -> Result<(), Failure> {
 
 /// Rename a finished temp file onto `dst`; with `replace: false` an existing `dst` is refused
 /// atomically (no window between the check and the rename).
-pub fn persist(temp: TempPath, dst: &Path, replace: bool) -> Result<(), Failure> {
+pub fn persist(mut temp: Temp, dst: &Path, replace: bool) -> Result<(), Failure> {
+    let Some(path) = temp.path.take() else {
+        return Err(Failure::new(
+            "internal error: the temp file was already persisted",
+        ));
+    };
     let result = if replace {
-        temp.persist(dst)
+        path.persist(dst)
     } else {
-        temp.persist_noclobber(dst)
+        path.persist_noclobber(dst)
     };
     result.map_err(|e| {
+        // Put it back so dropping `temp` removes it.
+        temp.path = Some(e.path);
         if e.error.kind() == std::io::ErrorKind::AlreadyExists {
             Failure::new(format!("{} already exists", dst.display()))
                 .hint("pass #{ force: true } to replace it, or choose another name")

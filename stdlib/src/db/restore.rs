@@ -11,6 +11,7 @@ use ripcord_runtime::rhai::{Array, Dynamic, Map};
 use super::copy::{self, Deadline};
 use super::facts::{self, Check, Facts};
 use super::files::{self, Holder, side_file};
+use super::writelock::WriteGuard;
 
 pub struct RestoreOpts {
     pub force: bool,
@@ -18,6 +19,8 @@ pub struct RestoreOpts {
     pub live: bool,
     pub check: Check,
     pub timeout: Duration,
+    /// Restore a WAL backup whose `-wal` is missing (a `-shm` is there) as it is.
+    pub allow_missing_wal: bool,
 }
 
 /// What a restore will do, worked out without changing anything.
@@ -63,6 +66,11 @@ pub fn plan(backup: &Path, target: &Path, opts: &RestoreOpts) -> Result<Plan, Fa
         ))
         .hint(
             "use a backup made with db::backup, or open this one once with sqlite3 to roll it back",
+        ));
+    }
+    if let Some(missing) = facts::missing_wal(backup).filter(|_| !opts.allow_missing_wal) {
+        return Err(Failure::new(format!("backup {missing}")).hint(
+            "find the backup's -wal and put it beside it; to restore this older state anyway, pass #{ allow_missing_wal: true }",
         ));
     }
     let holders = files::holders(target);
@@ -223,7 +231,10 @@ pub fn run(
     stop: &dyn Fn() -> bool,
 ) -> Result<Restored, Failure> {
     let plan = plan(backup, target, opts)?;
-    if !plan.holders.is_empty() {
+    let swept = files::sweep_dead_temps(target);
+    let mut restored = if plan.holders.is_empty() {
+        offline(backup, target, plan, opts, stop)?
+    } else {
         if !opts.live {
             return Err(Failure::new(format!(
                 "restore target {} is open in {}; replacing the file under it would lose data",
@@ -232,8 +243,20 @@ pub fn run(
             ))
             .hint("stop that process first (e.g. service::stop), or pass #{ live: true } to restore through SQLite's locking"));
         }
-        return live(backup, target, plan.safety, opts, stop);
-    }
+        live(backup, target, plan.safety, opts, stop)?
+    };
+    restored.facts.swept = swept;
+    Ok(restored)
+}
+
+/// Restore into a database no process holds open: a temp copy renamed onto it.
+fn offline(
+    backup: &Path,
+    target: &Path,
+    plan: Plan,
+    opts: &RestoreOpts,
+    stop: &dyn Fn() -> bool,
+) -> Result<Restored, Failure> {
     let deadline = Deadline {
         at: Instant::now() + opts.timeout,
         timeout: opts.timeout,
@@ -250,11 +273,14 @@ pub fn run(
             copy::online(
                 &source,
                 &mut dest,
+                &temp,
                 &format!("copy of {}", backup.display()),
                 &deadline,
             )?;
         }
-        files::fsync_file(&temp)?;
+        temp.file()
+            .sync_all()
+            .map_err(|e| files::write_failure(e, &temp, "restore", 0))?;
         (backup_facts, facts::sha256_file(&temp)?.0)
     } else {
         // Verify (checksum included) and copy at once, the copy in the kernel
@@ -267,7 +293,7 @@ pub fn run(
                 &temp,
                 total,
                 &format!("restore {}", files::file_name(backup)),
-                || copy::plain(backup, &temp),
+                || copy::plain(backup, &temp, &format!("restore of {}", backup.display())),
             );
             let verified = verified
                 .join()
@@ -289,7 +315,17 @@ pub fn run(
     let folder = files::folder_of(target);
     let mut notes = Vec::new();
     if plan.target_exists {
-        if hot_side_file(target).is_some() && !fold(target) {
+        if hot_side_file(target).is_some()
+            && let Err(reason) = fold(target)
+        {
+            if reason.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+                return Err(files::no_space(
+                    target,
+                    &format!("fold of {}'s -wal", target.display()),
+                    files::len_of(&side_file(target, "-wal")).unwrap_or(0),
+                )
+                .hint("nothing was replaced; free some space beside the database and run the restore again"));
+            }
             notes.push(format!(
                 "{} has a -wal/-journal that SQLite could not fold into it (the file is damaged?); it was moved aside{}",
                 target.display(),
@@ -364,27 +400,26 @@ fn stat(path: &Path) -> Option<(u64, std::time::SystemTime)> {
 /// Let SQLite apply the old database's own hot `-wal` or `-journal` and empty it, so the safety
 /// copy is the whole old database and nothing stale is left beside the target. Only done when no
 /// process holds the target open, so this checkpoint blocks no one.
-fn fold(target: &Path) -> bool {
-    let folded = (|| -> rusqlite::Result<()> {
-        let conn = rusqlite::Connection::open_with_flags(
-            target,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE,
-        )?;
-        conn.busy_timeout(Duration::from_secs(2))?;
-        let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
-        if mode.eq_ignore_ascii_case("wal") {
-            let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
-            if busy != 0 {
-                return Err(rusqlite::Error::InvalidQuery);
-            }
-        } else {
-            conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
-                r.get::<_, i64>(0)
-            })?;
+fn fold(target: &Path) -> rusqlite::Result<()> {
+    let conn =
+        rusqlite::Connection::open_with_flags(target, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+    conn.busy_timeout(Duration::from_secs(2))?;
+    let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+    if mode.eq_ignore_ascii_case("wal") {
+        let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        if busy != 0 {
+            return Err(rusqlite::Error::InvalidQuery);
         }
-        conn.close().map_err(|(_, e)| e)
-    })();
-    folded.is_ok() && hot_side_file(target).is_none()
+    } else {
+        conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+            r.get::<_, i64>(0)
+        })?;
+    }
+    conn.close().map_err(|(_, e)| e)?;
+    match hot_side_file(target) {
+        None => Ok(()),
+        Some(_) => Err(rusqlite::Error::InvalidQuery),
+    }
 }
 
 /// The old database under a second name: a hard link (instant, the very same bytes), or a
@@ -393,20 +428,29 @@ fn keep_safety(target: &Path, safety: &Path) -> Result<(), Failure> {
     if std::fs::hard_link(target, safety).is_ok() {
         return Ok(());
     }
-    std::fs::copy(target, safety).map_err(|e| {
-        Failure::new(format!(
-            "cannot keep a safety copy of {} at {}: {e}",
-            target.display(),
-            safety.display()
-        ))
-        .hint("nothing was replaced; free some space or pass #{ keep_safety: false }")
+    let what = format!("safety copy of {}", target.display());
+    let temp = files::temp_beside(safety, "safety")?;
+    copy::plain(target, &temp, &what).map_err(|f| {
+        Failure::new(f.message)
+            .hint("nothing was replaced; free some space or pass #{ keep_safety: false }")
     })?;
-    files::fsync_file(safety)
+    files::copy_ownership(target, &temp);
+    files::persist(temp, safety, false)
 }
 
-/// Restore into a database other processes hold open: SQLite's backup API writes the backup into
-/// it as one transaction under SQLite's own locks, so those processes see the old or the new
-/// content, never a mixture.
+/// A live target: our connection to it and the write lock we hold on it. The connection is
+/// declared first so it closes first: closing the lock's descriptor drops every POSIX lock this
+/// process holds on the file, the connection's included.
+struct LiveTarget {
+    conn: rusqlite::Connection,
+    guard: WriteGuard,
+}
+
+/// Restore into a database other processes hold open: the database's write lock is taken first
+/// and held until the restore commits, so no commit can land between the safety copy and the
+/// restore (it would be in neither). SQLite's backup API then writes the backup into it as one
+/// transaction under SQLite's own locks, so readers see the old or the new content, never a
+/// mixture.
 fn live(
     backup: &Path,
     target: &Path,
@@ -420,38 +464,39 @@ fn live(
         timeout: opts.timeout,
         stop,
     };
+    let what = format!("live restore into {}", target.display());
     let fail = |e: rusqlite::Error| Failure::new(format!("cannot open {}: {e}", target.display()));
-    let mut conn =
+    let conn =
         rusqlite::Connection::open_with_flags(target, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
             .map_err(fail)?;
     conn.busy_timeout(Duration::from_millis(200))
         .map_err(fail)?;
-    if let Some(safety) = &safety {
-        let temp = files::temp_beside(safety, "safety")?;
-        {
-            let mut dest = copy::open_writer(&temp)?;
-            copy::online(
-                &conn,
-                &mut dest,
-                &format!("safety copy of {}", target.display()),
-                &deadline,
-            )?;
-        }
-        files::fsync_file(&temp)?;
-        files::persist(temp, safety, false)?;
+    // A read first: it rolls back a crashed writer's hot journal and maps the WAL index.
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .map_err(fail)?;
+    let wal = mode.eq_ignore_ascii_case("wal");
+    let guard = WriteGuard::take(target, wal, &deadline, &what)?;
+    let mut live = LiveTarget { conn, guard };
+    if !wal && files::len_of(&side_file(target, "-journal")).is_some_and(|n| n > 0) {
+        return Err(Failure::new(format!(
+            "{what}: {} has a journal beside it although no one may write now (a writer crashed, or it keeps a persistent journal)",
+            target.display()
+        ))
+        .hint("nothing was changed; open the database once with sqlite3 to roll it back, or stop its service and restore without live"));
     }
+    if let Some(safety) = &safety {
+        safety_copy_locked(&live.conn, &live.guard, wal, target, safety, &deadline)?;
+    }
+    files::test_pause("live-after-safety");
     {
         let source = facts::open_reader(backup)?;
-        copy::online(
-            &source,
-            &mut conn,
-            &format!("live restore into {}", target.display()),
-            &deadline,
-        )
-        .map_err(|f| after_swap(f, &safety))?;
+        copy::online(&source, &mut live.conn, target, &what, &deadline)
+            .map_err(|f| after_swap(f, &safety))?;
     }
     files::fsync_folder(&files::folder_of(target))?;
-    let mut restored = facts::describe_conn(&conn, target).map_err(|f| after_swap(f, &safety))?;
+    let mut restored =
+        facts::describe_conn(&live.conn, target).map_err(|f| after_swap(f, &safety))?;
     let mut notes = Vec::new();
     if restored.tables != backup_facts.tables {
         notes.push(format!(
@@ -461,6 +506,7 @@ fn live(
             backup_facts.rows()
         ));
     }
+    drop(live);
     restored.integrity = backup_facts.integrity.clone();
     restored.sha256 = String::new();
     Ok(Restored {
@@ -470,4 +516,36 @@ fn live(
         live: true,
         notes,
     })
+}
+
+/// The safety copy of a live target while we hold its write lock. A WAL database is read
+/// through SQLite (its readers' locks are separate bytes of the `-shm`); a rollback-journal one
+/// is copied through the lock's own descriptor, because ending a SQLite read transaction on it
+/// would release every lock this process holds on the file, ours included. Under our SHARED +
+/// RESERVED locks no one can be writing its main file, so that file is the committed state.
+fn safety_copy_locked(
+    conn: &rusqlite::Connection,
+    guard: &WriteGuard,
+    wal: bool,
+    target: &Path,
+    safety: &Path,
+    deadline: &Deadline,
+) -> Result<(), Failure> {
+    let what = format!("safety copy of {}", target.display());
+    let temp = files::temp_beside(safety, "safety")?;
+    if wal {
+        let mut dest = copy::open_writer(&temp)?;
+        copy::online(conn, &mut dest, &temp, &what, deadline)?;
+    } else {
+        let bytes = copy::size_of(conn);
+        let mut from = guard.file();
+        std::io::Seek::seek(&mut from, std::io::SeekFrom::Start(0))
+            .and_then(|_| std::io::copy(&mut std::io::Read::take(from, bytes), &mut temp.file()))
+            .map_err(|e| files::write_failure(e, &temp, &what, bytes))?;
+    }
+    temp.file()
+        .sync_all()
+        .map_err(|e| files::write_failure(e, &temp, &what, 0))?;
+    files::copy_ownership(target, &temp);
+    files::persist(temp, safety, false)
 }
