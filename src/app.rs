@@ -78,7 +78,11 @@ pub fn main() -> i32 {
         Command::Check { paths } => command::check::check(&ctx, &paths),
         Command::List { dir } => command::list::list(&ctx, dir.as_deref()),
         Command::Describe { script } => command::list::describe(&ctx, &script),
-        Command::Doc { item, format } => command::doc::doc(item.as_deref(), format),
+        Command::Doc {
+            item,
+            format,
+            for_script,
+        } => command::doc::doc(&ctx, item.as_deref(), format, for_script.as_deref()),
         Command::Drill(args) => command::drill::drill(&ctx, args),
         Command::Report { run, dir, json } => {
             command::report::report(&ctx, run, dir.as_deref(), json)

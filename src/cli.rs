@@ -58,10 +58,13 @@ pub enum Command {
     },
     /// The native API, from the registered functions' metadata
     Doc {
-        /// A module (`db`) or function (`db::backup`)
+        /// A module (`db`), a function (`db::backup`), or `language` (how runbooks are written)
         item: Option<String>,
         #[arg(long, value_enum, default_value = "text")]
         format: DocFormatArg,
+        /// With --format rhai: also declare SCRIPT's params and `cfg` for an editor
+        #[arg(long = "for", value_name = "SCRIPT")]
+        for_script: Option<String>,
     },
     /// Rehearse a runbook: reads and probes for real, changes simulated, faults injected; writes
     /// a report (Markdown, JSON, SVG timeline)

@@ -5,6 +5,7 @@ mod cli;
 mod command;
 mod demo;
 mod files;
+mod machine;
 mod shipped;
 
 fn main() {

@@ -8,6 +8,8 @@ mod db;
 mod drill;
 mod git;
 mod install;
+mod json;
+mod language;
 mod notify;
 mod probe;
 mod repl;

@@ -1,4 +1,5 @@
-//! Top-level functions every runbook has: `confirm`, `fail`, `undo`, `lock`.
+//! Top-level functions every runbook has: `confirm`, `fail`, `undo`, `lock` (and the doc of
+//! Rhai's own `print` and `debug`).
 
 use rhai::{FnPtr, NativeCallContext};
 use serde_json::json;
@@ -9,11 +10,31 @@ use crate::host::Host;
 use crate::native::{Decl, NativeModule};
 
 pub fn module() -> NativeModule {
-    let mut m = NativeModule::new("", "Operator prompts, failure, compensation and locks");
+    let mut m = NativeModule::new(
+        "",
+        "Output, operator prompts, failure, compensation, locks and shell commands",
+    );
+    // Rhai's own: documented here because runbooks use them and `ripcord doc` must say so.
+    m.document(Decl {
+        name: "print",
+        effect: Effect::Pure,
+        params: &["value: ?", "()"],
+        doc: "Show the script's output: a value for whoever runs the runbook.\n\nRhai's own `print`. \
+              For messages about the run (what is happening, warnings) use `log::info`/`log::warn`, \
+              which are kept in the journal with their step.",
+        example: r#"print(`backup written: ${"backups/cortex.db"}`);"#,
+    });
+    m.document(Decl {
+        name: "debug",
+        effect: Effect::Pure,
+        params: &["value: ?", "()"],
+        doc: "Show a value with its type, for looking into a script while writing it (Rhai's own `debug`).",
+        example: r#"debug(#{ status: 200 });"#,
+    });
     m.function(
         Decl {
             name: "confirm",
-            effect: Effect::Pure,
+            effect: Effect::Control,
             params: &["message: String", "bool"],
             doc: "Ask the operator a yes/no question; `no` aborts the run (exit 3).\n\nOn a terminal the operator answers; `--yes` answers yes; without a terminal and without `--yes` the run aborts before anything past this point runs. A dry run or drill answers itself: it shows and journals `would ask: MESSAGE` and goes on, and the drill report lists the gate.",
             example: r#"confirm("Reset the checkout to the last good tag?");"#,
@@ -23,7 +44,7 @@ pub fn module() -> NativeModule {
     m.function(
         Decl {
             name: "fail",
-            effect: Effect::Pure,
+            effect: Effect::Control,
             params: &["message: String", "()"],
             doc: "Fail the current step with a message (exit 1).",
             example: r#"if 1 > 2 { fail("the health check is red: not rolling forward"); }"#,
@@ -33,7 +54,7 @@ pub fn module() -> NativeModule {
     m.function(
         Decl {
             name: "undo",
-            effect: Effect::Pure,
+            effect: Effect::Control,
             params: &["action: FnPtr", "()"],
             doc: "Register compensation for the current step.\n\nWhen a later step fails, the undo actions run in reverse order (asked on a terminal, automatic with `--undo-on-failure`).",
             example: r#"undo(|| log::warn("undoing: nothing to do"));"#,
@@ -53,7 +74,7 @@ pub fn module() -> NativeModule {
     m.function(
         Decl {
             name: "lock",
-            effect: Effect::Pure,
+            effect: Effect::Control,
             params: &["name: String", "()"],
             doc: "Hold the run lock `name` until the run ends; another run holding it stops this one (exit 4).\n\nEvery real run already holds a lock named after its script.",
             example: r#"lock("cortex");"#,

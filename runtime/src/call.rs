@@ -17,15 +17,20 @@ use crate::script::Script;
 
 const CALL: Decl = Decl {
     name: "run",
-    effect: Effect::Pure,
-    params: &["name: String", "params: Map", "Map"],
+    effect: Effect::Control,
+    // The result is the sub-run's last expression: any type.
+    params: &["name: String", "params: Map", "?"],
     doc: "Run another runbook as a sub-run and return its result (the value of its last expression).\n\nThe name is looked up beside the calling script, then on the script path. The sub-run is journaled with the caller as its parent, in the caller's mode (a dry run stays a dry run). A failing sub-run fails the calling step.",
     example: r#"let checks = runbook::run("verify", #{ phase2_secs: 1 });"#,
 };
 
 pub fn module() -> NativeModule {
     let mut m = NativeModule::new("runbook", "Run other runbooks as sub-runs");
-    m.function(CALL, |ctx: NativeCallContext, name: &str| {
+    let without_params = Decl {
+        params: &["name: String", "?"],
+        ..CALL
+    };
+    m.function(without_params, |ctx: NativeCallContext, name: &str| {
         call(ctx, name, Map::new())
     });
     m.function(CALL, call);

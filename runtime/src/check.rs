@@ -70,6 +70,7 @@ pub fn check_script(
                 source: &source,
             };
             diagnostics.extend(checker.check(&ast, &params));
+            diagnostics.extend(crate::lint::lint(&ast, &header.params, catalog, &source));
         }
         Err(e) => diagnostics.push(Diagnostic::from_parse(&e, &source)),
     }

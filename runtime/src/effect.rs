@@ -16,8 +16,11 @@ pub enum Effect {
     Probe,
     /// Writes, starts, stops, resets, or runs a command.
     Change,
-    /// Pure computation or operator interaction (json::parse, log::info, confirm).
+    /// Computation and messages, same in every mode (json::parse, time::stamp, log::info).
     Pure,
+    /// Steers the run itself: asks the operator, fails, registers undo, takes a lock, runs a
+    /// sub-run (confirm, fail, undo, lock, runbook::run). Its effects are the run's own.
+    Control,
 }
 
 impl Effect {
@@ -27,6 +30,7 @@ impl Effect {
             Effect::Probe => "probe",
             Effect::Change => "change",
             Effect::Pure => "pure",
+            Effect::Control => "control",
         }
     }
 }

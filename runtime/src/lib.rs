@@ -14,6 +14,7 @@ pub mod failure;
 pub mod header;
 pub mod host;
 pub mod journal;
+pub mod lint;
 pub mod lock;
 pub mod native;
 pub mod output;

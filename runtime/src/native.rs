@@ -82,14 +82,22 @@ impl NativeModule {
             .with_params_info(decl.params)
             .with_comments(comments)
             .with_volatility(true)
-            .with_purity(decl.effect == Effect::Pure);
+            // Rhai's purity: the function does not change its first argument in place.
+            .with_purity(matches!(decl.effect, Effect::Pure | Effect::Control));
         if self.name.is_empty() {
             reg = reg.in_global_namespace();
         }
         reg.set_into_module(&mut self.module, func);
 
+        self.document(decl)
+    }
+
+    /// Document a function without registering it: one the Rhai language itself provides
+    /// (`print`, `debug`) that runbooks use and the doc must show.
+    pub fn document(&mut self, decl: Decl) -> &mut Self {
         let signature = signature(decl.name, decl.params);
         match self.docs.iter_mut().find(|d| d.name == decl.name) {
+            Some(doc) if doc.signatures.contains(&signature) => {}
             Some(doc) => doc.signatures.push(signature),
             None => self.docs.push(FnDoc {
                 module: self.name,
@@ -119,13 +127,24 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// One entry per module name: several native modules may add to one namespace (the top
+    /// level has the runtime's functions and `sh`); the first one's summary names it.
     pub fn from_modules(modules: &[NativeModule]) -> Self {
+        let mut names: Vec<(&'static str, &'static str)> = Vec::new();
+        for m in modules {
+            if !names.iter().any(|(name, _)| *name == m.name) {
+                names.push((m.name, m.summary));
+            }
+        }
+        let mut functions: Vec<FnDoc> = Vec::new();
+        for (name, _) in &names {
+            for m in modules.iter().filter(|m| m.name == *name) {
+                functions.extend(m.docs.iter().cloned());
+            }
+        }
         Catalog {
-            modules: modules.iter().map(|m| (m.name, m.summary)).collect(),
-            functions: modules
-                .iter()
-                .flat_map(|m| m.docs.iter().cloned())
-                .collect(),
+            modules: names,
+            functions,
         }
     }
 

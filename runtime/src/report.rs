@@ -20,6 +20,7 @@ use crate::time::human;
 /// A run as its report shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    pub schema_version: u32,
     pub script: String,
     pub path: String,
     pub run: Option<i64>,
@@ -88,7 +89,9 @@ pub struct ReportPrompt {
     pub step: Option<String>,
     pub kind: String,
     pub message: String,
-    pub answer: String,
+    /// `yes`, `no`, or the decision at a pause; `None` (JSON null, as in the journal) when
+    /// nobody answered.
+    pub answer: Option<String>,
 }
 
 fn duration_ms<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
@@ -140,6 +143,7 @@ impl Report {
             })
             .collect();
         let mut report = Report {
+            schema_version: crate::run::SCHEMA_VERSION,
             script: outcome.script.clone(),
             path: outcome.path.clone(),
             run: outcome.run,
@@ -197,6 +201,7 @@ impl Report {
             .map(since_start)
             .unwrap_or(0);
         let mut report = Report {
+            schema_version: crate::run::SCHEMA_VERSION,
             script: row.script.clone(),
             path: row.path.clone(),
             run: Some(row.id),
@@ -321,13 +326,13 @@ impl Report {
                     kind: text("kind").unwrap_or_default(),
                     message: text("message").or_else(|| text("step")).unwrap_or_default(),
                     answer: match &d["answer"] {
-                        Value::Bool(true) => "yes".to_string(),
-                        Value::Bool(false) => "no".to_string(),
-                        Value::String(s) => s.clone(),
-                        _ => "no answer".to_string(),
+                        Value::Bool(true) => Some("yes".to_string()),
+                        Value::Bool(false) => Some("no".to_string()),
+                        Value::String(s) => Some(s.clone()),
+                        _ => None,
                     },
                 };
-                if prompt.kind == "confirm" && prompt.answer == WOULD_ASK {
+                if prompt.kind == "confirm" && prompt.answer.as_deref() == Some(WOULD_ASK) {
                     self.gates.push(Gate {
                         step: prompt.step.clone(),
                         message: prompt.message.clone(),
@@ -630,7 +635,13 @@ impl Report {
                     .as_deref()
                     .map(|s| format!(" (step `{s}`)"))
                     .unwrap_or_default();
-                let _ = writeln!(md, "- {}{step}: {} → {}", p.kind, p.message, p.answer);
+                let _ = writeln!(
+                    md,
+                    "- {}{step}: {} → {}",
+                    p.kind,
+                    p.message,
+                    p.answer.as_deref().unwrap_or("no answer")
+                );
             }
         }
         if let Some(e) = &self.error {
@@ -1024,6 +1035,7 @@ mod tests {
 
     fn report(steps: Vec<ReportStep>, rto: Option<&str>) -> Report {
         let mut r = Report {
+            schema_version: crate::run::SCHEMA_VERSION,
             script: "restore <db>".to_string(),
             path: "scripts/restore.rhai".to_string(),
             run: Some(7),

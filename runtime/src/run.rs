@@ -32,6 +32,10 @@ pub mod exit {
     pub const INTERRUPTED: i32 = 130;
 }
 
+/// The version of every JSON object ripcord prints or writes (docs/json.md). Within one
+/// version fields are only added; a field that changes meaning or goes away bumps it.
+pub const SCHEMA_VERSION: u32 = 1;
+
 /// Everything a run needs to start.
 pub struct RunRequest {
     pub script: Script,
@@ -88,6 +92,7 @@ impl RunRequest {
 /// How a run ended: the `--json` object, and what the terminal showed.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunOutcome {
+    pub schema_version: u32,
     pub run: Option<i64>,
     pub script: String,
     pub path: String,
@@ -120,7 +125,49 @@ pub struct ErrorReport {
     pub help: Option<String>,
 }
 
+impl RunOutcome {
+    /// A run that has not started yet (status `usage` until it does).
+    pub fn not_run(script: &str, path: &str, mode: Mode) -> RunOutcome {
+        RunOutcome {
+            schema_version: SCHEMA_VERSION,
+            run: None,
+            script: script.to_string(),
+            path: path.to_string(),
+            mode: mode.as_str().to_string(),
+            status: "usage".to_string(),
+            exit_code: exit::USAGE,
+            ms: 0,
+            result: Value::Null,
+            steps: Vec::new(),
+            gates: Vec::new(),
+            error: None,
+            journal: None,
+            rto: None,
+            rto_duration: None,
+            rendered_error: None,
+            summary: String::new(),
+        }
+    }
+
+    /// Nothing ran because of a usage error found before the run (a runbook that does not
+    /// exist, a bad flag): the same object a run prints, so every exit code has one shape.
+    pub fn usage(script: &str, mode: Mode, message: &str) -> RunOutcome {
+        let d = Diagnostic::new(message);
+        let mut outcome = RunOutcome::not_run(script, "", mode);
+        outcome.rendered_error =
+            Some(d.render(&mut SourceCache::default(), crate::output::use_color()));
+        outcome.error = Some(ErrorReport::from(&d, None));
+        outcome.summary = "nothing was run".to_string();
+        outcome
+    }
+}
+
 impl ErrorReport {
+    /// The error object of a message (`help:` lines become `help`).
+    pub fn from_message(message: &str) -> ErrorReport {
+        ErrorReport::from(&Diagnostic::new(message), None)
+    }
+
     fn from(d: &Diagnostic, step: Option<String>) -> ErrorReport {
         ErrorReport {
             message: d.message.clone(),
@@ -140,24 +187,7 @@ pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
     let name = script.display_path();
     let mut sources = SourceCache::default();
     sources.insert(&name, &script.text);
-    let mut outcome = RunOutcome {
-        run: None,
-        script: script.name.clone(),
-        path: name.clone(),
-        mode: request.mode.as_str().to_string(),
-        status: "usage".to_string(),
-        exit_code: exit::USAGE,
-        ms: 0,
-        result: Value::Null,
-        steps: Vec::new(),
-        gates: Vec::new(),
-        error: None,
-        journal: None,
-        rto: None,
-        rto_duration: None,
-        rendered_error: None,
-        summary: String::new(),
-    };
+    let mut outcome = RunOutcome::not_run(&script.name, &name, request.mode);
     let usage_error = |mut outcome: RunOutcome, d: Diagnostic, sources: &mut SourceCache| {
         outcome.rendered_error = Some(d.render(sources, out.color()));
         outcome.error = Some(ErrorReport::from(&d, None));

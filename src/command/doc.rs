@@ -19,7 +19,21 @@ pub fn all_modules() -> Vec<NativeModule> {
     modules
 }
 
-pub fn doc(item: Option<&str>, format: DocFormatArg) -> i32 {
+/// `docs/runbooks.md`: what `ripcord doc language` prints.
+const LANGUAGE: &str = include_str!("../../docs/runbooks.md");
+
+pub fn doc(
+    ctx: &Context,
+    item: Option<&str>,
+    format: DocFormatArg,
+    for_script: Option<&str>,
+) -> i32 {
+    if item == Some("language") {
+        return emit(LANGUAGE);
+    }
+    if let Some(spec) = for_script {
+        return definitions_for(ctx, spec, format);
+    }
     let modules = all_modules();
     let catalog = Catalog::from_modules(&modules);
     let format = match format {
@@ -36,14 +50,44 @@ pub fn doc(item: Option<&str>, format: DocFormatArg) -> i32 {
         ripcord_runtime::doc::render(&catalog, item, format)
     };
     match text {
-        Ok(text) => {
-            print!("{text}");
-            if !text.ends_with('\n') {
-                println!();
-            }
-            exit::OK
+        Ok(text) => emit(&text),
+        Err(message) => {
+            crate::machine::fail_with(matches!(format, DocFormat::Json), exit::USAGE, &message)
         }
-        Err(message) => crate::app::fail(exit::USAGE, &message),
+    }
+}
+
+/// Rhai definitions of the API plus one runbook's own names (its params, `cfg`).
+fn definitions_for(ctx: &Context, spec: &str, format: DocFormatArg) -> i32 {
+    if !matches!(format, DocFormatArg::Rhai) {
+        return crate::app::fail(
+            exit::USAGE,
+            "--for SCRIPT writes editor definitions\nhelp: add --format rhai",
+        );
+    }
+    let header = crate::shipped::find(spec, &ctx.scripts).and_then(|(script, _)| {
+        ripcord_runtime::header::parse(&script.text)
+            .map_err(|e| format!("{}:{e}", script.display_path()))
+    });
+    let header = match header {
+        Ok(h) => h,
+        Err(message) => return crate::app::fail(exit::USAGE, &message),
+    };
+    let (engine, _host) =
+        ripcord_runtime::engine::standalone(all_modules(), ripcord_runtime::Mode::DryRun);
+    emit(&ripcord_runtime::doc::definitions_for(&engine, &header))
+}
+
+/// Print `text` with a final newline; a reader that went away (`| head`) is not an error.
+fn emit(text: &str) -> i32 {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let newline = if text.ends_with('\n') { "" } else { "\n" };
+    match write!(stdout, "{text}{newline}").and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            crate::app::fail(exit::FAILED, &format!("cannot write to stdout: {e}"))
+        }
+        _ => exit::OK,
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use ripcord_runtime::Mode;
 use ripcord_runtime::journal::Journal;
 use ripcord_runtime::report::{REPORT_EVENT, Report};
-use ripcord_runtime::run::{RunOutcome, exit};
+use ripcord_runtime::run::{ErrorReport, RunOutcome, exit};
 use serde_json::{Value, json};
 
 use crate::app::{Context, fail};
@@ -28,13 +28,13 @@ pub fn drill(ctx: &Context, args: DrillArgs) -> i32 {
     };
     let mut request = match crate::command::run::request(ctx, &run_args) {
         Ok(r) => r,
-        Err(message) => return usage(&message, args.json),
+        Err(message) => return usage(&args.script, &message, args.json),
     };
     request.mode = Mode::Drill;
     // The folder is made before the run so a bad --report fails before anything runs.
     let (dir, created) = match report_dir(args.report.as_deref(), &request.script.name) {
         Ok(d) => d,
-        Err(message) => return usage(&message, args.json),
+        Err(message) => return usage(&args.script, &message, args.json),
     };
     let started = ripcord_runtime::time::now_rfc3339();
     let outcome = ripcord_runtime::run::run(request, ripcord_stdlib::modules());
@@ -124,20 +124,14 @@ pub fn absolute(p: &Path) -> String {
         .to_string()
 }
 
-fn usage(message: &str, json: bool) -> i32 {
-    if json {
-        println!(
-            "{}",
-            json!({ "status": "usage", "exit_code": exit::USAGE, "error": { "message": message } })
-        );
-    }
-    fail(exit::USAGE, message)
+fn usage(script: &str, message: &str, json: bool) -> i32 {
+    crate::command::run::finish(RunOutcome::usage(script, Mode::Drill, message), json)
 }
 
 /// Print the outcome and where the report is; the exit code is the run's, unless the run
 /// passed and its report could not be written.
 fn finish(
-    outcome: RunOutcome,
+    mut outcome: RunOutcome,
     written: Result<Vec<PathBuf>, String>,
     dir: &Path,
     json: bool,
@@ -158,7 +152,12 @@ fn finish(
         Err(message) => {
             fail(exit::FAILED, &message);
             if code == exit::OK {
+                // The drill passed but its report is missing: that is a failure, said the
+                // same way in the JSON as on the terminal.
                 code = exit::FAILED;
+                outcome.status = "failed".to_string();
+                outcome.exit_code = code;
+                outcome.error = Some(ErrorReport::from_message(&message));
             }
             Vec::new()
         }

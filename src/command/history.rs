@@ -4,43 +4,51 @@ use ripcord_runtime::journal::Journal;
 use ripcord_runtime::run::exit;
 
 use crate::app::{Context, fail};
+use crate::machine::{fail_with, print, versioned};
 
-fn open(ctx: &Context) -> Result<Journal, i32> {
+/// The journal, or (exit code, message) when there is none or it cannot be opened.
+fn open(ctx: &Context) -> Result<Journal, (i32, String)> {
     if !ctx.journal.exists() {
-        return Err(fail(
+        return Err((
             exit::USAGE,
-            &format!(
+            format!(
                 "no journal at {}: no runs recorded yet\nhelp: `ripcord run SCRIPT` records a run; --journal FILE picks another journal",
                 ctx.journal.display()
             ),
         ));
     }
-    Journal::open(&ctx.journal).map_err(|e| fail(exit::FAILED, &e))
+    Journal::open(&ctx.journal).map_err(|e| (exit::FAILED, e))
 }
 
+/// Past runs, newest first. No journal yet is an empty history (exit 0), not an error.
 pub fn history(ctx: &Context, limit: usize, json: bool) -> i32 {
-    if !ctx.journal.exists() && json {
-        println!("[]");
+    if !ctx.journal.exists() {
+        if json {
+            return print(&versioned(serde_json::json!({ "runs": [] })));
+        }
+        eprintln!(
+            "no runs recorded yet (no journal at {})",
+            ctx.journal.display()
+        );
         return exit::OK;
     }
     let mut journal = match open(ctx) {
         Ok(j) => j,
-        Err(code) => return code,
+        Err((code, message)) => return fail_with(json, code, &message),
     };
     let _ = journal.reap_dead_runs();
     let runs = match journal.runs(limit) {
         Ok(r) => r,
-        Err(e) => return fail(exit::FAILED, &format!("cannot read the journal: {e}")),
+        Err(e) => {
+            return fail_with(json, exit::FAILED, &format!("cannot read the journal: {e}"));
+        }
     };
     if json {
-        match serde_json::to_string_pretty(&runs) {
-            Ok(t) => println!("{t}"),
-            Err(e) => return fail(exit::FAILED, &e.to_string()),
-        }
-        return exit::OK;
+        return print(&versioned(serde_json::json!({ "runs": runs })));
     }
     if runs.is_empty() {
-        eprintln!("no runs recorded in {}", ctx.journal.display());
+        eprintln!("no runs recorded yet in {}", ctx.journal.display());
+        return exit::OK;
     }
     for r in runs {
         let mut at = match (&r.step, r.status.as_str()) {
@@ -74,12 +82,13 @@ pub fn history(ctx: &Context, limit: usize, json: bool) -> i32 {
 pub fn show(ctx: &Context, id: i64, json: bool) -> i32 {
     let journal = match open(ctx) {
         Ok(j) => j,
-        Err(code) => return code,
+        Err((code, message)) => return fail_with(json, code, &message),
     };
     let run = match journal.run(id) {
         Ok(Some(r)) => r,
         Ok(None) => {
-            return fail(
+            return fail_with(
+                json,
                 exit::USAGE,
                 &format!(
                     "no run {id} in {}\nhelp: `ripcord history` lists the runs",
@@ -87,15 +96,20 @@ pub fn show(ctx: &Context, id: i64, json: bool) -> i32 {
                 ),
             );
         }
-        Err(e) => return fail(exit::FAILED, &format!("cannot read the journal: {e}")),
+        Err(e) => {
+            return fail_with(json, exit::FAILED, &format!("cannot read the journal: {e}"));
+        }
     };
     let events = match journal.events(id) {
         Ok(e) => e,
-        Err(e) => return fail(exit::FAILED, &format!("cannot read the journal: {e}")),
+        Err(e) => {
+            return fail_with(json, exit::FAILED, &format!("cannot read the journal: {e}"));
+        }
     };
     if json {
-        println!("{}", serde_json::json!({ "run": run, "events": events }));
-        return exit::OK;
+        return print(&versioned(
+            serde_json::json!({ "run": run, "events": events }),
+        ));
     }
     println!(
         "run {} — {} ({}) {}",
@@ -169,7 +183,7 @@ fn has_end(after: &[ripcord_runtime::journal::EventRow]) -> bool {
 pub fn verify(ctx: &Context) -> i32 {
     let journal = match open(ctx) {
         Ok(j) => j,
-        Err(code) => return code,
+        Err((code, message)) => return fail(code, &message),
     };
     match journal.verify() {
         Ok(Ok(n)) => {

@@ -7,10 +7,12 @@ use ripcord_runtime::journal::Journal;
 use ripcord_runtime::report::Report;
 use ripcord_runtime::run::exit;
 
-use crate::app::{Context, fail};
+use crate::app::Context;
 use crate::command::drill::{file_safe, report_json};
+use crate::machine::{fail_with, print};
 
 pub fn report(ctx: &Context, id: i64, dir: Option<&Path>, json: bool) -> i32 {
+    let fail = |code: i32, message: &str| fail_with(json, code, message);
     let unknown = || {
         fail(
             exit::USAGE,
@@ -63,10 +65,7 @@ pub fn report(ctx: &Context, id: i64, dir: Option<&Path>, json: bool) -> i32 {
         if let serde_json::Value::Object(map) = &mut value {
             map.insert("files".to_string(), report_json(&dir, &files));
         }
-        match serde_json::to_string_pretty(&value) {
-            Ok(text) => println!("{text}"),
-            Err(e) => eprintln!("cannot encode the report as JSON: {e}"),
-        }
+        return print(&value);
     }
     exit::OK
 }

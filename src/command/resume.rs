@@ -5,11 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use ripcord_runtime::journal::Journal;
-use ripcord_runtime::run::{CONTEXT_EVENT, RunRequest, exit};
+use ripcord_runtime::run::{CONTEXT_EVENT, RunOutcome, RunRequest};
 use ripcord_runtime::script::{Script, sha256_hex};
 use ripcord_runtime::secrets::MASK;
 
-use crate::app::{Context, fail};
+use crate::app::Context;
 use crate::cli::ResumeArgs;
 
 pub fn resume(ctx: &Context, args: ResumeArgs) -> i32 {
@@ -18,7 +18,10 @@ pub fn resume(ctx: &Context, args: ResumeArgs) -> i32 {
             ripcord_runtime::run::run(request, ripcord_stdlib::modules()),
             args.json,
         ),
-        Err(message) => fail(exit::USAGE, &message),
+        Err(message) => crate::command::run::finish(
+            RunOutcome::usage("", ripcord_runtime::Mode::Run, &message),
+            args.json,
+        ),
     }
 }
 

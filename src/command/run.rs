@@ -5,9 +5,9 @@ use std::sync::Arc;
 use ripcord_runtime::Mode;
 use ripcord_runtime::host::Injection;
 use ripcord_runtime::native::Catalog;
-use ripcord_runtime::run::{RunOutcome, RunRequest, exit};
+use ripcord_runtime::run::{RunOutcome, RunRequest};
 
-use crate::app::{Context, fail};
+use crate::app::Context;
 use crate::cli::RunArgs;
 
 pub fn run(ctx: &Context, args: RunArgs) -> i32 {
@@ -17,13 +17,12 @@ pub fn run(ctx: &Context, args: RunArgs) -> i32 {
             args.json,
         ),
         Err(message) => {
-            if args.json {
-                println!(
-                    "{}",
-                    serde_json::json!({ "status": "usage", "exit_code": exit::USAGE, "error": { "message": message } })
-                );
-            }
-            fail(exit::USAGE, &message)
+            let mode = if args.dry_run {
+                Mode::DryRun
+            } else {
+                Mode::Run
+            };
+            finish(RunOutcome::usage(&args.script, mode, &message), args.json)
         }
     }
 }
