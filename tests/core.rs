@@ -31,8 +31,8 @@ fn two_step_runbook_runs_prints_steps_and_lands_in_history() {
 
     let history = sb.run(&["history", "--json"]);
     assert_eq!(history.code, 0, "{}", history.stderr);
-    let runs = history.json();
-    let first = &runs[0];
+    let history = history.json();
+    let first = &history["runs"][0];
     assert_eq!(first["script"], "two");
     assert_eq!(first["status"], "ok");
     assert!(first["id"].is_i64());
@@ -225,7 +225,7 @@ fn sigterm_stops_the_run_at_a_safe_point_with_exit_130() {
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(130));
     let history = sb.run(&["history", "--json"]).json();
-    assert_eq!(history[0]["status"], "interrupted");
+    assert_eq!(history["runs"][0]["status"], "interrupted");
 }
 
 #[test]
@@ -638,7 +638,7 @@ fn every_native_function_has_a_doc_and_an_example_that_compiles() {
     let out = sb.run(&["doc", "--format", "json"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let docs = out.json();
-    let all = docs.as_array().expect("array");
+    let all = docs["functions"].as_array().expect("array");
     for module in [
         "fs", "db", "git", "service", "probe", "time", "log", "json", "toml",
     ] {
