@@ -479,10 +479,11 @@ db — SQLite: backup, verify
     }
 
     #[test]
-    fn json_is_an_array_of_function_objects() {
+    fn json_is_a_versioned_object_with_the_function_objects() {
         let out = render(&catalog(), Some("db"), DocFormat::Json).unwrap();
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-        let items = v.as_array().unwrap();
+        assert_eq!(v["schema_version"], crate::run::SCHEMA_VERSION);
+        let items = v["functions"].as_array().unwrap();
         assert_eq!(items.len(), 2);
         assert_eq!(items[0]["qualified"], "db::backup");
         assert_eq!(items[0]["module"], "db");
