@@ -7,6 +7,7 @@ mod core;
 mod db;
 mod drill;
 mod git;
+mod history;
 mod install;
 mod json;
 mod language;

@@ -1,6 +1,6 @@
 //! `ripcord history`, `ripcord show RUN`, `ripcord journal verify`.
 
-use ripcord_runtime::journal::Journal;
+use ripcord_runtime::journal::{Journal, RunRow};
 use ripcord_runtime::run::exit;
 
 use crate::app::{Context, fail};
@@ -50,33 +50,77 @@ pub fn history(ctx: &Context, limit: usize, json: bool) -> i32 {
         eprintln!("no runs recorded yet in {}", ctx.journal.display());
         return exit::OK;
     }
-    for r in runs {
-        let mut at = match (&r.step, r.status.as_str()) {
-            (Some(s), "interrupted" | "running" | "failed" | "aborted" | "timed out") => {
-                format!(" at step `{s}`")
-            }
-            _ => String::new(),
-        };
-        if r.status != "running" {
-            match journal.last_change(r.id) {
-                Ok(Some((summary, true))) if r.status == "interrupted" => {
-                    at.push_str(&format!(" (last change completed: {summary})"))
-                }
-                Ok(Some((summary, false))) => {
-                    at.push_str(&format!(" (outcome unknown: {summary})"))
-                }
-                _ => {}
-            }
-        }
-        if r.status == "interrupted" {
-            at.push_str(&format!(" — `ripcord resume {}` continues it", r.id));
-        }
-        println!(
-            "{:>5}  {:<29} {:<16} {:<8} {:<12} {}@{}{at}",
-            r.id, r.started, r.script, r.mode, r.status, r.operator, r.host
-        );
+    let mut table = comfy_table::Table::new();
+    table
+        .load_preset(comfy_table::presets::NOTHING)
+        .set_content_arrangement(comfy_table::ContentArrangement::Disabled)
+        .set_header([
+            "RUN",
+            "STARTED",
+            "SCRIPT",
+            "MODE",
+            "STATUS",
+            "BY",
+            "WHERE IT ENDED",
+        ]);
+    for r in &runs {
+        table.add_row([
+            r.id.to_string(),
+            r.started.clone(),
+            r.script.clone(),
+            r.mode.clone(),
+            r.status.clone(),
+            format!("{}@{}", r.operator, r.host),
+            ended_note(&journal, r),
+        ]);
     }
-    exit::OK
+    if let Some(id) = table.column_mut(0) {
+        id.set_cell_alignment(comfy_table::CellAlignment::Right);
+    }
+    emit_table(&table)
+}
+
+/// Where a run that did not finish stopped, and what to do about it.
+fn ended_note(journal: &Journal, r: &RunRow) -> String {
+    let mut at = match (&r.step, r.status.as_str()) {
+        (Some(s), "interrupted" | "running" | "failed" | "aborted" | "timed out") => {
+            format!("at step `{s}`")
+        }
+        _ => String::new(),
+    };
+    if r.status != "running" {
+        match journal.last_change(r.id) {
+            Ok(Some((summary, true))) if r.status == "interrupted" => {
+                at.push_str(&format!(" (last change completed: {summary})"))
+            }
+            Ok(Some((summary, false))) => at.push_str(&format!(" (outcome unknown: {summary})")),
+            _ => {}
+        }
+    }
+    if r.status == "interrupted" {
+        at.push_str(&format!(" — `ripcord resume {}` continues it", r.id));
+    }
+    at.trim_start().to_string()
+}
+
+/// The table on stdout, trailing blanks trimmed; a reader that went away (`| head`) is fine.
+fn emit_table(table: &comfy_table::Table) -> i32 {
+    use std::io::Write;
+    let mut text = String::new();
+    for line in table.lines() {
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            fail(exit::FAILED, &format!("cannot write to stdout: {e}"))
+        }
+        _ => exit::OK,
+    }
 }
 
 pub fn show(ctx: &Context, id: i64, json: bool) -> i32 {
