@@ -16,7 +16,25 @@ pub struct Context {
     pub interrupt: Arc<AtomicBool>,
 }
 
+/// Stack of the thread everything runs on. Rhai evaluates and drops nested values by recursion;
+/// with this much room the engine's depth limits (calls, expressions) are what stop a deep
+/// script, with a message, long before the stack could overflow and abort the process.
+/// Only the pages touched are ever committed.
+const STACK_SIZE: usize = 256 << 20;
+
 pub fn main() -> i32 {
+    let spawned = std::thread::Builder::new()
+        .name("ripcord".to_string())
+        .stack_size(STACK_SIZE)
+        .spawn(main_on_this_thread);
+    match spawned {
+        // A panic has already printed its message; 101 is Rust's exit code for it.
+        Ok(handle) => handle.join().unwrap_or(101),
+        Err(_) => main_on_this_thread(),
+    }
+}
+
+fn main_on_this_thread() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -28,6 +46,15 @@ pub fn main() -> i32 {
             };
         }
     };
+    if cli.command.only_reads() {
+        // A listing whose reader went away (`ripcord history | head`) ends quietly, killed by
+        // SIGPIPE like `cat` or `grep`. Commands that make changes keep SIGPIPE ignored and stop
+        // at their next safe point instead (see `output::closed`).
+        // SAFETY: setting a signal's disposition to the default has no preconditions.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let interrupt = Arc::new(AtomicBool::new(false));
     // Ctrl-C and SIGTERM stop a run at its next safe point; the demo's service keeps the
     // default handlers so `service::stop` ends it.

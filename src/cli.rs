@@ -136,6 +136,23 @@ pub enum Command {
     Man,
 }
 
+impl Command {
+    /// Commands that only read and print: a closed stdout may end them at once.
+    pub fn only_reads(&self) -> bool {
+        matches!(
+            self,
+            Command::Check { .. }
+                | Command::List { .. }
+                | Command::Describe { .. }
+                | Command::Doc { .. }
+                | Command::Report { .. }
+                | Command::History { .. }
+                | Command::Show { .. }
+                | Command::Journal { .. }
+        )
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum JournalAction {
     /// Check the hash chain; exit 1 naming the first broken event
@@ -188,6 +205,10 @@ pub struct RunArgs {
     /// Make a native call fail: module::fn=fail or =fail@N (for drills)
     #[arg(long = "inject", value_name = "FAULT")]
     pub inject: Vec<String>,
+    /// Set an engine limit: operations=N, imports=N, call-depth=N, expr-depth=N, memory=SIZE
+    /// (`off` lifts a cap; overrides the header's `@limit`)
+    #[arg(long = "limit", value_name = "NAME=VALUE")]
+    pub limits: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -23,8 +23,8 @@ fn two_step_runbook_runs_prints_steps_and_lands_in_history() {
     assert!(out.stderr.contains("▶ First"), "{}", out.stderr);
     assert!(out.stderr.contains("✓ First ("), "{}", out.stderr);
     assert!(out.stderr.contains("✓ Second ("), "{}", out.stderr);
-    assert!(out.stderr.contains("hello world"), "{}", out.stderr);
     let json = out.json();
+    assert_eq!(json["output"], "hello world\n");
     assert_eq!(json["status"], "ok");
     assert_eq!(json["result"], 42);
     assert_eq!(json["steps"].as_array().map(Vec::len), Some(2));
@@ -339,7 +339,7 @@ fn secret_params_never_reach_the_journal_or_the_output() {
     assert_eq!(out.code, 1);
     assert!(!out.stderr.contains("hunter2-secret"), "{}", out.stderr);
     assert!(!out.stdout.contains("hunter2-secret"), "{}", out.stdout);
-    assert!(out.stderr.contains("token is ***"), "{}", out.stderr);
+    assert_eq!(out.json()["output"], "token is ***\n");
     let bytes = std::fs::read(sb.journal()).expect("journal");
     let wal = std::fs::read(sb.journal().with_extension("db-wal")).unwrap_or_default();
     for b in [bytes, wal] {

@@ -14,6 +14,7 @@ mod language;
 mod notify;
 mod probe;
 mod repl;
+mod rhai_compat;
 mod runbooks;
 mod safety;
 mod service;

@@ -9,7 +9,7 @@ pub fn is_incomplete(engine: &Engine, text: &str) -> bool {
     if text.trim().is_empty() || text.trim_start().starts_with(':') {
         return false;
     }
-    match engine.compile(text) {
+    match ripcord_runtime::engine::compile(engine, text) {
         Err(e) => needs_more(text, &e),
         Ok(_) => false,
     }

@@ -155,6 +155,7 @@ impl Session {
             yes: false,
             interrupt: options.interrupt.clone(),
             prompter: None,
+            limits: Vec::new(),
         });
         let engine = ripcord_runtime::engine::build(
             all_modules(options.modules),
@@ -312,7 +313,7 @@ impl Session {
         runtime.host.clear_stop();
         let compiled = match file {
             Some(path) => ripcord_runtime::engine::compile_file(&runtime.engine, path, text),
-            None => runtime.engine.compile(text),
+            None => ripcord_runtime::engine::compile(&runtime.engine, text),
         };
         let ast = compiled.map_err(|e| Box::new(Diagnostic::from_parse(&e, source)))?;
         let imports: Vec<Stmt> = ast
@@ -382,6 +383,8 @@ fn diagnostic(err: &EvalAltResult, stop: Option<Stop>, source: &str) -> Diagnost
             Diagnostic::new("interrupted (Ctrl-C or SIGTERM); stopped at a safe point")
                 .at(source, err.position())
         }
+        Some(Stop::Limit(m)) => Diagnostic::new(m),
+        Some(Stop::OutputClosed) => Diagnostic::new("stopped: the output was closed"),
         Some(Stop::TimedOut(_)) | None => Diagnostic::from_eval(err, source),
     }
 }

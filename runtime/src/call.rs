@@ -64,8 +64,13 @@ fn call(ctx: NativeCallContext, name: &str, params: Map) -> RhaiResult<Dynamic> 
     request.parent = host.run_id();
     request.sub_modules = Some(runner.modules);
     request.script_dirs = runner.dirs.clone();
+    request.limits = runner.limits.clone();
+    request.capture_output = host.captured_output().is_some();
     host.out.note(&format!("↳ runbook {name}"));
     let outcome = crate::run::run(request, (runner.modules)());
+    if let Some(output) = &outcome.output {
+        host.capture_sub_output(output);
+    }
     if let Some(rendered) = &outcome.rendered_error {
         host.out.raw(rendered);
     }

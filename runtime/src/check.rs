@@ -58,6 +58,12 @@ pub fn check_script(
     let mut diagnostics: Vec<Diagnostic> = header_errors
         .iter()
         .map(|e| e.diagnostic(&source))
+        .chain(
+            header
+                .warnings
+                .iter()
+                .map(|w| w.diagnostic(&source).warning()),
+        )
         .collect();
     match crate::engine::compile_file(engine, path, text) {
         Ok(ast) => {
@@ -338,6 +344,17 @@ impl Checker<'_> {
         };
         match crate::engine::compile_file(self.engine, &file, &text) {
             Ok(ast) => {
+                let mut chain = vec![canonical(Path::new(self.source))];
+                if let Some(cycle) =
+                    find_cycle(self.engine, &mut chain, &file, &mut Default::default())
+                {
+                    out.push(
+                        Diagnostic::new(format!("import cycle: {cycle}"))
+                            .at(self.source, import.pos)
+                            .help("modules cannot import each other; move what both need into a third module"),
+                    );
+                    return ModuleInfo::Unavailable;
+                }
                 let mut fns: BTreeMap<String, Vec<usize>> = BTreeMap::new();
                 for f in ast.iter_fn_def().filter(|f| f.access != FnAccess::Private) {
                     fns.entry(f.name.to_string())
@@ -537,6 +554,57 @@ fn arity_error(d: Diagnostic, name: &str, given: usize, signatures: &[String]) -
         d = d.note(format!("signature: {s}"));
     }
     d.help(format!("see `ripcord doc {name}`"))
+}
+
+/// The first import cycle among the static imports of a compiled script: the cycle and the
+/// script's import that leads into it. `run` refuses such a script before running anything.
+pub fn import_cycle(engine: &Engine, path: &Path, ast: &AST) -> Option<(String, Position)> {
+    let body = collect(|visit| {
+        ast.walk(visit);
+    });
+    let source = path.display().to_string();
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut explored = BTreeSet::new();
+    body.imports.iter().find_map(|import| {
+        let mut chain = vec![canonical(path)];
+        let next = crate::resolver::locate(base, Some(&source), &import.path);
+        find_cycle(engine, &mut chain, &next, &mut explored).map(|c| (c, import.pos))
+    })
+}
+
+/// The import cycle reached from `file` while `chain` (outermost first) is being imported, as
+/// `a.rhai -> b.rhai -> a.rhai`. Files already explored without finding one are not walked again.
+fn find_cycle(
+    engine: &Engine,
+    chain: &mut Vec<PathBuf>,
+    file: &Path,
+    explored: &mut BTreeSet<PathBuf>,
+) -> Option<String> {
+    let key = canonical(file);
+    if let Some(cycle) = crate::resolver::cycle_through(chain, &key) {
+        return Some(cycle);
+    }
+    if !explored.insert(key.clone()) {
+        return None;
+    }
+    let text = std::fs::read_to_string(file).ok()?;
+    let ast = crate::engine::compile_file(engine, file, &text).ok()?;
+    let body = collect(|visit| {
+        ast.walk(visit);
+    });
+    let source = file.display().to_string();
+    chain.push(key);
+    let base = file.parent().unwrap_or(Path::new("."));
+    let found = body.imports.iter().find_map(|import| {
+        let next = crate::resolver::locate(base, Some(&source), &import.path);
+        find_cycle(engine, chain, &next, explored)
+    });
+    chain.pop();
+    found
+}
+
+fn canonical(path: &Path) -> PathBuf {
+    path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// Walk one body, recording definitions, variable uses, calls and imports.

@@ -60,9 +60,9 @@ impl Config {
         out
     }
 
-    /// The `cfg` map for scripts.
+    /// The `cfg` value for scripts: read like a map; a missing key is an error naming the file.
     pub fn to_dynamic(&self) -> rhai::Dynamic {
-        rhai::serde::to_dynamic(&self.value).unwrap_or(rhai::Dynamic::UNIT)
+        crate::cfg::wrap(&self.value, self.path.as_deref())
     }
 }
 

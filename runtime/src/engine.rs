@@ -1,5 +1,6 @@
-//! The Rhai engine a runbook runs in: explicit limits, `step` blocks, native modules, imports
-//! relative to the importing file, and a progress hook that honours Ctrl-C and `--timeout`.
+//! The Rhai engine a runbook runs in: limits no stricter than stock Rhai, `step` blocks, native
+//! modules, imports relative to the importing file, and a progress hook that honours Ctrl-C,
+//! `--timeout` and the memory limit while costing almost nothing per operation.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -7,42 +8,25 @@ use std::sync::Arc;
 use rhai::{Dynamic, Engine, EvalContext, Expression, Position};
 
 use crate::host::{Host, Inspect};
+use crate::limits::Limits;
 use crate::native::NativeModule;
 use crate::resolver::RelativeResolver;
-
-/// Limits are set explicitly: Rhai's defaults differ between debug and release builds.
-pub const MAX_OPERATIONS: u64 = 2_000_000_000;
-pub const MAX_CALL_LEVELS: usize = 64;
-pub const MAX_EXPR_DEPTH: usize = 128;
-pub const MAX_FN_EXPR_DEPTH: usize = 64;
-pub const MAX_STRING_SIZE: usize = 256 * 1024 * 1024;
-pub const MAX_ARRAY_SIZE: usize = 10_000_000;
-pub const MAX_MAP_SIZE: usize = 10_000_000;
-pub const MAX_MODULES: usize = 256;
 
 /// Build an engine with ripcord's syntax and limits and the given native modules, bound to `host`.
 /// `base_dir` is where imports from code without a source file (the REPL) resolve.
 pub fn build(modules: Vec<NativeModule>, host: Arc<Host>, base_dir: &Path) -> Engine {
     let mut engine = Engine::new();
-    engine
-        .set_max_operations(MAX_OPERATIONS)
-        .set_max_call_levels(MAX_CALL_LEVELS)
-        .set_max_expr_depths(MAX_EXPR_DEPTH, MAX_FN_EXPR_DEPTH)
-        .set_max_string_size(MAX_STRING_SIZE)
-        .set_max_array_size(MAX_ARRAY_SIZE)
-        .set_max_map_size(MAX_MAP_SIZE)
-        .set_max_modules(MAX_MODULES)
-        .set_fail_on_invalid_map_property(true);
+    apply_limits(&mut engine, &host.limits);
 
     let progress_host = host.clone();
-    engine.on_progress(move |_| {
+    engine.on_progress(move |operations| {
         progress_host
-            .check_stop()
+            .poll(operations)
             .map(|_| Dynamic::from("ripcord-stop"))
     });
 
     let print_host = host.clone();
-    engine.on_print(move |text| print_host.out.info(text));
+    engine.on_print(move |text| print_host.print(text));
     let debug_host = host.clone();
     engine.on_debug(move |text, source, pos| {
         let at = match (source, pos.line()) {
@@ -52,14 +36,7 @@ pub fn build(modules: Vec<NativeModule>, host: Arc<Host>, base_dir: &Path) -> En
         debug_host.out.note(&format!("{at}{text}"));
     });
 
-    // `step "name" { ... }`: a block that is the unit of progress, journal, resume and stepping.
-    if let Err(e) = engine.register_custom_syntax(["step", "$string$", "$block$"], false, eval_step)
-    {
-        // The syntax is a constant; failing to register it is a programming error caught by tests.
-        host.out
-            .error(&format!("internal error: cannot register `step`: {e}"));
-    }
-
+    register_step(&mut engine);
     for m in modules {
         if m.name.is_empty() {
             engine.register_global_module(m.module.into());
@@ -67,9 +44,48 @@ pub fn build(modules: Vec<NativeModule>, host: Arc<Host>, base_dir: &Path) -> En
             engine.register_static_module(m.name, m.module.into());
         }
     }
-    engine.set_module_resolver(RelativeResolver::new(base_dir.to_path_buf()));
+    crate::cfg::register(&mut engine);
+    engine.set_module_resolver(RelativeResolver::new(
+        base_dir.to_path_buf(),
+        host.limits.imports,
+    ));
     engine.set_default_tag(Dynamic::from(host));
     engine
+}
+
+/// Limits no stricter than stock Rhai's unless the operator asked. Rhai's string, array and map
+/// size limits stay off: with any of them set Rhai re-measures a whole value after every call
+/// that touches it, which makes `push` in a loop quadratic (memory is guarded by the host).
+/// Rhai's own module count is off too: it counts `import` statements executed, not modules, so
+/// an import inside a function called 300 times would pass it; the resolver counts modules.
+fn apply_limits(engine: &mut Engine, limits: &Limits) {
+    engine
+        .set_max_operations(limits.operations.unwrap_or(0))
+        .set_max_call_levels(limits.call_depth)
+        .set_max_expr_depths(limits.expr_depth, limits.expr_depth / 2)
+        .set_max_string_size(0)
+        .set_max_array_size(0)
+        .set_max_map_size(0)
+        .set_max_modules(usize::MAX);
+}
+
+/// `step "name" { ... }`: a block that is the unit of progress, journal, resume and stepping.
+/// `step` stays an ordinary identifier everywhere else (see `step_syntax`).
+fn register_step(engine: &mut Engine) {
+    #[allow(deprecated)] // volatile, not deprecated: rhai marks `on_parse_token` so
+    engine.on_parse_token(|token, pos, _| crate::step_syntax::map_token(token, pos));
+    engine.register_custom_syntax_with_state_raw(
+        crate::step_syntax::KEY,
+        |symbols, _, _| {
+            Ok(match symbols.len() {
+                1 => Some("$string$".into()),
+                2 => Some("$block$".into()),
+                _ => None,
+            })
+        },
+        false,
+        |ctx, inputs, _| eval_step(ctx, inputs),
+    );
 }
 
 /// Evaluate one `step` block through the host (which may skip it, pause, or journal it).
@@ -112,12 +128,19 @@ struct ScopeInspect<'a, 's> {
 
 impl Inspect for ScopeInspect<'_, '_> {
     fn eval(&mut self, code: &str) -> Result<String, String> {
-        match self.engine.eval_with_scope::<Dynamic>(self.scope, code) {
+        let ast = compile(self.engine, code).map_err(|e| format!("syntax error: {e}"))?;
+        match self.engine.eval_ast_with_scope::<Dynamic>(self.scope, &ast) {
             Ok(v) if v.is_unit() => Ok(String::new()),
             Ok(v) => Ok(format!("{v:?}")),
             Err(e) => Err(crate::error::message_of(&e)),
         }
     }
+}
+
+/// Compile script text: every compile goes through here, so `step` forms and a `#!` line are
+/// understood the same way in runs, imports, `check` and the REPL.
+pub fn compile(engine: &Engine, text: &str) -> Result<rhai::AST, rhai::ParseError> {
+    crate::step_syntax::compile(engine, text)
 }
 
 /// Compile a script file with its path as the AST's source (errors and imports use it).
@@ -126,7 +149,7 @@ pub fn compile_file(
     path: &Path,
     text: &str,
 ) -> Result<rhai::AST, rhai::ParseError> {
-    let mut ast = engine.compile(text)?;
+    let mut ast = compile(engine, text)?;
     ast.set_source(path.display().to_string());
     Ok(ast)
 }

@@ -17,6 +17,8 @@ pub struct Diagnostic {
     pub line: Option<usize>,
     pub column: Option<usize>,
     pub notes: Vec<String>,
+    /// A warning (shown, but not a problem that stops `check` or a run).
+    pub warning: bool,
 }
 
 impl Diagnostic {
@@ -29,7 +31,13 @@ impl Diagnostic {
             line: None,
             column: None,
             notes: Vec::new(),
+            warning: false,
         }
+    }
+
+    pub fn warning(mut self) -> Diagnostic {
+        self.warning = true;
+        self
     }
 
     pub fn at(mut self, source: &str, pos: Position) -> Diagnostic {
@@ -61,7 +69,14 @@ impl Diagnostic {
 
     /// From a parse error in `source`.
     pub fn from_parse(err: &ParseError, source: &str) -> Diagnostic {
-        Diagnostic::new(format!("syntax error: {}", err.err_type())).at(source, err.position())
+        let d =
+            Diagnostic::new(format!("syntax error: {}", err.err_type())).at(source, err.position());
+        match err.err_type() {
+            rhai::ParseErrorType::ExprTooDeep => d.help(
+                "the code nests deeper than the engine's expression limit; raise it with `--limit expr-depth=N` or `//! @limit expr-depth=N`",
+            ),
+            _ => d,
+        }
     }
 
     /// From a runtime error; `main` is the main script's source name.
@@ -108,7 +123,12 @@ impl Diagnostic {
                 .map(|text| (src.clone(), line, text)),
             _ => None,
         };
-        let title = Level::ERROR.primary_title(self.message.as_str());
+        let level = if self.warning {
+            Level::WARNING
+        } else {
+            Level::ERROR
+        };
+        let title = level.primary_title(self.message.as_str());
         let mut group = match &snippet_line {
             Some((src, line, text)) => {
                 let col = self.column.unwrap_or(1).saturating_sub(1);
@@ -185,9 +205,9 @@ pub fn message_of(err: &EvalAltResult) -> String {
             format!("undefined variable `{name}`\nhelp: declare it with `let`, or as a param in the `//!` header (`//! @param {name}: ...`)")
         }
         EvalAltResult::ErrorTooManyOperations(_) => {
-            "the script ran too many operations (a runaway loop?); the engine's operation limit stopped it".to_string()
+            "the script ran more operations than its limit allows (a runaway loop?)\nhelp: the limit was set with `--limit operations=N` or `//! @limit operations=N`; raise it, or pass `--limit operations=off`".to_string()
         }
-        EvalAltResult::ErrorStackOverflow(_) => "too many nested calls (runaway recursion?)".to_string(),
+        EvalAltResult::ErrorStackOverflow(_) => "too many nested calls (runaway recursion?)\nhelp: raise the depth with `--limit call-depth=N` or `//! @limit call-depth=N` if the recursion is meant".to_string(),
         other => strip_position(&other.to_string()),
     }
 }

@@ -32,6 +32,11 @@ pub struct Header {
     pub rto_text: Option<String>,
     /// `@lock name`: the run lock taken instead of the script's name.
     pub lock: Option<String>,
+    /// `@limit name=value` lines, applied before the run's `--limit` flags.
+    pub limits: Vec<crate::limits::Setting>,
+    /// Lines that are kept as documentation but look like a mistake (an unknown `@tag`):
+    /// `check` shows them as warnings; a run ignores them.
+    pub warnings: Vec<HeaderError>,
 }
 
 /// `@param [secret] name [= default][: help]`.
@@ -93,7 +98,7 @@ fn position(line: usize, column: usize) -> Position {
     Position::new(clamp(line), clamp(column))
 }
 
-const TAGS: &str = "@param, @rto, @lock";
+const TAGS: &str = "@param, @rto, @lock, @limit";
 
 /// Parse the header; the first problem is an error.
 pub fn parse(text: &str) -> Result<Header, HeaderError> {
@@ -138,11 +143,20 @@ pub fn parse_lenient(text: &str) -> (Header, Vec<HeaderError>) {
                 "lock" => {
                     parse_lock(value, number, value_column, &header).map(|l| header.lock = Some(l))
                 }
-                _ => Err(
-                    HeaderError::new(number, column, format!("unknown header tag `@{tag}`")).help(
-                        format!("the header knows {TAGS}; write other text without a leading `@`"),
-                    ),
-                ),
+                "limit" => crate::limits::Setting::parse(value)
+                    .map(|l| header.limits.push(l))
+                    .map_err(|m| HeaderError::new(number, value_column, m)),
+                // Doc tags from other tools (`@author`, `@since`) are documentation, as in Rhai.
+                _ => {
+                    header.warnings.push(
+                        HeaderError::new(number, column, format!("unknown header tag `@{tag}`"))
+                            .help(format!(
+                                "the header knows {TAGS}; this line is kept as documentation"
+                            )),
+                    );
+                    description.push(body);
+                    Ok(())
+                }
             };
             if let Err(e) = result {
                 errors.push(e);
@@ -506,10 +520,26 @@ let x = 1;
             e.message
         );
 
-        let e = parse("//! Summary\n  //! @owner me\n").unwrap_err();
-        assert_eq!((e.line, e.column), (2, 7));
-        assert_eq!(e.message, "unknown header tag `@owner`");
-        assert!(e.help.unwrap().contains("@param, @rto, @lock"));
+        let h = parse("//! Summary\n  //! @owner me\n").unwrap();
+        let w = &h.warnings[0];
+        assert_eq!((w.line, w.column), (2, 7));
+        assert_eq!(w.message, "unknown header tag `@owner`");
+        assert!(
+            w.help
+                .clone()
+                .unwrap()
+                .contains("@param, @rto, @lock, @limit")
+        );
+        assert_eq!(h.description, "@owner me");
+        let e = parse("//! @limit speed=3\n").unwrap_err();
+        assert_eq!(
+            (e.line, e.column, e.message.as_str()),
+            (
+                1,
+                12,
+                "unknown limit `speed`; the limits are operations, imports, call-depth, expr-depth, memory"
+            )
+        );
 
         let e = parse("//! @param x = \"open\n").unwrap_err();
         assert_eq!(e.message, "unterminated string in a param default");

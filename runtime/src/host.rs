@@ -6,7 +6,7 @@
 //! [`Host::read`] and [`Host::probe`] so drills can inject faults there too and reports can show
 //! what was observed.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use crate::effect::Change;
 use crate::failure::{Failure, RhaiResult};
 use crate::journal::Journal;
+use crate::limits::{Limits, Size};
 use crate::output::Output;
 use crate::replay::{Recorded, RecordedChange, Replay, Verdict};
 use crate::secrets::Secrets;
@@ -62,6 +63,10 @@ pub enum Stop {
     /// not record (history, show and resume say "outcome unknown"); a resume whose script
     /// diverges from the journal; an unknown outcome nobody can decide on.
     Unsafe(String),
+    /// A limit of the run (memory) was passed (exit 1); the message says which and how to raise it.
+    Limit(String),
+    /// stdout or stderr was closed (a broken pipe, e.g. `| head`): stopped like Ctrl-C (exit 130).
+    OutputClosed,
 }
 
 /// The operator's answer at a pause.
@@ -184,6 +189,8 @@ pub struct SubRunner {
     pub yes: bool,
     pub interrupt: Arc<AtomicBool>,
     pub prompter: Option<Arc<dyn Prompter>>,
+    /// The caller's `--limit` settings, which apply to its sub-runs too.
+    pub limits: Vec<crate::limits::Setting>,
 }
 
 /// Settings for one run's host.
@@ -200,6 +207,9 @@ pub struct HostOptions {
     pub completed_steps: Vec<(usize, String)>,
     /// The step the resumed run was in when it stopped, and the changes it made there.
     pub replay: Option<Replay>,
+    pub limits: Limits,
+    /// `--json`: keep `print` output for the result object instead of writing it to stdout.
+    pub capture_output: bool,
 }
 
 impl Default for HostOptions {
@@ -214,6 +224,8 @@ impl Default for HostOptions {
             interrupt: Arc::new(AtomicBool::new(false)),
             completed_steps: Vec::new(),
             replay: None,
+            limits: Limits::default(),
+            capture_output: false,
         }
     }
 }
@@ -236,7 +248,16 @@ struct State {
     replay_pending: Option<Replay>,
     /// Replaying: inside the step it belongs to.
     replay: Option<Replay>,
+    /// `print` output not yet journaled (journaled at each step's end and the run's end).
+    pending_output: String,
+    /// Bytes of `print` output journaled so far.
+    journaled_output: usize,
+    /// All `print` output, with `--json`.
+    captured: Option<String>,
 }
+
+/// `print` output beyond this is not journaled (the journal notes how much was left out).
+const JOURNALED_OUTPUT_MAX: usize = 1 << 20;
 
 /// The run's connection to the world.
 pub struct Host {
@@ -247,6 +268,11 @@ pub struct Host {
     yes: bool,
     injections: Vec<Injection>,
     interrupt: Arc<AtomicBool>,
+    /// Set once a stop is decided, so the per-operation check is two relaxed loads.
+    stopping: AtomicBool,
+    /// Operations count at the last memory reading.
+    memory_checked_at: AtomicU64,
+    pub limits: Limits,
     started: Instant,
     deadline: Option<(Instant, Duration)>,
     completed_steps: Vec<(usize, String)>,
@@ -258,6 +284,10 @@ pub struct Host {
 impl Host {
     pub fn new(options: HostOptions, out: Output) -> Host {
         let started = Instant::now();
+        let state = State {
+            captured: options.capture_output.then(String::new),
+            ..State::default()
+        };
         Host {
             mode: options.mode,
             out,
@@ -266,6 +296,9 @@ impl Host {
             yes: options.yes,
             injections: options.injections,
             interrupt: options.interrupt,
+            stopping: AtomicBool::new(false),
+            memory_checked_at: AtomicU64::new(0),
+            limits: options.limits,
             started,
             deadline: options.deadline.map(|d| (started + d, d)),
             completed_steps: options.completed_steps,
@@ -273,7 +306,7 @@ impl Host {
             sub_runner: Mutex::new(None),
             state: Mutex::new(State {
                 replay_pending: options.replay,
-                ..State::default()
+                ..state
             }),
         }
     }
@@ -359,7 +392,98 @@ impl Host {
         Ok(())
     }
 
+    // ---- script output ----------------------------------------------------------------------
+
+    /// `print(text)`: the script's output. To stdout (or kept for `--json`), redacted, and
+    /// journaled in batches: one event per print would make a chatty loop wait on the disk.
+    pub fn print(&self, text: &str) {
+        let text = self.secrets.redact(text);
+        let mut state = self.state();
+        match state.captured.as_mut() {
+            Some(captured) => {
+                captured.push_str(&text);
+                captured.push('\n');
+            }
+            None => crate::output::print_stdout(&text),
+        }
+        if state.journaled_output + state.pending_output.len() < JOURNALED_OUTPUT_MAX {
+            state.pending_output.push_str(&text);
+            state.pending_output.push('\n');
+        } else {
+            state.journaled_output += text.len() + 1;
+        }
+    }
+
+    /// Journal the `print` output since the last flush as one `output` event.
+    pub fn flush_output(&self) {
+        let (text, total) = {
+            let mut state = self.state();
+            if state.pending_output.is_empty() {
+                return;
+            }
+            let text = std::mem::take(&mut state.pending_output);
+            state.journaled_output += text.len();
+            (text, state.journaled_output)
+        };
+        let mut data = json!({ "text": text });
+        if total > JOURNALED_OUTPUT_MAX {
+            data["truncated"] = json!(format!(
+                "output past {} is not journaled",
+                Size(JOURNALED_OUTPUT_MAX as u64)
+            ));
+        }
+        let _ = self.journal("output", data);
+    }
+
+    /// A sub-run's captured output joins the caller's (it is journaled under the sub-run).
+    pub fn capture_sub_output(&self, text: &str) {
+        if let Some(captured) = self.state().captured.as_mut() {
+            captured.push_str(text);
+        }
+    }
+
+    /// Everything `print` wrote, with `--json`.
+    pub fn captured_output(&self) -> Option<String> {
+        self.state().captured.clone()
+    }
+
     // ---- stopping -------------------------------------------------------------------------
+
+    /// Called by the engine before every operation, so it must be cheap: two relaxed loads, and
+    /// the clock and the memory reading only every few thousand operations.
+    pub fn poll(&self, operations: u64) -> Option<Stop> {
+        const CLOCK_EVERY: u64 = 1 << 10;
+        if !operations.is_multiple_of(CLOCK_EVERY)
+            && !self.interrupt.load(Ordering::Relaxed)
+            && !self.stopping.load(Ordering::Relaxed)
+        {
+            return None;
+        }
+        self.check_stop().or_else(|| self.check_memory(operations))
+    }
+
+    /// Stop the run if the process holds more memory than `--limit memory` allows. Read from
+    /// `/proc` every 2^16 operations: cheap, and soon enough for values grown a step at a time.
+    fn check_memory(&self, operations: u64) -> Option<Stop> {
+        const MEMORY_EVERY: u64 = 1 << 16;
+        let cap = self.limits.memory?;
+        let last = self.memory_checked_at.load(Ordering::Relaxed);
+        if operations.wrapping_sub(last) < MEMORY_EVERY {
+            return None;
+        }
+        self.memory_checked_at.store(operations, Ordering::Relaxed);
+        let used = crate::limits::resident_bytes()?;
+        if used <= cap {
+            return None;
+        }
+        let stop = Stop::Limit(format!(
+            "the script uses {} of memory, over the limit of {} (a value growing without end?)\nhelp: raise it with `--limit memory=SIZE` or `//! @limit memory=SIZE` in the header",
+            Size(used),
+            Size(cap)
+        ));
+        self.request_stop(stop.clone());
+        Some(stop)
+    }
 
     /// Checked by the engine's progress callback and by natives that wait.
     pub fn check_stop(&self) -> Option<Stop> {
@@ -368,6 +492,8 @@ impl Host {
         }
         let stop = if self.interrupt.load(Ordering::Relaxed) {
             Some(Stop::Interrupted)
+        } else if crate::output::closed() {
+            Some(Stop::OutputClosed)
         } else {
             match self.deadline {
                 Some((at, d)) if Instant::now() >= at => Some(Stop::TimedOut(d)),
@@ -375,7 +501,7 @@ impl Host {
             }
         };
         if let Some(s) = &stop {
-            self.state().stop = Some(s.clone());
+            self.request_stop(s.clone());
         }
         stop
     }
@@ -387,6 +513,7 @@ impl Host {
     /// Forget a stop and a pending Ctrl-C, so the REPL can evaluate its next input.
     pub fn clear_stop(&self) {
         self.interrupt.store(false, Ordering::Relaxed);
+        self.stopping.store(false, Ordering::Relaxed);
         self.state().stop = None;
     }
 
@@ -395,6 +522,7 @@ impl Host {
         if state.stop.is_none() {
             state.stop = Some(stop);
         }
+        self.stopping.store(true, Ordering::Relaxed);
     }
 
     /// An uncatchable error that ends the script (`try`/`catch` cannot swallow it).
@@ -895,6 +1023,8 @@ impl Host {
                 }
             }
         }
+        // Output printed before the step belongs to what came before it.
+        self.flush_output();
         {
             let mut state = self.state();
             state.steps.push(record("running", wait_ms));
@@ -919,6 +1049,8 @@ impl Host {
 
     /// Called when a started step ends, with its error if it failed.
     pub fn end_step(&self, error: Option<&EvalAltResult>) {
+        // The step's output is journaled as the step's, before its end.
+        self.flush_output();
         let (name, ms, wait_ms, status, end) = {
             let mut state = self.state();
             let stop = state.stop.clone();
@@ -948,6 +1080,8 @@ impl Host {
                 (Some(_), Some(Stop::TimedOut(_))) => "timed out",
                 (Some(_), Some(Stop::Locked(_))) => "locked",
                 (Some(_), Some(Stop::Unsafe(_))) => "failed",
+                (Some(_), Some(Stop::Limit(_))) => "failed",
+                (Some(_), Some(Stop::OutputClosed)) => "interrupted",
                 (Some(_), None) => "failed",
             }
             .to_string();

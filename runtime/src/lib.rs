@@ -3,6 +3,7 @@
 
 pub mod builtins;
 pub mod call;
+pub mod cfg;
 pub mod check;
 pub mod config;
 pub mod dirs;
@@ -14,6 +15,7 @@ pub mod failure;
 pub mod header;
 pub mod host;
 pub mod journal;
+pub mod limits;
 pub mod lint;
 pub mod lock;
 pub mod native;
@@ -26,6 +28,7 @@ pub mod resolver;
 pub mod run;
 pub mod script;
 pub mod secrets;
+pub mod step_syntax;
 pub mod time;
 pub mod who;
 

@@ -3,6 +3,7 @@
 //! Colour only on a terminal and never when `NO_COLOR` is set. Every text is redacted.
 
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::secrets::Secrets;
@@ -22,6 +23,36 @@ const RED: &str = "\x1b[31m";
 const GREEN: &str = "\x1b[32m";
 const YELLOW: &str = "\x1b[33m";
 const CYAN: &str = "\x1b[36m";
+
+/// Set when a write to stdout or stderr finds the reader gone (`ripcord run x | head`): the run
+/// stops at its next safe point instead of writing into the void or panicking.
+static CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// True once stdout or stderr has been found closed.
+pub fn closed() -> bool {
+    CLOSED.load(Ordering::Relaxed)
+}
+
+/// Note a failed write; only a broken pipe means the reader is gone.
+pub fn note_write(result: std::io::Result<()>) {
+    if let Err(e) = result
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        CLOSED.store(true, Ordering::Relaxed);
+    }
+}
+
+/// One line of the script's own output on stdout.
+pub fn print_stdout(text: &str) {
+    let mut out = std::io::stdout().lock();
+    note_write(writeln!(out, "{text}"));
+}
+
+/// A line on stderr that must not panic when stderr is closed.
+pub fn eprint_line(text: &str) {
+    let mut err = std::io::stderr().lock();
+    note_write(writeln!(err, "{text}"));
+}
 
 /// True if stderr is a terminal and `NO_COLOR` is unset or empty.
 pub fn use_color() -> bool {
@@ -58,9 +89,7 @@ impl Output {
         if self.quiet {
             return;
         }
-        let text = self.secrets.redact(text);
-        let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "{text}");
+        eprint_line(&self.secrets.redact(text));
     }
 
     pub fn step_start(&self, name: &str) {

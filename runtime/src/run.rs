@@ -62,6 +62,10 @@ pub struct RunRequest {
     pub sub_modules: Option<fn() -> Vec<NativeModule>>,
     /// Folders searched for `runbook::run` names after the caller's own folder.
     pub script_dirs: Vec<PathBuf>,
+    /// `--limit NAME=VALUE` settings; they override the header's `@limit` lines.
+    pub limits: Vec<crate::limits::Setting>,
+    /// `--json`: `print` output goes into the result object, not to stdout.
+    pub capture_output: bool,
 }
 
 impl RunRequest {
@@ -85,6 +89,8 @@ impl RunRequest {
             quiet: false,
             sub_modules: None,
             script_dirs: Vec::new(),
+            limits: Vec::new(),
+            capture_output: false,
         }
     }
 }
@@ -107,6 +113,9 @@ pub struct RunOutcome {
     pub error: Option<ErrorReport>,
     pub journal: Option<String>,
     pub rto: Option<String>,
+    /// What the script printed, with `--json` (otherwise it went to stdout as it ran).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
     #[serde(skip)]
     pub rto_duration: Option<Duration>,
     #[serde(skip)]
@@ -143,6 +152,7 @@ impl RunOutcome {
             error: None,
             journal: None,
             rto: None,
+            output: None,
             rto_duration: None,
             rendered_error: None,
             summary: String::new(),
@@ -235,6 +245,10 @@ pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
         interrupt: request.interrupt.clone(),
         completed_steps: request.completed_steps.clone(),
         replay: request.replay.clone(),
+        limits: crate::limits::Limits::default()
+            .with(&header.limits)
+            .with(&request.limits),
+        capture_output: request.capture_output,
     };
     let host = Arc::new(Host::new(options, out.clone()));
     host.set_prompter(request.prompter.clone());
@@ -247,6 +261,7 @@ pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
             yes: request.yes,
             interrupt: request.interrupt.clone(),
             prompter: request.prompter.clone(),
+            limits: request.limits.clone(),
         });
     }
     let base = script
@@ -261,6 +276,12 @@ pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
         Ok(ast) => ast,
         Err(e) => return usage_error(outcome, Diagnostic::from_parse(&e, &name), &mut sources),
     };
+    if let Some((cycle, pos)) = crate::check::import_cycle(&engine, &script.path, &ast) {
+        let d = Diagnostic::new(format!("import cycle: {cycle}"))
+            .at(&name, pos)
+            .help("modules cannot import each other; move what both need into a third module");
+        return usage_error(outcome, d, &mut sources);
+    }
 
     // 3. Lock and journal, then run.
     if request.mode == Mode::Run {
@@ -368,6 +389,11 @@ pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
                     crate::time::human(d)
                 ))
                 .at(&name, err.position()),
+                Some(Stop::Limit(m)) => Diagnostic::new(m).at(&name, err.position()),
+                Some(Stop::OutputClosed) => {
+                    Diagnostic::new("stopped at a safe point: the output was closed (broken pipe)")
+                        .at(&name, err.position())
+                }
                 None => Diagnostic::from_eval(&err, &name),
             };
             if let Some(step) = &failed_step {
@@ -386,6 +412,8 @@ pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
             }
         }
     }
+    host.flush_output();
+    outcome.output = host.captured_output();
     outcome.steps = host.steps();
     outcome.gates = host.gates();
     outcome.ms = host.elapsed().as_millis() as u64;
@@ -442,7 +470,8 @@ fn classify(host: &Host, _err: &EvalAltResult) -> (&'static str, i32) {
         Some(Stop::Interrupted) => ("interrupted", exit::INTERRUPTED),
         Some(Stop::TimedOut(_)) => ("timed out", exit::FAILED),
         Some(Stop::Locked(_)) => ("locked", exit::LOCKED),
-        Some(Stop::Unsafe(_)) | None => ("failed", exit::FAILED),
+        Some(Stop::Unsafe(_)) | Some(Stop::Limit(_)) | None => ("failed", exit::FAILED),
+        Some(Stop::OutputClosed) => ("interrupted", exit::INTERRUPTED),
     }
 }
 

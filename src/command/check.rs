@@ -22,22 +22,28 @@ pub fn check(ctx: &Context, paths: &[PathBuf]) -> i32 {
         ripcord_runtime::engine::standalone(modules, ripcord_runtime::Mode::DryRun);
     let color = ripcord_runtime::output::use_color();
     let mut sources = SourceCache::default();
-    let mut findings = 0;
+    let (mut findings, mut warnings) = (0, 0);
     for file in &files {
         let diagnostics = ripcord_runtime::check::check_file(&engine, &catalog, file);
         for d in &diagnostics {
             eprintln!("{}", d.render(&mut sources, color));
         }
-        findings += diagnostics.len();
+        let warned = diagnostics.iter().filter(|d| d.warning).count();
+        warnings += warned;
+        findings += diagnostics.len() - warned;
     }
+    let also = match warnings {
+        0 => String::new(),
+        n => format!(" ({n} warning(s))"),
+    };
     if findings > 0 {
         eprintln!(
-            "{findings} problem(s) in {} runbook(s); nothing was run",
+            "{findings} problem(s) in {} runbook(s){also}; nothing was run",
             files.len()
         );
         exit::USAGE
     } else {
-        eprintln!("{} runbook(s) checked: no problems", files.len());
+        eprintln!("{} runbook(s) checked: no problems{also}", files.len());
         exit::OK
     }
 }

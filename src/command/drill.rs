@@ -25,6 +25,7 @@ pub fn drill(ctx: &Context, args: DrillArgs) -> i32 {
         timeout: args.timeout.clone(),
         undo_on_failure: false,
         inject: args.inject.clone(),
+        limits: Vec::new(),
     };
     let mut request = match crate::command::run::request(ctx, &run_args) {
         Ok(r) => r,

@@ -19,6 +19,7 @@ pub fn repl(ctx: &Context, args: ReplArgs) -> i32 {
             timeout: None,
             undo_on_failure: false,
             inject: Vec::new(),
+            limits: Vec::new(),
         };
         return crate::command::run::run(ctx, run);
     }

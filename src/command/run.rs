@@ -5,6 +5,7 @@ use std::sync::Arc;
 use ripcord_runtime::Mode;
 use ripcord_runtime::host::Injection;
 use ripcord_runtime::native::Catalog;
+use ripcord_runtime::output::{eprint_line, print_stdout};
 use ripcord_runtime::run::{RunOutcome, RunRequest};
 
 use crate::app::Context;
@@ -62,6 +63,12 @@ pub fn request(ctx: &Context, args: &RunArgs) -> Result<RunRequest, String> {
                 .map_err(|e| format!("--inject `{text}`: {e}"))?;
         }
     }
+    request.limits = args
+        .limits
+        .iter()
+        .map(|l| ripcord_runtime::limits::Setting::parse(l).map_err(|e| format!("--limit {e}")))
+        .collect::<Result<_, _>>()?;
+    request.capture_output = args.json;
     request.undo_on_failure = args.undo_on_failure;
     request.interrupt = ctx.interrupt.clone();
     request.sub_modules = Some(ripcord_stdlib::modules);
@@ -78,15 +85,16 @@ pub fn request(ctx: &Context, args: &RunArgs) -> Result<RunRequest, String> {
 }
 
 /// Print the outcome (stderr for people, stdout JSON for pipelines) and return the exit code.
+/// Writes never panic: with the reader gone (`| head`) the run has already stopped quietly.
 pub fn finish(outcome: RunOutcome, json: bool) -> i32 {
     if let Some(rendered) = &outcome.rendered_error {
-        eprintln!("{rendered}");
+        eprint_line(rendered);
     }
-    eprintln!("{}", outcome.summary);
+    eprint_line(&outcome.summary);
     if json {
         match serde_json::to_string_pretty(&outcome) {
-            Ok(text) => println!("{text}"),
-            Err(e) => eprintln!("cannot encode the result as JSON: {e}"),
+            Ok(text) => print_stdout(&text),
+            Err(e) => eprint_line(&format!("cannot encode the result as JSON: {e}")),
         }
     }
     outcome.exit_code
