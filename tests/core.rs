@@ -784,7 +784,7 @@ step "Fail" {{
     for f in [sb.journal(), sb.journal().with_extension("db-wal")] {
         texts.push(String::from_utf8_lossy(&std::fs::read(&f).unwrap_or_default()).into_owned());
     }
-    assert!(texts[1].contains("token is ***"), "{}", texts[1]);
+    assert!(texts[0].contains("token is ***"), "{}", texts[0]);
     for (i, t) in texts.iter().enumerate() {
         assert!(!t.contains(secret), "output {i} contains the secret:\n{t}");
     }

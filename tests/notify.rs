@@ -87,9 +87,11 @@ let b = notify::slack(cfg.notify.slack.webhook, #{ text: "fallback", blocks: [#{
     assert_eq!(result["a"]["attempts"], 1);
     assert_eq!(result["a"]["response"], "ok");
     assert!(
-        out.stderr.contains(r#"#{"webhook": "***"}"#),
+        out.json()["output"]
+            .as_str()
+            .is_some_and(|o| o.contains(r#"#{"webhook": "***"}"#)),
         "print(cfg.notify) shows the webhook masked:\n{}",
-        out.stderr
+        out.stdout
     );
     assert_no_secrets(&sb, &out, &[HOOK_PATH, "S3cretHookToken", ROUTING_KEY]);
 }

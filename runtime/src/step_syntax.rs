@@ -94,19 +94,37 @@ fn scan(engine: &Engine, text: &str) -> HashSet<(usize, usize)> {
     let _scoped = Scoped::set(Forms::Scanning);
     let mut forms = HashSet::new();
     let inputs = [text];
-    let (tokens, _) = engine.lex(&inputs);
+    let (tokens, control) = engine.lex(&inputs);
+    // Brace depth inside each open `${ ... }`: at its closing brace the tokenizer must be told
+    // to read text again, as the parser does.
+    let mut interpolations: Vec<usize> = Vec::new();
     let mut previous_step: Option<Position> = None;
     for (token, pos) in tokens {
+        if let Token::StringConstant(_) | Token::InterpolatedString(_) = token
+            && let Some(at) = previous_step
+        {
+            forms.insert(key(at));
+        }
+        previous_step = None;
         match token {
             Token::EOF => break,
-            Token::StringConstant(_) | Token::InterpolatedString(_) => {
-                if let Some(at) = previous_step {
-                    forms.insert(key(at));
+            Token::InterpolatedString(_) => interpolations.push(0),
+            Token::LeftBrace | Token::MapStart => {
+                if let Some(depth) = interpolations.last_mut() {
+                    *depth += 1;
                 }
-                previous_step = None;
+            }
+            Token::RightBrace => {
+                if let Some(depth) = interpolations.last_mut() {
+                    *depth = depth.saturating_sub(1);
+                    if *depth == 0 {
+                        interpolations.pop();
+                        control.borrow_mut().is_within_text = true;
+                    }
+                }
             }
             Token::Identifier(ref word) if word.as_str() == "step" => previous_step = Some(pos),
-            _ => previous_step = None,
+            _ => {}
         }
     }
     forms
@@ -152,7 +170,16 @@ mod tests {
             4
         );
         assert_eq!(run("fn step(x) { x * 2 } step(21)"), 42);
-        assert_eq!(run("let x = 5; step `at ${x}` { x += 1; } x"), 6);
+        // A step's name is a plain string, as before; an interpolated one says so.
+        let err = compile(&engine(), "let x = 5; step `at ${x}` { x += 1; }").unwrap_err();
+        assert_eq!(err.err_type().to_string(), "Expecting a string");
+        // Text after an interpolation is lexed as text, so later forms are still found.
+        assert_eq!(
+            run(
+                "let x = 1; step \"a\" { let s = `${#{ a: `${x}` }.a} }`; } step \"b\" { x += 1; } step \"c\" { x += 1; } x"
+            ),
+            3
+        );
         assert_eq!(run("let f = |step| step + 1; f.call(1)"), 2);
     }
 
