@@ -502,3 +502,39 @@ fn a_pasted_multi_line_function_arrives_whole_and_can_be_called() {
     assert_eq!(t.exit_code(), 0, "{}", t.screen());
     assert!(!t.screen().contains("error"), "{}", t.screen());
 }
+
+#[test]
+fn command_output_is_shown_live_under_the_step_masked_and_collapsed_to_its_last_lines() {
+    let sb = Sandbox::new();
+    sb.write(
+        "live.rhai",
+        "//! Chatty.\n//! @param secret token = \"\"\nstep \"Chatty\" {\n    sh(`for i in 1 2 3 4 5 6 7; do echo \"line $i ${token}\"; done; sleep 2; echo last`);\n}\n",
+    );
+    let t = Terminal::start(&sb, "run live.rhai -p token=hunter22");
+    // While the command sleeps, its lines so far are on the screen under the step.
+    let running = t.wait_for("│ line 7 ***");
+    assert!(!running.contains("│ last"), "{running}");
+    assert_eq!(t.exit_code(), 0, "{}", t.screen());
+    let screen = t.screen();
+    assert!(screen.contains("│ last"), "{screen}");
+    assert!(screen.contains("│ line 4 ***"), "{screen}");
+    assert!(!screen.contains("│ line 3"), "not collapsed:\n{screen}");
+    assert!(!screen.contains("hunter22"), "{screen}");
+
+    // The journal keeps the full output, masked.
+    let events = events(&sb);
+    let end = events
+        .iter()
+        .find(|(k, ..)| k == "change.end")
+        .map(|(_, _, d)| d.to_string())
+        .expect("change.end");
+    assert!(
+        end.contains("line 1 ***") && !end.contains("hunter22"),
+        "{end}"
+    );
+
+    // Without a terminal nothing is drawn.
+    let piped = sb.run(&["run", "live.rhai", "-p", "token=hunter22"]);
+    assert_eq!(piped.code, 0, "{}", piped.stderr);
+    assert!(!piped.stderr.contains('│'), "{}", piped.stderr);
+}

@@ -17,6 +17,7 @@ pub mod host;
 pub mod journal;
 pub mod limits;
 pub mod lint;
+pub mod live;
 pub mod lock;
 pub mod native;
 pub mod output;

@@ -73,6 +73,12 @@ impl Output {
         self
     }
 
+    /// True if a running command's output is drawn live under its step: on a terminal that
+    /// can move its cursor, unless the run is quiet.
+    pub fn live(&self) -> bool {
+        !self.quiet && crate::live::enabled()
+    }
+
     pub fn color(&self) -> bool {
         self.color
     }

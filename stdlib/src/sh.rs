@@ -14,6 +14,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ripcord_runtime::dirs::expand_tilde;
+use ripcord_runtime::live::LiveTail;
 use ripcord_runtime::rhai::{Array, Dynamic, Map, NativeCallContext};
 use ripcord_runtime::time::{human, parse_duration};
 use ripcord_runtime::{
@@ -41,7 +42,7 @@ macro_rules! options_doc {
 `timeout` (default \"10m\", capped by the run's `--timeout`), `check` (default true: a non-zero exit \
 fails naming the command, the exit code and the end of stderr; false returns the map), `read_only` \
 (true: the command only looks, so it runs in a dry run too), `stdin` (text fed to the command).\n\n\
-A timeout kills the command's whole process group. stdout and stderr are returned, not printed."
+A timeout kills the command's whole process group. stdout and stderr are returned; on a terminal their last lines are also shown live under the step."
     };
 }
 
@@ -318,6 +319,7 @@ fn execute(host: &Host, shown: &str, mut command: Command, opts: &Options) -> Na
     }
     let stdout = Collector::start(child.stdout.take());
     let stderr = Collector::start(child.stderr.take());
+    let mut live = Live::start(host);
 
     let status = loop {
         match child.try_wait() {
@@ -348,10 +350,16 @@ fn execute(host: &Host, shown: &str, mut command: Command, opts: &Options) -> Na
                 .hint("raise #{ timeout: \"...\" } if the command needs longer"));
         }
         std::thread::sleep(POLL);
+        if let Some(live) = live.as_mut() {
+            live.show_new(&stdout, &stderr);
+        }
     };
     let ms = started.elapsed().as_millis() as i64;
     let out = stdout.wait(DRAIN_WAIT);
     let err = stderr.wait(DRAIN_WAIT);
+    if let Some(live) = live {
+        live.finish(&out, &err);
+    }
     let code = exit_code(status);
     if opts.check && code != 0 {
         let what = if err.trim().is_empty() {
@@ -438,6 +446,40 @@ fn group_alive(pgid: libc::pid_t) -> bool {
     })
 }
 
+/// The command's output drawn under its step while it runs (a terminal only; see `live`).
+struct Live {
+    tail: LiveTail,
+    shown: (usize, usize),
+}
+
+impl Live {
+    fn start(host: &Host) -> Option<Live> {
+        host.out.live().then(|| Live {
+            tail: LiveTail::new(host.secrets.clone()),
+            shown: (0, 0),
+        })
+    }
+
+    /// Draw what the command wrote since the last call, stdout then stderr.
+    fn show_new(&mut self, stdout: &Collector, stderr: &Collector) {
+        let out = stdout.since(self.shown.0);
+        let err = stderr.since(self.shown.1);
+        self.shown.0 += out.len();
+        self.shown.1 += err.len();
+        self.tail.feed(&out);
+        self.tail.feed(&err);
+    }
+
+    /// The command ended with `out` and `err` in full: draw the rest and leave the window.
+    fn finish(mut self, out: &str, err: &str) {
+        let rest =
+            |text: &str, shown: usize| text.as_bytes().get(shown..).unwrap_or_default().to_vec();
+        self.tail.feed(&rest(out, self.shown.0));
+        self.tail.feed(&rest(err, self.shown.1));
+        self.tail.finish();
+    }
+}
+
 /// Reads a pipe to its end on a thread, so a chatty command never blocks on a full pipe.
 struct Collector {
     buf: Arc<Mutex<Vec<u8>>>,
@@ -462,6 +504,12 @@ impl Collector {
             })
         });
         Collector { buf, handle }
+    }
+
+    /// The bytes read after the first `offset`.
+    fn since(&self, offset: usize) -> Vec<u8> {
+        let buf = self.buf.lock().unwrap_or_else(|p| p.into_inner());
+        buf.get(offset..).map(<[u8]>::to_vec).unwrap_or_default()
     }
 
     /// What was read, once the pipe closes or `patience` runs out (a background process of the

@@ -1,0 +1,123 @@
+//! A command's output live under its step, on a terminal only: the last few lines in a window
+//! that is redrawn in place as lines arrive and stays, collapsed to those lines, when the command
+//! ends. The full text is still returned to the script and journaled; this is only what the
+//! operator watches. Every line is redacted before it is drawn.
+
+use std::collections::VecDeque;
+use std::io::{IsTerminal, Write};
+
+use crate::secrets::Secrets;
+
+/// How many of the latest lines the window shows.
+const WINDOW: usize = 5;
+
+/// True if stderr is a terminal that understands cursor movement (not `TERM=dumb`).
+pub fn enabled() -> bool {
+    std::io::stderr().is_terminal() && std::env::var("TERM").map_or(true, |t| t != "dumb")
+}
+
+/// The live window of one running command.
+pub struct LiveTail {
+    secrets: Secrets,
+    lines: VecDeque<String>,
+    partial: Vec<u8>,
+    drawn: usize,
+    width: usize,
+}
+
+impl LiveTail {
+    pub fn new(secrets: Secrets) -> LiveTail {
+        LiveTail {
+            secrets,
+            lines: VecDeque::new(),
+            partial: Vec::new(),
+            drawn: 0,
+            width: terminal_width(),
+        }
+    }
+
+    /// Take more output; the window is redrawn when a line completes.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        self.partial.extend_from_slice(bytes);
+        let mut complete = false;
+        while let Some(end) = self.partial.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=end).collect();
+            self.push(&line[..line.len() - 1]);
+            complete = true;
+        }
+        if complete {
+            self.draw();
+        }
+    }
+
+    /// The command ended: show its last, unterminated line too, and leave the window as it is.
+    pub fn finish(mut self) {
+        if !self.partial.is_empty() {
+            let rest = std::mem::take(&mut self.partial);
+            self.push(&rest);
+            self.draw();
+        }
+    }
+
+    fn push(&mut self, line: &[u8]) {
+        let text = String::from_utf8_lossy(line);
+        let text = self.secrets.redact(text.trim_end_matches('\r'));
+        self.lines.push_back(text);
+        if self.lines.len() > WINDOW {
+            self.lines.pop_front();
+        }
+    }
+
+    fn draw(&mut self) {
+        let mut err = std::io::stderr().lock();
+        if self.drawn > 0 {
+            // Back to the window's first line, and clear from there down.
+            let _ = write!(err, "\x1b[{}F\x1b[J", self.drawn);
+        }
+        // Cut to the terminal's width so every line takes exactly one row to move back over.
+        let room = self.width.saturating_sub(6).max(10);
+        for line in &self.lines {
+            let shown: String = line
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(room)
+                .collect();
+            let _ = writeln!(err, "    │ {shown}");
+        }
+        let _ = err.flush();
+        self.drawn = self.lines.len();
+    }
+}
+
+fn terminal_width() -> usize {
+    // SAFETY: winsize is plain data; TIOCGWINSZ fills it for a terminal fd or fails.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::ioctl(libc::STDERR_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
+    if ok && size.ws_col > 0 {
+        usize::from(size.ws_col)
+    } else {
+        80
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_last_lines_redacted() {
+        let secrets = Secrets::default();
+        secrets.add("hunter22");
+        let mut tail = LiveTail::new(secrets);
+        tail.width = 200;
+        for i in 0..8 {
+            tail.push(format!("line {i} token=hunter22").as_bytes());
+        }
+        assert_eq!(tail.lines.len(), WINDOW);
+        assert_eq!(
+            tail.lines[0],
+            format!("line 3 token={}", crate::secrets::MASK)
+        );
+        assert!(tail.lines.iter().all(|l| !l.contains("hunter22")));
+    }
+}
