@@ -538,3 +538,39 @@ fn command_output_is_shown_live_under_the_step_masked_and_collapsed_to_its_last_
     assert_eq!(piped.code, 0, "{}", piped.stderr);
     assert!(!piped.stderr.contains('│'), "{}", piped.stderr);
 }
+
+#[test]
+fn a_wait_shows_a_spinner_with_the_attempt_and_the_time_so_far_then_clears_it() {
+    let sb = Sandbox::new();
+    // A port nobody listens on: every attempt is refused until the wait gives up.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    sb.write(
+        "wait.rhai",
+        &format!(
+            "step \"Wait\" {{\n    probe::wait(\"http://127.0.0.1:{port}/health\", #{{ status: 200, interval: \"200ms\", timeout: \"4s\" }});\n}}\n"
+        ),
+    );
+    let t = Terminal::start(&sb, "run wait.rhai");
+    let shown = t.wait_for("— attempt 3, ");
+    assert!(
+        shown.contains(&format!(
+            "probe::wait http://127.0.0.1:{port}/health — attempt"
+        )),
+        "{shown}"
+    );
+    assert!(shown.contains("(last: "), "{shown}");
+    assert_eq!(t.exit_code(), 1, "{}", t.screen());
+    let screen = t.screen();
+    assert!(
+        !screen.contains("— attempt"),
+        "the spinner was not cleared:\n{screen}"
+    );
+    assert!(screen.contains("not met within 4s"), "{screen}");
+
+    let piped = sb.run(&["run", "wait.rhai"]);
+    assert_eq!(piped.code, 1, "{}", piped.stderr);
+    assert!(!piped.stderr.contains("— attempt"), "{}", piped.stderr);
+}

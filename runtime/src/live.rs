@@ -1,10 +1,14 @@
-//! A command's output live under its step, on a terminal only: the last few lines in a window
-//! that is redrawn in place as lines arrive and stays, collapsed to those lines, when the command
-//! ends. The full text is still returned to the script and journaled; this is only what the
-//! operator watches. Every line is redacted before it is drawn.
+//! What the operator watches while a step waits, on a terminal only: a command's output live
+//! under its step (the last few lines in a window redrawn in place as lines arrive, left
+//! collapsed to those lines when the command ends), and a spinner line with the attempt count and
+//! the time so far for waits. The full text is still returned and journaled; every line is
+//! redacted before it is drawn.
 
 use std::collections::VecDeque;
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::secrets::Secrets;
 
@@ -86,6 +90,92 @@ impl LiveTail {
         }
         let _ = err.flush();
         self.drawn = self.lines.len();
+    }
+}
+
+/// One line redrawn in place while something is waited for: what, which attempt, how long so far
+/// and the latest observation. Cleared when dropped, so the step's own lines follow it.
+pub struct Spinner {
+    state: Arc<Mutex<SpinnerState>>,
+    stop: Arc<AtomicBool>,
+    ticker: Option<std::thread::JoinHandle<()>>,
+}
+
+struct SpinnerState {
+    label: String,
+    attempt: usize,
+    last: String,
+}
+
+impl Spinner {
+    /// Start drawing `label` (already redacted) on stderr, ten times a second.
+    pub fn start(label: String) -> Spinner {
+        let state = Arc::new(Mutex::new(SpinnerState {
+            label,
+            attempt: 0,
+            last: String::new(),
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let ticker = {
+            let (state, stop) = (state.clone(), stop.clone());
+            std::thread::spawn(move || tick(&state, &stop))
+        };
+        Spinner {
+            state,
+            stop,
+            ticker: Some(ticker),
+        }
+    }
+
+    /// Attempt `n` was made and saw `last` (already redacted).
+    pub fn attempt(&self, n: usize, last: String) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.attempt = n;
+        state.last = last;
+    }
+}
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(ticker) = self.ticker.take() {
+            let _ = ticker.join();
+        }
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\r\x1b[K");
+        let _ = err.flush();
+    }
+}
+
+fn tick(state: &Mutex<SpinnerState>, stop: &AtomicBool) {
+    const FRAMES: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+    let started = Instant::now();
+    let width = terminal_width().saturating_sub(1);
+    let mut frame = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let line = {
+            let s = state.lock().unwrap_or_else(|p| p.into_inner());
+            let mut line = format!(
+                "  {} {} — attempt {}, {:.1}s",
+                FRAMES[frame % FRAMES.len()],
+                s.label,
+                s.attempt.max(1),
+                started.elapsed().as_secs_f64()
+            );
+            if !s.last.is_empty() {
+                line.push_str(&format!(" (last: {})", s.last));
+            }
+            line.chars()
+                .filter(|c| !c.is_control())
+                .take(width)
+                .collect::<String>()
+        };
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\r\x1b[K{line}");
+        let _ = err.flush();
+        drop(err);
+        frame += 1;
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

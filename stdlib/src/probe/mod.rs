@@ -15,6 +15,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ripcord_runtime::live::Spinner;
 use ripcord_runtime::rhai::{Array, Dynamic, Map, NativeCallContext};
 use ripcord_runtime::{Decl, Effect, Failure, Host, NativeModule, NativeResult, RhaiResult};
 use serde_json::json;
@@ -351,12 +352,24 @@ async fn wait_until(
     let deadline = started + limit;
     let mut window = VecDeque::with_capacity(expect.of);
     let mut attempts = 0;
+    let spinner = host.out.live().then(|| {
+        Spinner::start(
+            host.secrets
+                .redact(&format!("probe::wait {}", template.url)),
+        )
+    });
     loop {
         attempts += 1;
         let mut req = template.clone();
         let left = deadline.saturating_duration_since(Instant::now());
         req.timeout = req.timeout.min(left.max(Duration::from_millis(200)));
         let last = send(host, client, &req).await;
+        if let Some(spinner) = &spinner {
+            let seen = last
+                .error()
+                .unwrap_or_else(|| format!("HTTP {}", last.status));
+            spinner.attempt(attempts, host.secrets.redact(&seen));
+        }
         window.push_back(expect.misses(&last).is_empty());
         if window.len() > expect.of {
             window.pop_front();
