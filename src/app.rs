@@ -102,6 +102,7 @@ fn main_on_this_thread() -> i32 {
             faulty,
         }),
         Command::Run(args) => command::run::run(&ctx, args),
+        Command::Watch(args) => command::watch::watch(&ctx, args),
         Command::Check { paths } => command::check::check(&ctx, &paths),
         Command::List { dir } => command::list::list(&ctx, dir.as_deref()),
         Command::Describe { script } => command::list::describe(&ctx, &script),

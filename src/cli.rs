@@ -41,6 +41,9 @@ pub enum Command {
     },
     /// Run a runbook
     Run(RunArgs),
+    /// Evaluate a trigger runbook periodically and run the rollback for sustained auto-execute
+    /// priorities (once, journaled); `watch status|rearm|install TRIGGERS`
+    Watch(crate::command::watch::WatchArgs),
     /// Check runbooks without running them: syntax, unknown functions, undefined variables
     Check {
         /// Scripts or folders (default: the script path)

@@ -19,3 +19,4 @@ mod runbooks;
 mod safety;
 mod service;
 mod sys;
+mod watch;

@@ -1,0 +1,122 @@
+//! `ripcord watch status TRIGGERS`: the watch's state, last evaluations and last action, read
+//! back from the journal (the running watch holds nothing the journal does not have).
+
+use ripcord_runtime::journal::{EventRow, Journal};
+use ripcord_runtime::run::exit;
+use serde_json::{Value, json};
+
+use super::state;
+use crate::app::{Context, fail};
+
+/// State changes shown by `status`.
+const RECENT: usize = 5;
+
+pub fn status(ctx: &Context, triggers: &str, as_json: bool) -> i32 {
+    match report(ctx, triggers) {
+        Ok(report) => {
+            if as_json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                );
+            } else {
+                print_report(triggers, &report);
+            }
+            exit::OK
+        }
+        Err(message) => fail(exit::FAILED, &message),
+    }
+}
+
+fn report(ctx: &Context, triggers: &str) -> Result<Value, String> {
+    let key = state::key(&super::name_of(triggers));
+    let journal = Journal::open(&ctx.journal)?;
+    let runs: Vec<_> = journal
+        .runs(100_000)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|r| r.script == key && r.mode != "rearm")
+        .collect();
+    let Some(current) = runs.first() else {
+        return Err(format!(
+            "no watch on {triggers} in the journal {}\nhelp: start one with `ripcord watch {triggers}` (or `ripcord watch install {triggers}`)",
+            ctx.journal.display()
+        ));
+    };
+    let memory = state::memory(&journal, &key)?;
+    let events = state::watch_events(&journal, &key)?;
+    let of = |kind: &str| -> Vec<&EventRow> { events.iter().filter(|e| e.kind == kind).collect() };
+    let states: Vec<Value> = of("watch.state")
+        .iter()
+        .rev()
+        .take(RECENT)
+        .map(|e| json!({ "at": e.ts, "phase": e.data["phase"], "priority": e.data["priority"], "evaluation": e.data["evaluation"] }))
+        .collect();
+    let alive = current.status == "running" && ripcord_runtime::who::pid_alive(current.pid);
+    Ok(json!({
+        "watch": key,
+        "running": alive,
+        "pid": current.pid,
+        "run": current.id,
+        "mode": current.mode,
+        "since": current.started,
+        "policy": current.params,
+        "state": states.first().cloned().unwrap_or(Value::Null),
+        "recent": states,
+        "last_heartbeat": of("watch.heartbeat").last().map(|e| e.ts.clone()),
+        "actions_since_rearm": memory.actions,
+        "last_action": memory.last_action,
+        "last_action_outcome": memory.last_outcome,
+        "restarts": runs.len().saturating_sub(1),
+    }))
+}
+
+fn print_report(triggers: &str, r: &Value) {
+    let running = if r["running"] == true {
+        format!(
+            "running (pid {}, {} since {})",
+            r["pid"],
+            r["mode"].as_str().unwrap_or(""),
+            r["since"].as_str().unwrap_or("")
+        )
+    } else {
+        "not running".to_string()
+    };
+    println!("watch on {triggers}: {running}");
+    match r["state"].as_object() {
+        Some(s) => println!(
+            "state: {} ({}) since evaluation {} at {}",
+            s["phase"].as_str().unwrap_or("?"),
+            s["priority"].as_str().unwrap_or("?"),
+            s["evaluation"],
+            s["at"].as_str().unwrap_or("?")
+        ),
+        None => println!("state: no evaluation yet"),
+    }
+    for s in r["recent"].as_array().into_iter().flatten().skip(1) {
+        println!(
+            "  before: {} ({}) at {}",
+            s["phase"].as_str().unwrap_or("?"),
+            s["priority"].as_str().unwrap_or("?"),
+            s["at"].as_str().unwrap_or("?")
+        );
+    }
+    println!(
+        "actions since the last re-arm: {} (max {})",
+        r["actions_since_rearm"], r["policy"]["max_actions"]
+    );
+    match (
+        r["last_action"].as_str(),
+        r["last_action_outcome"].as_object(),
+    ) {
+        (Some(at), Some(o)) => println!(
+            "last action: {at}, run {} {}",
+            o["run"],
+            o["status"].as_str().unwrap_or("?")
+        ),
+        (Some(at), None) => {
+            println!("last action: {at}, did not finish (the watch stopped during it)")
+        }
+        _ => println!("last action: none"),
+    }
+}
