@@ -5,8 +5,14 @@
 //! old file or the new one, never half of each. Copies and moves refuse to replace an existing
 //! file unless `#{ force: true }`: an operator taking a safety copy must not overwrite an
 //! earlier one by accident.
+//!
+//! Shared folders are hostile ground (see `guard`): every change acts on the resolved path and
+//! shows it, files are created new with their final mode, and a symlink another user planted is
+//! refused rather than followed.
 
-use std::fs::{File, OpenOptions, Permissions};
+mod guard;
+
+use std::fs::{File, Permissions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -38,7 +44,9 @@ print(log);"#,
         params: &["path: String", "content: String", "()"],
         doc: "Write `content` to `path`, replacing the file durably.\n\nThe content goes to a temp file \
               in the same folder, is fsynced and renamed over `path`; the folder is fsynced too. An \
-              existing file keeps its permissions. The folder must exist (see `fs::mkdir`).",
+              existing file keeps its permissions; a new one is private (0600) from its first byte. \
+              A symlink is followed only when the runner owns it (one planted by another user is \
+              refused). The folder must exist (see `fs::mkdir`).",
         example: r#"// Backtick strings keep `\n` as two characters: add newlines with "\n".
 fs::write("maintenance.flag", `rollback started at ${time::now()}` + "\n");"#,
     };
@@ -147,10 +155,21 @@ print(`restoring ${backup}`);"#,
         name: "mkdir",
         effect: Effect::Change,
         params: &["path: String", "()"],
-        doc: "Create a folder and any missing parents; an existing folder is fine.",
-        example: r#"fs::mkdir(`backups/${time::stamp()}`);"#,
+        doc: "Create a folder and any missing parents; an existing folder is fine.\n\n\
+              With `#{ fresh: true }` the folder itself must be new (mode 0700): anything already \
+              at that path fails the call. Use it for evidence and backup folders in a shared \
+              place, where another user could have made the folder (or a symlink) in advance.",
+        example: r#"fs::mkdir(`backups/${time::stamp()}`);
+fs::mkdir(`backups/evidence-${time::stamp()}`, #{ fresh: true });"#,
     };
     m.function(mkdir, fs_mkdir);
+    m.function(
+        Decl {
+            params: &["path: String", "opts: Map", "()"],
+            ..mkdir
+        },
+        fs_mkdir_opts,
+    );
 
     let sha256 = Decl {
         name: "sha256",
@@ -255,14 +274,19 @@ fn fs_size(ctx: NativeCallContext, path: &str) -> RhaiResult<i64> {
 
 fn fs_write(ctx: NativeCallContext, path: &str, content: &str) -> RhaiResult<()> {
     let host = Host::of(&ctx)?;
+    let resolved = guard::resolve(path);
     let change = Change::new(
         "fs::write",
-        format!("write {} to {path}", bytes_text(content.len() as u64)),
+        format!(
+            "write {} to {}",
+            bytes_text(content.len() as u64),
+            guard::shown(path, &resolved)
+        ),
     )
     .arg("path", path)
     .arg("bytes", content.len());
     host.change(&ctx, change, || {
-        let target = resolve_symlink(Path::new(&expand_tilde(path)));
+        let target = guard::follow_own_symlink(&resolved, "write")?;
         write_durably(&target, None, |f| f.write_all(content.as_bytes()))
             .map_err(|e| io_failure("cannot write", path, &e))?;
         Ok(Dynamic::UNIT)
@@ -272,28 +296,39 @@ fn fs_write(ctx: NativeCallContext, path: &str, content: &str) -> RhaiResult<()>
 
 fn fs_append(ctx: NativeCallContext, path: &str, content: &str) -> RhaiResult<()> {
     let host = Host::of(&ctx)?;
+    let resolved = guard::resolve(path);
     let change = Change::new(
         "fs::append",
-        format!("append {} to {path}", bytes_text(content.len() as u64)),
+        format!(
+            "append {} to {}",
+            bytes_text(content.len() as u64),
+            guard::shown(path, &resolved)
+        ),
     )
     .arg("path", path)
     .arg("bytes", content.len());
     host.change(&ctx, change, || {
-        let target = PathBuf::from(expand_tilde(path));
-        let created = !target.exists();
-        let append = || -> io::Result<()> {
-            let mut file = OpenOptions::new().append(true).create(true).open(&target)?;
-            file.write_all(content.as_bytes())?;
-            file.sync_all()?;
-            if created {
-                sync_dir(&target)?;
-            }
-            Ok(())
-        };
-        append().map_err(|e| io_failure("cannot append to", path, &e))?;
+        let target = guard::follow_own_symlink(&resolved, "append to")?;
+        append_durably(&target, content.as_bytes())
+            .map_err(|e| io_failure("cannot append to", path, &e))?;
         Ok(Dynamic::UNIT)
     })
     .map(drop)
+}
+
+/// Append to `target`, creating it new (private, never through a symlink) when it is missing.
+fn append_durably(target: &Path, bytes: &[u8]) -> io::Result<()> {
+    let (mut file, created) = match guard::create_new(target, guard::NEW_FILE_MODE) {
+        Ok(file) => (file, true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => (guard::open_append(target)?, false),
+        Err(e) => return Err(e),
+    };
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    if created {
+        sync_dir(target)?;
+    }
+    Ok(())
 }
 
 fn fs_copy(ctx: NativeCallContext, src: &str, dst: &str) -> RhaiResult<String> {
@@ -306,9 +341,10 @@ fn fs_copy_opts(ctx: NativeCallContext, src: &str, dst: &str, opts: Map) -> Rhai
     let target = into_folder(src, dst);
     let shown = target.display().to_string();
     let size = std::fs::metadata(expand_tilde(src)).map(|m| m.len()).ok();
+    let from = guard::shown(src, &guard::resolve(src));
     let summary = match size {
-        Some(n) => format!("copy {src} -> {shown} ({})", bytes_text(n)),
-        None => format!("copy {src} -> {shown}"),
+        Some(n) => format!("copy {from} -> {shown} ({})", bytes_text(n)),
+        None => format!("copy {from} -> {shown}"),
     };
     warn_if_refused(&host, "fs::copy", &target, force);
     let change = Change::new("fs::copy", summary)
@@ -334,7 +370,8 @@ fn fs_move_opts(ctx: NativeCallContext, src: &str, dst: &str, opts: Map) -> Rhai
     let target = into_folder(src, dst);
     let shown = target.display().to_string();
     warn_if_refused(&host, "fs::move", &target, force);
-    let change = Change::new("fs::move", format!("move {src} -> {shown}"))
+    let from = guard::shown(src, &guard::resolve(src));
+    let change = Change::new("fs::move", format!("move {from} -> {shown}"))
         .arg("src", src)
         .arg("dst", shown.as_str())
         .arg("force", force)
@@ -369,58 +406,111 @@ fn fs_remove_opts(ctx: NativeCallContext, path: &str, opts: Map) -> RhaiResult<(
     let known = &["recursive", "missing_ok"];
     let recursive = flag(&opts, "recursive", "fs::remove", known).map_err(|f| f.at(&ctx))?;
     let missing_ok = flag(&opts, "missing_ok", "fs::remove", known).map_err(|f| f.at(&ctx))?;
-    let target = PathBuf::from(expand_tilde(path));
+    let target = guard::resolve(path);
+    let shown = guard::shown(path, &target);
     let is_dir = std::fs::symlink_metadata(&target)
         .map(|m| m.is_dir())
         .unwrap_or(false);
+    if is_dir && recursive {
+        // Refused before the change is journaled or simulated: a dry run says so too.
+        guard::refuse_precious(&target, &host.config).map_err(|f| f.at(&ctx))?;
+    }
     let summary = if is_dir {
-        format!("remove folder {path} and everything in it")
+        format!("remove folder {shown} and everything in it")
     } else {
-        format!("remove {path}")
+        format!("remove {shown}")
     };
     let change = Change::new("fs::remove", summary)
         .arg("path", path)
+        .arg("resolved", target.display().to_string())
         .arg("recursive", recursive);
     host.change(&ctx, change, || {
-        let meta = match std::fs::symlink_metadata(&target) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == io::ErrorKind::NotFound && missing_ok => {
-                return Ok(Dynamic::UNIT);
-            }
-            Err(e) => {
-                return Err(io_failure("cannot remove", path, &e)
-                    .hint("pass #{ missing_ok: true } if it may already be gone"));
-            }
-        };
-        let removed = if meta.is_dir() {
-            if !recursive {
-                return Err(
-                    Failure::new(format!("cannot remove {path}: it is a folder")).hint(
-                        "pass #{ recursive: true } to remove the folder and everything in it",
-                    ),
-                );
-            }
-            std::fs::remove_dir_all(&target)
-        } else {
-            std::fs::remove_file(&target)
-        };
-        removed.map_err(|e| io_failure("cannot remove", path, &e))?;
-        sync_dir(&target)
-            .map_err(|e| io_failure("removed but cannot sync the folder of", path, &e))?;
+        remove_path(&target, path, recursive, missing_ok)?;
         Ok(Dynamic::UNIT)
     })
     .map(drop)
 }
 
+fn remove_path(target: &Path, path: &str, recursive: bool, missing_ok: bool) -> NativeResult<()> {
+    let meta = match std::fs::symlink_metadata(target) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound && missing_ok => return Ok(()),
+        Err(e) => {
+            return Err(io_failure("cannot remove", path, &e)
+                .hint("pass #{ missing_ok: true } if it may already be gone"));
+        }
+    };
+    let removed = if meta.is_dir() {
+        if !recursive {
+            return Err(
+                Failure::new(format!("cannot remove {path}: it is a folder"))
+                    .hint("pass #{ recursive: true } to remove the folder and everything in it"),
+            );
+        }
+        std::fs::remove_dir_all(target)
+    } else {
+        std::fs::remove_file(target)
+    };
+    removed.map_err(|e| io_failure("cannot remove", path, &e))?;
+    sync_dir(target).map_err(|e| io_failure("removed but cannot sync the folder of", path, &e))
+}
+
 fn fs_mkdir(ctx: NativeCallContext, path: &str) -> RhaiResult<()> {
+    fs_mkdir_opts(ctx, path, Map::new())
+}
+
+fn fs_mkdir_opts(ctx: NativeCallContext, path: &str, opts: Map) -> RhaiResult<()> {
     let host = Host::of(&ctx)?;
-    let change = Change::new("fs::mkdir", format!("create folder {path}")).arg("path", path);
+    let fresh = flag(&opts, "fresh", "fs::mkdir", &["fresh"]).map_err(|f| f.at(&ctx))?;
+    let target = guard::resolve(path);
+    let shown = guard::shown(path, &target);
+    if fresh && host.mode.simulates_changes() && std::fs::symlink_metadata(&target).is_ok() {
+        host.out.warn(&format!(
+            "fs::mkdir: {shown} exists; a real run refuses it (a fresh folder was asked for)"
+        ));
+    }
+    let summary = if fresh {
+        format!("create fresh folder {shown} (mode 0700)")
+    } else {
+        format!("create folder {shown}")
+    };
+    let change = Change::new("fs::mkdir", summary)
+        .arg("path", path)
+        .arg("fresh", fresh);
     host.change(&ctx, change, || {
-        std::fs::create_dir_all(expand_tilde(path))
-            .map_err(|e| io_failure("cannot create folder", path, &e))?;
+        if fresh {
+            mkdir_fresh(&target, path)?;
+        } else {
+            std::fs::create_dir_all(&target)
+                .map_err(|e| io_failure("cannot create folder", path, &e))?;
+        }
         Ok(Dynamic::UNIT)
     })
     .map(drop)
+}
+
+/// Create `target` itself (its parents as needed) and fail if anything is already there: a
+/// folder another user made in advance would let them read or replace what goes into it.
+fn mkdir_fresh(target: &Path, path: &str) -> NativeResult<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    let parent = parent_dir(target);
+    std::fs::create_dir_all(parent).map_err(|e| io_failure("cannot create folder", path, &e))?;
+    match std::fs::DirBuilder::new()
+        .mode(guard::FRESH_DIR_MODE)
+        .create(target)
+    {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            return Err(Failure::new(format!(
+                "cannot create fresh folder {path}: something is already there"
+            ))
+            .hint("a fresh folder must be new: check who created it, and use a new name (time::stamp() with a run-unique suffix)"));
+        }
+        Err(e) => return Err(io_failure("cannot create folder", path, &e)),
+    }
+    std::fs::set_permissions(target, Permissions::from_mode(guard::FRESH_DIR_MODE))
+        .and_then(|()| sync_dir(target))
+        .map_err(|e| io_failure("created but cannot secure folder", path, &e))
 }
 
 // ---- helpers --------------------------------------------------------------------------------
@@ -476,7 +566,7 @@ fn glob_paths(pattern: &str) -> NativeResult<Vec<PathBuf>> {
 
 /// `dst`, or `dst/<name of src>` when `dst` is an existing folder (as `cp` and `mv` do).
 fn into_folder(src: &str, dst: &str) -> PathBuf {
-    let target = PathBuf::from(expand_tilde(dst));
+    let target = guard::resolve(dst);
     match Path::new(src).file_name() {
         Some(name) if target.is_dir() => target.join(name),
         _ => target,
@@ -501,16 +591,6 @@ fn warn_if_refused(host: &Host, function: &str, target: &Path, force: bool) {
     }
 }
 
-/// Write through a symlink to the file it points at, rather than replacing the link.
-fn resolve_symlink(path: &Path) -> PathBuf {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => {
-            std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
-        }
-        _ => path.to_path_buf(),
-    }
-}
-
 fn parent_dir(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -523,32 +603,83 @@ fn sync_dir(path: &Path) -> io::Result<()> {
 }
 
 /// Fill a temp file beside `target`, fsync it, rename it over `target`, fsync the folder.
-/// `perms` defaults to the existing file's mode, or 0666 minus the umask for a new file.
+/// `perms` defaults to the existing file's mode, or private (0600) for a new file; the temp file
+/// has that mode from its creation, so nobody can open it in between.
 fn write_durably(
     target: &Path,
     perms: Option<Permissions>,
     fill: impl FnOnce(&mut File) -> io::Result<()>,
 ) -> io::Result<()> {
     let existing = std::fs::metadata(target).ok().map(|m| m.permissions());
-    let mode = perms.or(existing);
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let prefix = format!(".{name}.");
-    let mut temp = tempfile::Builder::new()
-        .prefix(&prefix)
-        .suffix(".tmp")
-        .permissions(Permissions::from_mode(0o666))
-        .tempfile_in(parent_dir(target))?;
-    fill(temp.as_file_mut())?;
-    if let Some(mode) = mode {
-        temp.as_file().set_permissions(mode)?;
-    }
-    temp.as_file().sync_all()?;
-    // On error the temp file is dropped, which deletes it.
-    temp.persist(target).map_err(|e| e.error)?;
+    let mode = perms
+        .or(existing)
+        .map_or(guard::NEW_FILE_MODE, |p| p.mode() & 0o7777);
+    let temp = TempFile::create(target, mode)?;
+    let mut file = temp.file()?;
+    fill(&mut file)?;
+    file.sync_all()?;
+    drop(file);
+    temp.persist(target)?;
     sync_dir(target)
+}
+
+/// A temp file beside its target, removed unless it is persisted.
+struct TempFile {
+    path: PathBuf,
+    file: Option<File>,
+}
+
+impl TempFile {
+    fn create(target: &Path, mode: u32) -> io::Result<TempFile> {
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut last = None;
+        for attempt in 0..16u32 {
+            let nanos = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0);
+            let tmp = parent_dir(target).join(format!(
+                ".{name}.{}-{nanos:09}-{attempt}.tmp",
+                std::process::id()
+            ));
+            match guard::create_new(&tmp, mode) {
+                Ok(file) => {
+                    return Ok(TempFile {
+                        path: tmp,
+                        file: Some(file),
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::other("no free temp name")))
+    }
+
+    fn file(&self) -> io::Result<File> {
+        match &self.file {
+            Some(f) => f.try_clone(),
+            None => Err(io::Error::other("temp file already persisted")),
+        }
+    }
+
+    fn persist(mut self, target: &Path) -> io::Result<()> {
+        self.file = None;
+        std::fs::rename(&self.path, target)?;
+        self.path = PathBuf::new();
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.path.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 fn copy_durably(from: &Path, target: &Path, src: &str, shown: &str) -> NativeResult<()> {
@@ -943,6 +1074,66 @@ mod tests {
         std::fs::write(&path, [0xff, 0xfe]).unwrap();
         let err = error(&e, &format!(r#"fs::read("{}")"#, path.display()));
         assert!(err.contains("not UTF-8 text"), "{err}");
+    }
+
+    #[test]
+    fn fresh_folders_must_be_new_and_new_files_are_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display();
+        std::fs::create_dir(dir.path().join("planted")).unwrap();
+        std::os::unix::fs::symlink("/etc", dir.path().join("linked")).unwrap();
+        let e = engine(Mode::Run);
+        for name in ["planted", "linked"] {
+            let err = error(
+                &e,
+                &format!(r#"fs::mkdir("{d}/{name}", #{{ fresh: true }})"#),
+            );
+            assert!(
+                err.contains(&format!(
+                    "cannot create fresh folder {d}/{name}: something is already there"
+                )),
+                "{err}"
+            );
+        }
+        e.run(&format!(
+            r#"fs::mkdir("{d}/new/evidence", #{{ fresh: true }}); fs::write("{d}/new/evidence/a", "x"); fs::append("{d}/new/evidence/b", "y");"#
+        ))
+        .unwrap();
+        let mode = |p: &str| {
+            std::fs::metadata(dir.path().join(p))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode("new/evidence"), 0o700);
+        assert_eq!(mode("new/evidence/a"), 0o600);
+        assert_eq!(mode("new/evidence/b"), 0o600);
+        assert_eq!(names(&dir.path().join("new/evidence")), ["a", "b"]);
+    }
+
+    #[test]
+    fn remove_shows_the_resolved_path_and_refuses_roots() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = std::fs::canonicalize(dir.path()).unwrap();
+        let d = real.display();
+        std::fs::create_dir_all(real.join("keep/a")).unwrap();
+        let (e, host) = standalone(vec![module()], Mode::DryRun);
+        e.run(&format!(
+            r#"step "s" {{ fs::remove("{d}/keep/a/..", #{{ recursive: true }}); }}"#
+        ))
+        .unwrap();
+        assert_eq!(
+            host.steps()[0].changes[0].summary,
+            format!("remove folder {d}/keep (given as {d}/keep/a/..) and everything in it")
+        );
+        for path in ["/", "/tmp/..", "~"] {
+            let err = error(
+                &e,
+                &format!(r#"fs::remove("{path}", #{{ recursive: true }})"#),
+            );
+            assert!(err.contains("refusing to remove"), "{path}: {err}");
+        }
     }
 
     #[test]
