@@ -128,7 +128,7 @@ fn defaults_apply_and_typed_defaults_coerce_values() {
     assert_eq!(bad.code, 2);
     assert!(
         bad.stderr
-            .contains("`secs`: expected an integer, got `soon`"),
+            .contains("`secs`: expected an integer, got \"soon\""),
         "{}",
         bad.stderr
     );

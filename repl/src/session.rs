@@ -182,7 +182,9 @@ impl Session {
 
     fn repl<H: Helper>(&mut self, editor: &mut Editor<H, FileHistory>) {
         while let Some(input) = self.read_input(editor) {
-            let _ = editor.add_history_entry(input.trim_end());
+            // The history file outlives the session: no secret goes into it.
+            let entry = self.real.host.secrets.redact(input.trim_end());
+            let _ = editor.add_history_entry(entry.as_str());
             if let Some(path) = &self.options.history {
                 let _ = editor.append_history(path);
             }

@@ -66,6 +66,8 @@ fn call(ctx: NativeCallContext, name: &str, params: Map) -> RhaiResult<Dynamic> 
     request.script_dirs = runner.dirs.clone();
     request.limits = runner.limits.clone();
     request.capture_output = host.captured_output().is_some();
+    // Secret-ness travels with the value: the sub-run hides what its caller hides.
+    request.secrets = host.secrets.clone();
     host.out.note(&format!("↳ runbook {name}"));
     let outcome = crate::run::run(request, (runner.modules)());
     if let Some(output) = &outcome.output {

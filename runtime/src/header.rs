@@ -10,6 +10,8 @@
 //! //! @lock cortex
 //! ```
 //!
+//! `@allow NAME ...` (see `allow.rs`) restricts the values of a param declared above it.
+//!
 //! Only the leading block of `//!` lines counts (after an optional `#!` line).
 
 use std::fmt;
@@ -49,6 +51,8 @@ pub struct ParamDecl {
     pub help: String,
     /// 1-based line of the declaration in the script.
     pub line: usize,
+    /// `@allow name ...`: the values the param accepts.
+    pub allow: Option<crate::allow::Allow>,
 }
 
 /// A header line that cannot be understood.
@@ -98,7 +102,7 @@ fn position(line: usize, column: usize) -> Position {
     Position::new(clamp(line), clamp(column))
 }
 
-const TAGS: &str = "@param, @rto, @lock, @limit";
+const TAGS: &str = "@param, @allow, @rto, @lock, @limit";
 
 /// Parse the header; the first problem is an error.
 pub fn parse(text: &str) -> Result<Header, HeaderError> {
@@ -143,6 +147,7 @@ pub fn parse_lenient(text: &str) -> (Header, Vec<HeaderError>) {
                 "lock" => {
                     parse_lock(value, number, value_column, &header).map(|l| header.lock = Some(l))
                 }
+                "allow" => parse_allow(value, number, value_column, &mut header.params),
                 "limit" => crate::limits::Setting::parse(value)
                     .map(|l| header.limits.push(l))
                     .map_err(|m| HeaderError::new(number, value_column, m)),
@@ -254,6 +259,7 @@ fn parse_param(
         secret,
         help,
         line,
+        allow: None,
     })
 }
 
@@ -331,6 +337,44 @@ fn parse_rto(
         Ok(d) => Ok((d, text.to_string())),
         Err(e) => Err(HeaderError::new(line, column, format!("bad `@rto`: {e}"))),
     }
+}
+
+/// `@allow NAME in a | b`, `@allow NAME in 1..10`, `@allow NAME is name`: attached to the param
+/// declared above; its default must be allowed too.
+fn parse_allow(
+    text: &str,
+    line: usize,
+    column: usize,
+    params: &mut [ParamDecl],
+) -> Result<(), HeaderError> {
+    let form = "write it like `@allow option in git | binary`, `@allow keep in 1..100` or `@allow release is name`";
+    let (name, rest) = split_word(text);
+    let Some(param) = params.iter_mut().find(|p| p.name == name) else {
+        return Err(HeaderError::new(
+            line,
+            column,
+            format!("`@allow {name}`: no param `{name}` is declared above it"),
+        )
+        .help(format!("declare `@param {name}` first; {form}")));
+    };
+    if param.allow.is_some() {
+        return Err(
+            HeaderError::new(line, column, format!("`@allow {name}` is given twice"))
+                .help("keep one `@allow` line per param"),
+        );
+    }
+    let allow = crate::allow::Allow::parse(rest)
+        .map_err(|e| HeaderError::new(line, column, format!("`@allow {name}`: {e}")).help(form))?;
+    if let Some(why) = param.default.as_ref().and_then(|d| allow.refuse(d)) {
+        return Err(HeaderError::new(
+            line,
+            column,
+            format!("`@allow {name}`: the default of `{name}` {why}"),
+        )
+        .help("change the default or the allowed values"));
+    }
+    param.allow = Some(allow);
+    Ok(())
 }
 
 fn parse_lock(

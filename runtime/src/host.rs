@@ -1139,13 +1139,19 @@ impl Host {
         if self.mode.simulates_changes() || self.state().locks.iter().any(|l| l.name == name) {
             return Ok(());
         }
-        match crate::lock::acquire(name) {
+        match crate::lock::acquire(name, name) {
             Ok(lock) => {
                 let _ = self.journal("lock", json!({ "name": name }));
                 self.state().locks.push(lock);
                 Ok(())
             }
-            Err(message) => Err(self.terminate(Stop::Locked(message), pos)),
+            Err(crate::lock::LockError::Held(message)) => {
+                Err(self.terminate(Stop::Locked(message), pos))
+            }
+            // A lock that cannot be taken at all is the step's failure (exit 1), with the cause.
+            Err(crate::lock::LockError::Failed(message)) => {
+                Err(Failure::new(message).at_position(pos))
+            }
         }
     }
 

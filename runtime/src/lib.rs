@@ -1,6 +1,7 @@
 //! ripcord's runtime: the engine that runs runbooks, the seam every change goes through, the
 //! params and config a run starts from, the journal it leaves behind, and the errors it shows.
 
+pub mod allow;
 pub mod builtins;
 pub mod call;
 pub mod cfg;

@@ -44,7 +44,10 @@ pub fn bind(
             .find(|(n, _)| *n == decl.name)
             .map(|(_, v)| v);
         match (value, &decl.default) {
-            (Some(v), default) => match coerce(v, default.as_ref()) {
+            (Some(v), default) => match coerce(v, default.as_ref())
+                .map_err(|e| shown_with_value(decl, e, v))
+                .and_then(|value| allowed(decl, value))
+            {
                 Ok(value) => bound.push(Bound {
                     name: decl.name.clone(),
                     value,
@@ -88,12 +91,20 @@ pub fn usage(declared: &[ParamDecl], script: &str) -> String {
             None => " (required)".to_string(),
         };
         let secret = if d.secret { " [secret]" } else { "" };
+        let allow = d
+            .allow
+            .as_ref()
+            .map(|a| format!(" [{a}]"))
+            .unwrap_or_default();
         let help = if d.help.is_empty() {
             String::new()
         } else {
             format!(" — {}", d.help)
         };
-        out.push_str(&format!("\n  -p {}=…{secret}{default}{help}", d.name));
+        out.push_str(&format!(
+            "\n  -p {}=…{secret}{allow}{default}{help}",
+            d.name
+        ));
     }
     out
 }
@@ -106,6 +117,31 @@ fn show(v: &Dynamic) -> String {
     }
 }
 
+/// The value if the param's `@allow` accepts it; the reason otherwise (a secret's value is not
+/// repeated).
+fn allowed(decl: &ParamDecl, value: Dynamic) -> Result<Dynamic, String> {
+    match decl.allow.as_ref().and_then(|a| a.refuse(&value)) {
+        None => Ok(value),
+        Some(why) if decl.secret => Err(why),
+        Some(why) => Err(format!("{why}, got {}", quoted(&value.to_string()))),
+    }
+}
+
+/// A type error with the value given, unless the value is a secret.
+fn shown_with_value(decl: &ParamDecl, error: String, text: &str) -> String {
+    if decl.secret {
+        format!("{error} (the secret value is not shown)")
+    } else {
+        format!("{error}, got {}", quoted(text))
+    }
+}
+
+/// A value as shown in an error: quoted, with newlines and control characters escaped so an
+/// error cannot forge lines.
+fn quoted(text: &str) -> String {
+    format!("{text:?}")
+}
+
 fn coerce(text: &str, default: Option<&Dynamic>) -> Result<Dynamic, String> {
     let Some(default) = default else {
         return Ok(Dynamic::from(text.to_string()));
@@ -114,17 +150,17 @@ fn coerce(text: &str, default: Option<&Dynamic>) -> Result<Dynamic, String> {
         text.trim()
             .parse::<i64>()
             .map(Dynamic::from)
-            .map_err(|_| format!("expected an integer, got `{text}`"))
+            .map_err(|_| "expected an integer".to_string())
     } else if default.is_float() {
         text.trim()
             .parse::<f64>()
             .map(Dynamic::from)
-            .map_err(|_| format!("expected a number, got `{text}`"))
+            .map_err(|_| "expected a number".to_string())
     } else if default.is_bool() {
         match text.trim() {
             "true" | "yes" | "1" => Ok(Dynamic::TRUE),
             "false" | "no" | "0" => Ok(Dynamic::FALSE),
-            _ => Err(format!("expected true or false, got `{text}`")),
+            _ => Err("expected true or false".to_string()),
         }
     } else {
         Ok(Dynamic::from(text.to_string()))

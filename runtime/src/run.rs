@@ -66,6 +66,8 @@ pub struct RunRequest {
     pub limits: Vec<crate::limits::Setting>,
     /// `--json`: `print` output goes into the result object, not to stdout.
     pub capture_output: bool,
+    /// The secrets of the run; a sub-run shares its caller's, so a secret passed down stays one.
+    pub secrets: Secrets,
 }
 
 impl RunRequest {
@@ -91,6 +93,7 @@ impl RunRequest {
             script_dirs: Vec::new(),
             limits: Vec::new(),
             capture_output: false,
+            secrets: Secrets::default(),
         }
     }
 }
@@ -122,6 +125,9 @@ pub struct RunOutcome {
     pub rendered_error: Option<String>,
     #[serde(skip)]
     pub summary: String,
+    /// For a last pass over everything shown (`--json`).
+    #[serde(skip)]
+    pub secrets: Secrets,
 }
 
 /// An error in the `--json` object.
@@ -156,6 +162,7 @@ impl RunOutcome {
             rto_duration: None,
             rendered_error: None,
             summary: String::new(),
+            secrets: Secrets::default(),
         }
     }
 
@@ -191,13 +198,14 @@ impl ErrorReport {
 
 /// Run a runbook with the given native modules.
 pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
-    let secrets = Secrets::default();
+    let secrets = request.secrets.clone();
     let out = Output::new(secrets.clone()).quiet(request.quiet);
     let script = request.script.clone();
     let name = script.display_path();
     let mut sources = SourceCache::default();
     sources.insert(&name, &script.text);
     let mut outcome = RunOutcome::not_run(&script.name, &name, request.mode);
+    outcome.secrets = secrets.clone();
     let usage_error = |mut outcome: RunOutcome, d: Diagnostic, sources: &mut SourceCache| {
         outcome.rendered_error = Some(d.render(sources, out.color()));
         outcome.error = Some(ErrorReport::from(&d, None));
@@ -232,6 +240,9 @@ pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
     };
     for value in config.secret_values() {
         secrets.add(&value);
+    }
+    if let Err(message) = secrets.learn_config(&config.value) {
+        return usage_error(outcome, Diagnostic::new(message), &mut sources);
     }
 
     // 2. Engine and compile.
@@ -285,14 +296,21 @@ pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
 
     // 3. Lock and journal, then run.
     if request.mode == Mode::Run {
-        let lock_name = header.lock.clone().unwrap_or_else(|| script.name.clone());
-        match crate::lock::acquire(&lock_name) {
+        let (key, lock_name) = match &header.lock {
+            Some(name) => (name.clone(), name.clone()),
+            None => (crate::lock::script_key(&script.path), script.name.clone()),
+        };
+        match crate::lock::acquire(&key, &lock_name) {
             Ok(lock) => host.hold_lock(lock),
-            Err(message) => {
+            Err(crate::lock::LockError::Held(message)) => {
                 let mut o = usage_error(outcome, Diagnostic::new(message), &mut sources);
                 o.status = "locked".to_string();
                 o.exit_code = exit::LOCKED;
                 return o;
+            }
+            // Not contention: nothing ran, and the cause is the message (exit 2).
+            Err(crate::lock::LockError::Failed(message)) => {
+                return usage_error(outcome, Diagnostic::new(message), &mut sources);
             }
         }
     }
@@ -328,7 +346,8 @@ pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
             script: script.name.clone(),
             path: absolute(&script.path),
             sha256: script.sha256.clone(),
-            params: Value::Object(params_json),
+            // A non-secret param can carry a secret (a sub-run's param from a caller's secret).
+            params: secrets.redact_json(Value::Object(params_json)),
             operator: crate::who::operator(),
             host: crate::who::hostname(),
             mode: request.mode.as_str().to_string(),
@@ -401,6 +420,7 @@ pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
             }
             d.message = secrets.redact(&d.message);
             d.notes = d.notes.iter().map(|n| secrets.redact(n)).collect();
+            d.help = d.help.as_deref().map(|h| secrets.redact(h));
             let _ = host.journal(
                 "error",
                 json!({ "message": d.message, "location": d.location(), "step": failed_step }),

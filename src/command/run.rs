@@ -92,7 +92,9 @@ pub fn finish(outcome: RunOutcome, json: bool) -> i32 {
     }
     eprint_line(&outcome.summary);
     if json {
-        match serde_json::to_string_pretty(&outcome) {
+        // Everything in the object, keys included, passes the run's secrets once more.
+        let value = serde_json::to_value(&outcome).map(|v| outcome.secrets.redact_json(v));
+        match value.and_then(|v| serde_json::to_string_pretty(&v)) {
             Ok(text) => print_stdout(&text),
             Err(e) => eprint_line(&format!("cannot encode the result as JSON: {e}")),
         }

@@ -137,6 +137,17 @@ fs::remove("build-cache", #{ recursive: true });"#,
         example: r#"for backup in fs::glob("backups/cortex-*.db") { print(backup); }"#,
     };
     m.function(glob, fs_glob);
+    m.function(
+        Decl {
+            params: &["pattern: String", "opts: Map", "Array"],
+            doc: "Paths matching a glob pattern; `#{ by: \"modified\" }` sorts them oldest first \
+                  (by modification time, equal times by name), `#{ by: \"name\" }` by name.\n\n\
+                  Prune by age, not by name: names with commit hashes do not sort by time.",
+            example: r#"let stored = fs::glob("assets/bin/cortex-*", #{ by: "modified" });"#,
+            ..glob
+        },
+        fs_glob_opts,
+    );
 
     let latest = Decl {
         name: "latest",
@@ -221,6 +232,40 @@ fn fs_glob(ctx: NativeCallContext, pattern: &str) -> RhaiResult<Array> {
     let host = Host::of(&ctx)?;
     host.read(&ctx, "fs::glob", || {
         let paths = glob_paths(pattern)?;
+        Ok(paths
+            .into_iter()
+            .map(|p| Dynamic::from(p.display().to_string()))
+            .collect())
+    })
+}
+
+fn fs_glob_opts(ctx: NativeCallContext, pattern: &str, opts: Map) -> RhaiResult<Array> {
+    let host = Host::of(&ctx)?;
+    if let Some(key) = opts.keys().find(|k| k.as_str() != "by") {
+        return Err(Failure::new(format!("fs::glob: unknown option `{key}`"))
+            .hint("options are: by")
+            .at(&ctx));
+    }
+    let by = opts
+        .get("by")
+        .map(|v| v.to_string())
+        .unwrap_or_else(|| "name".to_string());
+    if by != "name" && by != "modified" {
+        return Err(Failure::new(format!(
+            "fs::glob: option `by` must be \"name\" or \"modified\", not \"{by}\""
+        ))
+        .at(&ctx));
+    }
+    host.read(&ctx, "fs::glob", || {
+        let mut paths = glob_paths(pattern)?;
+        if by == "modified" {
+            // Stable sort over the name order: equal times stay by name.
+            paths.sort_by_key(|p| {
+                std::fs::metadata(p)
+                    .and_then(|m| m.modified())
+                    .unwrap_or(SystemTime::UNIX_EPOCH)
+            });
+        }
         Ok(paths
             .into_iter()
             .map(|p| Dynamic::from(p.display().to_string()))

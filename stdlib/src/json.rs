@@ -30,6 +30,7 @@ if status.status != "healthy" { fail(`service reports ${status.status}`); }"#,
 fs::write("rollback-state.json", json::to_string(state, #{ pretty: true }));"#,
     };
     m.function(to_string, |ctx: NativeCallContext, value: Dynamic| {
+        learn_secrets(&ctx, &value);
         write_json(&value, false).map_err(|f| f.at(&ctx))
     });
     m.function(
@@ -38,12 +39,21 @@ fs::write("rollback-state.json", json::to_string(state, #{ pretty: true }));"#,
             ..to_string
         },
         |ctx: NativeCallContext, value: Dynamic, opts: Map| {
+            learn_secrets(&ctx, &value);
             pretty_option(&opts)
                 .and_then(|pretty| write_json(&value, pretty))
                 .map_err(|f| f.at(&ctx))
         },
     );
     m
+}
+
+/// Values under secret-named keys (`token`, `authorization`) stay secret in the text made of
+/// them, wherever that text is shown later.
+fn learn_secrets(ctx: &NativeCallContext, value: &Dynamic) {
+    if let Ok(host) = ripcord_runtime::Host::of(ctx) {
+        host.secrets.learn(value);
+    }
 }
 
 fn parse_json(text: &str) -> NativeResult<Dynamic> {

@@ -51,6 +51,7 @@ enum Level {
 
 fn emit(ctx: &NativeCallContext, level: Level, message: Dynamic) -> RhaiResult<()> {
     let host = Host::of(ctx)?;
+    host.secrets.learn(&message);
     let text = message.to_string();
     let name = match level {
         Level::Info => {

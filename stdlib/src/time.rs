@@ -40,6 +40,20 @@ let older = fs::glob("backups/cortex-*.db").filter(|p| p.sub_string(p.len() - 18
         stamp_at,
     );
 
+    m.function(
+        Decl {
+            name: "unique",
+            effect: Effect::Pure,
+            params: &["String"],
+            doc: "A stamp no other run gets: `%Y%m%d-%H%M%S` (UTC), microseconds and the process id, \
+                  e.g. `20251105-143000-123456-4711`.\n\nFor names that must be new (evidence \
+                  folders, safety copies): two runs in the same second get different names, and \
+                  the names still sort by time.",
+            example: r#"fs::mkdir(`backups/evidence-${time::unique()}`, #{ fresh: true });"#,
+        },
+        || -> String { unique() },
+    );
+
     let epoch = Decl {
         name: "epoch",
         effect: Effect::Pure,
@@ -93,6 +107,16 @@ log::info(`waited ${time::since(started)} ms`);"#,
     };
     m.function(since, since_ms);
     m
+}
+
+fn unique() -> String {
+    let now = jiff::Timestamp::now();
+    format!(
+        "{}-{:06}-{}",
+        stamp_of(now),
+        now.subsec_microsecond(),
+        std::process::id()
+    )
 }
 
 fn sleep_text(ctx: NativeCallContext, duration: &str) -> RhaiResult<()> {
