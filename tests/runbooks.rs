@@ -7,13 +7,13 @@ use std::path::PathBuf;
 use crate::support::{Outcome, Sandbox};
 
 /// A sandbox Cortex service, stopped when dropped.
-struct Cortex {
-    sb: Sandbox,
-    root: PathBuf,
+pub(crate) struct Cortex {
+    pub(crate) sb: Sandbox,
+    pub(crate) root: PathBuf,
 }
 
 impl Cortex {
-    fn start(healthy: bool) -> Cortex {
+    pub(crate) fn start(healthy: bool) -> Cortex {
         let sb = Sandbox::new();
         let root = sb.join("cortex-sandbox");
         let root_arg = root.display().to_string();
@@ -33,7 +33,7 @@ impl Cortex {
         Cortex { sb, root }
     }
 
-    fn run(&self, script: &str, params: &[&str]) -> Outcome {
+    pub(crate) fn run(&self, script: &str, params: &[&str]) -> Outcome {
         let scripts = self.root.join("scripts").display().to_string();
         let config = self.root.join("ripcord.toml").display().to_string();
         let mut args = vec![
@@ -452,6 +452,15 @@ fn fails_with(cortex: &Cortex, script: &str, params: &[&str], expected: &str) ->
     out
 }
 
+/// Run a runbook whose params its header refuses: a usage error (exit 2), nothing run.
+fn refused(cortex: &Cortex, script: &str, params: &[&str], expected: &str) -> Outcome {
+    let out = cortex.run(script, params);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains(expected), "{}", out.stderr);
+    assert!(out.stderr.contains("nothing was run"), "{}", out.stderr);
+    out
+}
+
 fn sha256_hex(path: &std::path::Path) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(std::fs::read(path).expect("read"));
@@ -584,11 +593,11 @@ fn db_rollback_refuses_bad_input_before_changing_anything() {
     let db = cortex.db();
     let before = sha256_hex(&db);
 
-    fails_with(
+    refused(
         &cortex,
         "db-rollback",
         &["mode=bogus", "reason=test"],
-        "mode must be schema or pitr, not `bogus`",
+        "`mode`: must be one of schema, pitr, got \"bogus\"",
     );
 
     let out = fails_with(
@@ -755,11 +764,11 @@ fn emergency_breach_preserves_evidence_and_rotates_the_token_without_showing_it(
 #[test]
 fn emergency_refuses_an_unknown_kind_and_a_breach_without_a_new_token() {
     let cortex = Cortex::start(true);
-    fails_with(
+    refused(
         &cortex,
         "emergency",
         &["kind=flood", "reason=test"],
-        "kind must be corruption or breach, not `flood`",
+        "`kind`: must be one of corruption, breach, got \"flood\"",
     );
     fails_with(
         &cortex,

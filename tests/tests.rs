@@ -17,6 +17,7 @@ mod repl;
 mod rhai_compat;
 mod runbooks;
 mod safety;
+mod security;
 mod service;
 mod sys;
 mod watch;

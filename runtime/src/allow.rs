@@ -66,8 +66,7 @@ impl Allow {
             }
             Allow::Range { .. } => match value.as_int() {
                 Ok(n) if self.contains(n) => None,
-                Ok(_) => Some(format!("must be an integer {self}")),
-                Err(_) => Some(format!("must be an integer {self}")),
+                _ => Some(format!("must be an integer {self}")),
             },
             Allow::Name => refuse_name(&value.to_string()),
         }
@@ -186,7 +185,7 @@ mod tests {
             keep.refuse(&Dynamic::from(-1_i64)).as_deref(),
             Some("must be an integer of at least 1")
         );
-        assert_eq!(keep.refuse(&Dynamic::from(0_i64)).is_some(), true);
+        assert!(keep.refuse(&Dynamic::from(0_i64)).is_some());
         assert_eq!(keep.refuse(&Dynamic::from(1_i64)), None);
         let name = Allow::Name;
         for bad in ["", ".", "..", "../../evil", "/etc", "a\nb", "-rf"] {

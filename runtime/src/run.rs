@@ -231,8 +231,12 @@ pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
         Ok(b) => b,
         Err(message) => return usage_error(outcome, Diagnostic::new(message), &mut sources),
     };
-    for b in bound.iter().filter(|b| b.secret) {
-        secrets.add(&b.value.to_string());
+    for b in &bound {
+        if b.secret {
+            secrets.add(&b.value.to_string());
+        } else if b.value.is_string() {
+            secrets.escape(&b.value.to_string());
+        }
     }
     let config = match Config::load(request.config.as_deref()) {
         Ok(c) => c,

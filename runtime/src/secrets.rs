@@ -15,6 +15,9 @@ use serde_json::Value;
 #[derive(Debug, Clone, Default)]
 pub struct Secrets {
     values: Arc<RwLock<Vec<String>>>,
+    /// Param values with control characters, and how they are shown: escaped, so a newline in a
+    /// param cannot forge a line of progress, an error or a log.
+    escaped: Arc<RwLock<Vec<(String, String)>>>,
 }
 
 pub const MASK: &str = "***";
@@ -36,6 +39,20 @@ impl Secrets {
         values.sort_by_key(|v| std::cmp::Reverse(v.len()));
     }
 
+    /// Show `value` escaped (`\n`, `\t`) wherever it appears, if it has control characters.
+    pub fn escape(&self, value: &str) {
+        if !value.chars().any(char::is_control) {
+            return;
+        }
+        let shown = format!("{value:?}");
+        let shown = shown[1..shown.len() - 1].to_string();
+        let mut escaped = self.escaped.write().unwrap_or_else(|p| p.into_inner());
+        if !escaped.iter().any(|(raw, _)| raw == value) {
+            escaped.push((value.to_string(), shown));
+            escaped.sort_by_key(|(raw, _)| std::cmp::Reverse(raw.len()));
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.values.read().map(|v| v.is_empty()).unwrap_or(true)
     }
@@ -47,6 +64,10 @@ impl Secrets {
             if v.len() >= 3 || out == *v {
                 out = out.replace(v.as_str(), MASK);
             }
+        }
+        let escaped = self.escaped.read().unwrap_or_else(|p| p.into_inner());
+        for (raw, shown) in escaped.iter() {
+            out = out.replace(raw.as_str(), shown);
         }
         mask_after_secret_keys(&out)
     }
@@ -221,7 +242,8 @@ fn mask_after_secret_keys(text: &str) -> String {
     while let Some(key_end) = next_secret_key(rest) {
         out.push_str(&rest[..key_end]);
         let after = &rest[key_end..];
-        let (kept, value_len) = value_after_key(after);
+        let header = is_credential_header(rest[..key_end].trim_end_matches('"'));
+        let (kept, value_len) = value_after_key(after, header);
         out.push_str(&after[..kept]);
         if value_len > 0 {
             out.push_str(MASK);
@@ -260,8 +282,21 @@ fn next_secret_key(text: &str) -> Option<usize> {
     None
 }
 
-/// After a key: how many bytes to keep (`: "`), and how long the value is.
-fn value_after_key(after: &str) -> (usize, usize) {
+/// `Authorization: Bearer x` carries its value unquoted to the end of the line; other keys
+/// (`token`, `password`) are masked in text only when their value is quoted, so prose such as
+/// `-p new_token=<the new token>` stays readable.
+fn is_credential_header(text: &str) -> bool {
+    let word_start = text
+        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .map_or(0, |i| i + 1);
+    matches!(
+        text[word_start..].to_ascii_lowercase().as_str(),
+        "authorization" | "proxy-authorization" | "cookie" | "set-cookie"
+    )
+}
+
+/// After a key: how many bytes to keep (`: "`), and how long the value is (0: not masked).
+fn value_after_key(after: &str, header: bool) -> (usize, usize) {
     let sep = after.len() - after.trim_start_matches([' ', '\t']).len();
     let after_sep = &after[sep + 1..];
     let gap = after_sep.len() - after_sep.trim_start_matches([' ', '\t']).len();
@@ -278,6 +313,9 @@ fn value_after_key(after: &str) -> (usize, usize) {
             }
         }
         return (kept + 1, quoted.len());
+    }
+    if !header {
+        return (kept, 0);
     }
     // Unquoted: to the end of the line, or a separator of a map or list.
     let len = value

@@ -49,14 +49,19 @@ fn normalize(path: &Path) -> PathBuf {
     out
 }
 
-/// How a path is shown in a change summary: the resolved path, and what the script wrote when
-/// that differs, so an operator reads what will really be touched.
+/// How a path is shown in a change summary: as written when that is plainly the path acted on,
+/// and otherwise (`..`, a symlinked folder on the way) the resolved path and what the script
+/// wrote, so an operator reads what will really be touched.
 pub(super) fn shown(given: &str, resolved: &Path) -> String {
-    let text = resolved.display().to_string();
-    if text == given {
-        text
+    let plain = PathBuf::from(expand_tilde(given));
+    let plain = std::path::absolute(&plain).unwrap_or(plain);
+    let has_dots = Path::new(given)
+        .components()
+        .any(|c| matches!(c, Component::ParentDir | Component::CurDir));
+    if plain == resolved && !has_dots {
+        given.to_string()
     } else {
-        format!("{text} (given as {given})")
+        format!("{} (given as {given})", resolved.display())
     }
 }
 
