@@ -574,3 +574,24 @@ fn a_wait_shows_a_spinner_with_the_attempt_and_the_time_so_far_then_clears_it() 
     assert_eq!(piped.code, 1, "{}", piped.stderr);
     assert!(!piped.stderr.contains("— attempt"), "{}", piped.stderr);
 }
+
+#[test]
+fn a_secret_typed_at_the_repl_never_reaches_the_history_file() {
+    let sb = Sandbox::new();
+    let t = Terminal::start(&sb, "repl");
+    t.wait_for("ripcord> ");
+    // Known as a secret by its key, before anything else said so.
+    t.line(r#"let headers = #{ authorization: "Bearer repl-s3cret-77" }; 1"#);
+    t.wait_count("ripcord> ", 2);
+    t.line("log::info(headers)");
+    t.wait_count("ripcord> ", 3);
+    // Once known, the value is masked wherever it is typed again.
+    t.line(r#"let again = "Bearer repl-s3cret-77"; 2"#);
+    t.wait_count("ripcord> ", 4);
+    t.line(":quit");
+    assert_eq!(t.exit_code(), 0);
+    let history = std::fs::read_to_string(sb.join(".state/ripcord/repl_history")).expect("history");
+    assert!(!history.contains("repl-s3cret-77"), "{history}");
+    assert!(history.contains("log::info(headers)"), "{history}");
+    assert!(history.contains("let again = \"***\"; 2"), "{history}");
+}
