@@ -572,7 +572,7 @@ let x = 1;
             w.help
                 .clone()
                 .unwrap()
-                .contains("@param, @rto, @lock, @limit")
+                .contains("@param, @allow, @rto, @lock, @limit")
         );
         assert_eq!(h.description, "@owner me");
         let e = parse("//! @limit speed=3\n").unwrap_err();
