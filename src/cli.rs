@@ -212,6 +212,8 @@ pub struct RunArgs {
     /// (`off` lifts a cap; overrides the header's `@limit`)
     #[arg(long = "limit", value_name = "NAME=VALUE")]
     pub limits: Vec<String>,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
 }
 
 #[derive(Debug, Args)]
@@ -283,4 +285,25 @@ pub struct DrillArgs {
     /// Print one JSON result object on stdout, with the report's file paths
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+}
+
+/// For a run that is one of many across a fleet (`run` and `drill`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct FleetArgs {
+    /// This host's id in the fleet, recorded on the run (default: the hostname)
+    #[arg(long, env = "RIPCORD_HOST_ID", value_name = "ID")]
+    pub host_id: Option<String>,
+    /// The fleet run this run is part of, recorded on the run
+    #[arg(long, env = "RIPCORD_CORRELATION_ID", value_name = "ID")]
+    pub correlation_id: Option<String>,
+    /// Answer confirm() from this approval file (exact messages, approver, ticket); any other
+    /// confirm aborts the run (exit 3)
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["yes", "step"])]
+    pub approve: Option<PathBuf>,
+    /// Stream one JSON line per run/step start and end, change and prompt: ndjson (stdout) or
+    /// ndjson=FILE
+    #[arg(long, value_name = "ndjson[=FILE]")]
+    pub events: Option<String>,
 }

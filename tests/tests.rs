@@ -6,6 +6,7 @@ mod support;
 mod core;
 mod db;
 mod drill;
+mod fleet;
 mod git;
 mod history;
 mod install;

@@ -68,6 +68,7 @@ fn call(ctx: NativeCallContext, name: &str, params: Map) -> RhaiResult<Dynamic> 
     request.capture_output = host.captured_output().is_some();
     // Secret-ness travels with the value: the sub-run hides what its caller hides.
     request.secrets = host.secrets.clone();
+    request.fleet = host.fleet_for_sub_run();
     host.out.note(&format!("↳ runbook {name}"));
     let outcome = crate::run::run(request, (runner.modules)());
     if let Some(output) = &outcome.output {

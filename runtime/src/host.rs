@@ -22,6 +22,8 @@ use crate::output::Output;
 use crate::replay::{Recorded, RecordedChange, Replay, Verdict};
 use crate::secrets::Secrets;
 
+mod fleet;
+
 /// How changes are treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -279,6 +281,7 @@ pub struct Host {
     prompter: Mutex<Option<Arc<dyn Prompter>>>,
     sub_runner: Mutex<Option<SubRunner>>,
     state: Mutex<State>,
+    fleet: Mutex<fleet::FleetHooks>,
 }
 
 impl Host {
@@ -308,6 +311,7 @@ impl Host {
                 replay_pending: options.replay,
                 ..state
             }),
+            fleet: Mutex::new(fleet::FleetHooks::default()),
         }
     }
 
@@ -374,6 +378,8 @@ impl Host {
             .and_then(|i| state.steps.get(i))
             .map(|s| s.name.clone());
         let data = self.secrets.redact_json(data);
+        let run = state.journal.as_ref().map(|(_, id)| *id);
+        self.emit_event(run, kind, step.as_deref(), &data);
         let State {
             journal,
             journal_error,
@@ -916,6 +922,9 @@ impl Host {
             .map_err(|e| Failure::new(e).at_position(pos))?;
             return Ok(true);
         }
+        if let Some(approvals) = self.approvals() {
+            return self.confirm_by_policy(&approvals, &message, pos);
+        }
         let (answer, wait_ms) = if self.yes {
             self.out.note(&format!("confirm: {message} -> yes (--yes)"));
             (Some(true), 0)
@@ -1105,6 +1114,7 @@ impl Host {
     }
 
     fn journal_step_end(&self, name: &str, data: &Value) -> Result<(), String> {
+        self.emit_event(self.run_id(), "step.end", Some(name), data);
         let mut state = self.state();
         let State { journal, .. } = &mut *state;
         if let Some((journal, run)) = journal.as_mut() {

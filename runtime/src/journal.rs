@@ -14,7 +14,10 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::fleet::RunIdentity;
 use crate::time::now_rfc3339;
+
+mod identity;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (
@@ -158,6 +161,9 @@ pub struct RunStart {
     pub host: String,
     pub mode: String,
     pub parent: Option<i64>,
+    /// Host id, run UUID and fleet run id: in the hashed `run.start` event and indexed.
+    #[serde(flatten)]
+    pub identity: RunIdentity,
 }
 
 /// One row of `ripcord history`.
@@ -263,6 +269,7 @@ impl Journal {
             conn.pragma_update(None, "user_version", 1)
                 .map_err(|e| describe(&e))?;
         }
+        identity::migrate(&conn).map_err(|e| describe(&e))?;
         Ok(Journal {
             conn,
             path: path.to_path_buf(),
@@ -295,6 +302,7 @@ impl Journal {
             ],
         )?;
         let id = tx.last_insert_rowid();
+        identity::record(&tx, id, &run.identity)?;
         let data = serde_json::to_value(run).unwrap_or(Value::Null);
         append(&tx, id, "run.start", None, &data)?;
         tx.commit()?;

@@ -2,6 +2,7 @@
 //! params and config a run starts from, the journal it leaves behind, and the errors it shows.
 
 pub mod allow;
+pub mod approve;
 pub mod builtins;
 pub mod call;
 pub mod cfg;
@@ -12,7 +13,9 @@ pub mod doc;
 pub mod effect;
 pub mod engine;
 pub mod error;
+pub mod events;
 pub mod failure;
+pub mod fleet;
 pub mod header;
 pub mod host;
 pub mod journal;

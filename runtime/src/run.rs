@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::config::Config;
 use crate::error::{Diagnostic, SourceCache};
+use crate::fleet::{FleetOptions, RunIdentity};
 use crate::header::Header;
 use crate::host::{
     Gate, Host, HostOptions, Injection, Mode, Prompter, StepRecord, Stop, dynamic_to_json,
@@ -68,6 +69,8 @@ pub struct RunRequest {
     pub capture_output: bool,
     /// The secrets of the run; a sub-run shares its caller's, so a secret passed down stays one.
     pub secrets: Secrets,
+    /// Host id, fleet run id, approvals and event stream (all optional).
+    pub fleet: FleetOptions,
 }
 
 impl RunRequest {
@@ -94,6 +97,7 @@ impl RunRequest {
             limits: Vec::new(),
             capture_output: false,
             secrets: Secrets::default(),
+            fleet: FleetOptions::default(),
         }
     }
 }
@@ -119,6 +123,10 @@ pub struct RunOutcome {
     /// What the script printed, with `--json` (otherwise it went to stdout as it ran).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
+    /// `run_uuid`, `host_id`, `correlation_id` in the `--json` object; absent when nothing ran
+    /// because the command line was wrong.
+    #[serde(flatten)]
+    pub identity: Option<RunIdentity>,
     #[serde(skip)]
     pub rto_duration: Option<Duration>,
     #[serde(skip)]
@@ -159,6 +167,7 @@ impl RunOutcome {
             journal: None,
             rto: None,
             output: None,
+            identity: None,
             rto_duration: None,
             rendered_error: None,
             summary: String::new(),
@@ -204,8 +213,13 @@ pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
     let name = script.display_path();
     let mut sources = SourceCache::default();
     sources.insert(&name, &script.text);
+    let identity = RunIdentity::new(
+        request.fleet.host_id.clone(),
+        request.fleet.correlation_id.clone(),
+    );
     let mut outcome = RunOutcome::not_run(&script.name, &name, request.mode);
     outcome.secrets = secrets.clone();
+    outcome.identity = Some(identity.clone());
     let usage_error = |mut outcome: RunOutcome, d: Diagnostic, sources: &mut SourceCache| {
         outcome.rendered_error = Some(d.render(sources, out.color()));
         outcome.error = Some(ErrorReport::from(&d, None));
@@ -267,6 +281,7 @@ pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
     };
     let host = Arc::new(Host::new(options, out.clone()));
     host.set_prompter(request.prompter.clone());
+    host.set_fleet(identity.clone(), &request.fleet);
     if let Some(modules) = request.sub_modules {
         host.set_sub_runner(crate::host::SubRunner {
             modules,
@@ -356,6 +371,7 @@ pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
             host: crate::who::hostname(),
             mode: request.mode.as_str().to_string(),
             parent: request.parent.or(request.resumes),
+            identity: identity.clone(),
         };
         match journal.start_run(&start) {
             Ok(id) => {
@@ -373,6 +389,12 @@ pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
         }
         outcome.journal = Some(journal_path.display().to_string());
     }
+    host.emit_event(
+        outcome.run,
+        "run.start",
+        None,
+        &json!({ "script": script.name, "mode": request.mode.as_str(), "sha256": script.sha256 }),
+    );
 
     let mut scope = Scope::new();
     for b in &bound {
@@ -450,6 +472,12 @@ pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
             ));
         }
     }
+    host.emit_event(
+        outcome.run,
+        "run.end",
+        None,
+        &json!({ "status": outcome.status, "exit_code": outcome.exit_code, "ms": outcome.ms }),
+    );
     outcome.summary = summary(&outcome);
     outcome
 }

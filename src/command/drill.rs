@@ -26,6 +26,7 @@ pub fn drill(ctx: &Context, args: DrillArgs) -> i32 {
         undo_on_failure: false,
         inject: args.inject.clone(),
         limits: Vec::new(),
+        fleet: args.fleet.clone(),
     };
     let mut request = match crate::command::run::request(ctx, &run_args) {
         Ok(r) => r,

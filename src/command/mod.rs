@@ -3,6 +3,7 @@
 pub mod check;
 pub mod doc;
 pub mod drill;
+pub mod fleet;
 pub mod history;
 pub mod init;
 pub mod list;

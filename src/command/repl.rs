@@ -20,6 +20,7 @@ pub fn repl(ctx: &Context, args: ReplArgs) -> i32 {
             undo_on_failure: false,
             inject: Vec::new(),
             limits: Vec::new(),
+            fleet: Default::default(),
         };
         return crate::command::run::run(ctx, run);
     }

@@ -75,6 +75,7 @@ pub fn request(ctx: &Context, args: &RunArgs) -> Result<RunRequest, String> {
     request.script_dirs = ctx.scripts.clone();
     // A built-in runbook's `runbook::run("verify")` finds the built-in verify too.
     request.script_dirs.extend(builtin_dir);
+    request.fleet = crate::command::fleet::options(&args.fleet, args.json)?;
     if args.step {
         if !ripcord_repl::has_terminal() {
             return Err("--step needs a terminal to ask on\nhelp: run it in a terminal, or drop --step (use --dry-run to see what it would do)".to_string());

@@ -1,0 +1,407 @@
+//! Fleet runs on one machine: host and run identity in the journal, `--approve`, `--events`.
+
+use std::os::unix::fs::PermissionsExt;
+
+use serde_json::Value;
+
+use crate::support::Sandbox;
+
+/// A change, then a confirm, then another change: what a confirm guards is visible.
+const GUARDED: &str = r#"//! A change guarded by a confirm.
+step "prepare" {
+    fs::write("prepared.txt", "1\n");
+}
+step "switch" {
+    confirm("Switch cortex to v1.4.2?");
+    fs::write("switched.txt", "1\n");
+}
+"#;
+
+fn approvals(sb: &Sandbox, body: &str) -> String {
+    let path = sb.write("approvals.toml", body);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    path.display().to_string()
+}
+
+const APPROVED: &str = "[[approval]]\nconfirm = \"Switch cortex to v1.4.2?\"\napprover = \"alice\"\nticket = \"CHG-1234\"\n";
+
+fn sql_rows(path: &std::path::Path, sql: &str) -> Vec<Vec<Value>> {
+    let conn = rusqlite::Connection::open(path).expect("open journal");
+    let mut stmt = conn.prepare(sql).expect("prepare");
+    let n = stmt.column_count();
+    stmt.query_map([], |r| {
+        (0..n)
+            .map(|i| {
+                Ok(match r.get_ref(i)? {
+                    rusqlite::types::ValueRef::Null => Value::Null,
+                    rusqlite::types::ValueRef::Integer(v) => v.into(),
+                    rusqlite::types::ValueRef::Text(t) => {
+                        String::from_utf8_lossy(t).into_owned().into()
+                    }
+                    other => format!("{other:?}").into(),
+                })
+            })
+            .collect()
+    })
+    .expect("query")
+    .collect::<Result<_, _>>()
+    .expect("rows")
+}
+
+#[test]
+fn a_run_records_its_host_id_uuid_and_correlation_id() {
+    let sb = Sandbox::new();
+    sb.write("t.rhai", "//! T.\nstep \"a\" { 1 }\n");
+    let out = sb.run(&[
+        "run",
+        "t.rhai",
+        "--json",
+        "--host-id",
+        "web-01",
+        "--correlation-id",
+        "rollback-2026-11-30",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let json = out.json();
+    assert_eq!(json["host_id"], "web-01");
+    assert_eq!(json["correlation_id"], "rollback-2026-11-30");
+    let uuid = json["run_uuid"].as_str().expect("run_uuid").to_string();
+    assert_eq!(uuid.len(), 36, "{uuid}");
+    assert_eq!(&uuid[14..15], "4", "a v4 UUID: {uuid}");
+
+    let rows = sql_rows(
+        &sb.journal(),
+        "SELECT run_uuid, host_id, correlation_id FROM run_identity",
+    );
+    assert_eq!(
+        rows,
+        vec![vec![
+            Value::from(uuid.clone()),
+            "web-01".into(),
+            "rollback-2026-11-30".into()
+        ]]
+    );
+    // In the hashed run.start event too, so an edited identity fails `journal verify`.
+    let start = sql_rows(
+        &sb.journal(),
+        "SELECT data FROM events WHERE kind = 'run.start'",
+    );
+    let data: Value = serde_json::from_str(start[0][0].as_str().unwrap_or("")).expect("json");
+    assert_eq!(data["run_uuid"], uuid.as_str());
+    assert_eq!(data["host_id"], "web-01");
+
+    // The environment gives the same; without either the host id is the hostname.
+    let out = sb
+        .command(&["run", "t.rhai", "--json"])
+        .env("RIPCORD_HOST_ID", "web-02")
+        .env("RIPCORD_CORRELATION_ID", "f2")
+        .output()
+        .expect("run");
+    let json: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        (json["host_id"].as_str(), json["correlation_id"].as_str()),
+        (Some("web-02"), Some("f2"))
+    );
+    let json = sb.run(&["run", "t.rhai", "--json"]).json();
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
+    assert_eq!(json["host_id"], hostname.trim());
+    assert_eq!(json["correlation_id"], Value::Null);
+    assert_ne!(json["run_uuid"], uuid.as_str());
+}
+
+#[test]
+fn bad_host_and_correlation_ids_are_usage_errors() {
+    let sb = Sandbox::new();
+    sb.write(
+        "t.rhai",
+        "//! T.\nstep \"a\" { fs::write(\"x\", \"1\"); }\n",
+    );
+    for (flag, value, why) in [
+        ("--host-id", "web 01", "it contains ' '"),
+        ("--host-id", "a/b", "it contains '/'"),
+        ("--correlation-id", "x\ty", "it contains '\\t'"),
+        (
+            "--correlation-id",
+            &"x".repeat(201),
+            "it is 201 bytes long (at most 200)",
+        ),
+    ] {
+        let out = sb.run(&["run", "t.rhai", flag, value]);
+        assert_eq!(out.code, 2, "{flag} {value:?}: {}", out.stderr);
+        assert!(out.stderr.contains(why), "{flag} {value:?}: {}", out.stderr);
+        assert!(!sb.join("x").exists(), "nothing runs on a usage error");
+    }
+}
+
+#[test]
+fn a_journal_from_before_identities_keeps_opening_and_verifying() {
+    let sb = Sandbox::new();
+    let journal = sb.journal();
+    std::fs::create_dir_all(journal.parent().expect("parent")).expect("mkdir");
+    // The first schema, with one finished run, as an older ripcord left it.
+    sb.write("t.rhai", "//! T.\nstep \"a\" { 1 }\n");
+    let out = sb.run(&["run", "t.rhai"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let conn = rusqlite::Connection::open(&journal).expect("open");
+    conn.execute_batch("DROP TABLE run_identity;")
+        .expect("drop");
+    drop(conn);
+
+    let out = sb.run(&["run", "t.rhai", "--host-id", "h1"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let history = sb.run(&["history", "--json"]).json();
+    assert_eq!(history.as_array().map(Vec::len), Some(2));
+    let verify = sb.run(&["journal", "verify"]);
+    assert_eq!(verify.code, 0, "{}", verify.stderr);
+    let rows = sql_rows(&journal, "SELECT run, host_id FROM run_identity");
+    assert_eq!(
+        rows,
+        vec![vec![Value::from(2), "h1".into()]],
+        "only the new run has one"
+    );
+}
+
+#[test]
+fn an_approved_confirm_goes_through_and_names_the_approver() {
+    let sb = Sandbox::new();
+    sb.write("guarded.rhai", GUARDED);
+    let file = approvals(&sb, APPROVED);
+    let out = sb.run(&["run", "guarded.rhai", "--approve", &file, "--json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(sb.join("switched.txt").exists());
+    assert!(
+        out.stderr.contains(
+            "confirm: Switch cortex to v1.4.2? -> yes (approved by alice under CHG-1234)"
+        ),
+        "{}",
+        out.stderr
+    );
+    let prompts = sql_rows(
+        &sb.journal(),
+        "SELECT data FROM events WHERE kind = 'prompt'",
+    );
+    let data: Value = serde_json::from_str(prompts[0][0].as_str().unwrap_or("")).expect("json");
+    assert_eq!(data["answer"], true);
+    assert_eq!(data["approver"], "alice");
+    assert_eq!(data["ticket"], "CHG-1234");
+    assert_eq!(data["policy_sha256"].as_str().map(str::len), Some(64));
+}
+
+#[test]
+fn a_confirm_the_file_does_not_approve_aborts_with_exit_3() {
+    let sb = Sandbox::new();
+    sb.write("guarded.rhai", GUARDED);
+    let cases = [
+        (
+            "not listed",
+            APPROVED.replace("v1.4.2?", "v1.4.3?"),
+            "it is not listed in",
+        ),
+        (
+            "expired",
+            format!("{APPROVED}expires = \"2020-01-01T00:00:00Z\"\n"),
+            "its approval has expired in",
+        ),
+    ];
+    for (case, body, why) in cases {
+        let _ = std::fs::remove_file(sb.join("prepared.txt"));
+        let file = approvals(&sb, &body);
+        let out = sb.run(&["run", "guarded.rhai", "--approve", &file, "--json"]);
+        assert_eq!(out.code, 3, "{case}: {}", out.stderr);
+        assert!(
+            out.stderr
+                .contains(&format!("error: confirm not approved ({why}")),
+            "{case}: {}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("Switch cortex to v1.4.2?"),
+            "{case}: {}",
+            out.stderr
+        );
+        assert!(
+            sb.join("prepared.txt").exists(),
+            "{case}: the step before ran"
+        );
+        assert!(
+            !sb.join("switched.txt").exists(),
+            "{case}: the guarded change was not made"
+        );
+        assert_eq!(out.json()["status"], "aborted");
+    }
+}
+
+#[test]
+fn approval_files_that_cannot_be_trusted_or_read_are_usage_errors() {
+    let sb = Sandbox::new();
+    sb.write("guarded.rhai", GUARDED);
+    let file = approvals(&sb, APPROVED);
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o622)).expect("chmod");
+    let out = sb.run(&["run", "guarded.rhai", "--approve", &file]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("it is writable by other users (mode 622), so anyone could approve"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("help: chmod go-w"), "{}", out.stderr);
+    assert!(!sb.join("prepared.txt").exists(), "nothing ran");
+
+    let out = sb.run(&["run", "guarded.rhai", "--approve", "missing.toml"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("--approve missing.toml: cannot read it"),
+        "{}",
+        out.stderr
+    );
+
+    // `--yes` would answer what nobody approved: the two do not mix.
+    let file = approvals(&sb, APPROVED);
+    let out = sb.run(&["run", "guarded.rhai", "--approve", &file, "--yes"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("'--approve <FILE>' cannot be used with '--yes'"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// The event lines of a file, parsed.
+fn events(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .expect("events file")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+#[test]
+fn events_stream_one_line_per_run_step_change_and_prompt() {
+    let sb = Sandbox::new();
+    sb.write("guarded.rhai", GUARDED);
+    let file = approvals(&sb, APPROVED);
+    let out = sb.run(&[
+        "run",
+        "guarded.rhai",
+        "--approve",
+        &file,
+        "--json",
+        "--events",
+        "ndjson=events.ndjson",
+        "--host-id",
+        "h7",
+        "--correlation-id",
+        "c9",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let uuid = out.json()["run_uuid"].clone();
+    let lines = events(&sb.join("events.ndjson"));
+    let kinds: Vec<&str> = lines
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or("?"))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "run.start",
+            "step.start",
+            "change.start",
+            "change.end",
+            "step.end",
+            "step.start",
+            "prompt",
+            "change.start",
+            "change.end",
+            "step.end",
+            "run.end"
+        ]
+    );
+    for e in &lines {
+        assert_eq!(
+            (e["v"].as_u64(), &e["host_id"], &e["correlation_id"]),
+            (Some(1), &"h7".into(), &"c9".into())
+        );
+        assert_eq!(e["run_uuid"], uuid);
+        assert_eq!(e["run"], 1);
+    }
+    assert_eq!(lines[6]["data"]["approver"], "alice");
+    assert_eq!(lines[10]["data"]["status"], "ok");
+    let mode = std::fs::metadata(sb.join("events.ndjson"))
+        .expect("meta")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn events_reach_stdout_without_a_journal_and_refuse_to_share_it_with_json() {
+    let sb = Sandbox::new();
+    sb.write(
+        "t.rhai",
+        "//! T.\nstep \"a\" { fs::write(\"x\", \"1\"); }\n",
+    );
+    let out = sb.run(&["--journal", "off", "run", "t.rhai", "--events", "ndjson"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let kinds: Vec<String> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("a JSON line")["kind"].to_string())
+        .collect();
+    assert_eq!(kinds.len(), 6, "{}", out.stdout);
+    assert!(out.stdout.contains("\"run\":null"), "{}", out.stdout);
+
+    let out = sb.run(&["run", "t.rhai", "--events", "ndjson", "--json"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("--events ndjson and --json would both write to stdout"),
+        "{}",
+        out.stderr
+    );
+    let out = sb.run(&["run", "t.rhai", "--events", "xml"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("expected `ndjson` (stdout) or `ndjson=FILE`"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_sub_run_inherits_the_fleet_run_and_its_approvals() {
+    let sb = Sandbox::new();
+    sb.write("guarded.rhai", GUARDED);
+    sb.write(
+        "outer.rhai",
+        "//! Outer.\nstep \"call\" { runbook::run(\"guarded\"); }\n",
+    );
+    let file = approvals(&sb, APPROVED);
+    let out = sb.run(&[
+        "--scripts",
+        ".",
+        "run",
+        "outer.rhai",
+        "--approve",
+        &file,
+        "--correlation-id",
+        "c1",
+        "--host-id",
+        "h1",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let rows = sql_rows(
+        &sb.journal(),
+        "SELECT run, host_id, correlation_id FROM run_identity ORDER BY run",
+    );
+    assert_eq!(
+        rows,
+        vec![
+            vec![Value::from(1), "h1".into(), "c1".into()],
+            vec![Value::from(2), "h1".into(), "c1".into()]
+        ]
+    );
+}
