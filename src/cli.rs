@@ -300,7 +300,7 @@ pub struct FleetArgs {
     pub correlation_id: Option<String>,
     /// Answer confirm() from this approval file (exact messages, approver, ticket); any other
     /// confirm aborts the run (exit 3)
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["yes", "step"])]
+    #[arg(long, value_name = "FILE", conflicts_with = "yes")]
     pub approve: Option<PathBuf>,
     /// Stream one JSON line per run/step start and end, change and prompt: ndjson (stdout) or
     /// ndjson=FILE
