@@ -150,7 +150,7 @@ fn a_journal_from_before_identities_keeps_opening_and_verifying() {
     let out = sb.run(&["run", "t.rhai", "--host-id", "h1"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let history = sb.run(&["history", "--json"]).json();
-    assert_eq!(history.as_array().map(Vec::len), Some(2));
+    assert_eq!(history["runs"].as_array().map(Vec::len), Some(2));
     let verify = sb.run(&["journal", "verify"]);
     assert_eq!(verify.code, 0, "{}", verify.stderr);
     let rows = sql_rows(&journal, "SELECT run, host_id FROM run_identity");
