@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use ripcord_runtime::fleet::RunIdentity;
 use ripcord_runtime::journal::{Journal, RunStart};
 use serde_json::{Value, json};
 
@@ -82,6 +83,7 @@ impl Record {
                 host: ripcord_runtime::who::hostname(),
                 mode: mode.to_string(),
                 parent: None,
+                identity: RunIdentity::new(None, None),
             })
             .map_err(|e| {
                 format!(
