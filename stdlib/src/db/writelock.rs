@@ -9,7 +9,7 @@
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use ripcord_runtime::Failure;
 
@@ -37,40 +37,17 @@ impl WriteGuard {
     /// `wal`: the database is in WAL mode (readers go on; writers wait). Otherwise readers go
     /// on too (we hold SHARED + RESERVED, as a SQLite writer does before it commits).
     pub fn take(db: &Path, wal: bool, deadline: &Deadline, what: &str) -> Result<Self, Failure> {
-        let locked = if wal {
-            side_file(db, "-shm")
-        } else {
-            db.to_path_buf()
-        };
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&locked)
-            .map_err(|e| {
-                Failure::new(format!("{what}: cannot open {}: {e}", locked.display()))
-                    .hint("the restore needs write access to the database and its -shm")
-            })?;
-        loop {
-            let taken = if wal {
-                set_lock(&file, libc::F_WRLCK, WAL_WRITE_LOCK, 1)
-            } else {
-                set_lock(&file, libc::F_RDLCK, SHARED_FIRST, SHARED_SIZE).and_then(|()| {
-                    set_lock(&file, libc::F_WRLCK, RESERVED_BYTE, 1).inspect_err(|_| {
-                        let _ = set_lock(&file, libc::F_UNLCK, SHARED_FIRST, SHARED_SIZE);
-                    })
-                })
-            };
-            match taken {
-                Ok(()) => return Ok(WriteGuard { file }),
-                Err(e) if is_busy(&e) => deadline.wait(what)?,
-                Err(e) => {
-                    return Err(Failure::new(format!(
-                        "{what}: cannot lock {}: {e}",
-                        locked.display()
-                    )));
-                }
+        let hint = "the restore needs write access to the database and its -shm";
+        Self::lock(&lock_target(db, wal), deadline, what, hint, |file| {
+            if wal {
+                return set_lock(file, libc::F_WRLCK, WAL_WRITE_LOCK, 1);
             }
-        }
+            set_lock(file, libc::F_RDLCK, SHARED_FIRST, SHARED_SIZE).and_then(|()| {
+                set_lock(file, libc::F_WRLCK, RESERVED_BYTE, 1).inspect_err(|_| {
+                    let _ = set_lock(file, libc::F_UNLCK, SHARED_FIRST, SHARED_SIZE);
+                })
+            })
+        })
     }
 
     /// Freeze the files of a database for a byte copy, SQLite's way, without SQLite (which may
@@ -84,30 +61,41 @@ impl WriteGuard {
         deadline: &Deadline,
         what: &str,
     ) -> Result<Option<Self>, Failure> {
-        let locked = if wal {
-            side_file(db, "-shm")
-        } else {
-            db.to_path_buf()
-        };
+        let locked = lock_target(db, wal);
         if wal && !locked.exists() {
             return Ok(None);
         }
+        let hint =
+            "a byte copy under SQLite's locks needs write access to the database and its -shm";
+        Self::lock(&locked, deadline, what, hint, |file| {
+            if wal {
+                set_lock(file, libc::F_WRLCK, WAL_WRITE_LOCK, 2)
+            } else {
+                set_lock(file, libc::F_RDLCK, SHARED_FIRST, SHARED_SIZE)
+            }
+        })
+        .map(Some)
+    }
+
+    /// Open `locked` and try `take_locks` on it until it succeeds, another process keeps it
+    /// busy past the deadline, or it fails for another reason.
+    fn lock(
+        locked: &Path,
+        deadline: &Deadline,
+        what: &str,
+        hint: &str,
+        take_locks: impl Fn(&File) -> std::io::Result<()>,
+    ) -> Result<Self, Failure> {
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
-            .open(&locked)
+            .open(locked)
             .map_err(|e| {
-                Failure::new(format!("{what}: cannot open {}: {e}", locked.display()))
-                    .hint("a byte copy under SQLite's locks needs write access to the database and its -shm")
+                Failure::new(format!("{what}: cannot open {}: {e}", locked.display())).hint(hint)
             })?;
         loop {
-            let taken = if wal {
-                set_lock(&file, libc::F_WRLCK, WAL_WRITE_LOCK, 2)
-            } else {
-                set_lock(&file, libc::F_RDLCK, SHARED_FIRST, SHARED_SIZE)
-            };
-            match taken {
-                Ok(()) => return Ok(Some(WriteGuard { file })),
+            match take_locks(&file) {
+                Ok(()) => return Ok(WriteGuard { file }),
                 Err(e) if is_busy(&e) => deadline.wait(what)?,
                 Err(e) => {
                     return Err(Failure::new(format!(
@@ -123,6 +111,15 @@ impl WriteGuard {
     /// descriptor that is closed while the lock must hold.
     pub fn file(&self) -> &File {
         &self.file
+    }
+}
+
+/// The file whose bytes carry the locks: the `-shm` in WAL mode, the database itself otherwise.
+fn lock_target(db: &Path, wal: bool) -> PathBuf {
+    if wal {
+        side_file(db, "-shm")
+    } else {
+        db.to_path_buf()
     }
 }
 
