@@ -1,0 +1,237 @@
+//! `Host::change`: the one place a change is journaled, simulated, paused on, failed on purpose
+//! or replayed from an interrupted run.
+
+use std::time::Instant;
+
+use rhai::{Dynamic, EvalAltResult, NativeCallContext, Position};
+use serde_json::{Value, json};
+
+use super::operator::decision_text;
+use super::{Decision, Host, Stop, dynamic_to_json};
+use crate::effect::Change;
+use crate::failure::{Failure, RhaiResult};
+use crate::replay::{Recorded, RecordedChange, Verdict};
+
+impl Host {
+    /// Make (or simulate) a change. `perform` runs only in a real run, after the journal has the
+    /// change and the operator (in step-through) has said yes.
+    pub fn change(
+        &self,
+        ctx: &NativeCallContext,
+        change: Change,
+        perform: impl FnOnce() -> Result<Dynamic, Failure>,
+    ) -> RhaiResult<Dynamic> {
+        let pos = ctx.call_position();
+        if let Some(stop) = self.check_stop() {
+            return Err(self.terminate(stop, pos));
+        }
+        let summary = self.secrets.redact(&change.summary);
+        let args = Value::Object(change.args.clone());
+        if let Some(replayed) = self.replayed(&change, &summary, pos) {
+            return replayed;
+        }
+        if let Some(failure) = self.injected(&change.function) {
+            self.out.change_failed(&summary, &failure.message);
+            self.record_change(
+                &change.function,
+                &summary,
+                "failed",
+                0,
+                Some(failure.message.clone()),
+            );
+            let _ = self.journal(
+                "change.injected",
+                json!({ "function": change.function, "summary": summary, "args": args, "error": failure.message }),
+            );
+            return Err(failure.at_position(pos));
+        }
+        if let Some(prompter) = self.prompter() {
+            let (decision, wait_ms) = self.waiting(|| {
+                prompter.before_change(&Change {
+                    summary: summary.clone(),
+                    ..change.clone()
+                })
+            });
+            let _ = self.journal(
+                "prompt",
+                json!({ "kind": "change", "function": change.function, "summary": summary, "answer": decision_text(decision), "wait_ms": wait_ms }),
+            );
+            match decision {
+                Decision::Continue => {}
+                Decision::Skip => {
+                    self.out.skipped_change(&summary);
+                    self.record_change(&change.function, &summary, "skipped", 0, None);
+                    let _ = self.journal(
+                        "change.skip",
+                        json!({ "function": change.function, "summary": summary }),
+                    );
+                    return Ok(change.simulated);
+                }
+                Decision::Abort => {
+                    let _ = self.journal(
+                        "change.abort",
+                        json!({ "function": change.function, "summary": summary }),
+                    );
+                    return Err(
+                        self.terminate(Stop::Aborted(format!("aborted before: {summary}")), pos)
+                    );
+                }
+            }
+        }
+        if self.mode.simulates_changes() {
+            self.out.would(&summary);
+            self.record_change(&change.function, &summary, "simulated", 0, None);
+            self.journal(
+                "change.simulated",
+                json!({ "function": change.function, "summary": summary, "args": args }),
+            )
+            .map_err(|e| Failure::new(e).at_position(pos))?;
+            return Ok(change.simulated);
+        }
+        // Journaled (and synced) before the change starts: a killed run shows it.
+        self.journal(
+            "change.start",
+            json!({ "function": change.function, "summary": summary, "args": args }),
+        )
+        .map_err(|e| {
+            Failure::new(e)
+                .hint("no change was made; fix the journal and run again")
+                .at_position(pos)
+        })?;
+        self.out.change(&summary);
+        let started = Instant::now();
+        let result = perform();
+        let ms = started.elapsed().as_millis() as u64;
+        match result {
+            Ok(value) => {
+                let shown = self.secrets.redact_json(dynamic_to_json(&value));
+                self.record_change(&change.function, &summary, "made", ms, None);
+                self.journal(
+                    "change.end",
+                    json!({ "function": change.function, "ok": true, "ms": ms, "result": shown }),
+                )
+                .map_err(|e| self.outcome_unjournaled(&summary, "made", &e, pos))?;
+                Ok(value)
+            }
+            Err(failure) => {
+                let message = self.secrets.redact(&failure.message);
+                self.record_change(
+                    &change.function,
+                    &summary,
+                    "failed",
+                    ms,
+                    Some(message.clone()),
+                );
+                self.journal(
+                    "change.end",
+                    json!({ "function": change.function, "ok": false, "ms": ms, "error": message }),
+                )
+                .map_err(|e| self.outcome_unjournaled(&summary, "failed", &e, pos))?;
+                Err(failure.at_position(pos))
+            }
+        }
+    }
+
+    /// In a resumed run's interrupted step: the recorded outcome of this change, or `None` to
+    /// make it. See [`crate::replay`].
+    fn replayed(
+        &self,
+        change: &Change,
+        summary: &str,
+        pos: Position,
+    ) -> Option<RhaiResult<Dynamic>> {
+        let args = self.secrets.redact_json(Value::Object(change.args.clone()));
+        let (verdict, run) = {
+            let mut state = self.state();
+            let replay = state.replay.as_mut()?;
+            (replay.next(&change.function, &args, summary), replay.run)
+        };
+        match verdict {
+            Verdict::Live => None,
+            Verdict::Replayed(recorded) => Some(self.replay_recorded(recorded, summary, run, pos)),
+            Verdict::Diverged(message) => Some(Err(self.terminate(Stop::Unsafe(message), pos))),
+            Verdict::Unknown(recorded) => self.decide_unknown(change, recorded, summary, run, pos),
+        }
+    }
+
+    /// A change the interrupted run started without journaling its end: the operator says
+    /// whether it was made (`None`: make it now); with no terminal the resume stops (`--yes`
+    /// does not answer this).
+    fn decide_unknown(
+        &self,
+        change: &Change,
+        recorded: RecordedChange,
+        summary: &str,
+        run: i64,
+        pos: Position,
+    ) -> Option<RhaiResult<Dynamic>> {
+        let question = format!(
+            "run {run} started `{summary}` but its outcome is unknown (no end was journaled). Was it made? (yes: treat it as made and go on; no: make it now)"
+        );
+        let answer = crate::prompt::ask_yes_no(&question);
+        let _ = self.journal(
+            "prompt",
+            json!({ "kind": "outcome-unknown", "summary": summary, "answer": answer }),
+        );
+        match answer {
+            Some(true) => {
+                let made = RecordedChange {
+                    outcome: Recorded::Made(dynamic_to_json(&change.simulated)),
+                    ..recorded
+                };
+                Some(self.replay_recorded(made, summary, run, pos))
+            }
+            Some(false) => None,
+            None => Some(Err(self.terminate(
+                Stop::Unsafe(format!(
+                    "run {run} started `{summary}` but its outcome is unknown, and there is no terminal to ask whether it was made\nhelp: check it by hand, then resume on a terminal to answer"
+                )),
+                pos,
+            ))),
+        }
+    }
+
+    /// Return a recorded outcome instead of making the change again; journaled as replayed.
+    fn replay_recorded(
+        &self,
+        recorded: RecordedChange,
+        summary: &str,
+        run: i64,
+        pos: Position,
+    ) -> RhaiResult<Dynamic> {
+        self.out
+            .note(&format!("replayed (made by run {run}): {summary}"));
+        let (ok, result, error) = match &recorded.outcome {
+            Recorded::Failed(message) => (false, Value::Null, Some(message.clone())),
+            Recorded::Made(value) => (true, value.clone(), None),
+            _ => (true, Value::Null, None),
+        };
+        self.record_change(&recorded.function, summary, "replayed", 0, error.clone());
+        self.journal(
+            "change.replayed",
+            json!({ "function": recorded.function, "summary": summary, "args": recorded.args,
+                    "ok": ok, "result": result, "error": error, "from_run": run }),
+        )
+        .map_err(|e| self.outcome_unjournaled(summary, "replayed", &e, pos))?;
+        match error {
+            Some(message) => Err(Failure::new(message).at_position(pos)),
+            None => Ok(rhai::serde::to_dynamic(&result).unwrap_or(Dynamic::UNIT)),
+        }
+    }
+
+    /// A change whose outcome the journal could not record ends the run, uncatchably: a resume
+    /// could not know whether to make it again.
+    fn outcome_unjournaled(
+        &self,
+        summary: &str,
+        outcome: &str,
+        error: &str,
+        pos: Position,
+    ) -> Box<EvalAltResult> {
+        let message = format!(
+            "the change `{summary}` was {outcome}, but its outcome could not be journaled ({error}); the run stops here so that nothing runs on an unrecorded state\nhelp: the journal shows this change as \"outcome unknown\"; check it by hand before `ripcord resume`"
+        );
+        self.out.warn(&message);
+        self.terminate(Stop::Unsafe(message), pos)
+    }
+}

@@ -1,0 +1,256 @@
+//! The report as Markdown, for people: verdict, environment, steps, gates, prompts, gaps.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{Report, ReportChange, ReportProbe, first_line};
+use crate::time::human;
+
+impl Report {
+    pub fn markdown(&self) -> String {
+        let mut md = String::new();
+        let kind = if self.mode == "drill" { "Drill" } else { "Run" };
+        let date = self
+            .started
+            .get(..16)
+            .unwrap_or(&self.started)
+            .replace('T', " ");
+        let _ = writeln!(md, "# {kind} report: {} — {date}\n", self.script);
+        let verdict = if self.passed() {
+            "✅ PASS"
+        } else {
+            "❌ FAIL"
+        };
+        let _ = writeln!(
+            md,
+            "**{verdict}** · {} · {} step(s) · {}\n",
+            self.status,
+            self.steps.len(),
+            self.rto_line()
+        );
+        let simulated = self.simulated_changes();
+        if simulated > 0 {
+            let _ = writeln!(
+                md,
+                "> {simulated} change(s) were simulated, not made: a real run also spends the time those changes take.\n"
+            );
+        }
+
+        md.push_str("## Environment\n\n| | |\n|---|---|\n");
+        let mode = match self.mode.as_str() {
+            "drill" => "drill (reads and probes real, changes simulated)",
+            "dry-run" => "dry run (changes simulated)",
+            "run" => "run (changes made)",
+            other => other,
+        };
+        let run = match self.run {
+            Some(id) => format!("{id} (`ripcord show {id}`)"),
+            None => "not journaled".to_string(),
+        };
+        let exit = self
+            .exit_code
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "—".to_string());
+        for (k, v) in [
+            ("Script", format!("`{}`", self.path)),
+            ("Operator", self.operator.clone()),
+            ("Host", self.host.clone()),
+            ("Mode", mode.to_string()),
+            ("Started", self.started.clone()),
+            ("Journal run", run),
+            ("Exit code", exit),
+            ("Params", params_text(&self.params)),
+        ] {
+            let _ = writeln!(md, "| {k} | {} |", cell(&v));
+        }
+
+        md.push_str("\n## Steps\n\n");
+        if self.steps.is_empty() {
+            md.push_str("No step started.\n");
+        } else {
+            md.push_str(
+                "| # | Step | Status | Start | Duration | Changes | Probes | Operator wait |\n",
+            );
+            md.push_str("|---|---|---|---|---|---|---|---|\n");
+            for (i, s) in self.steps.iter().enumerate() {
+                let wait = match s.wait_ms {
+                    0 => "—".to_string(),
+                    ms => human(Duration::from_millis(ms)),
+                };
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {} {} | +{} | {} | {} | {} | {wait} |",
+                    i + 1,
+                    cell(&s.name),
+                    icon(&s.status),
+                    s.status,
+                    human(Duration::from_millis(s.start_ms)),
+                    human(Duration::from_millis(s.ms)),
+                    count_changes(&s.changes),
+                    count_probes(&s.probes),
+                );
+            }
+            let _ = writeln!(
+                md,
+                "| | **Total** | {} | | **{}** | | | |",
+                icon(if self.passed() { "ok" } else { "failed" }),
+                human(Duration::from_millis(self.total_ms))
+            );
+        }
+
+        for (i, s) in self.steps.iter().enumerate() {
+            if s.changes.is_empty() && s.probes.is_empty() && s.error.is_none() {
+                continue;
+            }
+            let _ = writeln!(
+                md,
+                "\n### {}. {} {} ({})\n",
+                i + 1,
+                s.name,
+                icon(&s.status),
+                human(Duration::from_millis(s.ms))
+            );
+            for c in &s.changes {
+                let line = match c.outcome.as_str() {
+                    "made" => format!(
+                        "✅ made: {} ({})",
+                        c.summary,
+                        human(Duration::from_millis(c.ms))
+                    ),
+                    "simulated" => format!("⏭ simulated: would {}", c.summary),
+                    "skipped" => format!("⏭ skipped by the operator: {}", c.summary),
+                    "failed" => format!(
+                        "❌ failed: {} — {}",
+                        c.summary,
+                        c.error
+                            .as_deref()
+                            .map(first_line)
+                            .unwrap_or("no reason recorded")
+                    ),
+                    other => format!("⚠️ {other}: {}", c.summary),
+                };
+                let _ = writeln!(md, "- {line} `{}`", c.function);
+            }
+            for p in &s.probes {
+                let line = if p.ok {
+                    format!("✅ probe `{}` ok ({}ms)", p.function, p.ms)
+                } else {
+                    format!(
+                        "❌ probe `{}` failed ({}ms): {}",
+                        p.function,
+                        p.ms,
+                        p.error.as_deref().map(first_line).unwrap_or("not ok")
+                    )
+                };
+                let _ = writeln!(md, "- {line}");
+            }
+            if let Some(e) = &s.error {
+                let _ = writeln!(md, "- error: {}", first_line(e));
+            }
+        }
+
+        if !self.gates.is_empty() {
+            md.push_str("\n## Gates a real run stops at\n\n");
+            md.push_str("Answered by the preview itself; a real run waits for the operator (or `--yes`) at each:\n\n");
+            for g in &self.gates {
+                let step = g
+                    .step
+                    .as_deref()
+                    .map(|s| format!(" (step `{s}`)"))
+                    .unwrap_or_default();
+                let _ = writeln!(md, "- confirm{step}: {}", g.message);
+            }
+        }
+        if !self.prompts.is_empty() {
+            md.push_str("\n## Prompts\n\n");
+            for p in &self.prompts {
+                let step = p
+                    .step
+                    .as_deref()
+                    .map(|s| format!(" (step `{s}`)"))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    md,
+                    "- {}{step}: {} → {}",
+                    p.kind,
+                    p.message,
+                    p.answer.as_deref().unwrap_or("no answer")
+                );
+            }
+        }
+        if let Some(e) = &self.error {
+            let _ = writeln!(md, "\n## Error\n\n```\n{e}\n```");
+        }
+        if !self.injected.is_empty() {
+            md.push_str("\n## Injected faults\n\n");
+            for i in &self.injected {
+                let _ = writeln!(md, "- `--inject {i}`");
+            }
+        }
+        md.push_str("\n## Gaps found\n\n");
+        let gaps = self.gaps();
+        if gaps.is_empty() {
+            md.push_str("None: every step passed and every probe answered.\n");
+        }
+        for (i, g) in gaps.iter().enumerate() {
+            let _ = writeln!(md, "{}. {g}", i + 1);
+        }
+        md
+    }
+}
+
+fn icon(status: &str) -> &'static str {
+    match status {
+        "ok" => "✅",
+        "skipped" | "resumed" => "⏭",
+        "running" => "⏳",
+        _ => "❌",
+    }
+}
+
+fn count_changes(changes: &[ReportChange]) -> String {
+    if changes.is_empty() {
+        return "—".to_string();
+    }
+    let mut parts = Vec::new();
+    for outcome in ["made", "simulated", "skipped", "failed", "unfinished"] {
+        let n = changes.iter().filter(|c| c.outcome == outcome).count();
+        if n > 0 {
+            parts.push(format!("{n} {outcome}"));
+        }
+    }
+    parts.join(", ")
+}
+
+fn count_probes(probes: &[ReportProbe]) -> String {
+    if probes.is_empty() {
+        return "—".to_string();
+    }
+    let failed = probes.iter().filter(|p| !p.ok).count();
+    if failed == 0 {
+        format!("{} ok", probes.len())
+    } else {
+        format!("{} ok, {failed} failed", probes.len() - failed)
+    }
+}
+
+fn params_text(params: &Value) -> String {
+    match params {
+        Value::Object(map) if !map.is_empty() => map
+            .iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => format!("`{k}={s}`"),
+                other => format!("`{k}={other}`"),
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => "—".to_string(),
+    }
+}
+
+/// Text safe inside a Markdown table cell.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
