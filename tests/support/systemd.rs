@@ -13,7 +13,7 @@ use std::process::{ChildStdin, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::{Outcome, Sandbox};
+use super::{Outcome, Sandbox, Test};
 
 /// The shared user manager.
 pub struct UserManager {
@@ -125,19 +125,15 @@ fn start() -> Result<UserManager, String> {
 impl UserManager {
     /// `systemctl --user ARGS` against this manager.
     pub fn systemctl(&self, args: &[&str]) -> Outcome {
-        let out = Command::new("systemctl")
+        Command::new("systemctl")
             .arg("--user")
             .args(args)
             .env("XDG_RUNTIME_DIR", &self.runtime_dir)
             .env_remove("DBUS_SESSION_BUS_ADDRESS")
             .stdin(Stdio::null())
             .output()
-            .expect("run systemctl");
-        Outcome {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+            .expect("run systemctl")
+            .into()
     }
 
     /// One property of a unit, from `systemctl --user show`.
@@ -164,17 +160,19 @@ impl UserManager {
 
     /// `ripcord ARGS` in the sandbox, talking to this manager.
     pub fn ripcord(&self, sb: &Sandbox, args: &[&str]) -> Outcome {
-        let out = sb
-            .command(args)
+        sb.command(args)
             .env("XDG_RUNTIME_DIR", &self.runtime_dir)
             .env_remove("DBUS_SESSION_BUS_ADDRESS")
             .output()
-            .expect("run ripcord");
-        Outcome {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+            .expect("run ripcord")
+            .into()
+    }
+
+    /// A test of a `ripcord` command in the sandbox, talking to this manager.
+    pub fn test<'a>(&self, sb: &'a Sandbox) -> Test<'a> {
+        sb.test()
+            .env("XDG_RUNTIME_DIR", &self.runtime_dir)
+            .env_remove("DBUS_SESSION_BUS_ADDRESS")
     }
 }
 
