@@ -20,5 +20,6 @@ mod runbooks;
 mod safety;
 mod security;
 mod service;
+mod snapshot;
 mod sys;
 mod watch;
