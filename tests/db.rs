@@ -80,13 +80,18 @@ fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
     files
 }
 
+/// Restore `backup.db` over `app.db`.
+const RESTORE: &str = r#"db::restore("backup.db", "app.db", #{ force: true })"#;
+/// The same, through SQLite into a database that stays open.
+const LIVE_RESTORE: &str = r#"db::restore("backup.db", "app.db", #{ force: true, live: true })"#;
+
 // ---- the writer process --------------------------------------------------------------------
 
 /// Spawn this test binary as a writer on `db`: `commit` commits one row per transaction as fast
 /// as it can (WAL, no automatic checkpoint, so its WAL stays hot); `hold` opens the database and
 /// sleeps; `burst` updates rows 1..=300, one per transaction, then sleeps with them still in its WAL;
 /// `pin` opens a read transaction (a snapshot no checkpoint may pass) and sleeps. It prints `writer-ready` once it has the database open.
-fn spawn_writer(db: &Path, mode: &str) -> Child {
+fn spawn_writer(db: &Path, mode: &str) -> Helper {
     let mut child = Command::new(std::env::current_exe().expect("test binary"))
         .args([
             "db::writer_child",
@@ -112,12 +117,22 @@ fn spawn_writer(db: &Path, mode: &str) -> Child {
     }
     // Keep draining so the child never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    child
+    Helper(child)
 }
 
-fn kill(mut child: Child) {
-    let _ = child.kill();
-    let _ = child.wait();
+/// A helper process, killed and reaped when dropped: a failing test leaves none behind.
+struct Helper(Child);
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Stop a helper process here rather than at the end of the test.
+fn kill(helper: Helper) {
+    drop(helper);
 }
 
 #[test]
@@ -221,14 +236,15 @@ fn backup_under_a_writer(sb: &Sandbox, mode: &str) {
     let writer = spawn_writer(&db, mode);
     // Every id committed before the backup starts must be in the copy.
     let before = *ids(&db).last().expect("rows");
-    sb.write(
-        "b.rhai",
-        "db::backup(\"live.db\", \"copy.db\", #{ verify: \"full\" })",
-    );
-    let out = sb.run(&["run", "b.rhai", "--json"]);
+    let out = sb
+        .runbook(
+            "b.rhai",
+            r#"db::backup("live.db", "copy.db", #{ verify: "full" })"#,
+        )
+        .arg("--json")
+        .run();
     let after = *ids(&db).last().expect("rows");
     kill(writer);
-    assert_eq!(out.code, 0, "{}", out.stderr);
     let result = &out.json()["result"];
     let copy = sb.join("copy.db");
     assert!(
@@ -267,9 +283,10 @@ fn backup_under_a_writer(sb: &Sandbox, mode: &str) {
 /// `updated`, nothing beside it. (Updates, not inserts: a main file missing them is as long as
 /// the snapshot, so only the WAL holds the difference.)
 fn backup_has_every_update(sb: &Sandbox, rows: i64, updated: &str) {
-    sb.write("b.rhai", "db::backup(\"live.db\", \"copy.db\")");
-    let out = sb.run(&["run", "b.rhai", "--json"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = sb
+        .runbook("b.rhai", r#"db::backup("live.db", "copy.db")"#)
+        .arg("--json")
+        .run();
     for suffix in ["-wal", "-shm", "-journal"] {
         let side = sb.join(&format!("copy.db{suffix}"));
         assert!(!side.exists(), "the backup left {}", side.display());
@@ -374,35 +391,26 @@ fn backup_refuses_an_existing_destination_without_force_and_dry_run_writes_nothi
     let sb = Sandbox::new();
     make_db(&sb.join("app.db"), 10, "a");
     make_db(&sb.join("old.db"), 3, "old");
-    sb.write("b.rhai", "db::backup(\"app.db\", \"old.db\")");
+    sb.write("b.rhai", r#"db::backup("app.db", "old.db")"#);
     let before = snapshot(sb.path());
-    let out = sb.run(&["run", "b.rhai", "--json"]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("old.db already exists"),
-        "{}",
-        out.stderr
-    );
-    assert!(out.stderr.contains("force: true"), "{}", out.stderr);
+    sb.test()
+        .args(["run", "b.rhai", "--json"])
+        .status(1)
+        .stderr_contains("old.db already exists")
+        .stderr_contains("force: true")
+        .run();
     assert_eq!(snapshot(sb.path()), before);
 
-    sb.write("d.rhai", "db::backup(\"app.db\", \"new.db\")");
-    let out = sb.run(&["run", "d.rhai", "--dry-run", "--json"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("would: back up app.db to new.db"),
-        "{}",
-        out.stderr
-    );
+    let out = sb
+        .runbook("d.rhai", r#"db::backup("app.db", "new.db")"#)
+        .args(["--dry-run", "--json"])
+        .stderr_contains("would: back up app.db to new.db")
+        .run();
     assert_eq!(out.json()["result"]["tables"]["items"], 10);
     assert!(!sb.join("new.db").exists());
 
-    sb.write(
-        "f.rhai",
-        "db::backup(\"app.db\", \"old.db\", #{ force: true, compact: true })",
-    );
-    let out = sb.run(&["run", "f.rhai", "--json"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let force = r#"db::backup("app.db", "old.db", #{ force: true, compact: true })"#;
+    sb.runbook("f.rhai", force).arg("--json").run();
     assert_eq!(tags(&sb.join("old.db")), ["a"]);
 }
 
@@ -415,13 +423,8 @@ fn refused(setup: impl Fn(&Sandbox), call: &str, expected: &str) {
     setup(&sb);
     sb.write("t.rhai", call);
     let before = snapshot(sb.path());
-    let out = sb.run(&["run", "t.rhai", "--json"]);
-    assert_eq!(out.code, 1, "{call}\n{}", out.stderr);
-    assert!(
-        out.stderr.contains(expected),
-        "{call}: expected `{expected}` in:\n{}",
-        out.stderr
-    );
+    let test = sb.test().args(["run", "t.rhai", "--json"]);
+    test.context(call).status(1).stderr_contains(expected).run();
     assert_eq!(snapshot(sb.path()), before, "{call} changed files");
 }
 
@@ -516,17 +519,12 @@ fn backup_into_a_read_only_folder_fails_cleanly() {
             .expect("chmod");
         dir.join("copy.db")
     };
-    sb.write(
-        "t.rhai",
-        &format!("db::backup(\"app.db\", \"{}\")", ro.display()),
-    );
-    let out = sb.run(&["run", "t.rhai", "--json"]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("cannot create a temp file in"),
-        "{}",
-        out.stderr
-    );
+    let call = format!("db::backup(\"app.db\", \"{}\")", ro.display());
+    sb.runbook("t.rhai", &call)
+        .arg("--json")
+        .status(1)
+        .stderr_contains("cannot create a temp file in")
+        .run();
     assert!(!ro.exists());
 }
 
@@ -547,12 +545,7 @@ fn restore_over_a_killed_writers_hot_wal_holds_exactly_the_backups_rows() {
     );
     let old_rows = ids(&target).len();
 
-    sb.write(
-        "r.rhai",
-        "db::restore(\"backup.db\", \"app.db\", #{ force: true })",
-    );
-    let out = sb.run(&["run", "r.rhai", "--json"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = sb.runbook("r.rhai", RESTORE).arg("--json").run();
     let result = &out.json()["result"];
     assert!(
         std::fs::metadata(&wal).map_or(true, |m| m.len() == 0),
@@ -582,32 +575,26 @@ fn restore_refuses_a_target_another_process_holds_open() {
     let target = sb.join("app.db");
     make_db(&target, 5, "old");
     let holder = spawn_writer(&target, "hold");
-    let pid = holder.id();
-    sb.write(
-        "r.rhai",
-        "db::restore(\"backup.db\", \"app.db\", #{ force: true })",
-    );
+    let pid = holder.0.id();
+    sb.write("r.rhai", RESTORE);
     let before = snapshot(sb.path());
-    let out = sb.run(&["run", "r.rhai", "--json"]);
-    let after = snapshot(sb.path());
-
-    sb.write(
-        "p.rhai",
-        "db::restore(\"backup.db\", \"app.db\", #{ force: true, dry_run: true })",
+    sb.test()
+        .args(["run", "r.rhai", "--json"])
+        .status(1)
+        .stderr_contains(format!("app.db is open in pid {pid}"))
+        .stderr_contains("live: true")
+        .run();
+    assert_eq!(
+        snapshot(sb.path()),
+        before,
+        "a refused restore changed files"
     );
-    let plan = sb.run(&["run", "p.rhai", "--json"]);
-    kill(holder);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr.contains(&format!("app.db is open in pid {pid}")),
-        "{}",
-        out.stderr
-    );
-    assert!(out.stderr.contains("live: true"), "{}", out.stderr);
-    assert_eq!(after, before, "a refused restore changed files");
     assert_eq!(tags(&target), ["old"]);
 
-    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let dry_run = r#"db::restore("backup.db", "app.db", #{ force: true, dry_run: true })"#;
+    let plan = sb.runbook("p.rhai", dry_run).arg("--json").run();
+    kill(holder);
+
     let plan = &plan.json()["result"];
     assert_eq!(plan["dry_run"], true);
     assert_eq!(plan["held_by"][0]["pid"], pid);
@@ -622,13 +609,8 @@ fn live_restore_writes_through_sqlite_into_an_open_database() {
     let target = sb.join("app.db");
     make_db(&target, 5, "old");
     let holder = spawn_writer(&target, "hold");
-    sb.write(
-        "r.rhai",
-        "db::restore(\"backup.db\", \"app.db\", #{ force: true, live: true })",
-    );
-    let out = sb.run(&["run", "r.rhai", "--json"]);
+    let out = sb.runbook("r.rhai", LIVE_RESTORE).arg("--json").run();
     kill(holder);
-    assert_eq!(out.code, 0, "{}", out.stderr);
     let result = &out.json()["result"];
     assert_eq!(result["live"], true);
     assert_eq!(tags(&target), ["backup"]);
@@ -657,11 +639,7 @@ fn live_restore_under_a_busy_writer_loses_no_commit() {
     let target = sb.join("app.db");
     make_db(&target, 5, "old");
     let writer = spawn_writer(&target, "commit");
-    sb.write(
-        "r.rhai",
-        "db::restore(\"backup.db\", \"app.db\", #{ force: true, live: true })",
-    );
-    let out = sb.run(&["run", "r.rhai", "--json"]);
+    let out = sb.runbook("r.rhai", LIVE_RESTORE).arg("--json").run();
     let log = sb.join("app.writer-log");
     let logged = |p: &Path| {
         std::fs::read_to_string(p)
@@ -675,7 +653,6 @@ fn live_restore_under_a_busy_writer_loses_no_commit() {
         std::thread::sleep(Duration::from_millis(20));
     }
     kill(writer);
-    assert_eq!(out.code, 0, "{}", out.stderr);
     let result = &out.json()["result"];
     let safety = sb.join(result["safety"].as_str().expect("safety"));
     let acknowledged: Vec<i64> = std::fs::read_to_string(&log)
@@ -748,10 +725,7 @@ fn a_restore_killed_at_any_point_leaves_the_old_or_the_new_database() {
         make_db(&target, 2000, "old");
         let writer = spawn_writer(&target, "commit");
         kill(writer);
-        sb.write(
-            "r.rhai",
-            "db::restore(\"backup.db\", \"app.db\", #{ force: true })",
-        );
+        sb.write("r.rhai", RESTORE);
         killed_restore(&sb, point, Duration::from_millis(40 * i as u64));
         let found = tags(&target);
         assert!(
@@ -763,8 +737,7 @@ fn a_restore_killed_at_any_point_leaves_the_old_or_the_new_database() {
             assert_eq!(ids(&target), (1..=3000).collect::<Vec<_>>());
         }
         // The next run sweeps what the killed one left, and says so.
-        let out = sb.run(&["run", "r.rhai", "--json"]);
-        assert_eq!(out.code, 0, "{}", out.stderr);
+        let out = sb.test().args(["run", "r.rhai", "--json"]).run();
         assert_eq!(
             leftovers(sb.path()),
             Vec::<String>::new(),
@@ -800,8 +773,7 @@ let v = db::verify("app.db", #{ check: "full" });
 #{ changes: e.changes, rows: rows, busy: c.busy, integrity: v.integrity, version: v.user_version }
 "#,
     );
-    let out = sb.run(&["run", "q.rhai", "--json"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = sb.test().args(["run", "q.rhai", "--json"]).run();
     let r = &out.json()["result"];
     assert_eq!(r["changes"], 2);
     assert_eq!(
@@ -812,13 +784,12 @@ let v = db::verify("app.db", #{ check: "full" });
     assert_eq!(r["integrity"], "ok");
     assert_eq!(r["version"], 7);
 
-    sb.write("w.rhai", "db::query(\"app.db\", \"DELETE FROM items\")");
-    let out = sb.run(&["run", "w.rhai", "--json"]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
+    let write = r#"db::query("app.db", "DELETE FROM items")"#;
+    let out = sb.runbook("w.rhai", write).arg("--json").status(1).run();
     assert!(
-        out.stderr.contains("readonly")
-            || out.stderr.contains("read-only")
-            || out.stderr.contains("query_only"),
+        ["readonly", "read-only", "query_only"]
+            .iter()
+            .any(|word| out.stderr.contains(word)),
         "{}",
         out.stderr
     );
@@ -843,10 +814,11 @@ fn a_wal_database_with_a_shm_but_no_wal_warns_in_verify_and_is_refused_by_restor
     };
     let sb = Sandbox::new();
     setup(&sb);
-    sb.write("v.rhai", "db::verify(\"lost.db\")");
-    let out = sb.run(&["run", "v.rhai", "--json"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stderr.contains("but no -wal"), "{}", out.stderr);
+    let out = sb
+        .runbook("v.rhai", r#"db::verify("lost.db")"#)
+        .arg("--json")
+        .stderr_contains("but no -wal")
+        .run();
     let warnings = &out.json()["result"]["warnings"];
     assert!(
         warnings[0]
@@ -859,12 +831,8 @@ fn a_wal_database_with_a_shm_but_no_wal_warns_in_verify_and_is_refused_by_restor
         "db::restore(\"lost.db\", \"app.db\", #{ force: true })",
         "allow_missing_wal: true",
     );
-    sb.write(
-        "r.rhai",
-        "db::restore(\"lost.db\", \"app.db\", #{ force: true, allow_missing_wal: true })",
-    );
-    let out = sb.run(&["run", "r.rhai", "--json"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let allow = r#"db::restore("lost.db", "app.db", #{ force: true, allow_missing_wal: true })"#;
+    sb.runbook("r.rhai", allow).arg("--json").run();
     assert_eq!(tags(&sb.join("app.db")), ["backup"]);
 }
 
@@ -1041,7 +1009,7 @@ fn pages_of(path: &Path) -> (u64, u64, u64) {
 }
 
 /// Hold a database open as a service would (reading it if it can), until killed.
-fn hold_open(db: &Path) -> Child {
+fn hold_open(db: &Path) -> Helper {
     let code = "import sqlite3, sys, time\nc = sqlite3.connect(sys.argv[1])\ntry:\n    c.execute('SELECT count(*) FROM items').fetchall()\nexcept Exception:\n    pass\nprint('ready', flush=True)\ntime.sleep(600)\n";
     let mut child = Command::new("python3")
         .args(["-c", code])
@@ -1054,7 +1022,7 @@ fn hold_open(db: &Path) -> Child {
     BufReader::new(child.stdout.take().expect("stdout"))
         .read_line(&mut line)
         .expect("ready");
-    child
+    Helper(child)
 }
 
 #[test]
@@ -1086,16 +1054,11 @@ fn a_damaged_database_is_copied_byte_for_byte_and_the_damage_reported() {
                 let holder = running.then(|| hold_open(&db));
                 let before = std::fs::read(&db).expect("read");
                 let wal_before = std::fs::read(sb.join("app.db-wal")).ok();
-                sb.write(
-                    "b.rhai",
-                    "db::backup(\"app.db\", \"copy.db\", #{ verify: \"none\" })",
-                );
-                let out = sb.run(&["run", "b.rhai", "--json"]);
-                if let Some(h) = holder {
-                    kill(h);
-                }
                 let case = format!("{kind}, fill {fill:?}, service running: {running}");
-                assert_eq!(out.code, 0, "{case}: {}", out.stderr);
+                let backup = r#"db::backup("app.db", "copy.db", #{ verify: "none" })"#;
+                let test = sb.runbook("b.rhai", backup).arg("--json");
+                let out = test.context(&case).run();
+                drop(holder);
                 let copy = std::fs::read(sb.join("copy.db")).expect("copy");
                 assert!(copy == before, "{case}: the copy is not byte-exact");
                 assert_eq!(
