@@ -132,9 +132,8 @@ fn main_on_this_thread() -> i32 {
 pub fn fail(code: i32, message: &str) -> i32 {
     let d = ripcord_runtime::error::Diagnostic::new(message);
     let mut sources = ripcord_runtime::error::SourceCache::default();
-    eprintln!(
-        "{}",
-        d.render(&mut sources, ripcord_runtime::output::use_color())
+    ripcord_runtime::output::eprint_line(
+        &d.render(&mut sources, ripcord_runtime::output::use_color()),
     );
     code
 }

@@ -22,4 +22,5 @@ mod security;
 mod service;
 mod snapshot;
 mod sys;
+mod terminal;
 mod watch;

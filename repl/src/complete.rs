@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
 use ripcord_runtime::rhai::Engine;
+use ripcord_runtime::term::{self, style};
 use ripcord_runtime::{Catalog, FnDoc};
 use rustyline::completion::{Completer, Pair};
 use rustyline::highlight::Highlighter;
@@ -168,7 +169,7 @@ impl Hinter for ReplHelper {
 impl Highlighter for ReplHelper {
     fn highlight_hint<'h>(&self, hint: &'h str) -> Cow<'h, str> {
         if self.color {
-            Cow::Owned(format!("\x1b[2m{hint}\x1b[0m"))
+            Cow::Owned(term::paint(true, style::FAINT, hint))
         } else {
             Cow::Borrowed(hint)
         }

@@ -13,10 +13,11 @@ use std::sync::{Arc, Mutex};
 use ripcord_runtime::config::Config;
 use ripcord_runtime::error::{Diagnostic, SourceCache};
 use ripcord_runtime::host::{Host, HostOptions, Stop, SubRunner};
-use ripcord_runtime::output::{Output, use_color};
+use ripcord_runtime::output::Output;
 use ripcord_runtime::rhai::{AST, Dynamic, Engine, EvalAltResult, Module, Scope, Stmt};
 use ripcord_runtime::run::eval_guarded;
 use ripcord_runtime::secrets::Secrets;
+use ripcord_runtime::term::{self, Stream};
 use ripcord_runtime::{Catalog, Mode, NativeModule};
 use rustyline::config::{CompletionType, Config as EditorConfig};
 use rustyline::error::ReadlineError;
@@ -52,7 +53,8 @@ pub struct Options {
 pub fn run(options: Options) -> i32 {
     let catalog = Catalog::from_modules(&all_modules(options.modules));
     let names: Names = Arc::new(Mutex::new(Vec::new()));
-    let color = use_color();
+    // Diagnostics go to stderr; the line editor (and its hints) draws on stdout.
+    let color = term::colors(Stream::Stderr);
     let config = EditorConfig::builder()
         .completion_type(CompletionType::List)
         .auto_add_history(false)
@@ -68,7 +70,7 @@ pub fn run(options: Options) -> i32 {
     editor.set_helper(Some(ReplHelper::new(
         catalog.clone(),
         names.clone(),
-        color,
+        term::colors(Stream::Stdout),
         Arc::new(parser),
     )));
     if let Some(path) = &options.history {

@@ -10,7 +10,7 @@ use std::io::Write;
 
 use ripcord_runtime::Change;
 use ripcord_runtime::host::{Decision, Inspect, Prompter};
-use ripcord_runtime::output::use_color;
+use ripcord_runtime::term::{self, Stream, style};
 use rustyline::DefaultEditor;
 use rustyline::error::ReadlineError;
 
@@ -29,15 +29,13 @@ impl Default for StepPrompter {
 
 impl StepPrompter {
     pub fn new() -> StepPrompter {
-        StepPrompter { color: use_color() }
+        StepPrompter {
+            color: term::colors(Stream::Stderr),
+        }
     }
 
     fn bold(&self, text: &str) -> String {
-        if self.color {
-            format!("\x1b[1m{text}\x1b[0m")
-        } else {
-            text.to_string()
-        }
+        term::paint(self.color, style::STRONG, text)
     }
 
     /// Ask until one of `keys` is pressed; anything else, Enter included, asks again.

@@ -34,6 +34,7 @@ pub mod run;
 pub mod script;
 pub mod secrets;
 pub mod step_syntax;
+pub mod term;
 pub mod time;
 pub mod who;
 

@@ -5,7 +5,7 @@
 //! redacted before it is drawn.
 
 use std::collections::VecDeque;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,7 +17,7 @@ const WINDOW: usize = 5;
 
 /// True if stderr is a terminal that understands cursor movement (not `TERM=dumb`).
 pub fn enabled() -> bool {
-    std::io::stderr().is_terminal() && std::env::var("TERM").map_or(true, |t| t != "dumb")
+    crate::term::cursor(crate::term::Stream::Stderr)
 }
 
 /// The live window of one running command.

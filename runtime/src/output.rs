@@ -1,12 +1,12 @@
 //! Human progress on stderr: steps with outcome and duration, changes made or simulated.
 //!
-//! Colour only on a terminal and never when `NO_COLOR` is set. Every text is redacted.
+//! Colour as `term` decides for stderr; every text is redacted.
 
-use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::secrets::Secrets;
+use crate::term::{self, Stream, Style, style};
 use crate::time::human;
 
 #[derive(Debug, Clone)]
@@ -15,14 +15,6 @@ pub struct Output {
     quiet: bool,
     secrets: Secrets,
 }
-
-const RESET: &str = "\x1b[0m";
-const BOLD: &str = "\x1b[1m";
-const DIM: &str = "\x1b[2m";
-const RED: &str = "\x1b[31m";
-const GREEN: &str = "\x1b[32m";
-const YELLOW: &str = "\x1b[33m";
-const CYAN: &str = "\x1b[36m";
 
 /// Set when a write to stdout or stderr finds the reader gone (`ripcord run x | head`): the run
 /// stops at its next safe point instead of writing into the void or panicking.
@@ -42,21 +34,20 @@ pub fn note_write(result: std::io::Result<()>) {
     }
 }
 
-/// One line of the script's own output on stdout.
+/// One line of the script's own output on stdout (escape codes stripped unless stdout may be
+/// coloured).
 pub fn print_stdout(text: &str) {
-    let mut out = std::io::stdout().lock();
-    note_write(writeln!(out, "{text}"));
+    note_write(term::println(text));
 }
 
 /// A line on stderr that must not panic when stderr is closed.
 pub fn eprint_line(text: &str) {
-    let mut err = std::io::stderr().lock();
-    note_write(writeln!(err, "{text}"));
+    note_write(term::eprintln(text));
 }
 
-/// True if stderr is a terminal and `NO_COLOR` is unset or empty.
+/// True if what goes to stderr may be coloured (see `term`).
 pub fn use_color() -> bool {
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+    term::colors(Stream::Stderr)
 }
 
 impl Output {
@@ -83,12 +74,8 @@ impl Output {
         self.color
     }
 
-    fn paint(&self, style: &str, text: &str) -> String {
-        if self.color {
-            format!("{style}{text}{RESET}")
-        } else {
-            text.to_string()
-        }
+    fn paint(&self, style: Style, text: &str) -> String {
+        term::paint(self.color, style, text)
     }
 
     fn line(&self, text: &str) {
@@ -101,24 +88,24 @@ impl Output {
     pub fn step_start(&self, name: &str) {
         self.line(&format!(
             "{} {}",
-            self.paint(CYAN, "▶"),
-            self.paint(BOLD, name)
+            self.paint(style::ACTIVE, "▶"),
+            self.paint(style::STRONG, name)
         ));
     }
 
     /// A step's end with its own duration, and the operator's wait apart when there was one.
     pub fn step_end(&self, name: &str, status: &str, d: Duration, wait: Duration) {
         let (mark, style) = match status {
-            "ok" => ("✓", GREEN),
-            "skipped" | "resumed" => ("↷", YELLOW),
-            _ => ("✗", RED),
+            "ok" => ("✓", style::GOOD),
+            "skipped" | "resumed" => ("↷", style::NOTICE),
+            _ => ("✗", style::BAD),
         };
         let dur = if wait.is_zero() {
             format!("({})", human(d))
         } else {
             format!("({}; waited {} for the operator)", human(d), human(wait))
         };
-        let dur = self.paint(DIM, &dur);
+        let dur = self.paint(style::FAINT, &dur);
         let status = if status == "ok" {
             String::new()
         } else {
@@ -128,43 +115,55 @@ impl Output {
     }
 
     pub fn step_skipped(&self, name: &str) {
-        self.line(&format!("{} {name} — skipped", self.paint(YELLOW, "↷")));
+        self.line(&format!(
+            "{} {name} — skipped",
+            self.paint(style::NOTICE, "↷")
+        ));
     }
 
     pub fn step_resumed(&self, name: &str) {
         self.line(&format!(
             "{} {name} — done by the interrupted run, skipped",
-            self.paint(YELLOW, "↷")
+            self.paint(style::NOTICE, "↷")
         ));
     }
 
     /// A change that a dry run does not make.
     pub fn would(&self, summary: &str) {
-        self.line(&format!("  {} {summary}", self.paint(YELLOW, "would:")));
+        self.line(&format!(
+            "  {} {summary}",
+            self.paint(style::NOTICE, "would:")
+        ));
     }
 
     /// A `confirm` a dry run answers itself: a real run stops here for the operator.
     pub fn would_ask(&self, message: &str) {
-        self.line(&format!("  {} {message}", self.paint(YELLOW, "would ask:")));
+        self.line(&format!(
+            "  {} {message}",
+            self.paint(style::NOTICE, "would ask:")
+        ));
     }
 
     pub fn change(&self, summary: &str) {
-        self.line(&format!("  {} {summary}", self.paint(DIM, "→")));
+        self.line(&format!("  {} {summary}", self.paint(style::FAINT, "→")));
     }
 
     pub fn skipped_change(&self, summary: &str) {
-        self.line(&format!("  {} {summary}", self.paint(YELLOW, "skipped:")));
+        self.line(&format!(
+            "  {} {summary}",
+            self.paint(style::NOTICE, "skipped:")
+        ));
     }
 
     pub fn change_failed(&self, summary: &str, error: &str) {
         self.line(&format!(
             "  {} {summary}: {error}",
-            self.paint(RED, "failed:")
+            self.paint(style::BAD, "failed:")
         ));
     }
 
     pub fn note(&self, text: &str) {
-        self.line(&format!("  {}", self.paint(DIM, text)));
+        self.line(&format!("  {}", self.paint(style::FAINT, text)));
     }
 
     pub fn info(&self, text: &str) {
@@ -172,11 +171,14 @@ impl Output {
     }
 
     pub fn warn(&self, text: &str) {
-        self.line(&format!("  {} {text}", self.paint(YELLOW, "warning:")));
+        self.line(&format!(
+            "  {} {text}",
+            self.paint(style::NOTICE, "warning:")
+        ));
     }
 
     pub fn error(&self, text: &str) {
-        self.line(&format!("  {} {text}", self.paint(RED, "error:")));
+        self.line(&format!("  {} {text}", self.paint(style::BAD, "error:")));
     }
 
     /// A block of text printed as is (rendered errors, summaries).

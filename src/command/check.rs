@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use ripcord_runtime::Catalog;
 use ripcord_runtime::error::SourceCache;
+use ripcord_runtime::output::eprint_line;
 use ripcord_runtime::run::exit;
 
 use crate::app::Context;
@@ -26,7 +27,7 @@ pub fn check(ctx: &Context, paths: &[PathBuf]) -> i32 {
     for file in &files {
         let diagnostics = ripcord_runtime::check::check_file(&engine, &catalog, file);
         for d in &diagnostics {
-            eprintln!("{}", d.render(&mut sources, color));
+            eprint_line(&d.render(&mut sources, color));
         }
         let warned = diagnostics.iter().filter(|d| d.warning).count();
         warnings += warned;
