@@ -12,7 +12,7 @@ use rusqlite::Connection;
 use crate::support::Sandbox;
 
 /// A WAL database with `rows` rows in `items` (ids 1..=rows) and an index.
-fn make_db(path: &Path, rows: i64, tag: &str) {
+pub(crate) fn make_db(path: &Path, rows: i64, tag: &str) {
     let conn = Connection::open(path).expect("open");
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
@@ -121,7 +121,7 @@ fn spawn_writer(db: &Path, mode: &str) -> Helper {
 }
 
 /// A helper process, killed and reaped when dropped: a failing test leaves none behind.
-struct Helper(Child);
+pub(crate) struct Helper(Child);
 
 impl Drop for Helper {
     fn drop(&mut self) {
@@ -131,7 +131,7 @@ impl Drop for Helper {
 }
 
 /// Stop a helper process here rather than at the end of the test.
-fn kill(helper: Helper) {
+pub(crate) fn kill(helper: Helper) {
     drop(helper);
 }
 
@@ -319,7 +319,7 @@ fn backup_has_every_update(sb: &Sandbox, rows: i64, updated: &str) {
     );
 }
 
-fn sha256_hex(path: &Path) -> String {
+pub(crate) fn sha256_hex(path: &Path) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(std::fs::read(path).expect("read"));
     digest.iter().map(|b| format!("{b:02x}")).collect()
@@ -682,7 +682,7 @@ fn live_restore_under_a_busy_writer_loses_no_commit() {
 }
 
 /// Files a killed run may leave: temp files and their SQLite side files.
-fn leftovers(dir: &Path) -> Vec<String> {
+pub(crate) fn leftovers(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .expect("read_dir")
         .flatten()
@@ -866,7 +866,7 @@ impl Drop for SmallDisk {
 
 /// Run `call` with too little space for its copy: on a small tmpfs where this may mount one,
 /// else under a file-size limit. It must fail naming the destination, and leave nothing.
-fn out_of_space(call: &str, expected: &[&str]) {
+pub(crate) fn out_of_space(call: &str, expected: &[&str]) {
     let sb = Sandbox::new();
     make_db(&sb.join("app.db"), 20_000, "seed");
     let disk = SmallDisk::mount(&sb, 1 << 20);
@@ -958,7 +958,7 @@ fn make_damageable(path: &Path, wal: bool) {
     }
 }
 
-fn page_size_and_count(path: &Path) -> (u64, u64) {
+pub(crate) fn page_size_and_count(path: &Path) -> (u64, u64) {
     let bytes = std::fs::read(path).expect("read");
     let raw = u16::from_be_bytes([bytes[16], bytes[17]]) as u64;
     let size = if raw == 1 { 65536 } else { raw };
@@ -966,7 +966,7 @@ fn page_size_and_count(path: &Path) -> (u64, u64) {
 }
 
 /// Overwrite page `page` (1-based) of `path`, from `skip` bytes into it, with `fill`.
-fn overwrite_page(path: &Path, page: u64, skip: u64, fill: &[u8]) {
+pub(crate) fn overwrite_page(path: &Path, page: u64, skip: u64, fill: &[u8]) {
     use std::os::unix::fs::FileExt;
     let (size, _) = page_size_and_count(path);
     let file = std::fs::OpenOptions::new()
@@ -981,7 +981,7 @@ fn overwrite_page(path: &Path, page: u64, skip: u64, fill: &[u8]) {
 
 /// The page numbers to damage, read from the file's own structures: the `items` root (an
 /// interior page), a leaf below it, the first freelist trunk page.
-fn pages_of(path: &Path) -> (u64, u64, u64) {
+pub(crate) fn pages_of(path: &Path) -> (u64, u64, u64) {
     let bytes = std::fs::read(path).expect("read");
     let (size, _) = page_size_and_count(path);
     let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
@@ -1009,7 +1009,7 @@ fn pages_of(path: &Path) -> (u64, u64, u64) {
 }
 
 /// Hold a database open as a service would (reading it if it can), until killed.
-fn hold_open(db: &Path) -> Helper {
+pub(crate) fn hold_open(db: &Path) -> Helper {
     let code = "import sqlite3, sys, time\nc = sqlite3.connect(sys.argv[1])\ntry:\n    c.execute('SELECT count(*) FROM items').fetchall()\nexcept Exception:\n    pass\nprint('ready', flush=True)\ntime.sleep(600)\n";
     let mut child = Command::new("python3")
         .args(["-c", code])

@@ -18,6 +18,7 @@ mod repl;
 mod rhai_compat;
 mod runbooks;
 mod safety;
+mod salvage;
 mod security;
 mod service;
 mod snapshot;

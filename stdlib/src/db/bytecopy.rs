@@ -34,47 +34,14 @@ pub fn run(
         timeout: opts.timeout,
         stop,
     };
-    let wal = is_wal(src);
-    let side = if wal { "-wal" } else { "-journal" };
     let temp = files::temp_beside(dst, "backup")?;
-    let side_temp = side_file(&temp, side);
-    let (sha256, bytes, side_copied) = {
-        let guard = WriteGuard::freeze(src, wal, &deadline, &what)?;
-        // Rollback-journal mode: read the main file through the lock's own descriptor (closing
-        // another would drop the lock). WAL mode: the lock is on the -shm.
-        let main = match (&guard, wal) {
-            (Some(g), false) => g.file().try_clone().map_err(|e| unreadable(src, e))?,
-            _ => File::open(src).map_err(|e| unreadable(src, e))?,
-        };
-        let (sha256, bytes) = copy_into(&main, src, temp.file(), &temp, &what)?;
-        let side_src = side_file(src, side);
-        let side_copied = if files::len_of(&side_src).is_some_and(|n| n > 0) {
-            let from = File::open(&side_src).map_err(|e| unreadable(&side_src, e))?;
-            let to = create_new(&side_temp)?;
-            copy_into(&from, &side_src, &to, &side_temp, &what)?;
-            to.sync_all()
-                .map_err(|e| files::write_failure(e, &side_temp, &what, 0))?;
-            true
-        } else {
-            false
-        };
-        drop(main);
-        drop(guard);
-        (sha256, bytes, side_copied)
-    };
-    temp.file()
-        .sync_all()
-        .map_err(|e| files::write_failure(e, &temp, &what, bytes))?;
-    persist_set(
-        temp,
-        &side_temp,
-        side_copied.then_some(side),
-        dst,
-        opts.force,
-    )?;
+    let snap = snapshot(src, &temp, &deadline, &what)?;
+    let (sha256, bytes, side) = (snap.sha256, snap.bytes, snap.side);
+    let side_temp = side_file(&temp, side.unwrap_or("-wal"));
+    persist_set(temp, &side_temp, side, dst, opts.force)?;
     let mut facts = assess(dst, sha256, bytes);
     facts.swept = swept;
-    if side_copied {
+    if let Some(side) = side {
         facts.warnings.push(format!(
             "the copy is {} with its {} ({}): keep them together",
             dst.display(),
@@ -85,8 +52,59 @@ pub fn run(
     Ok(facts)
 }
 
+/// A consistent byte copy of a database's files, as [`snapshot`] took it.
+pub struct Snapshot {
+    /// The sha256 and length of the main file's copy.
+    pub sha256: String,
+    pub bytes: u64,
+    /// The side file copied beside the temp file (`-wal` or `-journal`), if any.
+    pub side: Option<&'static str>,
+}
+
+/// Copy `src` into `temp` (already created, locked) and its non-empty `-wal` or `-journal` to
+/// the same side file of `temp`, under SQLite's locks taken without SQLite; both fsynced.
+pub fn snapshot(
+    src: &Path,
+    temp: &Temp,
+    deadline: &Deadline,
+    what: &str,
+) -> Result<Snapshot, Failure> {
+    let wal = is_wal(src);
+    let side = if wal { "-wal" } else { "-journal" };
+    let side_temp = side_file(temp, side);
+    let guard = WriteGuard::freeze(src, wal, deadline, what)?;
+    // Rollback-journal mode: read the main file through the lock's own descriptor (closing
+    // another would drop the lock). WAL mode: the lock is on the -shm.
+    let main = match (&guard, wal) {
+        (Some(g), false) => g.file().try_clone().map_err(|e| unreadable(src, e))?,
+        _ => File::open(src).map_err(|e| unreadable(src, e))?,
+    };
+    let (sha256, bytes) = copy_into(&main, src, temp.file(), temp, what)?;
+    let side_src = side_file(src, side);
+    let side_copied = if files::len_of(&side_src).is_some_and(|n| n > 0) {
+        let from = File::open(&side_src).map_err(|e| unreadable(&side_src, e))?;
+        let to = create_new(&side_temp)?;
+        copy_into(&from, &side_src, &to, &side_temp, what)?;
+        to.sync_all()
+            .map_err(|e| files::write_failure(e, &side_temp, what, 0))?;
+        true
+    } else {
+        false
+    };
+    drop(main);
+    drop(guard);
+    temp.file()
+        .sync_all()
+        .map_err(|e| files::write_failure(e, temp, what, bytes))?;
+    Ok(Snapshot {
+        sha256,
+        bytes,
+        side: side_copied.then_some(side),
+    })
+}
+
 /// A source that is missing or not a file is refused; a damaged one is not.
-fn exists(src: &Path) -> Result<(), Failure> {
+pub fn exists(src: &Path) -> Result<(), Failure> {
     match std::fs::metadata(src) {
         Ok(m) if m.is_file() => Ok(()),
         Ok(_) => Err(

@@ -45,6 +45,15 @@ impl Check {
     }
 }
 
+/// A list of texts as a Rhai array.
+pub fn texts(items: Vec<String>) -> Dynamic {
+    items
+        .into_iter()
+        .map(Dynamic::from)
+        .collect::<Array>()
+        .into()
+}
+
 /// What the first 100 bytes of a database file say.
 #[derive(Debug, Clone, Copy)]
 pub struct Header {
@@ -96,13 +105,6 @@ impl Facts {
         m.insert("journal_mode".into(), self.journal_mode.clone().into());
         m.insert("tables".into(), tables.into());
         m.insert("sha256".into(), self.sha256.clone().into());
-        let texts = |items: Vec<String>| -> Dynamic {
-            items
-                .into_iter()
-                .map(Dynamic::from)
-                .collect::<Array>()
-                .into()
-        };
         m.insert("warnings".into(), texts(self.warnings.clone()));
         m.insert("readable".into(), self.damage.is_none().into());
         m.insert(
