@@ -1,4 +1,5 @@
-//! Parse the command line, dispatch, and turn every outcome into an exit code in one place.
+//! Parse the command line, dispatch, and turn every outcome into an exit code in one place:
+//! a command returns `Err` and this file shows it (`Error::report`).
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -8,6 +9,7 @@ use ripcord_runtime::run::exit;
 
 use crate::cli::{Cli, Command, JournalAction};
 use crate::command;
+use crate::error::{Error, Result};
 
 /// Shared by the subcommands: where scripts and the journal are.
 pub struct Context {
@@ -46,6 +48,15 @@ fn main_on_this_thread() -> i32 {
             };
         }
     };
+    let ctx = context(&cli);
+    match dispatch(cli, &ctx) {
+        Ok(()) => exit::OK,
+        Err(e) => e.report(),
+    }
+}
+
+/// Signals set up for the command, and where its scripts and journal are.
+fn context(cli: &Cli) -> Context {
     if cli.command.only_reads() {
         // A listing whose reader went away (`ripcord history | head`) ends quietly, killed by
         // SIGPIPE like `cat` or `grep`. Commands that make changes keep SIGPIPE ignored and stop
@@ -64,14 +75,17 @@ fn main_on_this_thread() -> i32 {
             let _ = signal_hook::flag::register(signal, interrupt.clone());
         }
     }
-    let ctx = Context {
+    Context {
         journal: cli
             .journal
             .clone()
             .unwrap_or_else(ripcord_runtime::journal::default_path),
         scripts: ripcord_runtime::script::search_path(&cli.scripts),
         interrupt,
-    };
+    }
+}
+
+fn dispatch(cli: Cli, ctx: &Context) -> Result {
     match cli.command {
         Command::Demo {
             keep,
@@ -95,45 +109,37 @@ fn main_on_this_thread() -> i32 {
             port,
             release,
             faulty,
-        } => crate::demo::service::serve(crate::demo::service::ServiceArgs {
-            db,
-            port,
-            release,
-            faulty,
-        }),
-        Command::Run(args) => command::run::run(&ctx, args),
-        Command::Watch(args) => command::watch::watch(&ctx, args),
-        Command::Check { paths } => command::check::check(&ctx, &paths),
-        Command::List { dir } => command::list::list(&ctx, dir.as_deref()),
-        Command::Describe { script } => command::list::describe(&ctx, &script),
+        } => Error::exit(crate::demo::service::serve(
+            crate::demo::service::ServiceArgs {
+                db,
+                port,
+                release,
+                faulty,
+            },
+        )),
+        Command::Run(args) => command::run::run(ctx, args),
+        Command::Watch(args) => command::watch::watch(ctx, args),
+        Command::Check { paths } => command::check::check(ctx, &paths),
+        Command::List { dir } => command::list::list(ctx, dir.as_deref()),
+        Command::Describe { script } => command::list::describe(ctx, &script),
         Command::Doc {
             item,
             format,
             for_script,
-        } => command::doc::doc(&ctx, item.as_deref(), format, for_script.as_deref()),
-        Command::Drill(args) => command::drill::drill(&ctx, args),
+        } => command::doc::doc(ctx, item.as_deref(), format, for_script.as_deref()),
+        Command::Drill(args) => command::drill::drill(ctx, args),
         Command::Report { run, dir, json } => {
-            command::report::report(&ctx, run, dir.as_deref(), json)
+            command::report::report(ctx, run, dir.as_deref(), json)
         }
-        Command::Repl(args) => command::repl::repl(&ctx, args),
-        Command::History { limit, json } => command::history::history(&ctx, limit, json),
-        Command::Show { run, json } => command::history::show(&ctx, run, json),
-        Command::Resume(args) => command::resume::resume(&ctx, args),
+        Command::Repl(args) => command::repl::repl(ctx, args),
+        Command::History { limit, json } => command::history::history(ctx, limit, json),
+        Command::Show { run, json } => command::history::show(ctx, run, json),
+        Command::Resume(args) => command::resume::resume(ctx, args),
         Command::Journal {
             action: JournalAction::Verify,
-        } => command::history::verify(&ctx),
+        } => command::history::verify(ctx),
         Command::Init { dir, diff } => command::init::init(&dir, diff),
         Command::Completions { shell } => command::shell::completions(shell),
         Command::Man => command::shell::man(),
     }
-}
-
-/// Print an error the way every command does, and return the exit code.
-pub fn fail(code: i32, message: &str) -> i32 {
-    let d = ripcord_runtime::error::Diagnostic::new(message);
-    let mut sources = ripcord_runtime::error::SourceCache::default();
-    ripcord_runtime::output::eprint_line(
-        &d.render(&mut sources, ripcord_runtime::output::use_color()),
-    );
-    code
 }

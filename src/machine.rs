@@ -1,13 +1,14 @@
-//! Machine output outside a run: every JSON document carries `schema_version`, and every
-//! command that fails with `--json` prints the one error object (docs/json.md). Runs print
-//! their own object (`RunOutcome`), which has the same `status`, `exit_code` and `error`.
+//! Output outside a run: stdout written once, a reader gone away (`| head`) not an error; every
+//! JSON document carries `schema_version`, and every command that fails with `--json` prints
+//! the one error object (docs/json.md). Runs print their own object (`RunOutcome`), which has
+//! the same `status`, `exit_code` and `error`.
 
 use std::io::Write;
 
 use ripcord_runtime::run::{ErrorReport, SCHEMA_VERSION, exit};
 use serde_json::{Map, Value, json};
 
-use crate::app::fail;
+use crate::error::{Error, Result};
 
 /// `fields` (an object) with `schema_version` added.
 pub fn versioned(fields: Value) -> Value {
@@ -20,31 +21,33 @@ pub fn versioned(fields: Value) -> Value {
 }
 
 /// Print a JSON document on stdout; a reader that went away (`| head`) is not an error.
-pub fn print(value: &Value) -> i32 {
-    let text = match serde_json::to_string_pretty(value) {
-        Ok(text) => text,
-        Err(e) => return fail(exit::FAILED, &format!("cannot encode the JSON output: {e}")),
-    };
+pub fn print(value: &Value) -> Result {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::failed(format!("cannot encode the JSON output: {e}")))?;
+    write_stdout(format!("{text}\n").as_bytes())
+}
+
+/// Write to stdout and flush; a reader that went away (`| head`) ends the command quietly.
+pub fn write_stdout(bytes: &[u8]) -> Result {
     let mut stdout = std::io::stdout().lock();
-    match writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            fail(exit::FAILED, &format!("cannot write to stdout: {e}"))
+            Err(Error::failed(format!("cannot write to stdout: {e}")))
         }
-        _ => exit::OK,
+        _ => Ok(()),
     }
 }
 
-/// Report a failure: the error object on stdout with `--json`, the message on stderr always.
-/// Returns `code`.
-pub fn fail_with(json: bool, code: i32, message: &str) -> i32 {
-    if json {
-        print(&versioned(json!({
-            "status": status_of(code),
-            "exit_code": code,
-            "error": ErrorReport::from_message(message),
-        })));
+/// The error object of a command that failed with `--json`, on stdout.
+pub fn print_error(code: i32, error: ErrorReport) {
+    let printed = print(&versioned(json!({
+        "status": status_of(code),
+        "exit_code": code,
+        "error": error,
+    })));
+    if let Err(e) = printed {
+        e.report();
     }
-    fail(code, message)
 }
 
 /// The `status` word that goes with an exit code (docs/json.md).

@@ -4,6 +4,7 @@ mod app;
 mod cli;
 mod command;
 mod demo;
+mod error;
 mod files;
 mod machine;
 mod shipped;

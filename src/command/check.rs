@@ -8,14 +8,13 @@ use ripcord_runtime::output::eprint_line;
 use ripcord_runtime::run::exit;
 
 use crate::app::Context;
+use crate::error::{Error, Result};
 
-pub fn check(ctx: &Context, paths: &[PathBuf]) -> i32 {
+pub fn check(ctx: &Context, paths: &[PathBuf]) -> Result {
     let files = crate::command::doc::expand_paths(ctx, paths);
     if files.is_empty() {
-        return crate::app::fail(
-            exit::USAGE,
-            "no runbooks to check\nhelp: name files or folders, or run it where ./scripts exists",
-        );
+        return Err(Error::usage("no runbooks to check")
+            .help("name files or folders, or run it where ./scripts exists"));
     }
     let modules = crate::command::doc::all_modules();
     let catalog = Catalog::from_modules(&modules);
@@ -42,9 +41,9 @@ pub fn check(ctx: &Context, paths: &[PathBuf]) -> i32 {
             "{findings} problem(s) in {} runbook(s){also}; nothing was run",
             files.len()
         );
-        exit::USAGE
+        Err(Error::Exit(exit::USAGE))
     } else {
         eprintln!("{} runbook(s) checked: no problems{also}", files.len());
-        exit::OK
+        Ok(())
     }
 }

@@ -3,11 +3,11 @@
 use std::path::PathBuf;
 
 use ripcord_runtime::doc::DocFormat;
-use ripcord_runtime::run::exit;
 use ripcord_runtime::{Catalog, NativeModule};
 
 use crate::app::Context;
 use crate::cli::DocFormatArg;
+use crate::error::{Error, Result};
 
 /// Every native function a runbook can call: the runtime's own and the stdlib's.
 pub fn all_modules() -> Vec<NativeModule> {
@@ -27,7 +27,7 @@ pub fn doc(
     item: Option<&str>,
     format: DocFormatArg,
     for_script: Option<&str>,
-) -> i32 {
+) -> Result {
     if item == Some("language") {
         return emit(LANGUAGE);
     }
@@ -49,46 +49,31 @@ pub fn doc(
     } else {
         ripcord_runtime::doc::render(&catalog, item, format)
     };
-    match text {
-        Ok(text) => emit(&text),
-        Err(message) => {
-            crate::machine::fail_with(matches!(format, DocFormat::Json), exit::USAGE, &message)
-        }
-    }
+    let json = matches!(format, DocFormat::Json);
+    emit(&text.map_err(|message| Error::usage(message).json(json))?)
 }
 
 /// Rhai definitions of the API plus one runbook's own names (its params, `cfg`).
-fn definitions_for(ctx: &Context, spec: &str, format: DocFormatArg) -> i32 {
+fn definitions_for(ctx: &Context, spec: &str, format: DocFormatArg) -> Result {
     if !matches!(format, DocFormatArg::Rhai) {
-        return crate::app::fail(
-            exit::USAGE,
-            "--for SCRIPT writes editor definitions\nhelp: add --format rhai",
+        return Err(
+            Error::usage("--for SCRIPT writes editor definitions").help("add --format rhai")
         );
     }
     let header = crate::shipped::find(spec, &ctx.scripts).and_then(|(script, _)| {
         ripcord_runtime::header::parse(&script.text)
             .map_err(|e| format!("{}:{e}", script.display_path()))
     });
-    let header = match header {
-        Ok(h) => h,
-        Err(message) => return crate::app::fail(exit::USAGE, &message),
-    };
+    let header = header.map_err(Error::usage)?;
     let (engine, _host) =
         ripcord_runtime::engine::standalone(all_modules(), ripcord_runtime::Mode::DryRun);
     emit(&ripcord_runtime::doc::definitions_for(&engine, &header))
 }
 
 /// Print `text` with a final newline; a reader that went away (`| head`) is not an error.
-fn emit(text: &str) -> i32 {
-    use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
+fn emit(text: &str) -> Result {
     let newline = if text.ends_with('\n') { "" } else { "\n" };
-    match write!(stdout, "{text}{newline}").and_then(|()| stdout.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            crate::app::fail(exit::FAILED, &format!("cannot write to stdout: {e}"))
-        }
-        _ => exit::OK,
-    }
+    crate::machine::write_stdout(format!("{text}{newline}").as_bytes())
 }
 
 /// Files named on the command line, folders expanded to their `.rhai` files; default: the

@@ -10,10 +10,11 @@ use ripcord_runtime::report::{REPORT_EVENT, Report};
 use ripcord_runtime::run::{ErrorReport, RunOutcome, exit};
 use serde_json::{Value, json};
 
-use crate::app::{Context, fail};
+use crate::app::Context;
 use crate::cli::{DrillArgs, RunArgs};
+use crate::error::Error;
 
-pub fn drill(ctx: &Context, args: DrillArgs) -> i32 {
+pub fn drill(ctx: &Context, args: DrillArgs) -> crate::error::Result {
     let run_args = RunArgs {
         script: args.script.clone(),
         params: args.params.clone(),
@@ -126,7 +127,7 @@ pub fn absolute(p: &Path) -> String {
         .to_string()
 }
 
-fn usage(script: &str, message: &str, json: bool) -> i32 {
+fn usage(script: &str, message: &str, json: bool) -> crate::error::Result {
     crate::command::run::finish(RunOutcome::usage(script, Mode::Drill, message), json)
 }
 
@@ -137,7 +138,7 @@ fn finish(
     written: Result<Vec<PathBuf>, String>,
     dir: &Path,
     json: bool,
-) -> i32 {
+) -> crate::error::Result {
     if let Some(rendered) = &outcome.rendered_error {
         eprintln!("{rendered}");
     }
@@ -152,7 +153,8 @@ fn finish(
             files
         }
         Err(message) => {
-            fail(exit::FAILED, &message);
+            // Said here, between the summary and the JSON, and the run's outcome follows.
+            Error::failed(message.as_str()).report();
             if code == exit::OK {
                 // The drill passed but its report is missing: that is a failure, said the
                 // same way in the JSON as on the terminal.
@@ -175,7 +177,7 @@ fn finish(
             Err(e) => eprintln!("cannot encode the result as JSON: {e}"),
         }
     }
-    code
+    Error::exit(code)
 }
 
 /// `{ dir, markdown, json, svg }` with absolute paths (null for a file not written).

@@ -1,27 +1,30 @@
 //! `ripcord history`, `ripcord show RUN`, `ripcord journal verify`.
 
-use ripcord_runtime::journal::{Journal, RunRow};
+use ripcord_runtime::journal::{EventRow, Journal, RunRow};
 use ripcord_runtime::run::exit;
 
-use crate::app::{Context, fail};
-use crate::machine::{fail_with, print, versioned};
+use crate::app::Context;
+use crate::error::{Error, Result};
+use crate::machine::{print, versioned, write_stdout};
 
-/// The journal, or (exit code, message) when there is none or it cannot be opened.
-fn open(ctx: &Context) -> Result<Journal, (i32, String)> {
+/// The journal, if there is one and it opens.
+fn open(ctx: &Context) -> Result<Journal> {
     if !ctx.journal.exists() {
-        return Err((
-            exit::USAGE,
-            format!(
-                "no journal at {}: no runs recorded yet\nhelp: `ripcord run SCRIPT` records a run; --journal FILE picks another journal",
-                ctx.journal.display()
-            ),
-        ));
+        return Err(Error::usage(format!(
+            "no journal at {}: no runs recorded yet",
+            ctx.journal.display()
+        ))
+        .help("`ripcord run SCRIPT` records a run; --journal FILE picks another journal"));
     }
-    Journal::open(&ctx.journal).map_err(|e| (exit::FAILED, e))
+    Journal::open(&ctx.journal).map_err(Error::failed)
+}
+
+fn unreadable(e: impl std::fmt::Display) -> Error {
+    Error::failed(format!("cannot read the journal: {e}"))
 }
 
 /// Past runs, newest first. No journal yet is an empty history (exit 0), not an error.
-pub fn history(ctx: &Context, limit: usize, json: bool) -> i32 {
+pub fn history(ctx: &Context, limit: usize, json: bool) -> Result {
     if !ctx.journal.exists() {
         if json {
             return print(&versioned(serde_json::json!({ "runs": [] })));
@@ -30,25 +33,17 @@ pub fn history(ctx: &Context, limit: usize, json: bool) -> i32 {
             "no runs recorded yet (no journal at {})",
             ctx.journal.display()
         );
-        return exit::OK;
+        return Ok(());
     }
-    let mut journal = match open(ctx) {
-        Ok(j) => j,
-        Err((code, message)) => return fail_with(json, code, &message),
-    };
+    let mut journal = open(ctx).map_err(|e| e.json(json))?;
     let _ = journal.reap_dead_runs();
-    let runs = match journal.runs(limit) {
-        Ok(r) => r,
-        Err(e) => {
-            return fail_with(json, exit::FAILED, &format!("cannot read the journal: {e}"));
-        }
-    };
+    let runs = journal.runs(limit).map_err(|e| unreadable(e).json(json))?;
     if json {
         return print(&versioned(serde_json::json!({ "runs": runs })));
     }
     if runs.is_empty() {
         eprintln!("no runs recorded yet in {}", ctx.journal.display());
-        return exit::OK;
+        return Ok(());
     }
     let mut table = comfy_table::Table::new();
     table
@@ -104,57 +99,39 @@ fn ended_note(journal: &Journal, r: &RunRow) -> String {
 }
 
 /// The table on stdout, trailing blanks trimmed; a reader that went away (`| head`) is fine.
-fn emit_table(table: &comfy_table::Table) -> i32 {
-    use std::io::Write;
+fn emit_table(table: &comfy_table::Table) -> Result {
     let mut text = String::new();
     for line in table.lines() {
         text.push_str(line.trim_end());
         text.push('\n');
     }
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            fail(exit::FAILED, &format!("cannot write to stdout: {e}"))
-        }
-        _ => exit::OK,
-    }
+    write_stdout(text.as_bytes())
 }
 
-pub fn show(ctx: &Context, id: i64, json: bool) -> i32 {
-    let journal = match open(ctx) {
-        Ok(j) => j,
-        Err((code, message)) => return fail_with(json, code, &message),
-    };
-    let run = match journal.run(id) {
-        Ok(Some(r)) => r,
-        Ok(None) => {
-            return fail_with(
-                json,
-                exit::USAGE,
-                &format!(
-                    "no run {id} in {}\nhelp: `ripcord history` lists the runs",
-                    ctx.journal.display()
-                ),
-            );
-        }
-        Err(e) => {
-            return fail_with(json, exit::FAILED, &format!("cannot read the journal: {e}"));
-        }
-    };
-    let events = match journal.events(id) {
-        Ok(e) => e,
-        Err(e) => {
-            return fail_with(json, exit::FAILED, &format!("cannot read the journal: {e}"));
-        }
-    };
+pub fn show(ctx: &Context, id: i64, json: bool) -> Result {
+    let (run, events) = recorded(ctx, id).map_err(|e| e.json(json))?;
     if json {
         return print(&versioned(
             serde_json::json!({ "run": run, "events": events }),
         ));
     }
+    print_run(&run);
+    println!();
+    for (i, e) in events.iter().enumerate() {
+        let time = e.ts.get(11..23).unwrap_or(&e.ts);
+        let text = event_text(e);
+        println!("{time}  {text}");
+        if e.kind == "change.start" && run.status != "running" && !has_end(&events[i + 1..]) {
+            println!(
+                "{time}      outcome unknown: the journal has no end for this change; check it by hand"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The run's row: what ran, with what, by whom, when, and how it ended.
+fn print_run(run: &RunRow) {
     println!(
         "run {} — {} ({}) {}",
         run.id, run.script, run.mode, run.status
@@ -173,69 +150,70 @@ pub fn show(ctx: &Context, id: i64, json: bool) -> i32 {
     if let Some(err) = &run.error {
         println!("  error    {err}");
     }
-    println!();
-    for (i, e) in events.iter().enumerate() {
-        let time = e.ts.get(11..23).unwrap_or(&e.ts);
-        let text = match e.kind.as_str() {
-            "step.start" => format!("▶ step `{}`", e.data["name"].as_str().unwrap_or("?")),
-            "step.end" => format!(
-                "  step `{}` {} in {}ms{}",
-                e.data["name"].as_str().unwrap_or("?"),
-                e.data["status"].as_str().unwrap_or("?"),
-                e.data["ms"],
-                match e.data["wait_ms"].as_u64() {
-                    Some(w) if w > 0 => format!(" (+{w}ms waiting for the operator)"),
-                    _ => String::new(),
-                }
-            ),
-            "change.start" => format!("  → {}", e.data["summary"].as_str().unwrap_or("?")),
-            "change.end" => format!(
-                "    {} ({}ms){}",
-                if e.data["ok"] == true {
-                    "done"
-                } else {
-                    "FAILED"
-                },
-                e.data["ms"],
-                e.data["error"]
-                    .as_str()
-                    .map(|m| format!(": {m}"))
-                    .unwrap_or_default()
-            ),
-            "change.simulated" => format!("  would: {}", e.data["summary"].as_str().unwrap_or("?")),
-            _ => format!("  {} {}", e.kind, e.data),
-        };
-        println!("{time}  {text}");
-        if e.kind == "change.start" && run.status != "running" && !has_end(&events[i + 1..]) {
-            println!(
-                "{time}      outcome unknown: the journal has no end for this change; check it by hand"
-            );
-        }
+}
+
+/// One event as a line of `show`.
+fn event_text(e: &EventRow) -> String {
+    match e.kind.as_str() {
+        "step.start" => format!("▶ step `{}`", e.data["name"].as_str().unwrap_or("?")),
+        "step.end" => format!(
+            "  step `{}` {} in {}ms{}",
+            e.data["name"].as_str().unwrap_or("?"),
+            e.data["status"].as_str().unwrap_or("?"),
+            e.data["ms"],
+            match e.data["wait_ms"].as_u64() {
+                Some(w) if w > 0 => format!(" (+{w}ms waiting for the operator)"),
+                _ => String::new(),
+            }
+        ),
+        "change.start" => format!("  → {}", e.data["summary"].as_str().unwrap_or("?")),
+        "change.end" => format!(
+            "    {} ({}ms){}",
+            if e.data["ok"] == true {
+                "done"
+            } else {
+                "FAILED"
+            },
+            e.data["ms"],
+            e.data["error"]
+                .as_str()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
+        ),
+        "change.simulated" => format!("  would: {}", e.data["summary"].as_str().unwrap_or("?")),
+        _ => format!("  {} {}", e.kind, e.data),
     }
-    exit::OK
 }
 
 /// Whether the change whose start precedes `after` has its end recorded (changes never overlap,
 /// so its end comes before the next change starts).
-fn has_end(after: &[ripcord_runtime::journal::EventRow]) -> bool {
+fn has_end(after: &[EventRow]) -> bool {
     after
         .iter()
         .find(|e| e.kind == "change.start" || e.kind == "change.end")
         .is_some_and(|e| e.kind == "change.end")
 }
 
-pub fn verify(ctx: &Context) -> i32 {
-    let journal = match open(ctx) {
-        Ok(j) => j,
-        Err((code, message)) => return fail(code, &message),
-    };
+/// Run `id` and its events.
+fn recorded(ctx: &Context, id: i64) -> Result<(RunRow, Vec<EventRow>)> {
+    let journal = open(ctx)?;
+    let run = journal.run(id).map_err(unreadable)?.ok_or_else(|| {
+        Error::usage(format!("no run {id} in {}", ctx.journal.display()))
+            .help("`ripcord history` lists the runs")
+    })?;
+    let events = journal.events(id).map_err(unreadable)?;
+    Ok((run, events))
+}
+
+pub fn verify(ctx: &Context) -> Result {
+    let journal = open(ctx)?;
     match journal.verify() {
         Ok(Ok(n)) => {
             println!(
                 "journal {} ok: {n} events, hash chain intact",
                 ctx.journal.display()
             );
-            exit::OK
+            Ok(())
         }
         Ok(Err(broken)) => {
             eprintln!(
@@ -245,8 +223,8 @@ pub fn verify(ctx: &Context) -> i32 {
                 broken.run,
                 broken.reason
             );
-            exit::FAILED
+            Err(Error::Exit(exit::FAILED))
         }
-        Err(e) => fail(exit::FAILED, &format!("cannot read the journal: {e}")),
+        Err(e) => Err(unreadable(e)),
     }
 }

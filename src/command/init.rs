@@ -9,10 +9,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use ripcord_runtime::run::exit;
 use ripcord_runtime::script::sha256_hex;
 
-use crate::app::fail;
+use crate::error::Error;
 use crate::{files, shipped};
 
 const MANIFEST: &str = ".ripcord-shipped";
@@ -64,26 +63,22 @@ impl Action {
     }
 }
 
-pub fn init(dir: &Path, diff: bool) -> i32 {
+pub fn init(dir: &Path, diff: bool) -> crate::error::Result {
     if dir.exists() && !dir.is_dir() {
-        return fail(
-            exit::USAGE,
-            &format!(
-                "{} is not a folder\nhelp: `ripcord init DIR` writes the runbooks into a folder DIR (created if missing)",
-                dir.display()
+        return Err(
+            Error::usage(format!("{} is not a folder", dir.display())).help(
+                "`ripcord init DIR` writes the runbooks into a folder DIR (created if missing)",
             ),
         );
     }
     if diff {
-        return show_diff(dir);
+        show_diff(dir);
+        return Ok(());
     }
-    match write_all(dir) {
-        Ok(code) => code,
-        Err(e) => fail(exit::FAILED, &e),
-    }
+    write_all(dir).map_err(Error::failed)
 }
 
-fn write_all(dir: &Path) -> Result<i32, String> {
+fn write_all(dir: &Path) -> Result<(), String> {
     let recorded = read_manifest(dir);
     let mut manifest = recorded.clone();
     let mut kept = 0;
@@ -115,7 +110,7 @@ fn write_all(dir: &Path) -> Result<i32, String> {
             dir.display()
         );
     }
-    Ok(exit::OK)
+    Ok(())
 }
 
 fn decide(path: &Path, entry: &Entry, recorded: Option<&String>) -> Result<Action, String> {
@@ -157,7 +152,7 @@ fn write_manifest(dir: &Path, manifest: &BTreeMap<String, String>) -> Result<(),
 
 /// A unified diff per file that differs (shipped as `a/`, the operator's as `b/`) on stdout;
 /// files the folder lacks are named on stderr.
-fn show_diff(dir: &Path) -> i32 {
+fn show_diff(dir: &Path) {
     let mut differing = 0;
     let mut missing: Vec<PathBuf> = Vec::new();
     for entry in entries() {
@@ -191,5 +186,4 @@ fn show_diff(dir: &Path) -> i32 {
         "{differing} file(s) differ from the shipped ones, {} missing",
         missing.len()
     );
-    exit::OK
 }

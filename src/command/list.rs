@@ -4,25 +4,20 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use ripcord_runtime::run::exit;
 use ripcord_runtime::script::{Script, list_dir};
 
-use crate::app::{Context, fail};
+use crate::app::Context;
+use crate::error::{Error, Result};
 use crate::shipped::{self, Origin};
 
 /// Every runbook in the folders (or in `dir`), each marked `shipped`, `edited` or `local`;
 /// without `dir`, then the built-in runbooks no folder has.
-pub fn list(ctx: &Context, dir: Option<&Path>) -> i32 {
+pub fn list(ctx: &Context, dir: Option<&Path>) -> Result {
     let dirs: Vec<&Path> = match dir {
         Some(d) => {
             if !d.is_dir() {
-                return fail(
-                    exit::USAGE,
-                    &format!(
-                        "{} is not a folder\nhelp: `ripcord list DIR` lists the .rhai files in DIR",
-                        d.display()
-                    ),
-                );
+                return Err(Error::usage(format!("{} is not a folder", d.display()))
+                    .help("`ripcord list DIR` lists the .rhai files in DIR"));
             }
             vec![d]
         }
@@ -54,7 +49,7 @@ pub fn list(ctx: &Context, dir: Option<&Path>) -> i32 {
             }
         }
     }
-    exit::OK
+    Ok(())
 }
 
 fn print_row(name: &str, origin: Origin, text: &str) {
@@ -65,26 +60,18 @@ fn print_row(name: &str, origin: Origin, text: &str) {
     println!("{name:<28} {:<9} {summary}", origin.label());
 }
 
-pub fn describe(ctx: &Context, spec: &str) -> i32 {
-    let (script, builtin) = match shipped::find(spec, &ctx.scripts) {
-        Ok((s, builtin_dir)) => (s, builtin_dir.is_some()),
-        Err(e) => return fail(exit::USAGE, &e),
-    };
-    let header = match ripcord_runtime::header::parse(&script.text) {
-        Ok(h) => h,
-        Err(e) => {
-            return fail(
-                exit::USAGE,
-                &format!(
-                    "{}:{}:{}: {}",
-                    script.display_path(),
-                    e.line,
-                    e.column,
-                    e.message
-                ),
-            );
-        }
-    };
+pub fn describe(ctx: &Context, spec: &str) -> Result {
+    let (script, builtin_dir) = shipped::find(spec, &ctx.scripts).map_err(Error::usage)?;
+    let builtin = builtin_dir.is_some();
+    let header = ripcord_runtime::header::parse(&script.text).map_err(|e| {
+        Error::usage(format!(
+            "{}:{}:{}: {}",
+            script.display_path(),
+            e.line,
+            e.column,
+            e.message
+        ))
+    })?;
     println!("{} — {}", script.name, header.summary);
     if builtin {
         println!("  built-in (`ripcord init DIR` writes a copy you can edit)");
@@ -112,7 +99,7 @@ pub fn describe(ctx: &Context, spec: &str) -> i32 {
             println!("  {}. {s}", i + 1);
         }
     }
-    exit::OK
+    Ok(())
 }
 
 /// Step names in source order (`step "Name" {`), for a quick outline.

@@ -4,8 +4,9 @@ use ripcord_runtime::dirs::state_dir;
 
 use crate::app::Context;
 use crate::cli::{ReplArgs, RunArgs};
+use crate::error::{Error, Result};
 
-pub fn repl(ctx: &Context, args: ReplArgs) -> i32 {
+pub fn repl(ctx: &Context, args: ReplArgs) -> Result {
     if let Some(script) = args.script {
         // Stepping through a script is `run --step`: same params, config, journal and locks.
         let run = RunArgs {
@@ -24,7 +25,7 @@ pub fn repl(ctx: &Context, args: ReplArgs) -> i32 {
         };
         return crate::command::run::run(ctx, run);
     }
-    ripcord_repl::run(ripcord_repl::Options {
+    Error::exit(ripcord_repl::run(ripcord_repl::Options {
         modules: ripcord_stdlib::modules,
         interrupt: ctx.interrupt.clone(),
         history: Some(state_dir().join("repl_history")),
@@ -32,5 +33,5 @@ pub fn repl(ctx: &Context, args: ReplArgs) -> i32 {
         config: args.config,
         journal: Some(ctx.journal.clone()),
         script_dirs: ctx.scripts.clone(),
-    })
+    }))
 }

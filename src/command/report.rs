@@ -5,51 +5,22 @@ use std::path::{Path, PathBuf};
 
 use ripcord_runtime::journal::Journal;
 use ripcord_runtime::report::Report;
-use ripcord_runtime::run::exit;
 
 use crate::app::Context;
 use crate::command::drill::{file_safe, report_json};
-use crate::machine::{fail_with, print};
+use crate::error::{Error, Result};
+use crate::machine::print;
 
-pub fn report(ctx: &Context, id: i64, dir: Option<&Path>, json: bool) -> i32 {
-    let fail = |code: i32, message: &str| fail_with(json, code, message);
-    let unknown = || {
-        fail(
-            exit::USAGE,
-            &format!(
-                "no run {id} in {}\nhelp: `ripcord history` lists the runs",
-                ctx.journal.display()
-            ),
-        )
-    };
-    if !ctx.journal.exists() {
-        return unknown();
-    }
-    let journal = match Journal::open(&ctx.journal) {
-        Ok(j) => j,
-        Err(e) => return fail(exit::FAILED, &e),
-    };
-    match journal.run(id) {
-        Ok(Some(_)) => {}
-        Ok(None) => return unknown(),
-        Err(e) => return fail(exit::FAILED, &format!("cannot read the journal: {e}")),
-    }
-    let report = match Report::from_journal(&journal, id) {
-        Ok(r) => r,
-        Err(e) => return fail(exit::FAILED, &e),
-    };
+pub fn report(ctx: &Context, id: i64, dir: Option<&Path>, json: bool) -> Result {
+    let report = recorded(ctx, id).map_err(|e| e.json(json))?;
     let dir = dir.map(Path::to_path_buf).unwrap_or_else(|| {
         PathBuf::from("drill-reports").join(format!("{}-run{id}", file_safe(&report.script)))
     });
-    let files = match report.write(&dir) {
-        Ok(files) => files,
-        Err(e) => {
-            return fail(
-                exit::FAILED,
-                &format!("{e}\nhelp: pass a writable folder with --report DIR"),
-            );
-        }
-    };
+    let files = report.write(&dir).map_err(|e| {
+        Error::failed(e)
+            .help("pass a writable folder with --report DIR")
+            .json(json)
+    })?;
     eprintln!(
         "run {id} ({}, {}): {}",
         report.script,
@@ -67,5 +38,23 @@ pub fn report(ctx: &Context, id: i64, dir: Option<&Path>, json: bool) -> i32 {
         }
         return print(&value);
     }
-    exit::OK
+    Ok(())
+}
+
+/// The report of run `id` as the journal recorded it.
+fn recorded(ctx: &Context, id: i64) -> Result<Report> {
+    let unknown = || {
+        Error::usage(format!("no run {id} in {}", ctx.journal.display()))
+            .help("`ripcord history` lists the runs")
+    };
+    if !ctx.journal.exists() {
+        return Err(unknown());
+    }
+    let journal = Journal::open(&ctx.journal).map_err(Error::failed)?;
+    match journal.run(id) {
+        Ok(Some(_)) => {}
+        Ok(None) => return Err(unknown()),
+        Err(e) => return Err(Error::failed(format!("cannot read the journal: {e}"))),
+    }
+    Report::from_journal(&journal, id).map_err(Error::failed)
 }

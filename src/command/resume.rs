@@ -12,7 +12,7 @@ use ripcord_runtime::secrets::MASK;
 use crate::app::Context;
 use crate::cli::ResumeArgs;
 
-pub fn resume(ctx: &Context, args: ResumeArgs) -> i32 {
+pub fn resume(ctx: &Context, args: ResumeArgs) -> crate::error::Result {
     match request(ctx, &args) {
         Ok(request) => crate::command::run::finish(
             ripcord_runtime::run::run(request, ripcord_stdlib::modules()),

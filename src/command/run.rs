@@ -10,8 +10,9 @@ use ripcord_runtime::run::{RunOutcome, RunRequest};
 
 use crate::app::Context;
 use crate::cli::RunArgs;
+use crate::error::Error;
 
-pub fn run(ctx: &Context, args: RunArgs) -> i32 {
+pub fn run(ctx: &Context, args: RunArgs) -> crate::error::Result {
     match request(ctx, &args) {
         Ok(request) => finish(
             ripcord_runtime::run::run(request, ripcord_stdlib::modules()),
@@ -85,9 +86,9 @@ pub fn request(ctx: &Context, args: &RunArgs) -> Result<RunRequest, String> {
     Ok(request)
 }
 
-/// Print the outcome (stderr for people, stdout JSON for pipelines) and return the exit code.
+/// Print the outcome (stderr for people, stdout JSON for pipelines); its exit code is left.
 /// Writes never panic: with the reader gone (`| head`) the run has already stopped quietly.
-pub fn finish(outcome: RunOutcome, json: bool) -> i32 {
+pub fn finish(outcome: RunOutcome, json: bool) -> crate::error::Result {
     if let Some(rendered) = &outcome.rendered_error {
         eprint_line(rendered);
     }
@@ -100,5 +101,5 @@ pub fn finish(outcome: RunOutcome, json: bool) -> i32 {
             Err(e) => eprint_line(&format!("cannot encode the result as JSON: {e}")),
         }
     }
-    outcome.exit_code
+    Error::exit(outcome.exit_code)
 }

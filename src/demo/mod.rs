@@ -14,6 +14,8 @@ use ripcord_runtime::script::Script;
 
 use sandbox::Sandbox;
 
+use crate::error::{Error, Result};
+
 /// One runbook the demo runs, in order.
 struct Stage {
     title: &'static str,
@@ -63,71 +65,28 @@ pub struct DemoOptions {
     pub journal: Option<PathBuf>,
 }
 
-pub fn run(options: DemoOptions, interrupt: std::sync::Arc<std::sync::atomic::AtomicBool>) -> i32 {
+pub fn run(
+    options: DemoOptions,
+    interrupt: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Result {
     let started = Instant::now();
-    let (root, _guard) = match &options.dir {
-        Some(d) => (d.clone(), None),
-        None => match tempfile::Builder::new().prefix("ripcord-demo-").tempdir() {
-            Ok(t) => (t.path().to_path_buf(), Some(t)),
-            Err(e) => {
-                return crate::app::fail(
-                    exit::FAILED,
-                    &format!("cannot create a temp dir for the demo: {e}"),
-                );
-            }
-        },
-    };
-    let _guard = _guard.map(|g| {
-        if options.keep {
-            let _ = g.keep();
-            None
-        } else {
-            Some(g)
-        }
-    });
+    let (root, _guard) = sandbox_root(&options)?;
     let ripcord = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("ripcord"));
     eprintln!(
         "ripcord demo: building a sandbox Cortex service in {}",
         root.display()
     );
-    let sb = match Sandbox::create(&root, &ripcord) {
-        Ok(sb) => sb,
-        Err(e) => return crate::app::fail(exit::FAILED, &e),
-    };
+    let sb = Sandbox::create(&root, &ripcord).map_err(Error::failed)?;
     let systemd = match options.backend {
         crate::cli::DemoBackend::Auto => systemd_user_available(),
         crate::cli::DemoBackend::Systemd => true,
         crate::cli::DemoBackend::Process => false,
     };
-    let config = match sb.write_ripcord_toml(systemd) {
-        Ok(c) => c,
-        Err(e) => return crate::app::fail(exit::FAILED, &e),
-    };
-    let scripts = root.join("scripts");
-    for (name, text) in crate::shipped::FILES {
-        let path = scripts.join(name);
-        if let Some(parent) = path.parent() {
-            let _ = std::fs::create_dir_all(parent);
-        }
-        if let Err(e) = std::fs::write(&path, text) {
-            return crate::app::fail(
-                exit::FAILED,
-                &format!("cannot write {}: {e}", path.display()),
-            );
-        }
-    }
+    let config = sb.write_ripcord_toml(systemd).map_err(Error::failed)?;
+    write_scripts(&root.join("scripts"))?;
     let unit_path = systemd.then(|| user_unit_dir().join(&sb.unit));
     if let Some(path) = &unit_path {
-        let _ = std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")));
-        if let Err(e) = std::fs::write(path, sb.unit_file()) {
-            return crate::app::fail(
-                exit::FAILED,
-                &format!("cannot write the unit {}: {e}", path.display()),
-            );
-        }
-        let _ = std::process::Command::new("systemctl")
-            .args(["--user", "daemon-reload"])
-            .status();
+        install_unit(path, &sb.unit_file())?;
     }
     eprintln!(
         "  service {} on 127.0.0.1:{} under {}",
@@ -152,38 +111,65 @@ pub fn run(options: DemoOptions, interrupt: std::sync::Arc<std::sync::atomic::At
     if options.setup_only {
         return demo.setup(&sb, options.healthy);
     }
-    let code = demo.scenario(&sb);
-
+    // A failure is shown where it happened, before the teardown says what it cleaned up.
+    let code = match demo.scenario(&sb) {
+        Ok(()) => exit::OK,
+        Err(e) => e.report(),
+    };
     // Stop the service whatever happened, then clean up.
     let _ = demo.inline("service::stop(cfg.unit);");
     if let Some(path) = &unit_path {
         let _ = std::fs::remove_file(path);
-        let _ = std::process::Command::new("systemctl")
-            .args(["--user", "daemon-reload"])
-            .status();
+        daemon_reload();
     }
-    eprintln!();
-    if options.keep || options.dir.is_some() {
-        eprintln!(
-            "sandbox kept in {} (journal: ripcord --journal {} history)",
-            root.display(),
-            demo.journal.display()
-        );
-    } else {
-        eprintln!("sandbox removed (pass --keep to look around in it)");
+    demo.farewell(&options, code, started);
+    Error::exit(code)
+}
+
+/// The folder the sandbox goes in (`--dir`, or a temp dir), and the guard that removes a temp
+/// dir at the end unless `--keep` was given.
+fn sandbox_root(options: &DemoOptions) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
+    let Some(dir) = &options.dir else {
+        let temp = tempfile::Builder::new()
+            .prefix("ripcord-demo-")
+            .tempdir()
+            .map_err(|e| Error::failed(format!("cannot create a temp dir for the demo: {e}")))?;
+        let root = temp.path().to_path_buf();
+        if options.keep {
+            let _ = temp.keep();
+            return Ok((root, None));
+        }
+        return Ok((root, Some(temp)));
+    };
+    Ok((dir.clone(), None))
+}
+
+/// The shipped runbooks, as the demo runs them.
+fn write_scripts(scripts: &Path) -> Result {
+    for (name, text) in crate::shipped::FILES {
+        let path = scripts.join(name);
+        if let Some(parent) = path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        std::fs::write(&path, text)
+            .map_err(|e| Error::failed(format!("cannot write {}: {e}", path.display())))?;
     }
-    if options.journal.is_some() {
-        eprintln!(
-            "runs journaled in {} (`ripcord history` lists them)",
-            demo.journal.display()
-        );
-    }
-    eprintln!(
-        "demo {} in {:.1}s",
-        if code == 0 { "finished" } else { "FAILED" },
-        started.elapsed().as_secs_f64()
-    );
-    code
+    Ok(())
+}
+
+/// The sandbox service's unit for the systemd user manager.
+fn install_unit(path: &Path, unit: &str) -> Result {
+    let _ = std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")));
+    std::fs::write(path, unit)
+        .map_err(|e| Error::failed(format!("cannot write the unit {}: {e}", path.display())))?;
+    daemon_reload();
+    Ok(())
+}
+
+fn daemon_reload() {
+    let _ = std::process::Command::new("systemctl")
+        .args(["--user", "daemon-reload"])
+        .status();
 }
 
 struct Demo {
@@ -195,14 +181,11 @@ struct Demo {
 
 impl Demo {
     /// Leave the sandbox running for runbooks run by hand (and by the tests).
-    fn setup(&self, sb: &Sandbox, healthy: bool) -> i32 {
+    fn setup(&self, sb: &Sandbox, healthy: bool) -> Result {
         if healthy {
-            let reset = sandbox::checkout(&sb.repo, sandbox::STABLE);
-            if let Err(e) = reset {
-                return crate::app::fail(exit::FAILED, &e);
-            }
-        } else if let Err(e) = sandbox::add_storm(&sb.db) {
-            return crate::app::fail(exit::FAILED, &e);
+            sandbox::checkout(&sb.repo, sandbox::STABLE).map_err(Error::failed)?;
+        } else {
+            sandbox::add_storm(&sb.db).map_err(Error::failed)?;
         }
         let code = self.inline("service::start(cfg.unit);");
         println!("{}", self.config.display());
@@ -212,17 +195,15 @@ impl Demo {
             self.root.join("scripts").display(),
             self.config.display()
         );
-        code
+        Error::exit(code)
     }
 
-    fn scenario(&self, sb: &Sandbox) -> i32 {
+    fn scenario(&self, sb: &Sandbox) -> Result {
         eprintln!("  starting the faulty release {} …", sandbox::FAULTY);
         if self.inline("service::start(cfg.unit);") != 0 {
-            return exit::FAILED;
+            return Err(Error::Exit(exit::FAILED));
         }
-        if let Err(e) = sandbox::add_storm(&sb.db) {
-            return crate::app::fail(exit::FAILED, &e);
-        }
+        sandbox::add_storm(&sb.db).map_err(Error::failed)?;
         let mut summary = Vec::new();
         for Stage {
             title,
@@ -232,10 +213,7 @@ impl Demo {
         } in STAGES
         {
             eprintln!("\n━━ {title}");
-            let outcome = match self.runbook(script, params, *mode) {
-                Ok(o) => o,
-                Err(e) => return crate::app::fail(exit::FAILED, &e),
-            };
+            let outcome = self.runbook(script, params, *mode).map_err(Error::failed)?;
             summary.push((
                 *script,
                 outcome.status.clone(),
@@ -247,11 +225,36 @@ impl Demo {
             }
             if outcome.exit_code != 0 {
                 print_summary(&summary);
-                return outcome.exit_code;
+                return Error::exit(outcome.exit_code);
             }
         }
         print_summary(&summary);
-        exit::OK
+        Ok(())
+    }
+
+    /// Where the sandbox and the journal are now, and how the demo ended.
+    fn farewell(&self, options: &DemoOptions, code: i32, started: Instant) {
+        eprintln!();
+        if options.keep || options.dir.is_some() {
+            eprintln!(
+                "sandbox kept in {} (journal: ripcord --journal {} history)",
+                self.root.display(),
+                self.journal.display()
+            );
+        } else {
+            eprintln!("sandbox removed (pass --keep to look around in it)");
+        }
+        if options.journal.is_some() {
+            eprintln!(
+                "runs journaled in {} (`ripcord history` lists them)",
+                self.journal.display()
+            );
+        }
+        eprintln!(
+            "demo {} in {:.1}s",
+            if code == 0 { "finished" } else { "FAILED" },
+            started.elapsed().as_secs_f64()
+        );
     }
 
     fn runbook(

@@ -23,7 +23,8 @@ use ripcord_runtime::run::{RunOutcome, RunRequest, exit};
 use ripcord_runtime::script::Script;
 use serde_json::{Value, json};
 
-use crate::app::{Context, fail};
+use crate::app::Context;
+use crate::error::Error;
 use policy::{Policy, PolicyArgs};
 use state::{Event, Record};
 
@@ -62,28 +63,28 @@ pub enum WatchAction {
     Install(unit::InstallArgs),
 }
 
-pub fn watch(ctx: &Context, args: WatchArgs) -> i32 {
+pub fn watch(ctx: &Context, args: WatchArgs) -> crate::error::Result {
     match args.action {
         Some(WatchAction::Status { triggers, json }) => status::status(ctx, &triggers, json),
         Some(WatchAction::Rearm { triggers }) => rearm(ctx, &triggers),
         Some(WatchAction::Install(install)) => unit::install(ctx, &install),
         None => match Watcher::start(ctx, &args) {
             Ok(mut watcher) => watcher.run(),
-            Err(message) => fail(exit::USAGE, &message),
+            Err(message) => Err(Error::usage(message)),
         },
     }
 }
 
-fn rearm(ctx: &Context, triggers: &str) -> i32 {
+fn rearm(ctx: &Context, triggers: &str) -> crate::error::Result {
     match state::rearm(&ctx.journal, &state::key(&name_of(triggers))) {
         Ok(before) => {
             eprintln!(
                 "watch on {triggers} re-armed: {} automatic action(s) before; it may act again",
                 before.actions
             );
-            exit::OK
+            Ok(())
         }
-        Err(message) => fail(exit::FAILED, &message),
+        Err(message) => Err(Error::failed(message)),
     }
 }
 
@@ -186,7 +187,7 @@ impl<'a> Watcher<'a> {
         })
     }
 
-    fn run(&mut self) -> i32 {
+    fn run(&mut self) -> crate::error::Result {
         let memory = self.record.memory().unwrap_or_default();
         let _ = self.record.event(
             Event::Start,
@@ -212,7 +213,7 @@ impl<'a> Watcher<'a> {
             }
             if let Err(message) = self.observe(&decision) {
                 self.record.finish("failed", exit::FAILED);
-                return fail(exit::FAILED, &message);
+                return Err(Error::failed(message));
             }
             if !self.pause_until(tick + self.policy.every) {
                 break;
@@ -220,7 +221,7 @@ impl<'a> Watcher<'a> {
         }
         self.record.finish("interrupted", exit::INTERRUPTED);
         eprintln!("watch stopped");
-        exit::INTERRUPTED
+        Err(Error::Exit(exit::INTERRUPTED))
     }
 
     fn interrupted(&self) -> bool {

@@ -2,16 +2,16 @@
 //! back from the journal (the running watch holds nothing the journal does not have).
 
 use ripcord_runtime::journal::{EventRow, Journal};
-use ripcord_runtime::run::exit;
 use serde_json::{Value, json};
 
 use super::state;
-use crate::app::{Context, fail};
+use crate::app::Context;
+use crate::error::Error;
 
 /// State changes shown by `status`.
 const RECENT: usize = 5;
 
-pub fn status(ctx: &Context, triggers: &str, as_json: bool) -> i32 {
+pub fn status(ctx: &Context, triggers: &str, as_json: bool) -> crate::error::Result {
     match report(ctx, triggers) {
         Ok(report) => {
             if as_json {
@@ -22,9 +22,9 @@ pub fn status(ctx: &Context, triggers: &str, as_json: bool) -> i32 {
             } else {
                 print_report(triggers, &report);
             }
-            exit::OK
+            Ok(())
         }
-        Err(message) => fail(exit::FAILED, &message),
+        Err(message) => Err(Error::failed(message)),
     }
 }
 

@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use ripcord_runtime::run::exit;
 
-use crate::app::{Context, fail};
+use crate::app::Context;
+use crate::error::Error;
 
 #[derive(Debug, Args)]
 pub struct InstallArgs {
@@ -23,17 +23,17 @@ pub struct InstallArgs {
     pub now: bool,
 }
 
-pub fn install(ctx: &Context, args: &InstallArgs) -> i32 {
+pub fn install(ctx: &Context, args: &InstallArgs) -> crate::error::Result {
     match write_unit(ctx, args) {
         Ok((name, path)) => {
             let scope: &[&str] = if args.system { &[] } else { &["--user"] };
             if let Err(message) = systemctl(scope, &["daemon-reload"]) {
-                return fail(exit::FAILED, &message);
+                return Err(Error::failed(message));
             }
             eprintln!("wrote {}", path.display());
             if args.now {
                 if let Err(message) = systemctl(scope, &["enable", "--now", &name]) {
-                    return fail(exit::FAILED, &message);
+                    return Err(Error::failed(message));
                 }
                 eprintln!("{name} enabled and started");
             } else {
@@ -43,9 +43,9 @@ pub fn install(ctx: &Context, args: &InstallArgs) -> i32 {
                 );
             }
             println!("{name}");
-            exit::OK
+            Ok(())
         }
-        Err(message) => fail(exit::USAGE, &message),
+        Err(message) => Err(Error::usage(message)),
     }
 }
 
