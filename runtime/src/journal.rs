@@ -468,8 +468,17 @@ impl Journal {
         Ok(Ok(count))
     }
 
-    /// Mark runs whose process is gone as interrupted (they were killed mid-run).
-    pub fn reap_dead_runs(&mut self) -> rusqlite::Result<()> {
+    /// The journal with runs whose process is gone marked interrupted (they were killed
+    /// mid-run): what a new run, a resume and a listing of runs must see, so a dead run is
+    /// never shown as running nor refused as still running.
+    pub fn open_reaped(path: &Path) -> Result<Journal, String> {
+        let mut journal = Journal::open(path)?;
+        // A journal this user cannot update still reads; its dead runs stay `running` there.
+        let _ = journal.reap_dead_runs();
+        Ok(journal)
+    }
+
+    fn reap_dead_runs(&mut self) -> rusqlite::Result<()> {
         let running: Vec<(i64, i64, String)> = {
             let mut stmt = self
                 .conn

@@ -339,7 +339,7 @@ pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
         .unwrap_or_else(crate::journal::default_path);
     // `--journal off` is for benchmarks and throwaway sandboxes: no history, no resume.
     if journal_path.as_os_str() != "off" {
-        let mut journal = match Journal::open(&journal_path) {
+        let mut journal = match Journal::open_reaped(&journal_path) {
             Ok(j) => j,
             Err(message) => {
                 let d = Diagnostic::new(message)
@@ -347,7 +347,6 @@ pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
                 return usage_error(outcome, d, &mut sources);
             }
         };
-        let _ = journal.reap_dead_runs();
         let params_json: serde_json::Map<String, Value> = bound
             .iter()
             .map(|b| {

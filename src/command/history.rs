@@ -1,5 +1,7 @@
 //! `ripcord history`, `ripcord show RUN`, `ripcord journal verify`.
 
+use std::path::Path;
+
 use ripcord_runtime::journal::{EventRow, Journal, RunRow};
 use ripcord_runtime::run::exit;
 
@@ -7,8 +9,8 @@ use crate::app::Context;
 use crate::error::{Error, Result};
 use crate::machine::{print, versioned, write_stdout};
 
-/// The journal, if there is one and it opens.
-fn open(ctx: &Context) -> Result<Journal> {
+/// The journal, if there is one and it opens (with `open`).
+fn open(ctx: &Context, open: fn(&Path) -> Result<Journal, String>) -> Result<Journal> {
     if !ctx.journal.exists() {
         return Err(Error::usage(format!(
             "no journal at {}: no runs recorded yet",
@@ -16,7 +18,7 @@ fn open(ctx: &Context) -> Result<Journal> {
         ))
         .help("`ripcord run SCRIPT` records a run; --journal FILE picks another journal"));
     }
-    Journal::open(&ctx.journal).map_err(Error::failed)
+    open(&ctx.journal).map_err(Error::failed)
 }
 
 fn unreadable(e: impl std::fmt::Display) -> Error {
@@ -35,8 +37,7 @@ pub fn history(ctx: &Context, limit: usize, json: bool) -> Result {
         );
         return Ok(());
     }
-    let mut journal = open(ctx).map_err(|e| e.json(json))?;
-    let _ = journal.reap_dead_runs();
+    let journal = open(ctx, Journal::open_reaped).map_err(|e| e.json(json))?;
     let runs = journal.runs(limit).map_err(|e| unreadable(e).json(json))?;
     if json {
         return print(&versioned(serde_json::json!({ "runs": runs })));
@@ -196,7 +197,7 @@ fn has_end(after: &[EventRow]) -> bool {
 
 /// Run `id` and its events.
 fn recorded(ctx: &Context, id: i64) -> Result<(RunRow, Vec<EventRow>)> {
-    let journal = open(ctx)?;
+    let journal = open(ctx, Journal::open)?;
     let run = journal.run(id).map_err(unreadable)?.ok_or_else(|| {
         Error::usage(format!("no run {id} in {}", ctx.journal.display()))
             .help("`ripcord history` lists the runs")
@@ -206,7 +207,7 @@ fn recorded(ctx: &Context, id: i64) -> Result<(RunRow, Vec<EventRow>)> {
 }
 
 pub fn verify(ctx: &Context) -> Result {
-    let journal = open(ctx)?;
+    let journal = open(ctx, Journal::open)?;
     match journal.verify() {
         Ok(Ok(n)) => {
             println!(

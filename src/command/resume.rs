@@ -32,8 +32,7 @@ fn request(ctx: &Context, args: &ResumeArgs) -> Result<RunRequest, String> {
             ctx.journal.display()
         ));
     }
-    let mut journal = Journal::open(&ctx.journal)?;
-    let _ = journal.reap_dead_runs();
+    let journal = Journal::open_reaped(&ctx.journal)?;
     let id = args.run;
     let run = journal
         .run(id)

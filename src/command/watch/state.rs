@@ -71,8 +71,7 @@ impl Record {
         if path.as_os_str() == "off" {
             return Err("ripcord watch needs the journal: it is where its state survives a restart\nhelp: drop --journal off".into());
         }
-        let mut journal = Journal::open(path)?;
-        let _ = journal.reap_dead_runs();
+        let mut journal = Journal::open_reaped(path)?;
         let run = journal
             .start_run(&RunStart {
                 script: key.to_string(),
