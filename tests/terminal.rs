@@ -254,6 +254,15 @@ impl Pane {
         );
     }
 
+    /// The screen as it reads now (escape codes applied, not shown).
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "capture-pane", "-p", "-J", "-t", "main"])
+            .output()
+            .expect("run tmux");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Type text literally.
     fn type_text(&self, text: &str) {
         self.tmux(&["send-keys", "-t", "main", "-l", text]);
@@ -399,4 +408,138 @@ fn the_repl_hint_is_dimmed_only_where_colour_is_allowed() {
             "NO_COLOR={no_color:?}:\n{text:?}"
         );
     }
+}
+
+/// `env` arguments for a colour terminal with nothing else set.
+fn plain_terminal() -> Vec<String> {
+    Cell {
+        no_color: None,
+        force: None,
+        clicolor: None,
+        term: "xterm-256color",
+        sink: Sink::Terminal,
+    }
+    .env_args()
+}
+
+/// Seconds shown right after `label — ` in the raw output, every frame.
+fn times_after(raw: &str, label: &str) -> Vec<f64> {
+    raw.split(label)
+        .skip(1)
+        .filter_map(|rest| rest.strip_prefix(" — "))
+        .filter_map(|rest| rest.split('s').next()?.parse().ok())
+        .collect()
+}
+
+/// Kills the process group a pidfile names, so a failed test leaves no service behind.
+struct KillGroup(std::path::PathBuf);
+
+impl Drop for KillGroup {
+    fn drop(&mut self) {
+        let pid = std::fs::read_to_string(&self.0)
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok());
+        if let Some(pid) = pid.filter(|p| *p > 1) {
+            // SAFETY: plain syscall; the service runs in its own process group.
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
+        }
+    }
+}
+
+/// Service waits (process backend, a real child process that takes a second to stop) and the
+/// backup's verify phase draw a spinner with the time so far, and clear it when done.
+#[test]
+fn service_waits_and_the_backup_verify_show_a_spinner_then_clear_it() {
+    let sb = Sandbox::new();
+    sb.write(
+        "ripcord.toml",
+        &format!(
+            "[service.units.\"slow.service\"]\ncommand = \"sh -c 'trap \\\"sleep 1; exit 0\\\" TERM; while :; do sleep 0.1; done'\"\ncwd = \"{dir}\"\npidfile = \"{dir}/run/slow.pid\"\nlog = \"{dir}/logs/slow.log\"\nstop_timeout = \"10s\"\n",
+            dir = sb.path().display()
+        ),
+    );
+    // About 16 MiB of rows: a full integrity check of the copy takes a visible moment.
+    let db = rusqlite::Connection::open(sb.join("app.db")).expect("db");
+    db.execute_batch(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 120000)
+         INSERT INTO t(v) SELECT hex(randomblob(64)) FROM n;
+         CREATE INDEX t_v ON t(v);",
+    )
+    .expect("fill");
+    drop(db);
+    let _cleanup = KillGroup(sb.join("run/slow.pid"));
+    sb.write(
+        "waits.rhai",
+        "//! Waits.\nstep \"Start\" { service::start(\"slow.service\", #{ settle: \"1500ms\" }); }\nstep \"Stop\" { service::stop(\"slow.service\"); }\nstep \"Backup\" { db::backup(\"app.db\", \"copy.db\", #{ verify: \"full\" }); }\n",
+    );
+    let pane = Pane::start(&sb, &plain_terminal(), "run waits.rhai");
+    let raw = String::from_utf8_lossy(&pane.wait_for("[exit ")).into_owned();
+    assert!(raw.contains("[exit 0]"), "{raw}");
+    let start = times_after(&raw, "service::start slow.service: waiting until active");
+    assert!(
+        start.iter().any(|t| *t >= 1.0),
+        "no start spinner past 1s (settle 1.5s): {start:?}\n{raw}"
+    );
+    let stop = times_after(&raw, "service::stop slow.service: waiting until inactive");
+    assert!(
+        stop.iter().any(|t| *t >= 0.5),
+        "no stop spinner past 0.5s (the service takes 1s to stop): {stop:?}\n{raw}"
+    );
+    assert!(
+        !times_after(&raw, "verify copy.db").is_empty(),
+        "no verify spinner:\n{raw}"
+    );
+    let screen = pane.screen();
+    assert!(
+        !screen.contains("waiting until") && !screen.contains("verify copy.db —"),
+        "a spinner was left on the screen:\n{screen}"
+    );
+    assert!(screen.contains("✓ Backup"), "{screen}");
+    drop(pane);
+
+    // Not a terminal: no spinner at all.
+    sb.write("again.rhai", "//! Again.\nstep \"Start\" { service::start(\"slow.service\", #{ settle: \"300ms\" }); }\nstep \"Stop\" { service::stop(\"slow.service\"); }\n");
+    let piped = sb.run(&["run", "again.rhai"]);
+    assert_eq!(piped.code, 0, "{}", piped.stderr);
+    assert!(!piped.stderr.contains("waiting until"), "{}", piped.stderr);
+}
+
+/// The backup's progress bar shows the time so far (it stayed at "(0s)"): the copy of a 72 MiB
+/// rollback-journal database waits while another process holds an exclusive lock for 2.5s.
+#[test]
+fn the_backup_progress_bar_shows_the_time_so_far() {
+    let sb = Sandbox::new();
+    let db = rusqlite::Connection::open(sb.join("big.db")).expect("db");
+    db.execute_batch(
+        "PRAGMA journal_mode = DELETE;
+         CREATE TABLE t(b BLOB);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 72)
+         INSERT INTO t SELECT randomblob(1048576) FROM n;",
+    )
+    .expect("fill");
+    drop(db);
+    sb.write(
+        "backup.rhai",
+        "//! Backup.\nstep \"Backup\" { db::backup(\"big.db\", \"big-copy.db\", #{ verify: \"quick\" }); }\n",
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = sb.join("big.db");
+    let holder = std::thread::spawn(move || {
+        let db = rusqlite::Connection::open(path).expect("open");
+        db.execute_batch("BEGIN EXCLUSIVE").expect("lock");
+        tx.send(()).expect("send");
+        std::thread::sleep(Duration::from_millis(2500));
+        db.execute_batch("COMMIT").expect("unlock");
+    });
+    rx.recv().expect("locked");
+    let pane = Pane::start(&sb, &plain_terminal(), "run backup.rhai");
+    let raw = String::from_utf8_lossy(&pane.wait_for("[exit ")).into_owned();
+    holder.join().expect("holder");
+    assert!(raw.contains("[exit 0]"), "{raw}");
+    assert!(raw.contains("backup big.db ["), "no progress bar:\n{raw}");
+    assert!(
+        raw.contains("(1s)") || raw.contains("(2s)"),
+        "the bar's time did not advance:\n{raw}"
+    );
 }

@@ -93,8 +93,9 @@ impl LiveTail {
     }
 }
 
-/// One line redrawn in place while something is waited for: what, which attempt, how long so far
-/// and the latest observation. Cleared when dropped, so the step's own lines follow it.
+/// One line redrawn in place while something is waited for: what, which attempt (once one is
+/// reported), how long so far and the latest observation. Cleared when dropped, so the step's
+/// own lines follow it. Start one only where [`enabled`] (or `Output::spinner`) says so.
 pub struct Spinner {
     state: Arc<Mutex<SpinnerState>>,
     stop: Arc<AtomicBool>,
@@ -155,11 +156,16 @@ fn tick(state: &Mutex<SpinnerState>, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         let line = {
             let s = state.lock().unwrap_or_else(|p| p.into_inner());
+            // A wait that counts no attempts (a service settling, a verification) shows the
+            // time alone.
+            let attempt = match s.attempt {
+                0 => String::new(),
+                n => format!("attempt {n}, "),
+            };
             let mut line = format!(
-                "  {} {} — attempt {}, {:.1}s",
+                "  {} {} — {attempt}{:.1}s",
                 FRAMES[frame % FRAMES.len()],
                 s.label,
-                s.attempt.max(1),
                 started.elapsed().as_secs_f64()
             );
             if !s.last.is_empty() {

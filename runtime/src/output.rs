@@ -70,6 +70,13 @@ impl Output {
         !self.quiet && crate::live::enabled()
     }
 
+    /// A spinner line for a wait (label redacted) when live output is drawn; cleared when the
+    /// returned value is dropped.
+    pub fn spinner(&self, label: &str) -> Option<crate::live::Spinner> {
+        self.live()
+            .then(|| crate::live::Spinner::start(self.secrets.redact(label)))
+    }
+
     pub fn color(&self) -> bool {
         self.color
     }

@@ -119,11 +119,13 @@ pub fn run(
         )?
     };
     // The fsync waits on the disk while the verification reads the copy from the page cache.
+    let verifying = copy::verifying(dst);
     let (synced, measured) = std::thread::scope(|s| {
         let synced = s.spawn(|| temp.file().sync_all());
         let measured = facts::measure(&temp, opts.check, summed.is_none());
         (synced.join(), measured)
     });
+    drop(verifying);
     synced
         .map_err(|_| Failure::new("internal error: the fsync thread panicked"))?
         .map_err(|e| files::write_failure(e, &temp, &what, header.pages * header.page_size))?;

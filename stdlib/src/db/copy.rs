@@ -2,7 +2,7 @@
 //! `VACUUM INTO`, and a plain byte copy.
 
 use std::fs::{File, OpenOptions};
-use std::io::{IsTerminal, Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -225,11 +225,12 @@ pub fn plain(src: &Path, dst: &super::files::Temp, what: &str) -> Result<(), Fai
     Ok(())
 }
 
-/// A progress bar for a long copy, shown only on a terminal: it watches the destination grow,
-/// because one backup step reports nothing until it is done.
+/// A progress bar for a long copy, shown only where lines are redrawn (`live::enabled`): it
+/// watches the destination grow, because one backup step reports nothing until it is done. It
+/// shows the time so far: one step gives no rate to estimate the time left from.
 pub fn with_progress<T>(dst: &Path, total: u64, label: &str, work: impl FnOnce() -> T) -> T {
     const WORTH_A_BAR: u64 = 64 << 20;
-    if total < WORTH_A_BAR || !std::io::stderr().is_terminal() {
+    if total < WORTH_A_BAR || !ripcord_runtime::live::enabled() {
         return work();
     }
     let done = AtomicBool::new(false);
@@ -237,7 +238,7 @@ pub fn with_progress<T>(dst: &Path, total: u64, label: &str, work: impl FnOnce()
         s.spawn(|| {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
             if let Ok(style) =
-                ProgressStyle::with_template("  {msg} [{bar:30}] {bytes}/{total_bytes} ({eta})")
+                ProgressStyle::with_template("  {msg} [{bar:30}] {bytes}/{total_bytes} ({elapsed})")
             {
                 bar.set_style(style.progress_chars("=> "));
             }
@@ -256,5 +257,12 @@ pub fn with_progress<T>(dst: &Path, total: u64, label: &str, work: impl FnOnce()
         let result = work();
         done.store(true, Ordering::Relaxed);
         result
+    })
+}
+
+/// A spinner line while a copy is verified, where lines are redrawn; cleared when dropped.
+pub fn verifying(path: &Path) -> Option<ripcord_runtime::live::Spinner> {
+    ripcord_runtime::live::enabled().then(|| {
+        ripcord_runtime::live::Spinner::start(format!("verify {}", super::files::file_name(path)))
     })
 }

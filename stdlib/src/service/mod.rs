@@ -352,6 +352,14 @@ fn change(ctx: &NativeCallContext, verb: Verb, unit: &str, opts: Map) -> RhaiRes
         timeout_given: opts.timeout.is_some(),
     };
     let result = host.change(ctx, change, || {
+        let goal = if verb == Verb::Stop {
+            "inactive"
+        } else {
+            "active"
+        };
+        let _waiting = host
+            .out
+            .spinner(&format!("{function} {unit}: waiting until {goal}"));
         let status = target.act(&host, verb, unit, &before, &waits)?;
         Ok(Dynamic::from_map(status.to_map()))
     })?;
@@ -417,6 +425,7 @@ fn wait_active(
     let target = Target::resolve(&host, unit, &opts).map_err(|f| f.at(ctx))?;
     let limit = cap(&host, opts.timeout.unwrap_or(DEFAULT_TIMEOUT));
     let status = host.read(ctx, "service::wait_active", || {
+        let _waiting = host.out.spinner(&format!("service::wait_active {unit}"));
         let started = Instant::now();
         loop {
             let status = target.known_status(&host, unit)?;
