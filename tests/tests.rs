@@ -13,6 +13,7 @@ mod install;
 mod json;
 mod language;
 mod notify;
+mod package;
 mod probe;
 mod repl;
 mod rhai_compat;
