@@ -157,3 +157,58 @@ fn editor_definitions_for_a_runbook_declare_cfg_and_its_typed_params() {
         refused.stderr
     );
 }
+
+/// What `check` calls an error fails when the line runs (so `check` exits 2 and nothing is run
+/// blind); what it calls a warning does not stop a run (`check` exits 0 and says so).
+#[test]
+fn check_reports_what_fails_at_run_time_as_errors_and_the_rest_as_warnings() {
+    let failing = [
+        ("an unknown function", "//! X.\nnosuch_fn(1);\n"),
+        ("a wrong arity", "//! X.\nlet v = db::verify();\n"),
+        ("an undefined variable", "//! X.\nprint(nowhere);\n"),
+        (
+            "a string param in arithmetic",
+            "//! X.\n//! @param wait = \"60\": seconds\nlet ms = wait * 1000;\n",
+        ),
+        (
+            "a string param where a native wants an integer",
+            "//! X.\n//! @param n = \"5\": how many\nlet l = git::log(\".\", n);\n",
+        ),
+    ];
+    for (what, script) in failing {
+        let sb = Sandbox::new();
+        sb.write("r.rhai", script);
+        let checked = sb.run(&["check", "r.rhai"]);
+        assert_eq!(checked.code, 2, "{what}: {}", checked.stderr);
+        assert!(
+            checked.stderr.contains("error"),
+            "{what}: {}",
+            checked.stderr
+        );
+        assert!(
+            !checked.stderr.contains("warning"),
+            "{what}: {}",
+            checked.stderr
+        );
+        let ran = sb.run(&["run", "r.rhai"]);
+        assert_ne!(ran.code, 0, "{what} ran fine:\n{}", ran.stderr);
+    }
+
+    let sb = Sandbox::new();
+    sb.write("r.rhai", "//! X.\n//! @owner ops team\nprint(\"fine\");\n");
+    let checked = sb.run(&["check", "r.rhai"]);
+    assert_eq!(checked.code, 0, "{}", checked.stderr);
+    assert!(
+        checked.stderr.contains("warning")
+            && checked.stderr.contains("unknown header tag `@owner`"),
+        "{}",
+        checked.stderr
+    );
+    assert!(
+        checked.stderr.contains("no problems (1 warning(s))"),
+        "{}",
+        checked.stderr
+    );
+    let ran = sb.run(&["run", "r.rhai"]);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+}
