@@ -7,8 +7,8 @@ use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::support::Sandbox;
-use crate::support::systemd::{manager, unit_name};
+use crate::support::systemd::{Unit, UserManager, manager, unit_name};
+use crate::support::{Outcome, Sandbox, Test};
 
 /// A Python that runs without a login shell's environment (systemd starts units with a bare
 /// PATH, so version-manager shims do not work there).
@@ -56,7 +56,38 @@ fn wait_http(port: u16) -> Option<String> {
     }
 }
 
-const USER_SCOPE: &str = "[service]\nscope = \"user\"\n";
+/// One systemd test's setup: the test user manager, and a sandbox whose `ripcord.toml` puts
+/// services in the user scope (the manager these tests start).
+struct Systemd {
+    mgr: &'static UserManager,
+    sb: Sandbox,
+}
+
+impl Systemd {
+    fn new() -> Systemd {
+        let sb = Sandbox::new();
+        sb.write("ripcord.toml", "[service]\nscope = \"user\"\n");
+        Systemd { mgr: manager(), sb }
+    }
+
+    fn install(&self, test: &str, text: &str) -> Unit {
+        self.mgr.install(&unit_name(test), text)
+    }
+
+    /// Write the runbook `script` (taking the param `unit`) and test
+    /// `ripcord run SCRIPT -p unit=UNIT --json` against the test user manager.
+    fn run(&self, script: &str, code: &str, unit: &str) -> Test<'_> {
+        let param = format!("unit={unit}");
+        self.mgr
+            .test(&self.sb)
+            .write(script, code)
+            .args(["run", script, "-p", &param, "--json"])
+    }
+}
+
+/// A runbook that starts the unit `unit` in a step (the call is at line 4, column 14).
+const START_IN_A_STEP: &str =
+    "//! Start.\n//! @param unit: the unit\nstep \"Start\" {\n    service::start(unit);\n}\n";
 
 fn http_unit(dir: &Path, port: u16) -> String {
     format!(
@@ -66,43 +97,38 @@ fn http_unit(dir: &Path, port: u16) -> String {
     )
 }
 
-fn error_text(json: &serde_json::Value) -> String {
-    json["error"]
+/// The `--json` error of a failed run, unescaped, must contain every one of `parts`.
+#[track_caller]
+fn assert_error(out: &Outcome, parts: &[&str]) {
+    let error = out.json()["error"]
         .to_string()
         .replace("\\n", "\n")
-        .replace("\\\"", "\"")
+        .replace("\\\"", "\"");
+    for part in parts {
+        assert!(
+            error.contains(part),
+            "`{part}` is not in the error:\n{error}"
+        );
+    }
 }
 
 #[test]
 fn systemd_start_restart_stop_of_a_small_http_service() {
-    let mgr = manager();
-    let sb = Sandbox::new();
+    let s = Systemd::new();
     let port = free_port();
-    let unit = mgr.install(&unit_name("http"), &http_unit(sb.path(), port));
-    sb.write("ripcord.toml", USER_SCOPE);
-    sb.write(
-        "cycle.rhai",
-        r#"//! Start, restart and stop a unit.
+    let unit = s.install("http", &http_unit(s.sb.path(), port));
+    let cycle = r#"//! Start, restart and stop a unit.
 //! @param unit: the unit
 step "Start" { let s = service::start(unit); }
 step "Check" { let before = service::status(unit); }
 step "Restart" { let after = service::restart(unit, #{ timeout: "20s" }); }
 #{ before: service::status(unit), active: service::is_active(unit) }
-"#,
-    );
-    let out = mgr.ripcord(
-        &sb,
-        &[
-            "run",
-            "cycle.rhai",
-            "-p",
-            &format!("unit={}", unit.name),
-            "--config",
-            "ripcord.toml",
-            "--json",
-        ],
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+"#;
+    let out = s
+        .run("cycle.rhai", cycle, &unit.name)
+        .args(["--config", "ripcord.toml"])
+        .stderr_contains(format!("restart {} (systemctl --user)", unit.name))
+        .run();
     let result = &out.json()["result"];
     let status = &result["before"];
     assert_eq!(status["active_state"], "active", "{result}");
@@ -110,108 +136,64 @@ step "Restart" { let after = service::restart(unit, #{ timeout: "20s" }); }
     assert_eq!(status["loaded"], "loaded");
     assert_eq!(status["unit"], unit.name.as_str());
     assert_eq!(status["n_restarts"], 0);
-    assert!(
-        status["since"]
-            .as_str()
-            .is_some_and(|s| s.starts_with("20")),
-        "{status}"
-    );
+    let since = status["since"].as_str();
+    assert!(since.is_some_and(|s| s.starts_with("20")), "{status}");
     assert_eq!(result["active"], true);
     let pid = status["main_pid"].as_i64().expect("main_pid");
     assert!(pid > 1);
+    let main_pid = s.mgr.property(&unit.name, "MainPID");
     assert_eq!(
-        mgr.property(&unit.name, "MainPID"),
+        main_pid,
         pid.to_string(),
         "the pid is the one systemd reports"
-    );
-    assert!(
-        out.stderr
-            .contains(&format!("restart {} (systemctl --user)", unit.name)),
-        "{}",
-        out.stderr
     );
 
     let line = wait_http(port).expect("the service answers HTTP after start");
     assert!(line.contains("200"), "{line}");
 
-    sb.write(
-        "stop.rhai",
-        "//! Stop.\n//! @param unit: the unit\nstep \"Stop\" { service::stop(unit, #{ user: true }) }\n",
-    );
-    let out = mgr.ripcord(
-        &sb,
-        &[
-            "run",
-            "stop.rhai",
-            "-p",
-            &format!("unit={}", unit.name),
-            "--json",
-        ],
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(
-        out.json()["result"]["active_state"],
-        "inactive",
-        "{}",
-        out.stdout
-    );
-    assert_eq!(mgr.property(&unit.name, "ActiveState"), "inactive");
+    let stop = "//! Stop.\n//! @param unit: the unit\nstep \"Stop\" { service::stop(unit, #{ user: true }) }\n";
+    let out = s.run("stop.rhai", stop, &unit.name).run();
+    let result = &out.json()["result"];
+    assert_eq!(result["active_state"], "inactive", "{result}");
+    assert_eq!(s.mgr.property(&unit.name, "ActiveState"), "inactive");
     assert_eq!(http_status(port), None, "nothing answers after stop");
 }
 
 #[test]
 fn systemd_start_of_a_unit_that_exits_at_once_fails_with_its_status() {
-    let mgr = manager();
-    let sb = Sandbox::new();
-    let unit = mgr.install(&unit_name("false"), "[Service]\nExecStart=/bin/false\n");
-    sb.write("ripcord.toml", USER_SCOPE);
-    sb.write(
-        "start.rhai",
-        "//! Start.\n//! @param unit: the unit\nstep \"Start\" {\n    service::start(unit);\n}\n",
-    );
-    let out = mgr.ripcord(
-        &sb,
-        &[
-            "run",
-            "start.rhai",
-            "-p",
-            &format!("unit={}", unit.name),
-            "--json",
-        ],
-    );
-    assert_eq!(out.code, 1, "{}", out.stderr);
+    let s = Systemd::new();
+    let unit = s.install("false", "[Service]\nExecStart=/bin/false\n");
+    let out = s
+        .run("start.rhai", START_IN_A_STEP, &unit.name)
+        .status(1)
+        .run();
     let json = out.json();
     assert_eq!(json["status"], "failed");
     assert_eq!(json["error"]["location"], "start.rhai:4:14");
-    let error = error_text(&json);
-    let expected = format!(
-        "{} did not start: it is failed (result: exit-code; main process exited with status 1)",
-        unit.name
+    let name = &unit.name;
+    assert_error(
+        &out,
+        &[
+            &format!(
+                "{name} did not start: it is failed (result: exit-code; main process exited with status 1)"
+            ),
+            "last log lines",
+            &format!(
+                "look at `systemctl --user status {name}` and `journalctl --user -u {name} -n 50`"
+            ),
+        ],
     );
-    assert!(error.contains(&expected), "{error}");
-    assert!(error.contains("last log lines"), "{error}");
-    assert!(
-        error.contains(&format!(
-            "look at `systemctl --user status {}` and `journalctl --user -u {} -n 50`",
-            unit.name, unit.name
-        )),
-        "{error}"
-    );
-    assert_eq!(mgr.property(&unit.name, "ActiveState"), "failed");
+    assert_eq!(s.mgr.property(&unit.name, "ActiveState"), "failed");
 }
 
 #[test]
 fn systemd_unit_that_restarts_in_a_loop_fails_start_and_its_restarts_grow() {
-    let mgr = manager();
-    let sb = Sandbox::new();
-    let unit = mgr.install(
-        &unit_name("loop"),
+    let s = Systemd::new();
+    let unit = s.install(
+        "loop",
         "[Unit]\nStartLimitIntervalSec=0\n\n[Service]\nExecStart=/bin/sh -c 'exit 1'\nRestart=always\nRestartSec=100ms\n",
     );
-    sb.write("ripcord.toml", USER_SCOPE);
-    sb.write(
-        "loop.rhai",
-        r#"//! Start a crash-looping unit and watch it.
+    let watch = r#"//! Start a crash-looping unit and watch it.
 //! @param unit: the unit
 let error = "";
 try { service::start(unit); } catch (e) { error = `${e}`; }
@@ -223,25 +205,12 @@ for i in 0..100 {
     time::sleep("100ms");
 }
 #{ error: error, first: first, later: later }
-"#,
-    );
-    let out = mgr.ripcord(
-        &sb,
-        &[
-            "run",
-            "loop.rhai",
-            "-p",
-            &format!("unit={}", unit.name),
-            "--json",
-        ],
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+"#;
+    let out = s.run("loop.rhai", watch, &unit.name).run();
     let result = &out.json()["result"];
     let error = result["error"].as_str().unwrap_or_default();
-    assert!(
-        error.contains(&format!("{} did not start: it keeps restarting", unit.name)),
-        "{result}"
-    );
+    let expected = format!("{} did not start: it keeps restarting", unit.name);
+    assert!(error.contains(&expected), "{result}");
     let (first, later) = (
         result["first"].as_i64().unwrap_or(-1),
         result["later"].as_i64().unwrap_or(-1),
@@ -251,158 +220,76 @@ for i in 0..100 {
 
 #[test]
 fn systemd_start_that_does_not_finish_in_time_fails_with_the_state_it_is_in() {
-    let mgr = manager();
-    let sb = Sandbox::new();
-    let unit = mgr.install(
-        &unit_name("slow"),
+    let s = Systemd::new();
+    let unit = s.install(
+        "slow",
         "[Service]\nExecStartPre=/bin/sleep 30\nExecStart=/bin/sleep 60\n",
     );
-    sb.write("ripcord.toml", USER_SCOPE);
-    sb.write(
-        "start.rhai",
-        "//! Start.\n//! @param unit: the unit\nservice::start(unit, #{ timeout: \"1s\" })\n",
-    );
-    let out = mgr.ripcord(
-        &sb,
-        &[
-            "run",
-            "start.rhai",
-            "-p",
-            &format!("unit={}", unit.name),
-            "--json",
-        ],
-    );
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    let error = error_text(&out.json());
+    let start =
+        "//! Start.\n//! @param unit: the unit\nservice::start(unit, #{ timeout: \"1s\" })\n";
+    let out = s.run("start.rhai", start, &unit.name).status(1).run();
     let expected = format!(
         "{} did not start: `systemctl` did not finish: it took longer than 1.0s; it is activating (start-pre)",
         unit.name
     );
-    assert!(error.contains(&expected), "{error}");
+    assert_error(&out, &[&expected]);
 }
 
 #[test]
 fn systemd_unknown_unit_is_a_clear_error_in_a_run_and_in_a_dry_run() {
-    let mgr = manager();
-    let sb = Sandbox::new();
+    let s = Systemd::new();
     let unit = unit_name("missing");
-    sb.write("ripcord.toml", USER_SCOPE);
-    sb.write(
-        "start.rhai",
-        "//! Start.\n//! @param unit: the unit\nstep \"Start\" {\n    service::start(unit);\n}\n",
-    );
     let expected = format!("unknown unit {unit}: systemctl --user has no such unit");
+    let listing = format!("list-unit-files '{unit}*'");
     for extra in [None, Some("--dry-run")] {
-        let mut args = vec!["run", "start.rhai", "--json"];
-        let param = format!("unit={unit}");
-        args.extend(["-p", &param]);
-        args.extend(extra);
-        let out = mgr.ripcord(&sb, &args);
-        assert_eq!(out.code, 1, "{extra:?}: {}", out.stderr);
-        let error = error_text(&out.json());
-        assert!(error.contains(&expected), "{extra:?}: {error}");
-        assert!(
-            error.contains(&format!("list-unit-files '{unit}*'")),
-            "{error}"
-        );
-        assert!(
-            !out.stderr.contains("would: start"),
-            "nothing is simulated for an unknown unit: {}",
-            out.stderr
-        );
+        let test = s.run("start.rhai", START_IN_A_STEP, &unit).args(extra);
+        // Nothing is simulated for an unknown unit.
+        let out = test.status(1).stderr_lacks("would: start").run();
+        assert_error(&out, &[&expected, &listing]);
     }
-    sb.write(
-        "status.rhai",
-        "//! Status.\n//! @param unit: the unit\nservice::status(unit)\n",
-    );
-    let out = mgr.ripcord(
-        &sb,
-        &[
-            "run",
-            "status.rhai",
-            "-p",
-            &format!("unit={unit}"),
-            "--json",
-        ],
-    );
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        error_text(&out.json()).contains(&expected),
-        "{}",
-        out.stdout
-    );
+    let status = "//! Status.\n//! @param unit: the unit\nservice::status(unit)\n";
+    let out = s.run("status.rhai", status, &unit).status(1).run();
+    assert_error(&out, &[&expected]);
 }
 
 #[test]
 fn systemd_dry_run_reads_the_status_and_simulates_the_start() {
-    let mgr = manager();
-    let sb = Sandbox::new();
+    let s = Systemd::new();
     let port = free_port();
-    let unit = mgr.install(&unit_name("dry"), &http_unit(sb.path(), port));
-    sb.write("ripcord.toml", USER_SCOPE);
-    sb.write(
-        "start.rhai",
-        "//! Start.\n//! @param unit: the unit\nstep \"Start\" { service::start(unit) }\n",
-    );
-    let out = mgr.ripcord(
-        &sb,
-        &[
-            "run",
-            "start.rhai",
-            "-p",
-            &format!("unit={}", unit.name),
-            "--dry-run",
-            "--json",
-        ],
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains(&format!("would: start {} (systemctl --user)", unit.name)),
-        "{}",
-        out.stderr
-    );
-    assert_eq!(
-        out.json()["result"]["active_state"],
-        "active",
-        "the simulated result"
-    );
-    assert_eq!(
-        mgr.property(&unit.name, "ActiveState"),
-        "inactive",
-        "nothing was started"
-    );
+    let unit = s.install("dry", &http_unit(s.sb.path(), port));
+    let start = "//! Start.\n//! @param unit: the unit\nstep \"Start\" { service::start(unit) }\n";
+    let out = s
+        .run("start.rhai", start, &unit.name)
+        .arg("--dry-run")
+        .stderr_contains(format!("would: start {} (systemctl --user)", unit.name))
+        .run();
+    let result = &out.json()["result"];
+    assert_eq!(result["active_state"], "active", "the simulated result");
+    let state = s.mgr.property(&unit.name, "ActiveState");
+    assert_eq!(state, "inactive", "nothing was started");
 }
 
 #[test]
 fn systemd_wait_active_and_logs() {
     let mgr = manager();
+    // No `ripcord.toml`: the calls name the user scope themselves.
     let sb = Sandbox::new();
     let port = free_port();
     let unit = mgr.install(&unit_name("wait"), &http_unit(sb.path(), port));
     let started = mgr.systemctl(&["start", &unit.name]);
     assert_eq!(started.code, 0, "{}", started.stderr);
-    sb.write(
-        "wait.rhai",
-        r#"//! Wait for a unit, then read its logs.
+    let wait = r#"//! Wait for a unit, then read its logs.
 //! @param unit: the unit
 let s = service::wait_active(unit, "20s", #{ user: true });
 let logs = "";
 try { logs = service::logs(unit, "10m", #{ user: true }); } catch (e) { logs = `error: ${e}`; }
 #{ state: s.active_state, logs: logs }
-"#,
-    );
-    let out = mgr.ripcord(
-        &sb,
-        &[
-            "run",
-            "wait.rhai",
-            "-p",
-            &format!("unit={}", unit.name),
-            "--json",
-        ],
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+"#;
+    let param = format!("unit={}", unit.name);
+    let test = mgr.test(&sb).write("wait.rhai", wait);
+    let out = test
+        .args(["run", "wait.rhai", "-p", &param, "--json"])
+        .run();
     let result = &out.json()["result"];
     assert_eq!(result["state"], "active");
     let logs = result["logs"].as_str().unwrap_or_default();
@@ -413,13 +300,11 @@ try { logs = service::logs(unit, "10m", #{ user: true }); } catch (e) { logs = `
         .output()
         .expect("journalctl");
     if String::from_utf8_lossy(&journal.stderr).contains("No journal files were found") {
-        assert!(
-            logs.contains(&format!(
-                "no logs for {}: this host has no systemd journal",
-                unit.name
-            )),
-            "{logs}"
+        let expected = format!(
+            "no logs for {}: this host has no systemd journal",
+            unit.name
         );
+        assert!(logs.contains(&expected), "{logs}");
     } else {
         assert!(!logs.starts_with("error:"), "{logs}");
     }
@@ -468,8 +353,7 @@ fn process_backend_service_outlives_the_run_that_started_it() {
         "//! Status.\nservice::status(\"web.service\")\n",
     );
 
-    let out = sb.run(&["run", "start.rhai", "--json"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = sb.test().args(["run", "start.rhai", "--json"]).run();
     let status = &out.json()["result"];
     assert_eq!(status["active_state"], "active", "{status}");
     assert_eq!(status["backend"], "process");
@@ -486,12 +370,10 @@ fn process_backend_service_outlives_the_run_that_started_it() {
         "its output goes to the log file: {log}"
     );
 
-    let out = sb.run(&["run", "status.rhai", "--json"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = sb.test().args(["run", "status.rhai", "--json"]).run();
     assert_eq!(out.json()["result"]["main_pid"], pid);
 
-    let out = sb.run(&["run", "stop.rhai", "--json"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = sb.test().args(["run", "stop.rhai", "--json"]).run();
     assert_eq!(out.json()["result"]["active_state"], "inactive");
     assert_eq!(http_status(port), None, "nothing answers after stop");
     assert!(
@@ -499,14 +381,8 @@ fn process_backend_service_outlives_the_run_that_started_it() {
         "the pidfile is removed"
     );
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let state = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .next()
-        .unwrap_or("X")
-        .to_string();
+    let fields = stat.rsplit(')').next().unwrap_or("");
+    let state = fields.split_whitespace().next().unwrap_or("X");
     assert!(
         stat.is_empty() || state == "Z",
         "the process is gone: {stat}"
@@ -520,19 +396,18 @@ fn process_backend_start_of_a_command_that_fails_shows_its_log_tail() {
     // Taken port: the second server cannot bind and exits at once.
     let _taken = TcpListener::bind(("127.0.0.1", port)).expect("bind");
     sb.write("ripcord.toml", &process_config(&sb, "web.service", port));
-    sb.write(
-        "start.rhai",
-        "//! Start.\nstep \"Start\" {\n    service::start(\"web.service\", #{ settle: \"5s\" });\n}\n",
-    );
-    let out = sb.run(&["run", "start.rhai", "--json"]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    let json = out.json();
-    let error = error_text(&json);
-    assert!(error.contains("web.service did not start: `"), "{error}");
-    assert!(error.contains("exited at once with status 1"), "{error}");
-    assert!(
-        error.contains("Address already in use"),
-        "the log tail names the cause: {error}"
-    );
-    assert_eq!(json["error"]["location"], "start.rhai:3:14");
+    let start = "//! Start.\nstep \"Start\" {\n    service::start(\"web.service\", #{ settle: \"5s\" });\n}\n";
+    let out = sb
+        .runbook("start.rhai", start)
+        .arg("--json")
+        .status(1)
+        .run();
+    // The log tail names the cause: the address in use.
+    let parts = [
+        "web.service did not start: `",
+        "exited at once with status 1",
+        "Address already in use",
+    ];
+    assert_error(&out, &parts);
+    assert_eq!(out.json()["error"]["location"], "start.rhai:3:14");
 }
