@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::support::{Outcome, Sandbox};
+use crate::support::{Outcome, Sandbox, Test};
 
 /// A sandbox Cortex service, stopped when dropped.
 pub(crate) struct Cortex {
@@ -28,29 +28,37 @@ impl Cortex {
         if healthy {
             args.push("--healthy");
         }
-        let out = sb.run(&args);
-        assert_eq!(out.code, 0, "setup failed:\n{}", out.stderr);
+        sb.test().args(&args).run();
         Cortex { sb, root }
     }
 
+    /// `run SCRIPT --yes --json -p PARAM...` against the sandbox's scripts and config.
     pub(crate) fn run(&self, script: &str, params: &[&str]) -> Outcome {
-        let scripts = self.root.join("scripts").display().to_string();
-        let config = self.root.join("ripcord.toml").display().to_string();
+        let args = self.run_args(script, params);
+        self.sb
+            .run(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    /// The same `run` as a test: exit 0 unless the caller says otherwise.
+    pub(crate) fn test(&self, script: &str, params: &[&str]) -> Test<'_> {
+        self.sb.test().args(self.run_args(script, params))
+    }
+
+    fn run_args(&self, script: &str, params: &[&str]) -> Vec<String> {
         let mut args = vec![
-            "--scripts",
-            &scripts,
-            "run",
-            script,
-            "--config",
-            &config,
-            "--yes",
-            "--json",
+            "--scripts".to_string(),
+            self.root.join("scripts").display().to_string(),
+            "run".to_string(),
+            script.to_string(),
+            "--config".to_string(),
+            self.root.join("ripcord.toml").display().to_string(),
+            "--yes".to_string(),
+            "--json".to_string(),
         ];
         for p in params {
-            args.push("-p");
-            args.push(p);
+            args.extend(["-p".to_string(), p.to_string()]);
         }
-        self.sb.run(&args)
+        args
     }
 
     /// Evaluate a line of ripcord code against the sandbox's config.
@@ -58,7 +66,7 @@ impl Cortex {
         let file = format!("eval-{}.rhai", code.len());
         self.sb.write(&file, code);
         let config = self.root.join("ripcord.toml").display().to_string();
-        let out = self.sb.run(&[
+        let args = [
             "run",
             &file,
             "--config",
@@ -66,8 +74,8 @@ impl Cortex {
             "--json",
             "--journal",
             "off",
-        ]);
-        assert_eq!(out.code, 0, "{code}:\n{}", out.stderr);
+        ];
+        let out = self.sb.test().args(args).context(code).run();
         out.json()["result"].clone()
     }
 
@@ -106,8 +114,7 @@ impl Drop for Cortex {
 #[test]
 fn triggers_decide_p0_rollback_on_a_gateway_critical_storm() {
     let cortex = Cortex::start(false);
-    let out = cortex.run("triggers", &[]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = cortex.test("triggers", &[]).run();
     let result = &out.json()["result"];
     assert_eq!(result["priority"], "P0");
     assert_eq!(result["decision"], "rollback now");
@@ -123,8 +130,7 @@ fn triggers_decide_p0_rollback_on_a_gateway_critical_storm() {
 #[test]
 fn triggers_decide_no_action_on_a_quiet_service() {
     let cortex = Cortex::start(true);
-    let out = cortex.run("triggers", &[]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = cortex.test("triggers", &[]).run();
     assert_eq!(
         out.json()["result"]["decision"],
         "no action",
@@ -137,8 +143,9 @@ fn triggers_decide_no_action_on_a_quiet_service() {
 #[test]
 fn triggers_raise_p1_when_disk_or_memory_cross_their_thresholds() {
     let cortex = Cortex::start(true);
-    let out = cortex.run("triggers", &["disk_pct_p1=0", "memory_pct_p1=0"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = cortex
+        .test("triggers", &["disk_pct_p1=0", "memory_pct_p1=0"])
+        .run();
     let result = &out.json()["result"];
     assert_eq!(result["priority"], "P1", "{result}");
     assert_eq!(result["decision"], "rollback");
@@ -163,11 +170,12 @@ fn rollback_git_returns_the_service_to_the_previous_commit_and_healthy() {
     let cortex = Cortex::start(false);
     assert_eq!(cortex.health(), 503);
     let stable = cortex.git(&["rev-parse", "v1.4.2^{commit}"]);
-    let out = cortex.run(
-        "rollback",
-        &["option=git", "target=v1.4.2", "reason=test: storm"],
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    cortex
+        .test(
+            "rollback",
+            &["option=git", "target=v1.4.2", "reason=test: storm"],
+        )
+        .run();
     assert_eq!(cortex.git(&["rev-parse", "HEAD"]), stable);
     assert_eq!(cortex.health(), 200);
     let log = std::fs::read_to_string(cortex.root.join("rollback-log.txt")).expect("rollback log");
@@ -190,8 +198,7 @@ fn rollback_git_returns_the_service_to_the_previous_commit_and_healthy() {
 #[test]
 fn rollback_binary_restores_the_stored_binary_and_config() {
     let cortex = Cortex::start(true);
-    let stored = cortex.run("prepare-rollback-assets", &[]);
-    assert_eq!(stored.code, 0, "{}", stored.stderr);
+    cortex.test("prepare-rollback-assets", &[]).run();
     let good_binary = std::fs::read(cortex.root.join("cortex/bin/cortex")).expect("binary");
     // A bad deploy: the faulty release built and started.
     cortex.git(&["reset", "-q", "--hard", "v1.5.0"]);
@@ -204,11 +211,12 @@ fn rollback_binary_restores_the_stored_binary_and_config() {
     cortex.eval("service::restart(cfg.unit, #{ settle: \"200ms\" }); ()");
     assert_eq!(cortex.health(), 503);
 
-    let out = cortex.run(
-        "rollback",
-        &["option=binary", "target=v1.4.2", "reason=test: bad binary"],
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    cortex
+        .test(
+            "rollback",
+            &["option=binary", "target=v1.4.2", "reason=test: bad binary"],
+        )
+        .run();
     assert_eq!(
         std::fs::read(cortex.root.join("cortex/bin/cortex")).expect("binary"),
         good_binary
@@ -223,11 +231,12 @@ fn rollback_full_restores_a_page_corrupted_database() {
     cortex.eval("service::stop(cfg.unit); ()");
     corrupt_page(&db);
 
-    let out = cortex.run(
-        "rollback",
-        &["option=full", "target=v1.4.2", "reason=test: corruption"],
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    cortex
+        .test(
+            "rollback",
+            &["option=full", "target=v1.4.2", "reason=test: corruption"],
+        )
+        .run();
     let conn = rusqlite::Connection::open(&db).expect("open");
     let integrity: String = conn
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
@@ -260,10 +269,12 @@ fn rollback_full_restores_a_page_corrupted_database() {
 fn verify_fails_naming_the_check_when_the_health_endpoint_is_down() {
     let cortex = Cortex::start(true);
     cortex.eval("service::stop(cfg.unit); ()");
-    let out = cortex.run("verify", &["phase2_secs=0", "phase3_secs=0"]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(out.stderr.contains("health endpoint"), "{}", out.stderr);
-    assert!(out.stderr.contains("is down"), "{}", out.stderr);
+    let out = cortex
+        .test("verify", &["phase2_secs=0", "phase3_secs=0"])
+        .status(1)
+        .stderr_contains("health endpoint")
+        .stderr_contains("is down")
+        .run();
     assert_eq!(out.json()["error"]["step"], "Phase 1: service health");
 }
 
@@ -319,19 +330,12 @@ fn drill_of_rollback_writes_the_report_and_shows_an_injected_start_failure() {
 #[test]
 fn demo_runs_end_to_end() {
     let sb = Sandbox::new();
-    let out = sb.run(&["demo", "--backend", "process"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("decision: rollback now P0"),
-        "{}",
-        out.stderr
-    );
-    assert!(out.stderr.contains("demo finished"), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("report: drill-reports/"),
-        "{}",
-        out.stderr
-    );
+    sb.test()
+        .args(["demo", "--backend", "process"])
+        .stderr_contains("decision: rollback now P0")
+        .stderr_contains("demo finished")
+        .stderr_contains("report: drill-reports/")
+        .run();
 }
 
 // ---- database, release and emergency runbooks (the MCP Cortex rollback runbook) -------------
@@ -446,19 +450,20 @@ fn corrupt_page(db: &std::path::Path) {
 
 /// Run a runbook that must fail (exit 1) with `expected` in its error.
 fn fails_with(cortex: &Cortex, script: &str, params: &[&str], expected: &str) -> Outcome {
-    let out = cortex.run(script, params);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(out.stderr.contains(expected), "{}", out.stderr);
-    out
+    cortex
+        .test(script, params)
+        .status(1)
+        .stderr_contains(expected)
+        .run()
 }
 
 /// Run a runbook whose params its header refuses: a usage error (exit 2), nothing run.
 fn refused(cortex: &Cortex, script: &str, params: &[&str], expected: &str) -> Outcome {
-    let out = cortex.run(script, params);
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains(expected), "{}", out.stderr);
-    assert!(out.stderr.contains("nothing was run"), "{}", out.stderr);
-    out
+    let test = cortex
+        .test(script, params)
+        .status(2)
+        .stderr_contains(expected);
+    test.stderr_contains("nothing was run").run()
 }
 
 fn sha256_hex(path: &std::path::Path) -> String {
@@ -501,15 +506,16 @@ fn db_rollback_schema_restores_the_newest_verified_backup_at_the_expected_user_v
     std::fs::copy(&baseline, &damaged).expect("copy");
     corrupt_page(&damaged);
 
-    let out = cortex.run(
-        "db-rollback",
-        &[
-            "mode=schema",
-            "expected_version=34",
-            "reason=test: bad migration",
-        ],
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = cortex
+        .test(
+            "db-rollback",
+            &[
+                "mode=schema",
+                "expected_version=34",
+                "reason=test: bad migration",
+            ],
+        )
+        .run();
     assert_eq!(
         out.json()["result"]["backup"],
         baseline.display().to_string()
@@ -554,15 +560,16 @@ fn db_rollback_pitr_restores_the_newest_backup_at_or_before_the_recovery_point()
     cortex.backup_as("cortex-backup-20251201-000000.db", 34);
     add(5);
 
-    let out = cortex.run(
-        "db-rollback",
-        &[
-            "mode=pitr",
-            "at=2025-07-01 12:00",
-            "reason=test: bad import",
-        ],
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = cortex
+        .test(
+            "db-rollback",
+            &[
+                "mode=pitr",
+                "at=2025-07-01 12:00",
+                "reason=test: bad import",
+            ],
+        )
+        .run();
     let result = &out.json()["result"];
     assert_eq!(result["backup"], june.display().to_string());
     assert_eq!(result["stamp"], "20250601-000000");
@@ -574,15 +581,16 @@ fn db_rollback_pitr_restores_the_newest_backup_at_or_before_the_recovery_point()
 
     // A recovery point with an offset is a moment whatever the host's zone (the tests run in
     // +05:30): 03:00 at +05:00 is 22:00 UTC the day before the June backup, so January's it is.
-    let out = cortex.run(
-        "db-rollback",
-        &[
-            "mode=pitr",
-            "at=2025-06-01T03:00:00+05:00",
-            "reason=test: zone",
-        ],
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = cortex
+        .test(
+            "db-rollback",
+            &[
+                "mode=pitr",
+                "at=2025-06-01T03:00:00+05:00",
+                "reason=test: zone",
+            ],
+        )
+        .run();
     assert_eq!(out.json()["result"]["stamp"], "20250101-000000");
     assert_eq!(one(&db, "SELECT count(*) FROM dispatches"), base);
 }
@@ -634,8 +642,9 @@ fn release_switch_moves_the_current_symlink_and_the_service_answers_healthy() {
     assert_eq!(cortex.health(), 503);
     let faulty = std::fs::read(app.join("releases/v1.5.0/bin/cortex")).expect("binary");
 
-    let out = cortex.run("release-switch", &["release=v1.4.2", "reason=test: storm"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    cortex
+        .test("release-switch", &["release=v1.4.2", "reason=test: storm"])
+        .run();
     assert_eq!(
         std::fs::read_link(app.join("current")).expect("link"),
         app.join("releases/v1.4.2")
@@ -674,8 +683,10 @@ fn release_switch_switches_back_when_the_target_release_is_not_healthy() {
 fn release_switch_names_a_missing_release_and_changes_nothing() {
     let cortex = Cortex::start(true);
     let app = cortex.releases_layout("v1.4.2");
-    let out = cortex.run("release-switch", &["release=v9.9.9", "reason=test"]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
+    let out = cortex
+        .test("release-switch", &["release=v9.9.9", "reason=test"])
+        .status(1)
+        .run();
     let expected = format!(
         "no release v9.9.9 in {} (there: [\"v1.4.2\", \"v1.5.0\"])",
         app.join("releases").display()
@@ -697,8 +708,9 @@ fn emergency_corruption_restores_a_good_backup_and_keeps_the_corrupted_db() {
     let corrupted = sha256_hex(&db);
     let baseline = cortex.baseline();
 
-    let out = cortex.run("emergency", &["kind=corruption", "reason=test: integrity"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    cortex
+        .test("emergency", &["kind=corruption", "reason=test: integrity"])
+        .run();
     assert_eq!(integrity(&db), "ok");
     for table in ["dispatches", "health_events"] {
         let q = format!("SELECT count(*) FROM {table}");
@@ -725,15 +737,16 @@ fn emergency_breach_preserves_evidence_and_rotates_the_token_without_showing_it(
     .expect("write config");
     let config_sum = sha256_hex(&config);
 
-    let out = cortex.run(
-        "emergency",
-        &[
-            "kind=breach",
-            "reason=test: token leaked",
-            &format!("new_token={new}"),
-        ],
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = cortex
+        .test(
+            "emergency",
+            &[
+                "kind=breach",
+                "reason=test: token leaked",
+                &format!("new_token={new}"),
+            ],
+        )
+        .run();
     let evidence = cortex.files("backups", "emergency-breach-");
     assert_eq!(evidence.len(), 1, "{evidence:?}");
     let checked = sums_check(&evidence[0]);
@@ -819,8 +832,7 @@ fn every_shipped_runbook_dry_runs_without_a_terminal_on_a_healthy_sandbox() {
     };
     // First, before the assets exist: the dry run must not read what it did not store.
     dry_ok("prepare-rollback-assets", &[]);
-    let real = cortex.run("prepare-rollback-assets", &[]);
-    assert_eq!(real.code, 0, "{}", real.stderr);
+    cortex.test("prepare-rollback-assets", &[]).run();
 
     // A schema rollback needs a DB ahead of the code: a migration the code does not expect.
     // And rows written since the backups: restore's preview must not compare them.
@@ -935,12 +947,7 @@ fn triggers_on_a_database_no_query_can_read_decide_p0_corruption() {
         *b = 0x5A;
     }
     std::fs::write(cortex.db(), &bytes).expect("damage");
-    let out = cortex.run("triggers", &[]);
-    assert_eq!(
-        out.code, 0,
-        "the decision must be returned:\n{}",
-        out.stderr
-    );
+    let out = cortex.test("triggers", &[]).run();
     let result = &out.json()["result"];
     assert_eq!(result["priority"], "P0", "{result}");
     assert_eq!(result["decision"], "rollback now");
@@ -1070,15 +1077,16 @@ fn rollback_with_notify_configured_tells_slack_and_pagerduty_it_started_and_succ
         http.url("/v2/enqueue")
     ));
     std::fs::write(&config, text).expect("config");
-    let out = cortex.run(
-        "rollback",
-        &[
-            "option=git",
-            "target=v1.4.2",
-            "reason=gateway_critical storm",
-        ],
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = cortex
+        .test(
+            "rollback",
+            &[
+                "option=git",
+                "target=v1.4.2",
+                "reason=gateway_critical storm",
+            ],
+        )
+        .run();
     let seen = http.seen();
     let slack: Vec<String> = seen
         .iter()
