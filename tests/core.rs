@@ -18,19 +18,20 @@ step "Second" {
 fn two_step_runbook_runs_prints_steps_and_lands_in_history() {
     let sb = Sandbox::new();
     sb.write("two.rhai", TWO_STEPS);
-    let out = sb.run(&["run", "two.rhai", "--json"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stderr.contains("▶ First"), "{}", out.stderr);
-    assert!(out.stderr.contains("✓ First ("), "{}", out.stderr);
-    assert!(out.stderr.contains("✓ Second ("), "{}", out.stderr);
+    let out = sb
+        .test()
+        .args(["run", "two.rhai", "--json"])
+        .stderr_contains("▶ First")
+        .stderr_contains("✓ First (")
+        .stderr_contains("✓ Second (")
+        .run();
     let json = out.json();
     assert_eq!(json["output"], "hello world\n");
     assert_eq!(json["status"], "ok");
     assert_eq!(json["result"], 42);
     assert_eq!(json["steps"].as_array().map(Vec::len), Some(2));
 
-    let history = sb.run(&["history", "--json"]);
-    assert_eq!(history.code, 0, "{}", history.stderr);
+    let history = sb.test().args(["history", "--json"]).run();
     let history = history.json();
     let first = &history["runs"][0];
     assert_eq!(first["script"], "two");
@@ -47,11 +48,14 @@ fn two_step_runbook_runs_prints_steps_and_lands_in_history() {
 fn throwing_step_exits_1_naming_the_step_and_line() {
     let sb = Sandbox::new();
     sb.write("boom.rhai", "//! Boom.\nstep \"Fine\" { let a = 1; }\nstep \"Breaks\" {\n    throw \"disk on fire\";\n}\n");
-    let out = sb.run(&["run", "boom.rhai", "--json"]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(out.stderr.contains("error: disk on fire"), "{}", out.stderr);
-    assert!(out.stderr.contains("boom.rhai:4:5"), "{}", out.stderr);
-    assert!(out.stderr.contains("in step `Breaks`"), "{}", out.stderr);
+    let out = sb
+        .test()
+        .args(["run", "boom.rhai", "--json"])
+        .status(1)
+        .stderr_contains("error: disk on fire")
+        .stderr_contains("boom.rhai:4:5")
+        .stderr_contains("in step `Breaks`")
+        .run();
     let json = out.json();
     assert_eq!(json["status"], "failed");
     assert_eq!(json["error"]["step"], "Breaks");
@@ -62,24 +66,24 @@ fn throwing_step_exits_1_naming_the_step_and_line() {
 fn error_in_a_script_function_points_at_its_line_with_the_call_as_a_note() {
     let sb = Sandbox::new();
     sb.write("f.rhai", "fn check(x) {\n    if x > 1 { throw `too big: ${x}`; }\n}\nstep \"Check\" {\n    check(5);\n}\n");
-    let out = sb.run(&["run", "f.rhai"]);
-    assert_eq!(out.code, 1);
-    assert!(out.stderr.contains("f.rhai:2:16"), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("in a call to `check` at f.rhai:5:5"),
-        "{}",
-        out.stderr
-    );
+    sb.test()
+        .args(["run", "f.rhai"])
+        .status(1)
+        .stderr_contains("f.rhai:2:16")
+        .stderr_contains("in a call to `check` at f.rhai:5:5")
+        .run();
 }
 
 #[test]
 fn syntax_error_exits_2_with_its_line_and_runs_nothing() {
     let sb = Sandbox::new();
     sb.write("bad.rhai", "step \"x\" {\n    let a = ;\n}\n");
-    let out = sb.run(&["run", "bad.rhai"]);
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains("bad.rhai:2:13"), "{}", out.stderr);
-    assert!(out.stderr.contains("nothing was run"), "{}", out.stderr);
+    sb.test()
+        .args(["run", "bad.rhai"])
+        .status(2)
+        .stderr_contains("bad.rhai:2:13")
+        .stderr_contains("nothing was run")
+        .run();
     assert!(
         !sb.journal().exists(),
         "a syntax error must not start a run"
@@ -90,29 +94,17 @@ fn syntax_error_exits_2_with_its_line_and_runs_nothing() {
 fn missing_and_undeclared_params_exit_2_listing_the_declared_ones() {
     let sb = Sandbox::new();
     sb.write("p.rhai", "//! Params.\n//! @param target: commit to reset to\n//! @param unit = \"cortex.service\": unit\nfs::write(\"ran\", target);\n");
-    let missing = sb.run(&["run", "p.rhai"]);
-    assert_eq!(missing.code, 2);
-    assert!(
-        missing.stderr.contains("missing required param `target`"),
-        "{}",
-        missing.stderr
-    );
-    assert!(
-        missing
-            .stderr
-            .contains("-p unit=… (default: \"cortex.service\") — unit"),
-        "{}",
-        missing.stderr
-    );
-    let undeclared = sb.run(&["run", "p.rhai", "-p", "target=abc", "-p", "colour=red"]);
-    assert_eq!(undeclared.code, 2);
-    assert!(
-        undeclared
-            .stderr
-            .contains("`colour` is not a param of p.rhai"),
-        "{}",
-        undeclared.stderr
-    );
+    sb.test()
+        .args(["run", "p.rhai"])
+        .status(2)
+        .stderr_contains("missing required param `target`")
+        .stderr_contains("-p unit=… (default: \"cortex.service\") — unit")
+        .run();
+    sb.test()
+        .args(["run", "p.rhai", "-p", "target=abc", "-p", "colour=red"])
+        .status(2)
+        .stderr_contains("`colour` is not a param of p.rhai")
+        .run();
     assert!(!sb.join("ran").exists(), "nothing may run on a param error");
 }
 
@@ -120,18 +112,17 @@ fn missing_and_undeclared_params_exit_2_listing_the_declared_ones() {
 fn defaults_apply_and_typed_defaults_coerce_values() {
     let sb = Sandbox::new();
     sb.write("d.rhai", "//! Defaults.\n//! @param unit = \"cortex.service\": unit\n//! @param secs = 30: seconds\n#{ unit: unit, double: secs * 2 }\n");
-    let out = sb.run(&["run", "d.rhai", "--json", "-p", "secs=5"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = sb
+        .test()
+        .args(["run", "d.rhai", "--json", "-p", "secs=5"])
+        .run();
     assert_eq!(out.json()["result"]["unit"], "cortex.service");
     assert_eq!(out.json()["result"]["double"], 10);
-    let bad = sb.run(&["run", "d.rhai", "-p", "secs=soon"]);
-    assert_eq!(bad.code, 2);
-    assert!(
-        bad.stderr
-            .contains("`secs`: expected an integer, got \"soon\""),
-        "{}",
-        bad.stderr
-    );
+    sb.test()
+        .args(["run", "d.rhai", "-p", "secs=soon"])
+        .status(2)
+        .stderr_contains("`secs`: expected an integer, got \"soon\"")
+        .run();
 }
 
 #[test]
@@ -141,18 +132,11 @@ fn dry_run_makes_no_change_and_says_what_it_would_do() {
         "c.rhai",
         "//! Changes.\nstep \"Write\" {\n    fs::write(\"out.txt\", \"hello\");\n    sh(\"touch x\");\n    sh(\"touch ro\", #{ read_only: true });\n}\n",
     );
-    let dry = sb.run(&["run", "c.rhai", "--dry-run"]);
-    assert_eq!(dry.code, 0, "{}", dry.stderr);
-    assert!(
-        dry.stderr.contains("would: write 5 bytes to out.txt"),
-        "{}",
-        dry.stderr
-    );
-    assert!(
-        dry.stderr.contains("would: run `touch x`"),
-        "{}",
-        dry.stderr
-    );
+    sb.test()
+        .args(["run", "c.rhai", "--dry-run"])
+        .stderr_contains("would: write 5 bytes to out.txt")
+        .stderr_contains("would: run `touch x`")
+        .run();
     assert!(!sb.join("out.txt").exists());
     assert!(!sb.join("x").exists());
     assert!(
@@ -160,8 +144,7 @@ fn dry_run_makes_no_change_and_says_what_it_would_do() {
         "a read_only command runs in a dry run"
     );
 
-    let real = sb.run(&["run", "c.rhai"]);
-    assert_eq!(real.code, 0, "{}", real.stderr);
+    sb.test().args(["run", "c.rhai"]).run();
     assert_eq!(
         std::fs::read_to_string(sb.join("out.txt")).ok().as_deref(),
         Some("hello")
@@ -176,13 +159,14 @@ fn confirm_without_a_terminal_exits_3_and_runs_nothing_past_it() {
         "q.rhai",
         "//! Ask.\nstep \"Ask\" {\n    confirm(\"Reset?\");\n    fs::write(\"after\", \"x\");\n}\n",
     );
-    let out = sb.run(&["run", "q.rhai"]);
-    assert_eq!(out.code, 3, "{}", out.stderr);
-    assert!(out.stderr.contains("no terminal"), "{}", out.stderr);
-    assert!(out.stderr.contains("--yes"), "{}", out.stderr);
+    sb.test()
+        .args(["run", "q.rhai"])
+        .status(3)
+        .stderr_contains("no terminal")
+        .stderr_contains("--yes")
+        .run();
     assert!(!sb.join("after").exists());
-    let yes = sb.run(&["run", "q.rhai", "--yes"]);
-    assert_eq!(yes.code, 0, "{}", yes.stderr);
+    sb.test().args(["run", "q.rhai", "--yes"]).run();
     assert!(sb.join("after").exists());
 }
 
@@ -190,13 +174,12 @@ fn confirm_without_a_terminal_exits_3_and_runs_nothing_past_it() {
 fn timeout_stops_a_runaway_loop_and_exits_1_saying_so() {
     let sb = Sandbox::new();
     sb.write("spin.rhai", "step \"Spin\" { loop {} }\n");
-    let out = sb.run(&["run", "spin.rhai", "--timeout", "1s", "--json"]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("timed out after 1.0s"),
-        "{}",
-        out.stderr
-    );
+    let out = sb
+        .test()
+        .args(["run", "spin.rhai", "--timeout", "1s", "--json"])
+        .status(1)
+        .stderr_contains("timed out after 1.0s")
+        .run();
     assert_eq!(out.json()["status"], "timed out");
 }
 
@@ -204,10 +187,12 @@ fn timeout_stops_a_runaway_loop_and_exits_1_saying_so() {
 fn assigning_a_field_of_a_const_map_is_an_error_not_a_crash() {
     let sb = Sandbox::new();
     sb.write("k.rhai", "const M = #{a: 1};\nM.a = 2;\n");
-    let out = sb.run(&["run", "k.rhai"]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(out.stderr.contains("k.rhai:2:1"), "{}", out.stderr);
-    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    sb.test()
+        .args(["run", "k.rhai"])
+        .status(1)
+        .stderr_contains("k.rhai:2:1")
+        .stderr_lacks("panicked")
+        .run();
 }
 
 #[test]
@@ -240,8 +225,7 @@ fn imports_resolve_relative_to_the_importing_file_also_when_nested() {
         "import \"inner\" as inner;\nfn value() { inner::base() + 1 }\n",
     );
     sb.write("rb/lib/inner.rhai", "fn base() { 41 }\n");
-    let out = sb.run(&["run", "rb/main.rhai", "--json"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = sb.test().args(["run", "rb/main.rhai", "--json"]).run();
     assert_eq!(out.json()["result"], 42);
 }
 
@@ -249,21 +233,17 @@ fn imports_resolve_relative_to_the_importing_file_also_when_nested() {
 fn a_script_is_found_by_name_on_the_script_path() {
     let sb = Sandbox::new();
     sb.write("books/hello.rhai", "//! Say hello.\n\"hi\"\n");
-    let out = sb.run(&["--scripts", "books", "run", "hello", "--json"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = sb
+        .test()
+        .args(["--scripts", "books", "run", "hello", "--json"])
+        .run();
     assert_eq!(out.json()["result"], "hi");
-    let missing = sb.run(&["--scripts", "books", "run", "nope"]);
-    assert_eq!(missing.code, 2);
-    assert!(
-        missing.stderr.contains("runbook `nope` not found"),
-        "{}",
-        missing.stderr
-    );
-    assert!(
-        missing.stderr.contains("ripcord list"),
-        "{}",
-        missing.stderr
-    );
+    sb.test()
+        .args(["--scripts", "books", "run", "nope"])
+        .status(2)
+        .stderr_contains("runbook `nope` not found")
+        .stderr_contains("ripcord list")
+        .run();
     let list = sb.run(&["list", "books"]);
     assert!(
         list.stdout.contains("hello") && list.stdout.contains("Say hello."),
@@ -289,13 +269,11 @@ fn config_is_the_cfg_map_with_tilde_expanded() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(json["result"]["db"], "/home/op/cortex.db");
     assert_eq!(json["result"]["scope"], "user");
-    let bad = sb.run(&["run", "c.rhai", "--config", "missing.toml"]);
-    assert_eq!(bad.code, 2);
-    assert!(
-        bad.stderr.contains("cannot read the config missing.toml"),
-        "{}",
-        bad.stderr
-    );
+    sb.test()
+        .args(["run", "c.rhai", "--config", "missing.toml"])
+        .status(2)
+        .stderr_contains("cannot read the config missing.toml")
+        .run();
 }
 
 #[test]
@@ -335,10 +313,13 @@ fn the_journal_is_owner_only_and_records_changes_before_they_are_made() {
 fn secret_params_never_reach_the_journal_or_the_output() {
     let sb = Sandbox::new();
     sb.write("s.rhai", "//! Secret.\n//! @param secret token: api token\nprint(`token is ${token}`);\nthrow `bad token ${token}`;\n");
-    let out = sb.run(&["run", "s.rhai", "-p", "token=hunter2-secret", "--json"]);
-    assert_eq!(out.code, 1);
-    assert!(!out.stderr.contains("hunter2-secret"), "{}", out.stderr);
-    assert!(!out.stdout.contains("hunter2-secret"), "{}", out.stdout);
+    let out = sb
+        .test()
+        .args(["run", "s.rhai", "-p", "token=hunter2-secret", "--json"])
+        .status(1)
+        .stderr_lacks("hunter2-secret")
+        .stdout_lacks("hunter2-secret")
+        .run();
     assert_eq!(out.json()["output"], "token is ***\n");
     let bytes = std::fs::read(sb.journal()).expect("journal");
     let wal = std::fs::read(sb.journal().with_extension("db-wal")).unwrap_or_default();
@@ -360,9 +341,11 @@ fn journal_verify_names_an_edited_event() {
     )
     .expect("edit");
     drop(conn);
-    let out = sb.run(&["journal", "verify"]);
-    assert_eq!(out.code, 1);
-    assert!(out.stderr.contains("broken at event 3"), "{}", out.stderr);
+    sb.test()
+        .args(["journal", "verify"])
+        .status(1)
+        .stderr_contains("broken at event 3")
+        .run();
 }
 
 #[test]
@@ -443,33 +426,21 @@ step "Three" { fs::append("log.txt", "three\n"); }
     child.kill().expect("SIGKILL");
     let _ = child.wait();
 
-    let history = sb.run(&["history"]);
-    assert!(history.stdout.contains("interrupted"), "{}", history.stdout);
-    assert!(
-        history.stdout.contains("at step `Two`"),
-        "{}",
-        history.stdout
-    );
-    assert!(
-        history
-            .stdout
-            .contains("last change completed: append 4 bytes to log.txt"),
-        "{}",
-        history.stdout
-    );
+    sb.test()
+        .arg("history")
+        .stdout_contains("interrupted")
+        .stdout_contains("at step `Two`")
+        .stdout_contains("last change completed: append 4 bytes to log.txt")
+        .run();
 
     sb.write("release", "");
-    let resumed = sb.run(&["resume", "1", "--json"]);
-    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
-    assert!(
-        resumed.stderr.contains("resuming run 1 at step `Two`"),
-        "{}",
-        resumed.stderr
-    );
-    let statuses: Vec<String> = resumed.json()["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
+    let resumed = sb
+        .test()
+        .args(["resume", "1", "--json"])
+        .stderr_contains("resuming run 1 at step `Two`")
+        .run();
+    let steps = resumed.json()["steps"].clone();
+    let statuses: Vec<String> = (steps.as_array().expect("steps").iter())
         .map(|s| {
             format!(
                 "{}={}",
@@ -492,19 +463,17 @@ fn resume_refuses_a_script_changed_since_the_run() {
     sb.write("r.rhai", "step \"Fails\" { throw \"no\"; }\n");
     assert_eq!(sb.run(&["run", "r.rhai"]).code, 1);
     sb.write("r.rhai", "step \"Fails\" { 1 }\n");
-    let out = sb.run(&["resume", "1"]);
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains("changed since run 1"), "{}", out.stderr);
+    sb.test()
+        .args(["resume", "1"])
+        .status(2)
+        .stderr_contains("changed since run 1")
+        .run();
     assert_eq!(sb.run(&["resume", "1", "--allow-changed"]).code, 0);
-    let again = sb.run(&["resume", "2"]);
-    assert_eq!(again.code, 2);
-    assert!(
-        again
-            .stderr
-            .contains("ended `ok`: there is nothing to resume"),
-        "{}",
-        again.stderr
-    );
+    sb.test()
+        .args(["resume", "2"])
+        .status(2)
+        .stderr_contains("ended `ok`: there is nothing to resume")
+        .run();
 }
 
 #[test]
@@ -519,37 +488,28 @@ fn resume_from_another_folder_reuses_the_runs_folder_and_config_and_refuses_a_ch
     let elsewhere = sb.join("elsewhere");
     std::fs::create_dir(&elsewhere).expect("mkdir");
     sb.write("elsewhere/other.toml", "name = \"beta\"\n");
-    let resume = |args: &[&str]| {
-        let out = sb
-            .command(args)
-            .current_dir(&elsewhere)
-            .output()
-            .expect("resume");
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        (out.status.code().unwrap_or(-1), stderr)
-    };
+    let resume = |run: &str| sb.test().args(["resume", run]).current_dir("elsewhere");
 
     std::fs::write(&conf, "name = \"changed\"\n").expect("edit");
-    let (code, stderr) = resume(&["resume", "1"]);
-    assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("conf.toml changed since run 1"), "{stderr}");
-    assert!(stderr.contains("pass --config"), "{stderr}");
+    let refused = resume("1")
+        .status(2)
+        .stderr_contains("conf.toml changed since run 1");
+    refused.stderr_contains("pass --config").run();
     assert!(!sb.join("two.txt").exists(), "a refused resume ran a step");
 
     std::fs::write(&conf, "name = \"alpha\"\n").expect("restore");
-    let (code, stderr) = resume(&["resume", "1"]);
-    assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("the folder it ran in"), "{stderr}");
     // The recorded config, read from the run's folder (changes made before the failure would
     // be replayed, not made again, so the step's message is the evidence).
-    assert!(stderr.contains("not yet: alpha"), "{stderr}");
+    let failed = resume("1")
+        .status(1)
+        .stderr_contains("the folder it ran in");
+    failed.stderr_contains("not yet: alpha").run();
     assert!(!sb.join("two.txt").exists() && !elsewhere.join("two.txt").exists());
 
     // --config overrides the recorded config; relative to where the operator is.
     sb.write("go", "");
-    let (code, stderr) = resume(&["resume", "2", "--config", "other.toml"]);
-    assert_eq!(code, 0, "{stderr}");
-    assert!(stderr.contains("(--config) instead of"), "{stderr}");
+    let with_config = resume("2").args(["--config", "other.toml"]);
+    with_config.stderr_contains("(--config) instead of").run();
     assert_eq!(
         std::fs::read_to_string(sb.join("two.txt")).ok().as_deref(),
         Some("beta")
@@ -570,18 +530,16 @@ step "B" { fs::append("log", "b\n"); undo(|| fs::append("log", "undo b\n")); }
 step "C" { throw "c broke"; }
 "#,
     );
-    let without = sb.run(&["run", "u.rhai"]);
-    assert_eq!(without.code, 1);
-    assert!(
-        without
-            .stderr
-            .contains("2 undo action(s) registered but not run"),
-        "{}",
-        without.stderr
-    );
+    sb.test()
+        .args(["run", "u.rhai"])
+        .status(1)
+        .stderr_contains("2 undo action(s) registered but not run")
+        .run();
     std::fs::remove_file(sb.join("log")).expect("rm");
-    let with = sb.run(&["run", "u.rhai", "--undo-on-failure"]);
-    assert_eq!(with.code, 1, "{}", with.stderr);
+    sb.test()
+        .args(["run", "u.rhai", "--undo-on-failure"])
+        .status(1)
+        .run();
     assert_eq!(
         std::fs::read_to_string(sb.join("log")).expect("log"),
         "a\nb\nundo b\nundo a\n"
@@ -607,19 +565,13 @@ fn check_names_an_unknown_function_and_its_line_and_runs_nothing() {
         "typo.rhai",
         "//! Typo.\nstep \"Write\" {\n    fs::wirte(\"marker\", \"x\");\n}\n",
     );
-    let out = sb.run(&["check", "typo.rhai"]);
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("unknown function `fs::wirte`"),
-        "{}",
-        out.stderr
-    );
-    assert!(out.stderr.contains("typo.rhai:3:5"), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("did you mean `fs::write`?"),
-        "{}",
-        out.stderr
-    );
+    sb.test()
+        .args(["check", "typo.rhai"])
+        .status(2)
+        .stderr_contains("unknown function `fs::wirte`")
+        .stderr_contains("typo.rhai:3:5")
+        .stderr_contains("did you mean `fs::write`?")
+        .run();
     assert!(!sb.join("marker").exists());
 }
 
@@ -627,16 +579,16 @@ fn check_names_an_unknown_function_and_its_line_and_runs_nothing() {
 fn every_shipped_runbook_passes_check() {
     let sb = Sandbox::new();
     let scripts = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts");
-    let out = sb.run(&["check", scripts]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stderr.contains("no problems"), "{}", out.stderr);
+    sb.test()
+        .args(["check", scripts])
+        .stderr_contains("no problems")
+        .run();
 }
 
 #[test]
 fn every_native_function_has_a_doc_and_an_example_that_compiles() {
     let sb = Sandbox::new();
-    let out = sb.run(&["doc", "--format", "json"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = sb.test().args(["doc", "--format", "json"]).run();
     let docs = out.json();
     let all = docs["functions"].as_array().expect("array");
     for module in [
@@ -659,25 +611,23 @@ fn every_native_function_has_a_doc_and_an_example_that_compiles() {
         let file = format!("ex{}.rhai", dir.len());
         dir.push('x');
         sb.write(&file, &format!("{example}\n"));
-        let checked = sb.run(&["check", &file]);
-        assert_eq!(
-            checked.code, 0,
-            "the example of {name} does not pass check:\n{example}\n{}",
-            checked.stderr
-        );
+        sb.test().args(["check", &file]).run();
     }
 }
 
 #[test]
 fn doc_describes_one_function_with_its_example() {
     let sb = Sandbox::new();
-    let out = sb.run(&["doc", "fs::write"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.contains("write("), "{}", out.stdout);
-    assert!(out.stdout.contains("change"), "{}", out.stdout);
-    let unknown = sb.run(&["doc", "fs::wirte"]);
-    assert_eq!(unknown.code, 2);
-    assert!(unknown.stderr.contains("fs::write"), "{}", unknown.stderr);
+    sb.test()
+        .args(["doc", "fs::write"])
+        .stdout_contains("write(")
+        .stdout_contains("change")
+        .run();
+    sb.test()
+        .args(["doc", "fs::wirte"])
+        .status(2)
+        .stderr_contains("fs::write")
+        .run();
 }
 
 #[test]
@@ -694,21 +644,18 @@ fn an_explicit_lock_is_shared_across_scripts_and_taken_over_from_a_killed_holder
         .spawn()
         .expect("spawn");
     wait_for_step_start(&sb);
-    let second = sb.run(&["run", "b.rhai"]);
-    assert_eq!(second.code, 4, "{}", second.stderr);
-    assert!(
-        second.stderr.contains(&format!(
+    sb.test()
+        .args(["run", "b.rhai"])
+        .status(4)
+        .stderr_contains(format!(
             "another run holds the lock `cortex`: pid {}",
             first.id()
-        )),
-        "{}",
-        second.stderr
-    );
+        ))
+        .run();
     assert!(!sb.join("b-ran").exists());
     first.kill().expect("SIGKILL");
     let _ = first.wait();
-    let third = sb.run(&["run", "b.rhai"]);
-    assert_eq!(third.code, 0, "{}", third.stderr);
+    sb.test().args(["run", "b.rhai"]).run();
     assert!(sb.join("b-ran").exists());
 }
 
@@ -753,21 +700,23 @@ step "Fail" {{
 "#
         ),
     );
-    let run = sb.run(&[
-        "run",
-        "secret.rhai",
-        "-p",
-        &format!("token={secret}"),
-        "--json",
-    ]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    let run = sb
+        .test()
+        .args([
+            "run",
+            "secret.rhai",
+            "-p",
+            &format!("token={secret}"),
+            "--json",
+        ])
+        .status(1)
+        .run();
     let request = server.join().expect("server");
     assert!(
         request.contains(&format!("Bearer {secret}")),
         "the real request must carry the token: {request}"
     );
-    let report = sb.run(&["report", "1", "--report", "rep"]);
-    assert_eq!(report.code, 0, "{}", report.stderr);
+    let report = sb.test().args(["report", "1", "--report", "rep"]).run();
     let show = sb.run(&["show", "1", "--json"]);
     let history = sb.run(&["history", "--json"]);
     let mut texts = vec![

@@ -229,13 +229,8 @@ fn a_lock_folder_another_user_controls_is_a_clear_error_not_locked() {
     // The lock file's place is taken by a folder: the step fails with the cause (exit 1).
     s.sb.write("case.rhai", "lock(\"cortex\");\n1\n");
     std::fs::create_dir(locks.join("cortex.lock")).unwrap();
-    let out = s.sb.run(&["run", "case.rhai"]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("cannot open the lock file"),
-        "{}",
-        out.stderr
-    );
+    let test = s.sb.test().args(["run", "case.rhai"]).status(1);
+    test.stderr_contains("cannot open the lock file").run();
 }
 
 #[test]
@@ -594,8 +589,11 @@ fn a_secret_corpus_never_reaches_any_output_or_file() {
             ),
         );
         let token = format!("token={secret}");
-        let run = sb.run(&["run", "caller.rhai", "-p", &token, "--json", "--yes"]);
-        assert_eq!(run.code, 1, "{}", run.stderr);
+        let run = sb
+            .test()
+            .args(["run", "caller.rhai", "-p", &token, "--json", "--yes"])
+            .status(1)
+            .run();
         let id = run.json()["run"].as_i64().expect("run id").to_string();
         let report_dir = sb.join("report");
         let report_arg = report_dir.display().to_string();
@@ -621,14 +619,17 @@ fn a_secret_corpus_never_reaches_any_output_or_file() {
                 format!("{}{}", out.stdout, out.stderr).into_bytes(),
             ));
         }
-        let typed = sb.run(&[
-            "run",
-            "typed.rhai",
-            "-p",
-            &format!("pin={secret}"),
-            "--json",
-        ]);
-        assert_eq!(typed.code, 2, "{}", typed.stderr);
+        let typed = sb
+            .test()
+            .args([
+                "run",
+                "typed.rhai",
+                "-p",
+                &format!("pin={secret}"),
+                "--json",
+            ])
+            .status(2)
+            .run();
         outputs.push((
             "type error".into(),
             format!("{}{}", typed.stdout, typed.stderr).into_bytes(),
