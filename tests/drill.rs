@@ -75,8 +75,7 @@ fn drill_reads_for_real_simulates_the_change_and_writes_the_report() {
     let sb = Sandbox::new();
     sb.write("restore.rhai", RESTORE);
     sb.write("state.txt", "v1\n");
-    let out = sb.run(&["drill", "restore.rhai", "--json"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = sb.test().args(["drill", "restore.rhai", "--json"]).run();
     assert!(
         !sb.join("restored.txt").exists(),
         "a drill must not make changes"
@@ -142,22 +141,20 @@ fn injected_write_failure_fails_the_drill_and_still_writes_the_report() {
     let sb = Sandbox::new();
     sb.write("restore.rhai", RESTORE);
     sb.write("state.txt", "v1\n");
-    let out = sb.run(&[
-        "drill",
-        "restore.rhai",
-        "--inject",
-        "fs::write=fail",
-        "--report",
-        "out/drill",
-        "--json",
-    ]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("fs::write failed: fault injected by the drill"),
-        "{}",
-        out.stderr
-    );
+    let out = sb
+        .test()
+        .args([
+            "drill",
+            "restore.rhai",
+            "--inject",
+            "fs::write=fail",
+            "--report",
+            "out/drill",
+            "--json",
+        ])
+        .status(1)
+        .stderr_contains("fs::write failed: fault injected by the drill")
+        .run();
     let dir = sb.join("out/drill");
     let text = read(&dir.join("report.md"));
     assert!(text.contains("**❌ FAIL**"), "{text}");
@@ -201,8 +198,9 @@ fn injected_write_failure_fails_the_drill_and_still_writes_the_report() {
 
     // The journal remembers the injection: the rebuilt report lists it too.
     let run = out.json()["run"].as_i64().expect("run id");
-    let again = sb.run(&["report", &run.to_string(), "--report", "again"]);
-    assert_eq!(again.code, 0, "{}", again.stderr);
+    sb.test()
+        .args(["report", &run.to_string(), "--report", "again"])
+        .run();
     let text = read(&sb.join("again/report.md"));
     assert!(text.contains("- `--inject fs::write=fail`"), "{text}");
     assert!(text.contains("| 2 | Write marker | ❌ failed |"), "{text}");
@@ -216,15 +214,17 @@ fn injected_nth_read_failure_names_the_fault() {
         "step \"First read\" { fs::read(\"state.txt\"); }\nstep \"Second read\" { fs::read(\"state.txt\"); }\n",
     );
     sb.write("state.txt", "v1\n");
-    let out = sb.run(&[
-        "drill",
-        "reads.rhai",
-        "--inject",
-        "fs::read=fail@2",
-        "--report",
-        "r",
-    ]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
+    sb.test()
+        .args([
+            "drill",
+            "reads.rhai",
+            "--inject",
+            "fs::read=fail@2",
+            "--report",
+            "r",
+        ])
+        .status(1)
+        .run();
     let text = read(&sb.join("r/report.md"));
     assert!(text.contains("| 1 | First read | ✅ ok |"), "{text}");
     assert!(text.contains("| 2 | Second read | ❌ failed |"), "{text}");
@@ -237,13 +237,11 @@ fn report_of_a_real_run_comes_from_the_journal_with_its_step_durations() {
     let sb = Sandbox::new();
     sb.write("restore.rhai", RESTORE);
     sb.write("state.txt", "v1\n");
-    let out = sb.run(&["run", "restore.rhai", "--json"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = sb.test().args(["run", "restore.rhai", "--json"]).run();
     assert_eq!(read(&sb.join("restored.txt")), "restored from v1\n");
     let run = out.json()["run"].as_i64().expect("run id");
 
-    let rep = sb.run(&["report", &run.to_string(), "--json"]);
-    assert_eq!(rep.code, 0, "{}", rep.stderr);
+    let rep = sb.test().args(["report", &run.to_string(), "--json"]).run();
     let dir = sb.join(&format!("drill-reports/restore-run{run}"));
     let md = read(&dir.join("report.md"));
     assert!(md.starts_with("# Run report: restore — "), "{md}");
@@ -291,19 +289,16 @@ fn report_of_a_real_run_comes_from_the_journal_with_its_step_durations() {
 #[test]
 fn report_of_an_unknown_run_exits_2_pointing_at_history() {
     let sb = Sandbox::new();
-    let out = sb.run(&["report", "42"]);
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains("no run 42 in "), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("`ripcord history` lists the runs"),
-        "{}",
-        out.stderr
-    );
+    sb.test()
+        .args(["report", "42"])
+        .status(2)
+        .stderr_contains("no run 42 in ")
+        .stderr_contains("`ripcord history` lists the runs")
+        .run();
 
     sb.write("ok.rhai", "step \"Only\" { 1 }\n");
     assert_eq!(sb.run(&["run", "ok.rhai"]).code, 0);
-    let out = sb.run(&["report", "42"]);
-    assert_eq!(out.code, 2, "{}", out.stderr);
+    sb.test().args(["report", "42"]).status(2).run();
     assert!(!sb.join("drill-reports").exists());
 }
 
@@ -355,8 +350,7 @@ fn dry_run_and_drill_answer_confirm_themselves_and_the_report_lists_every_gate()
     let sb = Sandbox::new();
     sb.write("gated.rhai", GATED);
     // No terminal (stdin is null) and no --yes: a preview still sees past every gate.
-    let dry = sb.run(&["run", "gated.rhai", "--dry-run"]);
-    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    let dry = sb.test().args(["run", "gated.rhai", "--dry-run"]).run();
     for message in [
         "would ask: Start the gated procedure?",
         "would ask: Stop the service?",
@@ -371,8 +365,7 @@ fn dry_run_and_drill_answer_confirm_themselves_and_the_report_lists_every_gate()
     );
     assert!(dry.stderr.contains("would: write 1 bytes to reset"));
 
-    let out = sb.run(&["drill", "gated.rhai", "--json"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = sb.test().args(["drill", "gated.rhai", "--json"]).run();
     assert!(!sb.join("stopped").exists() && !sb.join("reset").exists());
     let (md, js, _) = report_files(&out);
     let text = read(&md);
@@ -390,8 +383,7 @@ fn dry_run_and_drill_answer_confirm_themselves_and_the_report_lists_every_gate()
 
     // The journal has them too: a report rebuilt from it lists the same gates.
     let run = out.json()["run"].as_i64().expect("run id").to_string();
-    let again = sb.run(&["report", &run, "--report", "again"]);
-    assert_eq!(again.code, 0, "{}", again.stderr);
+    sb.test().args(["report", &run, "--report", "again"]).run();
     let rebuilt = read(&sb.join("again/report.md"));
     assert!(
         rebuilt.contains("- confirm (step `Reset`): Reset to v1.4.2?"),
@@ -399,7 +391,6 @@ fn dry_run_and_drill_answer_confirm_themselves_and_the_report_lists_every_gate()
     );
 
     // A real run still stops at the first gate without a terminal.
-    let real = sb.run(&["run", "gated.rhai"]);
-    assert_eq!(real.code, 3, "{}", real.stderr);
+    sb.test().args(["run", "gated.rhai"]).status(3).run();
     assert!(!sb.join("stopped").exists());
 }

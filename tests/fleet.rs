@@ -52,16 +52,18 @@ fn sql_rows(path: &std::path::Path, sql: &str) -> Vec<Vec<Value>> {
 fn a_run_records_its_host_id_uuid_and_correlation_id() {
     let sb = Sandbox::new();
     sb.write("t.rhai", "//! T.\nstep \"a\" { 1 }\n");
-    let out = sb.run(&[
-        "run",
-        "t.rhai",
-        "--json",
-        "--host-id",
-        "web-01",
-        "--correlation-id",
-        "rollback-2026-11-30",
-    ]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = sb
+        .test()
+        .args([
+            "run",
+            "t.rhai",
+            "--json",
+            "--host-id",
+            "web-01",
+            "--correlation-id",
+            "rollback-2026-11-30",
+        ])
+        .run();
     let json = out.json();
     assert_eq!(json["host_id"], "web-01");
     assert_eq!(json["correlation_id"], "rollback-2026-11-30");
@@ -126,9 +128,11 @@ fn bad_host_and_correlation_ids_are_usage_errors() {
             "it is 201 bytes long (at most 200)",
         ),
     ] {
-        let out = sb.run(&["run", "t.rhai", flag, value]);
-        assert_eq!(out.code, 2, "{flag} {value:?}: {}", out.stderr);
-        assert!(out.stderr.contains(why), "{flag} {value:?}: {}", out.stderr);
+        sb.test()
+            .args(["run", "t.rhai", flag, value])
+            .status(2)
+            .stderr_contains(why)
+            .run();
         assert!(!sb.join("x").exists(), "nothing runs on a usage error");
     }
 }
@@ -140,19 +144,16 @@ fn a_journal_from_before_identities_keeps_opening_and_verifying() {
     std::fs::create_dir_all(journal.parent().expect("parent")).expect("mkdir");
     // The first schema, with one finished run, as an older ripcord left it.
     sb.write("t.rhai", "//! T.\nstep \"a\" { 1 }\n");
-    let out = sb.run(&["run", "t.rhai"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    sb.test().args(["run", "t.rhai"]).run();
     let conn = rusqlite::Connection::open(&journal).expect("open");
     conn.execute_batch("DROP TABLE run_identity;")
         .expect("drop");
     drop(conn);
 
-    let out = sb.run(&["run", "t.rhai", "--host-id", "h1"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    sb.test().args(["run", "t.rhai", "--host-id", "h1"]).run();
     let history = sb.run(&["history", "--json"]).json();
     assert_eq!(history["runs"].as_array().map(Vec::len), Some(2));
-    let verify = sb.run(&["journal", "verify"]);
-    assert_eq!(verify.code, 0, "{}", verify.stderr);
+    sb.test().args(["journal", "verify"]).run();
     let rows = sql_rows(&journal, "SELECT run, host_id FROM run_identity");
     assert_eq!(
         rows,
@@ -166,8 +167,10 @@ fn an_approved_confirm_goes_through_and_names_the_approver() {
     let sb = Sandbox::new();
     sb.write("guarded.rhai", GUARDED);
     let file = approvals(&sb, APPROVED);
-    let out = sb.run(&["run", "guarded.rhai", "--approve", &file, "--json"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = sb
+        .test()
+        .args(["run", "guarded.rhai", "--approve", &file, "--json"])
+        .run();
     assert!(sb.join("switched.txt").exists());
     assert!(
         out.stderr.contains(
@@ -206,19 +209,14 @@ fn a_confirm_the_file_does_not_approve_aborts_with_exit_3() {
     for (case, body, why) in cases {
         let _ = std::fs::remove_file(sb.join("prepared.txt"));
         let file = approvals(&sb, &body);
-        let out = sb.run(&["run", "guarded.rhai", "--approve", &file, "--json"]);
-        assert_eq!(out.code, 3, "{case}: {}", out.stderr);
-        assert!(
-            out.stderr
-                .contains(&format!("error: confirm not approved ({why}")),
-            "{case}: {}",
-            out.stderr
-        );
-        assert!(
-            out.stderr.contains("Switch cortex to v1.4.2?"),
-            "{case}: {}",
-            out.stderr
-        );
+        let out = sb
+            .test()
+            .args(["run", "guarded.rhai", "--approve", &file, "--json"])
+            .status(3)
+            .context(case)
+            .stderr_contains(format!("error: confirm not approved ({why}"))
+            .stderr_contains("Switch cortex to v1.4.2?")
+            .run();
         assert!(
             sb.join("prepared.txt").exists(),
             "{case}: the step before ran"
@@ -237,36 +235,27 @@ fn approval_files_that_cannot_be_trusted_or_read_are_usage_errors() {
     sb.write("guarded.rhai", GUARDED);
     let file = approvals(&sb, APPROVED);
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o622)).expect("chmod");
-    let out = sb.run(&["run", "guarded.rhai", "--approve", &file]);
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("it is writable by other users (mode 622), so anyone could approve"),
-        "{}",
-        out.stderr
-    );
-    assert!(out.stderr.contains("help: chmod go-w"), "{}", out.stderr);
+    sb.test()
+        .args(["run", "guarded.rhai", "--approve", &file])
+        .status(2)
+        .stderr_contains("it is writable by other users (mode 622), so anyone could approve")
+        .stderr_contains("help: chmod go-w")
+        .run();
     assert!(!sb.join("prepared.txt").exists(), "nothing ran");
 
-    let out = sb.run(&["run", "guarded.rhai", "--approve", "missing.toml"]);
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("--approve missing.toml: cannot read it"),
-        "{}",
-        out.stderr
-    );
+    sb.test()
+        .args(["run", "guarded.rhai", "--approve", "missing.toml"])
+        .status(2)
+        .stderr_contains("--approve missing.toml: cannot read it")
+        .run();
 
     // `--yes` would answer what nobody approved: the two do not mix.
     let file = approvals(&sb, APPROVED);
-    let out = sb.run(&["run", "guarded.rhai", "--approve", &file, "--yes"]);
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("'--approve <FILE>' cannot be used with '--yes'"),
-        "{}",
-        out.stderr
-    );
+    sb.test()
+        .args(["run", "guarded.rhai", "--approve", &file, "--yes"])
+        .status(2)
+        .stderr_contains("'--approve <FILE>' cannot be used with '--yes'")
+        .run();
 }
 
 /// The event lines of a file, parsed.
@@ -283,20 +272,22 @@ fn events_stream_one_line_per_run_step_change_and_prompt() {
     let sb = Sandbox::new();
     sb.write("guarded.rhai", GUARDED);
     let file = approvals(&sb, APPROVED);
-    let out = sb.run(&[
-        "run",
-        "guarded.rhai",
-        "--approve",
-        &file,
-        "--json",
-        "--events",
-        "ndjson=events.ndjson",
-        "--host-id",
-        "h7",
-        "--correlation-id",
-        "c9",
-    ]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = sb
+        .test()
+        .args([
+            "run",
+            "guarded.rhai",
+            "--approve",
+            &file,
+            "--json",
+            "--events",
+            "ndjson=events.ndjson",
+            "--host-id",
+            "h7",
+            "--correlation-id",
+            "c9",
+        ])
+        .run();
     let uuid = out.json()["run_uuid"].clone();
     let lines = events(&sb.join("events.ndjson"));
     let kinds: Vec<&str> = lines
@@ -343,8 +334,10 @@ fn events_reach_stdout_without_a_journal_and_refuse_to_share_it_with_json() {
         "t.rhai",
         "//! T.\nstep \"a\" { fs::write(\"x\", \"1\"); }\n",
     );
-    let out = sb.run(&["--journal", "off", "run", "t.rhai", "--events", "ndjson"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = sb
+        .test()
+        .args(["--journal", "off", "run", "t.rhai", "--events", "ndjson"])
+        .run();
     let kinds: Vec<String> = out
         .stdout
         .lines()
@@ -353,22 +346,16 @@ fn events_reach_stdout_without_a_journal_and_refuse_to_share_it_with_json() {
     assert_eq!(kinds.len(), 6, "{}", out.stdout);
     assert!(out.stdout.contains("\"run\":null"), "{}", out.stdout);
 
-    let out = sb.run(&["run", "t.rhai", "--events", "ndjson", "--json"]);
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("--events ndjson and --json would both write to stdout"),
-        "{}",
-        out.stderr
-    );
-    let out = sb.run(&["run", "t.rhai", "--events", "xml"]);
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("expected `ndjson` (stdout) or `ndjson=FILE`"),
-        "{}",
-        out.stderr
-    );
+    sb.test()
+        .args(["run", "t.rhai", "--events", "ndjson", "--json"])
+        .status(2)
+        .stderr_contains("--events ndjson and --json would both write to stdout")
+        .run();
+    sb.test()
+        .args(["run", "t.rhai", "--events", "xml"])
+        .status(2)
+        .stderr_contains("expected `ndjson` (stdout) or `ndjson=FILE`")
+        .run();
 }
 
 #[test]
@@ -380,19 +367,20 @@ fn a_sub_run_inherits_the_fleet_run_and_its_approvals() {
         "//! Outer.\nstep \"call\" { runbook::run(\"guarded\"); }\n",
     );
     let file = approvals(&sb, APPROVED);
-    let out = sb.run(&[
-        "--scripts",
-        ".",
-        "run",
-        "outer.rhai",
-        "--approve",
-        &file,
-        "--correlation-id",
-        "c1",
-        "--host-id",
-        "h1",
-    ]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    sb.test()
+        .args([
+            "--scripts",
+            ".",
+            "run",
+            "outer.rhai",
+            "--approve",
+            &file,
+            "--correlation-id",
+            "c1",
+            "--host-id",
+            "h1",
+        ])
+        .run();
     let rows = sql_rows(
         &sb.journal(),
         "SELECT run, host_id, correlation_id FROM run_identity ORDER BY run",

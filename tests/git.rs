@@ -85,8 +85,7 @@ fn reset_hard_to_a_tag_moves_the_branch_and_reports_where_it_came_from() {
     let sb = Sandbox::new();
     let repo = Repo::new(&sb);
     let t = script(&sb, r#"git::reset_hard(repo, "v1.0")"#);
-    let out = sb.run(&["run", &t, "-p", &repo.p(), "--json"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = sb.test().args(["run", &t, "-p", &repo.p(), "--json"]).run();
     let result = &out.json()["result"];
     assert_eq!(result["previous"], repo.shas[2]);
     assert_eq!(result["head"], repo.shas[0]);
@@ -111,8 +110,7 @@ fn reset_hard_to_a_short_sha_and_an_annotated_tag() {
         &sb,
         &format!(r#"[git::reset_hard(repo, "{short}").head, git::reset_hard(repo, "v1.1").head]"#),
     );
-    let out = sb.run(&["run", &t, "-p", &repo.p(), "--json"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = sb.test().args(["run", &t, "-p", &repo.p(), "--json"]).run();
     assert_eq!(
         out.json()["result"],
         serde_json::json!([repo.shas[0], repo.shas[1]])
@@ -133,8 +131,7 @@ fn reset_hard_to_head_parent() {
         &sb,
         r#"let r = git::reset_hard(repo, "HEAD~1"); [r.previous, r.head, git::head(repo).sha]"#,
     );
-    let out = sb.run(&["run", &t, "-p", &repo.p(), "--json"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = sb.test().args(["run", &t, "-p", &repo.p(), "--json"]).run();
     assert_eq!(
         out.json()["result"],
         serde_json::json!([repo.shas[2], repo.shas[1], repo.shas[1]])
@@ -148,8 +145,7 @@ fn dirty_tree_counts_tracked_changes_only_and_reset_names_what_it_discards() {
     let repo = Repo::new(&sb);
     std::fs::write(repo.path.join("build.log"), "untracked output\n").expect("write");
     let t = script(&sb, "git::is_dirty(repo)");
-    let clean = sb.run(&["run", &t, "-p", &repo.p(), "--json"]);
-    assert_eq!(clean.code, 0, "{}", clean.stderr);
+    let clean = sb.test().args(["run", &t, "-p", &repo.p(), "--json"]).run();
     assert_eq!(
         clean.json()["result"],
         false,
@@ -161,8 +157,7 @@ fn dirty_tree_counts_tracked_changes_only_and_reset_names_what_it_discards() {
         &sb,
         r#"let dirty = git::is_dirty(repo); let r = git::reset_hard(repo, "v1.1"); [dirty, r.discarded, git::is_dirty(repo)]"#,
     );
-    let out = sb.run(&["run", &t, "-p", &repo.p(), "--json"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = sb.test().args(["run", &t, "-p", &repo.p(), "--json"]).run();
     assert_eq!(
         out.json()["result"],
         serde_json::json!([true, ["app.txt"], false])
@@ -188,8 +183,7 @@ let r = git::reset_hard(repo, "v1.0");
 let c = git::checkout(repo, "main");
 #{ detached: h.detached, branch: h.branch, sha: h.sha, reset_branch: r.branch, back: c.branch, back_detached: c.detached }"#,
     );
-    let out = sb.run(&["run", &t, "-p", &repo.p(), "--json"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = sb.test().args(["run", &t, "-p", &repo.p(), "--json"]).run();
     let r = &out.json()["result"];
     assert_eq!(r["detached"], true);
     assert_eq!(r["branch"], serde_json::Value::Null);
@@ -218,8 +212,11 @@ fn unknown_revision_fails_naming_near_revisions_and_touches_nothing() {
         &sb,
         "step \"Reset\" {\n    git::reset_hard(repo, \"v1.9\");\n}",
     );
-    let out = sb.run(&["run", &t, "-p", &repo.p(), "--json"]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
+    let out = sb
+        .test()
+        .args(["run", &t, "-p", &repo.p(), "--json"])
+        .status(1)
+        .run();
     let error = &out.json()["error"];
     assert_eq!(
         error["message"],
@@ -248,8 +245,10 @@ fn dry_run_resolves_for_real_and_leaves_head_where_it_is() {
         &sb,
         r#"let b = git::branch(repo, "rollback-1"); let r = git::reset_hard(repo, "v1.0"); [b.sha, r.previous, r.head]"#,
     );
-    let out = sb.run(&["run", &t, "-p", &repo.p(), "--dry-run", "--json"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = sb
+        .test()
+        .args(["run", &t, "-p", &repo.p(), "--dry-run", "--json"])
+        .run();
     assert_eq!(
         out.json()["result"],
         serde_json::json!([repo.shas[2], repo.shas[2], repo.shas[0]])
@@ -269,13 +268,11 @@ fn dry_run_resolves_for_real_and_leaves_head_where_it_is() {
 
     // An unknown revision fails the drill exactly as it would fail the real run.
     let t = script(&sb, r#"git::reset_hard(repo, "no-such-tag")"#);
-    let out = sb.run(&["run", &t, "-p", &repo.p(), "--dry-run"]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("unknown revision `no-such-tag`"),
-        "{}",
-        out.stderr
-    );
+    sb.test()
+        .args(["run", &t, "-p", &repo.p(), "--dry-run"])
+        .status(1)
+        .stderr_contains("unknown revision `no-such-tag`")
+        .run();
 }
 
 #[test]
@@ -289,8 +286,7 @@ let log = git::log(repo, 2);
 let tags = git::tags(repo, "v1.*");
 #{ branch: b.name, log: log.map(|c| c.summary), authors: log.map(|c| c.author), tags: tags.map(|t| t.name), short: log[0].short, resolve: git::resolve(repo, "v1.0").sha }"#,
     );
-    let out = sb.run(&["run", &t, "-p", &repo.p(), "--json"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = sb.test().args(["run", &t, "-p", &repo.p(), "--json"]).run();
     let r = &out.json()["result"];
     assert_eq!(r["branch"], "rollback-1");
     assert_eq!(
@@ -305,13 +301,11 @@ let tags = git::tags(repo, "v1.*");
 
     // A second branch with the same name fails before anything changes.
     let t = script(&sb, r#"git::branch(repo, "rollback-1")"#);
-    let out = sb.run(&["run", &t, "-p", &repo.p()]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("branch `rollback-1` already exists"),
-        "{}",
-        out.stderr
-    );
+    sb.test()
+        .args(["run", &t, "-p", &repo.p()])
+        .status(1)
+        .stderr_contains("branch `rollback-1` already exists")
+        .run();
 }
 
 #[test]
@@ -319,14 +313,12 @@ fn a_folder_that_is_not_a_repository_says_so() {
     let sb = Sandbox::new();
     let t = script(&sb, "git::head(repo)");
     let p = format!("repo={}", sb.path().display());
-    let out = sb.run(&["run", &t, "-p", &p]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr.contains(&format!(
+    sb.test()
+        .args(["run", &t, "-p", &p])
+        .status(1)
+        .stderr_contains(format!(
             "git: {} is not a git repository",
             sb.path().display()
-        )),
-        "{}",
-        out.stderr
-    );
+        ))
+        .run();
 }

@@ -11,8 +11,7 @@ fn history_is_a_table_whose_columns_survive_long_names() {
     sb.write(&format!("{long}.rhai"), "//! Long.\n1\n");
     assert_eq!(sb.run(&["run", "short.rhai"]).code, 0);
     assert_eq!(sb.run(&["run", &format!("{long}.rhai")]).code, 0);
-    let out = sb.run(&["history"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = sb.test().args(["history"]).run();
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines.len(), 3, "{}", out.stdout);
     assert!(lines[0].trim_start().starts_with("RUN"), "{}", out.stdout);

@@ -101,32 +101,32 @@ fn runs_print_one_shape_for_every_exit_code() {
 fn a_drill_its_report_json_and_report_run_match_the_schema() {
     let sb = Sandbox::new();
     sb.write("ok.rhai", OK);
-    let drill = sb.run(&["drill", "ok.rhai", "--json", "--report", "rep"]);
-    assert_eq!(drill.code, 0, "{}", drill.stderr);
+    let drill = sb
+        .test()
+        .args(["drill", "ok.rhai", "--json", "--report", "rep"])
+        .run();
     let value = valid("run", &drill);
     let file = value["report"]["json"].as_str().expect("report.json path");
     let written: Value = serde_json::from_str(&std::fs::read_to_string(file).expect("read"))
         .expect("report.json is JSON");
     assert_valid("report", &written);
     let run = value["run"].as_i64().expect("run id").to_string();
-    let report = sb.run(&["report", &run, "--json", "--report", "again"]);
-    assert_eq!(report.code, 0, "{}", report.stderr);
+    let report = sb
+        .test()
+        .args(["report", &run, "--json", "--report", "again"])
+        .run();
     valid("report", &report);
 }
 
 #[test]
 fn history_show_and_doc_match_the_schema_and_no_journal_is_an_empty_history() {
     let sb = Sandbox::new();
-    let empty = sb.run(&["history", "--json"]);
-    assert_eq!(empty.code, 0, "{}", empty.stderr);
+    let empty = sb.test().args(["history", "--json"]).run();
     assert_eq!(valid("history", &empty)["runs"], json!([]));
-    let text = sb.run(&["history"]);
-    assert_eq!(text.code, 0, "{}", text.stderr);
-    assert!(
-        text.stderr.contains("no runs recorded yet"),
-        "{}",
-        text.stderr
-    );
+    sb.test()
+        .args(["history"])
+        .stderr_contains("no runs recorded yet")
+        .run();
 
     sb.write("ok.rhai", OK);
     assert_eq!(sb.run(&["run", "ok.rhai"]).code, 0);
@@ -135,8 +135,7 @@ fn history_show_and_doc_match_the_schema_and_no_journal_is_an_empty_history() {
     let id = runs[0]["id"].as_i64().expect("id").to_string();
     valid("show", &sb.run(&["show", &id, "--json"]));
 
-    let doc = sb.run(&["doc", "--format", "json"]);
-    assert_eq!(doc.code, 0, "{}", doc.stderr);
+    let doc = sb.test().args(["doc", "--format", "json"]).run();
     let functions = valid("doc", &doc)["functions"].clone();
     assert!(functions.as_array().is_some_and(|f| f.len() > 20));
 }
@@ -163,8 +162,11 @@ fn commands_failing_outside_a_run_print_the_error_object() {
 fn the_journal_and_report_json_agree_on_a_missing_answer() {
     let sb = Sandbox::new();
     sb.write("asks.rhai", ASKS);
-    let run = sb.run(&["run", "asks.rhai", "--json"]);
-    assert_eq!(run.code, 3, "{}", run.stderr);
+    let run = sb
+        .test()
+        .args(["run", "asks.rhai", "--json"])
+        .status(3)
+        .run();
     let id = run.json()["run"].as_i64().expect("run id").to_string();
 
     let show = valid("show", &sb.run(&["show", &id, "--json"]));
@@ -174,8 +176,10 @@ fn the_journal_and_report_json_agree_on_a_missing_answer() {
         .expect("a prompt event");
     assert_eq!(prompt["data"]["answer"], Value::Null);
 
-    let report = sb.run(&["report", &id, "--json", "--report", "rep"]);
-    assert_eq!(report.code, 0, "{}", report.stderr);
+    let report = sb
+        .test()
+        .args(["report", &id, "--json", "--report", "rep"])
+        .run();
     let report = valid("report", &report);
     assert_eq!(report["prompts"][0]["answer"], Value::Null);
     let md = std::fs::read_to_string(sb.join("rep/report.md")).expect("report.md");

@@ -137,8 +137,10 @@ fn editor_definitions_for_a_runbook_declare_cfg_and_its_typed_params() {
         "r.rhai",
         "//! R.\n//! @param target: commit\n//! @param wait = 60: seconds\n//! @param dry = false: no\nstep \"S\" { print(target); }\n",
     );
-    let out = sb.run(&["doc", "--format", "rhai", "--for", "r.rhai"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = sb
+        .test()
+        .args(["doc", "--format", "rhai", "--for", "r.rhai"])
+        .run();
     for line in [
         "const cfg: map;",
         "const target: string;",
@@ -149,13 +151,11 @@ fn editor_definitions_for_a_runbook_declare_cfg_and_its_typed_params() {
     ] {
         assert!(out.stdout.contains(line), "{line} missing:\n{}", out.stdout);
     }
-    let refused = sb.run(&["doc", "--for", "r.rhai"]);
-    assert_eq!(refused.code, 2, "{}", refused.stderr);
-    assert!(
-        refused.stderr.contains("add --format rhai"),
-        "{}",
-        refused.stderr
-    );
+    sb.test()
+        .args(["doc", "--for", "r.rhai"])
+        .status(2)
+        .stderr_contains("add --format rhai")
+        .run();
 }
 
 /// What `check` calls an error fails when the line runs (so `check` exits 2 and nothing is run

@@ -60,8 +60,7 @@ let b = notify::slack(cfg.notify.slack.webhook, #{ text: "fallback", blocks: [#{
 #{ a: a, b: b }
 "#,
     );
-    let out = sb.run(&["run", "slack.rhai", "--json"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = sb.test().args(["run", "slack.rhai", "--json"]).run();
     let seen = http.seen();
     assert_eq!(seen.len(), 2);
     assert_eq!(seen[0].method, "POST");
@@ -113,8 +112,7 @@ let r = notify::pagerduty(key, #{ action: "resolve", dedup_key: t.dedup_key });
 #{ t: t, r: r }
 "#,
     );
-    let out = sb.run(&["run", "page.rhai", "--json"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = sb.test().args(["run", "page.rhai", "--json"]).run();
     let seen = http.seen();
     assert_eq!(seen.len(), 2);
     assert_eq!(seen[0].path, "/v2/enqueue");
@@ -173,21 +171,18 @@ fn bad_pagerduty_events_and_options_are_refused_before_sending() {
             "bad.rhai",
             &format!("notify::pagerduty(cfg.notify.pagerduty.routing_key, {event});\n"),
         );
-        let out = sb.run(&["run", "bad.rhai"]);
-        assert_eq!(out.code, 1, "{event}: {}", out.stderr);
-        assert!(out.stderr.contains(expected), "{event}:\n{}", out.stderr);
+        let test = sb.test().args(["run", "bad.rhai"]).context(event);
+        test.status(1).stderr_contains(expected).run();
     }
     sb.write(
         "opt.rhai",
         "notify::slack(cfg.notify.slack.webhook, \"x\", #{ retry: 2 });\n",
     );
-    let out = sb.run(&["run", "opt.rhai"]);
-    assert_eq!(out.code, 1);
-    assert!(
-        out.stderr.contains("notify::slack: unknown option `retry`"),
-        "{}",
-        out.stderr
-    );
+    sb.test()
+        .args(["run", "opt.rhai"])
+        .status(1)
+        .stderr_contains("notify::slack: unknown option `retry`")
+        .run();
     assert!(http.seen().is_empty(), "{:?}", http.seen());
 }
 
@@ -204,8 +199,7 @@ fn a_5xx_is_retried_until_accepted_and_a_4xx_is_not() {
         "retry.rhai",
         "notify::slack(cfg.notify.slack.webhook, \"hello\", #{ backoff: \"50ms\" })\n",
     );
-    let out = sb.run(&["run", "retry.rhai", "--json"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = sb.test().args(["run", "retry.rhai", "--json"]).run();
     assert_eq!(out.json()["result"]["attempts"], 3);
     let seen = http.seen();
     assert_eq!(seen.len(), 3);
@@ -213,8 +207,7 @@ fn a_5xx_is_retried_until_accepted_and_a_4xx_is_not() {
 
     let refused = Http::start(vec![Reply::Status(404, "no_service")]);
     config(&sb, &refused, "");
-    let out = sb.run(&["run", "retry.rhai", "--json"]);
-    assert_eq!(out.code, 0, "not required: the run goes on\n{}", out.stderr);
+    let out = sb.test().args(["run", "retry.rhai", "--json"]).run();
     let result = &out.json()["result"];
     assert_eq!(result["ok"], false);
     assert_eq!(
@@ -244,8 +237,11 @@ fn a_silent_receiver_times_out_and_required_fails_the_run() {
 }
 "#,
     );
-    let out = sb.run(&["run", "slow.rhai", "--json"]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
+    let out = sb
+        .test()
+        .args(["run", "slow.rhai", "--json"])
+        .status(1)
+        .run();
     let error = out.json()["error"]["message"]
         .as_str()
         .unwrap_or("")
@@ -291,8 +287,10 @@ let t = notify::webhook("{}", "plain words", #{{ method: "put" }});
         ),
     );
     let arg = format!("token={BEARER}");
-    let out = sb.run(&["run", "hook.rhai", "-p", &arg, "--json"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = sb
+        .test()
+        .args(["run", "hook.rhai", "-p", &arg, "--json"])
+        .run();
     let seen = http.seen();
     assert_eq!(seen.len(), 2);
     assert_eq!(seen[0].method, "POST");
@@ -328,8 +326,10 @@ notify::pagerduty(cfg.notify.pagerduty.routing_key, #{ summary: "Cortex down", s
 s
 "#,
     );
-    let out = sb.run(&["run", "dry.rhai", "--dry-run", "--json"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = sb
+        .test()
+        .args(["run", "dry.rhai", "--dry-run", "--json"])
+        .run();
     assert!(http.seen().is_empty());
     assert_eq!(out.json()["result"]["simulated"], true);
     assert!(
@@ -365,8 +365,7 @@ fn email_goes_through_a_real_smtp_dialogue_with_login_and_retries_a_451() {
 notify::email("oncall@example.com, lead@example.com", "Cortex rolled back", body, #{ backoff: "50ms" })
 "#,
     );
-    let out = sb.run(&["run", "mail.rhai", "--json"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = sb.test().args(["run", "mail.rhai", "--json"]).run();
     let result = &out.json()["result"];
     assert_eq!(result["attempts"], 2, "{result}");
     assert_eq!(result["reply"], "250 2.0.0 queued as 42");
@@ -409,26 +408,19 @@ fn email_refused_for_good_is_not_retried_and_a_missing_server_is_named() {
         "mail.rhai",
         "notify::email(\"nobody@example.com\", \"x\", \"y\", #{ required: true })\n",
     );
-    let out = sb.run(&["run", "mail.rhai"]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr.contains(&format!(
-            "the mail server 127.0.0.1:{} refused the message: permanent error (550): 5.1.1 no such user",
-            smtp.port
-        )),
-        "{}",
-        out.stderr
+    let port = smtp.port;
+    let refused = format!(
+        "the mail server 127.0.0.1:{port} refused the message: permanent error (550): 5.1.1 no such user"
     );
+    let test = sb.test().args(["run", "mail.rhai"]).status(1);
+    test.stderr_contains(refused).run();
     smtp.wait_sessions(1);
     assert_eq!(smtp.dialogues.lock().unwrap().len(), 1, "not retried");
 
     std::fs::remove_file(sb.join("ripcord.toml")).unwrap();
-    let out = sb.run(&["run", "mail.rhai"]);
-    assert_eq!(out.code, 1);
-    assert!(
-        out.stderr
-            .contains("notify::email: the config has no [notify.email] table"),
-        "{}",
-        out.stderr
-    );
+    sb.test()
+        .args(["run", "mail.rhai"])
+        .status(1)
+        .stderr_contains("notify::email: the config has no [notify.email] table")
+        .run();
 }

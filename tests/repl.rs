@@ -470,8 +470,7 @@ fn enter_alone_repeats_the_pause_and_the_wait_is_kept_apart_from_the_step() {
         "{}",
         show.stdout
     );
-    let report = sb.run(&["report", "1", "--report", "r"]);
-    assert_eq!(report.code, 0, "{}", report.stderr);
+    sb.test().args(["report", "1", "--report", "r"]).run();
     let md = std::fs::read_to_string(sb.join("r/report.md")).expect("report.md");
     assert!(md.contains("| Operator wait |"), "{md}");
     assert!(!md.contains("| — |\n| | **Total**"), "no wait shown:\n{md}");
@@ -534,9 +533,10 @@ fn command_output_is_shown_live_under_the_step_masked_and_collapsed_to_its_last_
     );
 
     // Without a terminal nothing is drawn.
-    let piped = sb.run(&["run", "live.rhai", "-p", "token=hunter22"]);
-    assert_eq!(piped.code, 0, "{}", piped.stderr);
-    assert!(!piped.stderr.contains('│'), "{}", piped.stderr);
+    sb.test()
+        .args(["run", "live.rhai", "-p", "token=hunter22"])
+        .stderr_lacks("│")
+        .run();
 }
 
 #[test]
@@ -570,9 +570,11 @@ fn a_wait_shows_a_spinner_with_the_attempt_and_the_time_so_far_then_clears_it() 
     );
     assert!(screen.contains("not met within 4s"), "{screen}");
 
-    let piped = sb.run(&["run", "wait.rhai"]);
-    assert_eq!(piped.code, 1, "{}", piped.stderr);
-    assert!(!piped.stderr.contains("— attempt"), "{}", piped.stderr);
+    sb.test()
+        .args(["run", "wait.rhai"])
+        .status(1)
+        .stderr_lacks("— attempt")
+        .run();
 }
 
 #[test]

@@ -26,12 +26,12 @@ print(step(21));
 step "Real step" { print(`inside, step is ${step}`); }
 "#,
     );
-    let out = sb.run(&["run", "s.rhai"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(out.stdout, "3\n6\n4\n42\ninside, step is 3\n");
-    assert!(out.stderr.contains("✓ Real step"), "{}", out.stderr);
-    let check = sb.run(&["check", "s.rhai"]);
-    assert_eq!(check.code, 0, "{}", check.stderr);
+    sb.test()
+        .args(["run", "s.rhai"])
+        .stdout("3\n6\n4\n42\ninside, step is 3\n")
+        .stderr_contains("✓ Real step")
+        .run();
+    sb.test().args(["check", "s.rhai"]).run();
 }
 
 #[test]
@@ -41,9 +41,10 @@ fn a_missing_map_property_is_unit_as_in_rhai() {
         "m.rhai",
         "let m = #{ a: 1 };\nprint(m.b == ());\nprint(m?.b == ());\nprint(m[\"b\"] == ());\nif m.x == () { print(\"no x\"); }\nm.c = 3;\nprint(m.len());\n",
     );
-    let out = sb.run(&["run", "m.rhai"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(out.stdout, "true\ntrue\ntrue\nno x\n2\n");
+    sb.test()
+        .args(["run", "m.rhai"])
+        .stdout("true\ntrue\ntrue\nno x\n2\n")
+        .run();
 }
 
 #[test]
@@ -54,34 +55,26 @@ fn a_missing_cfg_key_is_an_error_naming_the_key_and_the_config_file() {
         "c.rhai",
         "print(cfg.db);\nprint(cfg.get(\"port\") ?? 8080);\nprint(\"db\" in cfg);\nprint(cfg.service.scope);\ndb::backup(cfg.dbb, \"x.db\");\n",
     );
-    let out = sb.run(&["run", "c.rhai", "--config", "r.toml"]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert_eq!(out.stdout, "state.db\n8080\ntrue\nuser\n");
-    assert!(
-        out.stderr.contains(
-            "error: `cfg.dbb` is not set: the config r.toml has no key `dbb`\n --> c.rhai:5:15"
-        ),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains(
-            "help: add `dbb = ...` to it; for an optional key use `cfg.get(\"dbb\") ?? default`"
-        ),
-        "{}",
-        out.stderr
-    );
+    sb.test()
+        .args(["run", "c.rhai", "--config", "r.toml"])
+        .status(1)
+        .stdout("state.db\n8080\ntrue\nuser\n")
+        .stderr_contains(
+            "error: `cfg.dbb` is not set: the config r.toml has no key `dbb`\n --> c.rhai:5:15",
+        )
+        .stderr_contains(
+            "help: add `dbb = ...` to it; for an optional key use `cfg.get(\"dbb\") ?? default`",
+        )
+        .run();
 
     sb.write("n.rhai", "print(cfg.service.unit);\n");
-    let nested = sb.run(&["run", "n.rhai", "--config", "r.toml"]);
-    assert_eq!(nested.code, 1, "{}", nested.stderr);
-    assert!(
-        nested.stderr.contains(
-            "error: `cfg.service.unit` is not set: the config r.toml has no key `service.unit`"
-        ),
-        "{}",
-        nested.stderr
-    );
+    sb.test()
+        .args(["run", "n.rhai", "--config", "r.toml"])
+        .status(1)
+        .stderr_contains(
+            "error: `cfg.service.unit` is not set: the config r.toml has no key `service.unit`",
+        )
+        .run();
 }
 
 #[test]
@@ -91,17 +84,17 @@ fn a_shebang_first_line_runs_and_keeps_line_numbers() {
         "x.rhai",
         "#!/usr/bin/env -S ripcord run\n//! Shebang.\nprint(\"ran\");\n",
     );
-    let out = sb.run(&["run", "x.rhai"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(out.stdout, "ran\n");
+    sb.test().args(["run", "x.rhai"]).stdout("ran\n").run();
 
     sb.write(
         "bad.rhai",
         "#!/usr/bin/env -S ripcord run\nlet a = 1;\nlet b = ;\n",
     );
-    let bad = sb.run(&["run", "bad.rhai"]);
-    assert_eq!(bad.code, 2, "{}", bad.stderr);
-    assert!(bad.stderr.contains("--> bad.rhai:3:9"), "{}", bad.stderr);
+    sb.test()
+        .args(["run", "bad.rhai"])
+        .status(2)
+        .stderr_contains("--> bad.rhai:3:9")
+        .run();
 }
 
 #[test]
@@ -111,25 +104,12 @@ fn an_unknown_header_tag_is_documentation_a_warning_in_check_and_no_error_in_run
         "t.rhai",
         "//! Tagged.\n//! @author Jane\n//! @since 1.2\nprint(\"ok\");\n",
     );
-    let check = sb.run(&["check", "t.rhai"]);
-    assert_eq!(check.code, 0, "{}", check.stderr);
-    assert!(
-        check
-            .stderr
-            .contains("warning: unknown header tag `@author`\n --> t.rhai:2:5"),
-        "{}",
-        check.stderr
-    );
-    assert!(
-        check
-            .stderr
-            .contains("1 runbook(s) checked: no problems (2 warning(s))"),
-        "{}",
-        check.stderr
-    );
-    let run = sb.run(&["run", "t.rhai"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(run.stdout, "ok\n");
+    sb.test()
+        .args(["check", "t.rhai"])
+        .stderr_contains("warning: unknown header tag `@author`\n --> t.rhai:2:5")
+        .stderr_contains("1 runbook(s) checked: no problems (2 warning(s))")
+        .run();
+    sb.test().args(["run", "t.rhai"]).stdout("ok\n").run();
     let described = sb.run(&["describe", "t.rhai"]);
     assert!(
         described.stdout.contains("@author Jane"),
@@ -147,9 +127,7 @@ fn an_import_in_a_function_called_300_times_loads_one_module() {
         "i.rhai",
         "fn f() { import \"lib/two\" as m; m::two() }\nlet s = 0;\nfor i in 0..300 { s += f(); }\nprint(s);\n",
     );
-    let out = sb.run(&["run", "i.rhai"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(out.stdout, "600\n");
+    sb.test().args(["run", "i.rhai"]).stdout("600\n").run();
 
     // The cap, when set, counts modules.
     sb.write(
@@ -157,15 +135,13 @@ fn an_import_in_a_function_called_300_times_loads_one_module() {
         "import \"lib/two\" as a;\nimport \"lib/three\" as b;\nprint(a::two() + b::three());\n",
     );
     assert_eq!(sb.run(&["run", "two.rhai", "--limit", "imports=2"]).code, 0);
-    let capped = sb.run(&["run", "two.rhai", "--limit", "imports=1"]);
-    assert_eq!(capped.code, 1, "{}", capped.stderr);
-    assert!(
-        capped.stderr.contains(
-            "error: `import \"lib/three\"` would load more than 1 modules (--limit imports)"
-        ),
-        "{}",
-        capped.stderr
-    );
+    sb.test()
+        .args(["run", "two.rhai", "--limit", "imports=1"])
+        .status(1)
+        .stderr_contains(
+            "error: `import \"lib/three\"` would load more than 1 modules (--limit imports)",
+        )
+        .run();
 }
 
 #[test]
@@ -180,21 +156,20 @@ fn modules_that_import_each_other_are_a_clear_error_in_check_and_run() {
         d = dir.display()
     );
     for command in ["check", "run"] {
-        let out = sb.run(&[command, "main.rhai"]);
-        assert_eq!(out.code, 2, "{command}: {}", out.stderr);
-        assert!(out.stderr.contains(&cycle), "{command}: {}", out.stderr);
-        assert!(
-            out.stderr
-                .contains("help: modules cannot import each other"),
-            "{}",
-            out.stderr
-        );
+        sb.test()
+            .args([command, "main.rhai"])
+            .status(2)
+            .stderr_contains(&cycle)
+            .stderr_contains("help: modules cannot import each other")
+            .run();
     }
     // A script importing itself.
     sb.write("self.rhai", "import \"self\" as me;\n");
-    let out = sb.run(&["run", "self.rhai"]);
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains("import cycle:"), "{}", out.stderr);
+    sb.test()
+        .args(["run", "self.rhai"])
+        .status(2)
+        .stderr_contains("import cycle:")
+        .run();
 }
 
 /// Exited normally (not killed by a signal such as SIGABRT from a stack overflow).
@@ -209,34 +184,24 @@ fn nesting_50000_deep_is_a_clear_error_or_works_never_an_abort() {
     let depth = 50_000;
     let literal = format!("let a = {}{};\n", "[".repeat(depth), "]".repeat(depth));
     sb.write("literal.rhai", &literal);
-    let out = sb.run(&["run", "literal.rhai"]);
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("error: syntax error: Expression exceeds maximum complexity"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains("--limit expr-depth=N"),
-        "{}",
-        out.stderr
-    );
+    sb.test()
+        .args(["run", "literal.rhai"])
+        .status(2)
+        .stderr_contains("error: syntax error: Expression exceeds maximum complexity")
+        .stderr_contains("--limit expr-depth=N")
+        .run();
 
     let expression = format!("let a = {}1{};\n", "(1+".repeat(depth), ")".repeat(depth));
     sb.write("expression.rhai", &expression);
-    let out = sb.run(&["run", "expression.rhai"]);
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    let out = sb.run(&["check", "expression.rhai"]);
-    assert_eq!(out.code, 2, "{}", out.stderr);
+    sb.test().args(["run", "expression.rhai"]).status(2).run();
+    sb.test().args(["check", "expression.rhai"]).status(2).run();
 
     // Nested data from outside (JSON) is refused with a message, not followed down.
     sb.write(
         "json.rhai",
         "let s = \"\";\nfor i in 0..50000 { s += \"[\"; }\nfor i in 0..50000 { s += \"]\"; }\njson::parse(s)\n",
     );
-    let out = sb.run(&["run", "json.rhai"]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
+    sb.test().args(["run", "json.rhai"]).status(1).run();
 
     // A deep value built at run time (building is quadratic in stock Rhai too, so not 50,000
     // here), printed, returned as the result (converted for the journal) and dropped: all
@@ -274,14 +239,14 @@ fn print_goes_to_stdout_debug_to_stderr_and_json_keeps_print_in_output() {
         "o.rhai",
         "print(\"before\");\nstep \"Talk\" { print(\"said\"); debug(\"noted\"); }\n42\n",
     );
-    let out = sb.run(&["run", "o.rhai"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(out.stdout, "before\nsaid\n");
-    assert!(out.stderr.contains("o.rhai:2: \"noted\""), "{}", out.stderr);
-    assert!(!out.stderr.contains("said"), "{}", out.stderr);
+    sb.test()
+        .args(["run", "o.rhai"])
+        .stdout("before\nsaid\n")
+        .stderr_contains("o.rhai:2: \"noted\"")
+        .stderr_lacks("said")
+        .run();
 
-    let json = sb.run(&["run", "o.rhai", "--json"]);
-    assert_eq!(json.code, 0, "{}", json.stderr);
+    let json = sb.test().args(["run", "o.rhai", "--json"]).run();
     let value = json.json();
     assert_eq!(value["output"], "before\nsaid\n");
     assert_eq!(value["result"], 42);
@@ -367,16 +332,15 @@ fn a_long_loop_runs_to_its_end_while_timeout_and_ctrl_c_stop_a_runaway_promptly(
         "long.rhai",
         "let x = 0;\nfor i in 0..3_000_000 { x += 1; }\nprint(x);\n",
     );
-    let out = sb.run(&["run", "long.rhai"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(out.stdout, "3000000\n");
-    let capped = sb.run(&["run", "long.rhai", "--limit", "operations=100000"]);
-    assert_eq!(capped.code, 1, "{}", capped.stderr);
-    assert!(
-        capped.stderr.contains("--limit operations="),
-        "{}",
-        capped.stderr
-    );
+    sb.test()
+        .args(["run", "long.rhai"])
+        .stdout("3000000\n")
+        .run();
+    sb.test()
+        .args(["run", "long.rhai", "--limit", "operations=100000"])
+        .status(1)
+        .stderr_contains("--limit operations=")
+        .run();
     sb.write(
         "header.rhai",
         "//! Capped in its header.\n//! @limit operations=100000\nlet x = 0;\nfor i in 0..3_000_000 { x += 1; }\n",
@@ -393,13 +357,11 @@ fn a_long_loop_runs_to_its_end_while_timeout_and_ctrl_c_stop_a_runaway_promptly(
         "step \"Spin\" { let i = 0; loop { i += 1; } }\n",
     );
     let started = Instant::now();
-    let out = sb.run(&["run", "spin.rhai", "--timeout", "1s"]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("timed out after 1.0s"),
-        "{}",
-        out.stderr
-    );
+    sb.test()
+        .args(["run", "spin.rhai", "--timeout", "1s"])
+        .status(1)
+        .stderr_contains("timed out after 1.0s")
+        .run();
     // Generous: the machine may be loaded; a stop check that never ran would hang here.
     assert!(started.elapsed() < Duration::from_secs(30));
 

@@ -64,8 +64,7 @@ fn the_journal_refuses_any_other_file_and_touches_nothing() {
     );
 
     // A journal ripcord writes carries its application id.
-    let out = sb.run(&["run", "w.rhai"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    sb.test().args(["run", "w.rhai"]).run();
     let conn = Connection::open(sb.journal()).expect("journal");
     let id: i64 = conn
         .query_row("PRAGMA application_id", [], |r| r.get(0))
@@ -106,13 +105,11 @@ fn a_change_whose_outcome_cannot_be_journaled_fails_the_run_and_shows_as_unknown
     // The journal exists before the run so the helper can lock it.
     sb.write("w.rhai", "1\n");
     assert_eq!(sb.run(&["run", "w.rhai"]).code, 0);
-    let out = sb.run(&["run", "j.rhai"]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("its outcome could not be journaled"),
-        "{}",
-        out.stderr
-    );
+    sb.test()
+        .args(["run", "j.rhai"])
+        .status(1)
+        .stderr_contains("its outcome could not be journaled")
+        .run();
     assert!(
         !sb.join("after").exists(),
         "the run went on after an unjournaled change (try/catch swallowed it)"
@@ -183,8 +180,8 @@ fn resume_after_a_kill_at_every_change_boundary_makes_each_change_exactly_once()
         let sb = Sandbox::new();
         sb.write("g.rhai", GATED);
         kill_at_gate(&sb, "g.rhai", n);
-        let out = sb.run(&["resume", "1"]);
-        assert_eq!(out.code, 0, "kill at gate {n}: {}", out.stderr);
+        let test = sb.test().args(["resume", "1"]);
+        let out = test.context(format!("kill at gate {n}")).run();
         assert_eq!(
             std::fs::read_to_string(sb.join("log")).expect("log"),
             "1\n2\n3\n4\n5\n",
@@ -220,10 +217,12 @@ fn resume_stops_on_an_unknown_outcome_without_a_terminal_and_where_the_script_di
     }
     let _ = child.kill();
     let _ = child.wait();
-    let out = sb.run(&["resume", "1", "--yes"]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(out.stderr.contains("outcome is unknown"), "{}", out.stderr);
-    assert!(out.stderr.contains("no terminal"), "{}", out.stderr);
+    sb.test()
+        .args(["resume", "1", "--yes"])
+        .status(1)
+        .stderr_contains("outcome is unknown")
+        .stderr_contains("no terminal")
+        .run();
     assert_eq!(std::fs::read_to_string(sb.join("log")).expect("log"), "1\n");
 
     // The runbook now asks for another change where the journal recorded the append.
@@ -231,13 +230,10 @@ fn resume_stops_on_an_unknown_outcome_without_a_terminal_and_where_the_script_di
     sb.write("g.rhai", GATED);
     kill_at_gate(&sb, "g.rhai", 1);
     sb.write("g.rhai", &GATED.replace("\"1\\n\"", "\"one\\n\""));
-    let out = sb.run(&["resume", "1", "--allow-changed"]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("resume diverges from run 1 in step `A`"),
-        "{}",
-        out.stderr
-    );
+    sb.test()
+        .args(["resume", "1", "--allow-changed"])
+        .status(1)
+        .stderr_contains("resume diverges from run 1 in step `A`")
+        .run();
     assert_eq!(std::fs::read_to_string(sb.join("log")).expect("log"), "1\n");
 }

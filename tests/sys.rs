@@ -124,8 +124,7 @@ fn ensure_free_refuses_a_backup_larger_than_the_free_space_before_writing() {
 fn disk_of_the_real_filesystem_matches_statvfs_and_a_missing_path_is_named() {
     let sb = Sandbox::new();
     sb.write("disk.rhai", "sys::disk(\".\")\n");
-    let out = sb.run(&["run", "disk.rhai", "--json"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = sb.test().args(["run", "disk.rhai", "--json"]).run();
     let got = &out.json()["result"];
     let path = std::ffi::CString::new(sb.path().to_str().unwrap()).unwrap();
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
@@ -145,15 +144,13 @@ fn disk_of_the_real_filesystem_matches_statvfs_and_a_missing_path_is_named() {
     );
 
     sb.write("missing.rhai", "sys::disk(\"no/such/dir\")\n");
-    let out = sb.run(&["run", "missing.rhai"]);
-    assert_eq!(out.code, 1);
-    assert!(
-        out.stderr.contains(
-            "sys::disk: cannot read the filesystem of no/such/dir: No such file or directory"
-        ),
-        "{}",
-        out.stderr
-    );
+    sb.test()
+        .args(["run", "missing.rhai"])
+        .status(1)
+        .stderr_contains(
+            "sys::disk: cannot read the filesystem of no/such/dir: No such file or directory",
+        )
+        .run();
 }
 
 #[test]
@@ -163,8 +160,10 @@ fn memory_load_and_uptime_agree_with_proc() {
         "host.rhai",
         "#{ mem: sys::memory(), load: sys::load(), up: sys::uptime() }\n",
     );
-    let out = sb.run(&["run", "host.rhai", "--json", "--dry-run"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = sb
+        .test()
+        .args(["run", "host.rhai", "--json", "--dry-run"])
+        .run();
     let got = &out.json()["result"];
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
     let total_kb: u64 = meminfo
@@ -208,20 +207,20 @@ fn process_by_unit_reads_the_units_main_process_and_a_stopped_unit_is_an_error()
     );
     let arg = format!("unit={}", unit.name);
 
-    let out = mgr.ripcord(&sb, &["run", "proc.rhai", "-p", &arg]);
-    assert_eq!(out.code, 1);
-    assert!(
-        out.stderr.contains(&format!(
+    mgr.test(&sb)
+        .args(["run", "proc.rhai", "-p", &arg])
+        .status(1)
+        .stderr_contains(format!(
             "sys::process: {} has no main process: it is inactive (dead)",
             unit.name
-        )),
-        "{}",
-        out.stderr
-    );
+        ))
+        .run();
 
     assert_eq!(mgr.systemctl(&["start", &unit.name]).code, 0);
-    let out = mgr.ripcord(&sb, &["run", "proc.rhai", "-p", &arg, "--json"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = mgr
+        .test(&sb)
+        .args(["run", "proc.rhai", "-p", &arg, "--json"])
+        .run();
     let got = &out.json()["result"];
     assert_eq!(got["p"]["pid"], got["pid"]);
     assert_eq!(got["p"]["name"], "sleep");
