@@ -50,6 +50,9 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_run ON events(run);
 ";
 
+/// Indexes added after the first schema: created on every open, so older journals get them.
+const LATER_INDEXES: &str = "CREATE INDEX IF NOT EXISTS runs_script ON runs(script, id);";
+
 /// The journal's `PRAGMA application_id` ("RPCJ"): how ripcord knows a SQLite file is its
 /// journal and not some other application's database.
 pub const APPLICATION_ID: i32 = 0x5250_434A;
@@ -270,6 +273,8 @@ impl Journal {
                 .map_err(|e| describe(&e))?;
         }
         identity::migrate(&conn).map_err(|e| describe(&e))?;
+        conn.execute_batch(LATER_INDEXES)
+            .map_err(|e| describe(&e))?;
         Ok(Journal {
             conn,
             path: path.to_path_buf(),
@@ -362,6 +367,30 @@ impl Journal {
         rows.collect()
     }
 
+    /// Runs of one script, newest first: a long-lived caller (the watch) finds its own runs
+    /// through the `runs_script` index instead of reading the whole journal.
+    pub fn runs_of(&self, script: &str, limit: usize) -> rusqlite::Result<Vec<RunRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, script, path, sha256, params, operator, host, mode, pid, started, ended, status,
+                    exit_code, step, error, parent
+             FROM runs WHERE script = ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![script, limit as i64], run_row)?;
+        rows.collect()
+    }
+
+    /// The events of kinds `kinds` of every run of one script, in journal order.
+    pub fn script_events(&self, script: &str, kinds: &[&str]) -> rusqlite::Result<Vec<EventRow>> {
+        let marks = vec!["?"; kinds.len()].join(", ");
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT e.id, e.run, e.ts, e.kind, e.step, e.data FROM events e JOIN runs r ON r.id = e.run
+             WHERE r.script = ? AND e.kind IN ({marks}) ORDER BY e.id"
+        ))?;
+        let values = std::iter::once(script).chain(kinds.iter().copied());
+        let rows = stmt.query_map(rusqlite::params_from_iter(values), event_row)?;
+        rows.collect()
+    }
+
     pub fn run(&self, id: i64) -> rusqlite::Result<Option<RunRow>> {
         self.conn
             .query_row(
@@ -378,17 +407,7 @@ impl Journal {
         let mut stmt = self.conn.prepare(
             "SELECT id, run, ts, kind, step, data FROM events WHERE run = ?1 ORDER BY id",
         )?;
-        let rows = stmt.query_map([run], |r| {
-            let data: String = r.get(5)?;
-            Ok(EventRow {
-                id: r.get(0)?,
-                run: r.get(1)?,
-                ts: r.get(2)?,
-                kind: r.get(3)?,
-                step: r.get(4)?,
-                data: serde_json::from_str(&data).unwrap_or(Value::String(data)),
-            })
-        })?;
+        let rows = stmt.query_map([run], event_row)?;
         rows.collect()
     }
 
@@ -497,6 +516,18 @@ impl Journal {
         }
         Ok(())
     }
+}
+
+fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
+    let data: String = r.get(5)?;
+    Ok(EventRow {
+        id: r.get(0)?,
+        run: r.get(1)?,
+        ts: r.get(2)?,
+        kind: r.get(3)?,
+        step: r.get(4)?,
+        data: serde_json::from_str(&data).unwrap_or(Value::String(data)),
+    })
 }
 
 fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {

@@ -7,6 +7,7 @@ use lettre::message::{Mailbox, Message};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{SmtpTransport, Transport};
+use ripcord_runtime::secrets::Secrets;
 use ripcord_runtime::{Failure, Host, NativeResult};
 use serde::Deserialize;
 use serde_json::Value;
@@ -42,9 +43,9 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    /// Read `[notify.email]`; its password becomes a secret of the run.
-    pub fn from_config(host: &Host) -> NativeResult<Server> {
-        let Some(table) = host.config.get("notify").and_then(|n| n.get("email")) else {
+    /// Read `[notify.email]` of `config`; its password becomes a secret of the run.
+    pub fn from_config(config: &Value, secrets: &Secrets) -> NativeResult<Server> {
+        let Some(table) = config.get("notify").and_then(|n| n.get("email")) else {
             return Err(
                 Failure::new("notify::email: the config has no [notify.email] table").hint(
                     "add [notify.email] with server, from (and port, tls, username, password)",
@@ -56,7 +57,7 @@ impl Server {
                 .hint("keys: server, port, tls (\"starttls\", \"tls\" or \"none\"), from, to, username, password")
         })?;
         if let Some(password) = &server.password {
-            host.secrets.add(password);
+            secrets.add(password);
         }
         Ok(server)
     }

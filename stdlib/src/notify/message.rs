@@ -9,7 +9,7 @@ use ripcord_runtime::{Failure, NativeResult};
 
 /// Where a rollback is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Stage {
+pub enum Stage {
     Started,
     Succeeded,
     Failed,
@@ -63,6 +63,21 @@ pub(crate) fn render(stage: Stage, facts: &Map) -> NativeResult<String> {
             known.insert(key.as_str(), text(value));
         }
     }
+    Ok(compose(stage, &known))
+}
+
+/// The same message for a sender that is not a script; facts outside the template's
+/// fields are left out.
+pub fn rollback_text(stage: Stage, facts: &[(&str, String)]) -> String {
+    let known: BTreeMap<&str, String> = facts
+        .iter()
+        .filter(|(k, _)| FIELDS.contains(k))
+        .map(|(k, v)| (*k, v.clone()))
+        .collect();
+    compose(stage, &known)
+}
+
+fn compose(stage: Stage, known: &BTreeMap<&str, String>) -> String {
     let get = |key: &str, default: &str| {
         known
             .get(key)
@@ -93,7 +108,7 @@ pub(crate) fn render(stage: Stage, facts: &Map) -> NativeResult<String> {
         .get("time")
         .cloned()
         .unwrap_or_else(ripcord_runtime::time::now_rfc3339);
-    Ok(format!(
+    format!(
         "{headline}\n\nRollback Status Update\nTime: {time}\nStatus: {}\nReason: {reason}\n\
          Impact: {}\nETA: {eta}\nNext Update: {}",
         stage.status(),
@@ -106,7 +121,7 @@ pub(crate) fn render(stage: Stage, facts: &Map) -> NativeResult<String> {
                 Stage::Failed => "after the next attempt",
             }
         ),
-    ))
+    )
 }
 
 fn text(value: &Dynamic) -> String {

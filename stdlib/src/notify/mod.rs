@@ -10,10 +10,12 @@
 mod email;
 mod http;
 mod message;
+pub mod outbound;
 mod policy;
 
 use reqwest::{Method, Url};
 use ripcord_runtime::rhai::{Dynamic, EvalAltResult, Map, NativeCallContext};
+use ripcord_runtime::secrets::Secrets;
 use ripcord_runtime::{
     Change, Decl, Effect, Failure, Host, NativeModule, NativeResult, RhaiResult,
 };
@@ -214,36 +216,48 @@ fn text_payload(text: &str) -> Map {
 
 fn slack(ctx: &NativeCallContext, webhook: &str, message: Map, opts: Map) -> RhaiResult<Map> {
     let host = Host::of(ctx)?;
-    let prepared = (|| -> NativeResult<_> {
-        let options = Options::parse("notify::slack", &opts, COMMON)?;
-        let url = secret_url(&host, "notify::slack", webhook)?;
-        if !message.contains_key("text") && !message.contains_key("blocks") {
-            return Err(
-                Failure::new("notify::slack: the message has neither `text` nor `blocks`")
-                    .hint("pass a string, or a map with `text` (and `blocks`)"),
-            );
-        }
-        let body = to_json("notify::slack", &Dynamic::from_map(message.clone()))?;
-        let preview = headline(
-            body.get("text")
-                .and_then(Value::as_str)
-                .unwrap_or("(blocks)"),
-        );
-        let post = Post::json(url, Method::POST, Vec::new(), &body);
-        Ok((options, post, preview))
-    })();
-    let (options, post, preview) = prepared.map_err(|f| f.at(ctx))?;
+    let (options, post, preview) =
+        prepare_slack(&host, webhook, message, &opts).map_err(|f| f.at(ctx))?;
     let change =
         Change::new("notify::slack", format!("post to Slack: {preview}")).arg("text", preview);
+    let policy = options.policy;
     send_http(
         ctx,
         &host,
         change,
         post,
-        options.policy,
+        policy,
         "the Slack webhook",
         |_| Map::new(),
     )
+}
+
+/// Check the options and the message; the post and its one-line preview.
+fn prepare_slack(
+    host: &Host,
+    webhook: &str,
+    message: Map,
+    opts: &Map,
+) -> NativeResult<(Options, Post, String)> {
+    let options = Options::parse("notify::slack", opts, COMMON)?;
+    let url = secret_url(&host.secrets, "notify::slack", webhook)?;
+    if !message.contains_key("text") && !message.contains_key("blocks") {
+        return Err(
+            Failure::new("notify::slack: the message has neither `text` nor `blocks`")
+                .hint("pass a string, or a map with `text` (and `blocks`)"),
+        );
+    }
+    let body = to_json("notify::slack", &Dynamic::from_map(message))?;
+    let preview = headline(
+        body.get("text")
+            .and_then(Value::as_str)
+            .unwrap_or("(blocks)"),
+    );
+    Ok((
+        options,
+        Post::json(url, Method::POST, Vec::new(), &body),
+        preview,
+    ))
 }
 
 fn pagerduty_opts(ctx: NativeCallContext, key: &str, event: Map, opts: Map) -> RhaiResult<Map> {
@@ -252,27 +266,9 @@ fn pagerduty_opts(ctx: NativeCallContext, key: &str, event: Map, opts: Map) -> R
 
 fn pagerduty(ctx: &NativeCallContext, key: &str, event: Map, opts: Map) -> RhaiResult<Map> {
     let host = Host::of(ctx)?;
-    let prepared = (|| -> NativeResult<_> {
-        let options = Options::parse("notify::pagerduty", &opts, PAGERDUTY_OPTIONS)?;
-        if key.trim().is_empty() {
-            return Err(Failure::new("notify::pagerduty: the routing key is empty")
-                .hint("set [notify.pagerduty] routing_key in the config (an Events API v2 integration key)"));
-        }
-        host.secrets.add(key);
-        let event = pagerduty_body(key, &event)?;
-        let endpoint = options
-            .url
-            .clone()
-            .or_else(|| config_text(&host, "pagerduty", "url"))
-            .unwrap_or_else(|| PAGERDUTY_URL.to_string());
-        let url = parse_url("notify::pagerduty", &endpoint)?;
-        Ok((options, event, url))
-    })();
-    let (options, body, url) = prepared.map_err(|f| f.at(ctx))?;
-    let action = body["event_action"]
-        .as_str()
-        .unwrap_or("trigger")
-        .to_string();
+    let (options, body, url) =
+        prepare_pagerduty(&host, key, event, &opts).map_err(|f| f.at(ctx))?;
+    let action = body["event_action"].as_str().unwrap_or("trigger");
     let what = body["payload"]["summary"]
         .as_str()
         .or(body["dedup_key"].as_str())
@@ -289,25 +285,50 @@ fn pagerduty(ctx: &NativeCallContext, key: &str, event: Map, opts: Map) -> RhaiR
         post,
         options.policy,
         "PagerDuty",
-        |answer| {
-            let mut extra = Map::new();
-            if let Some(key) = serde_json::from_str::<Value>(&answer.body)
-                .ok()
-                .and_then(|v| {
-                    v.get("dedup_key")
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                })
-            {
-                extra.insert("dedup_key".into(), key.into());
-            }
-            extra
-        },
+        dedup_key_of,
     )
 }
 
+/// Check the options, the key and the event; the Events API v2 body and the endpoint.
+fn prepare_pagerduty(
+    host: &Host,
+    key: &str,
+    event: Map,
+    opts: &Map,
+) -> NativeResult<(Options, Value, Url)> {
+    let options = Options::parse("notify::pagerduty", opts, PAGERDUTY_OPTIONS)?;
+    if key.trim().is_empty() {
+        return Err(Failure::new("notify::pagerduty: the routing key is empty")
+            .hint("set [notify.pagerduty] routing_key in the config (an Events API v2 integration key)"));
+    }
+    host.secrets.add(key);
+    let event = to_json("notify::pagerduty", &Dynamic::from_map(event))?;
+    let body = pagerduty_body(key, &event.as_object().cloned().unwrap_or_default())?;
+    let endpoint = options
+        .url
+        .clone()
+        .or_else(|| config_text(&host.config, "pagerduty", "url"))
+        .unwrap_or_else(|| PAGERDUTY_URL.to_string());
+    let url = parse_url("notify::pagerduty", &endpoint)?;
+    Ok((options, body, url))
+}
+
+/// The incident key PagerDuty answered with, for the script to resolve it later.
+fn dedup_key_of(answer: &http::Answer) -> Map {
+    let mut extra = Map::new();
+    let answered = serde_json::from_str::<Value>(&answer.body).ok();
+    if let Some(key) = answered
+        .as_ref()
+        .and_then(|v| v.get("dedup_key"))
+        .and_then(Value::as_str)
+    {
+        extra.insert("dedup_key".into(), key.into());
+    }
+    extra
+}
+
 /// The Events API v2 body for `event`, checked as PagerDuty checks it.
-fn pagerduty_body(key: &str, event: &Map) -> NativeResult<Value> {
+fn pagerduty_body(key: &str, map: &serde_json::Map<String, Value>) -> NativeResult<Value> {
     const KNOWN: &[&str] = &[
         "action",
         "dedup_key",
@@ -319,8 +340,6 @@ fn pagerduty_body(key: &str, event: &Map) -> NativeResult<Value> {
         "class",
         "custom_details",
     ];
-    let event = to_json("notify::pagerduty", &Dynamic::from_map(event.clone()))?;
-    let map = event.as_object().cloned().unwrap_or_default();
     if let Some(unknown) = map.keys().find(|k| !KNOWN.contains(&k.as_str())) {
         return Err(Failure::new(format!(
             "notify::pagerduty: unknown event field `{unknown}`"
@@ -334,7 +353,7 @@ fn pagerduty_body(key: &str, event: &Map) -> NativeResult<Value> {
         body["dedup_key"] = dedup.into();
     }
     match action.as_str() {
-        "trigger" => body["payload"] = trigger_payload(&map)?,
+        "trigger" => body["payload"] = trigger_payload(map)?,
         "acknowledge" | "resolve" if body.get("dedup_key").is_none() => {
             return Err(Failure::new(format!(
                 "notify::pagerduty: to {action} an incident, give its `dedup_key`"
@@ -386,43 +405,7 @@ fn webhook_opts(ctx: NativeCallContext, url: &str, body: Dynamic, opts: Map) -> 
 
 fn webhook(ctx: &NativeCallContext, url: &str, body: Dynamic, opts: Map) -> RhaiResult<Map> {
     let host = Host::of(ctx)?;
-    let prepared = (|| -> NativeResult<_> {
-        let options = Options::parse("notify::webhook", &opts, WEBHOOK_OPTIONS)?;
-        let url = secret_url(&host, "notify::webhook", url)?;
-        let method = match &options.method {
-            None => Method::POST,
-            Some(m) => Method::from_bytes(m.to_ascii_uppercase().as_bytes()).map_err(|_| {
-                Failure::new(format!("notify::webhook: `{m}` is not an HTTP method"))
-            })?,
-        };
-        for (name, value) in &options.headers {
-            if ripcord_runtime::secrets::is_secret_header(name) {
-                host.secrets.add(value);
-                if let Some((_, credential)) = value.split_once(' ') {
-                    host.secrets.add(credential.trim());
-                }
-            }
-        }
-        let post = if body.is_string() {
-            let text = body.to_string();
-            Post {
-                url,
-                method,
-                headers: options.headers.clone(),
-                body: text.into_bytes(),
-                content_type: "text/plain; charset=utf-8",
-            }
-        } else {
-            Post::json(
-                url,
-                method,
-                options.headers.clone(),
-                &to_json("notify::webhook", &body)?,
-            )
-        };
-        Ok((options, post))
-    })();
-    let (options, post) = prepared.map_err(|f| f.at(ctx))?;
+    let (options, post) = prepare_webhook(&host, url, &body, &opts).map_err(|f| f.at(ctx))?;
     let change = Change::new(
         "notify::webhook",
         format!(
@@ -431,15 +414,52 @@ fn webhook(ctx: &NativeCallContext, url: &str, body: Dynamic, opts: Map) -> Rhai
             post.body.len()
         ),
     );
-    send_http(
-        ctx,
-        &host,
-        change,
-        post,
-        options.policy,
-        "the webhook",
-        |_| Map::new(),
-    )
+    let policy = options.policy;
+    send_http(ctx, &host, change, post, policy, "the webhook", |_| {
+        Map::new()
+    })
+}
+
+/// Check the options, URL and method; a string body goes as text, anything else as JSON.
+fn prepare_webhook(
+    host: &Host,
+    url: &str,
+    body: &Dynamic,
+    opts: &Map,
+) -> NativeResult<(Options, Post)> {
+    let options = Options::parse("notify::webhook", opts, WEBHOOK_OPTIONS)?;
+    let url = secret_url(&host.secrets, "notify::webhook", url)?;
+    let method = match &options.method {
+        None => Method::POST,
+        Some(m) => Method::from_bytes(m.to_ascii_uppercase().as_bytes())
+            .map_err(|_| Failure::new(format!("notify::webhook: `{m}` is not an HTTP method")))?,
+    };
+    learn_header_secrets(&host.secrets, &options.headers);
+    let headers = options.headers.clone();
+    let post = if body.is_string() {
+        Post {
+            url,
+            method,
+            headers,
+            body: body.to_string().into_bytes(),
+            content_type: "text/plain; charset=utf-8",
+        }
+    } else {
+        Post::json(url, method, headers, &to_json("notify::webhook", body)?)
+    };
+    Ok((options, post))
+}
+
+/// `Authorization: Bearer X` and the like: the value and the credential after the scheme.
+fn learn_header_secrets(secrets: &Secrets, headers: &[(String, String)]) {
+    for (name, value) in headers {
+        if ripcord_runtime::secrets::is_secret_header(name) {
+            secrets.add(value);
+            if let Some((_, credential)) = value.split_once(' ') {
+                secrets.add(credential.trim());
+            }
+        }
+    }
 }
 
 fn email_opts(
@@ -460,13 +480,8 @@ fn email(
     opts: Map,
 ) -> RhaiResult<Map> {
     let host = Host::of(ctx)?;
-    let prepared = (|| -> NativeResult<_> {
-        let options = Options::parse("notify::email", &opts, COMMON)?;
-        let server = email::Server::from_config(&host)?;
-        let message = email::build(&server, to, subject, body)?;
-        Ok((options, server, message))
-    })();
-    let (options, server, message) = prepared.map_err(|f| f.at(ctx))?;
+    let (options, server, message) =
+        prepare_email(&host, to, subject, body, &opts).map_err(|f| f.at(ctx))?;
     let change = Change::new(
         "notify::email",
         format!(
@@ -487,6 +502,20 @@ fn email(
         map.insert("ms".into(), Dynamic::from_int(sent.ms as i64));
         Ok(map)
     })
+}
+
+/// Check the options, the `[notify.email]` server and every address.
+fn prepare_email(
+    host: &Host,
+    to: &str,
+    subject: &str,
+    body: &str,
+    opts: &Map,
+) -> NativeResult<(Options, email::Server, lettre::Message)> {
+    let options = Options::parse("notify::email", opts, COMMON)?;
+    let server = email::Server::from_config(&host.config, &host.secrets)?;
+    let message = email::build(&server, to, subject, body)?;
+    Ok((options, server, message))
 }
 
 // ---- delivery -----------------------------------------------------------------------------
@@ -579,25 +608,25 @@ fn parse_url(function: &str, text: &str) -> NativeResult<Url> {
 }
 
 /// A webhook URL carries its credential in the path: the URL and the path are secrets.
-fn secret_url(host: &Host, function: &str, text: &str) -> NativeResult<Url> {
-    host.secrets.add(text.trim());
+fn secret_url(secrets: &Secrets, function: &str, text: &str) -> NativeResult<Url> {
+    secrets.add(text.trim());
     let url = parse_url(function, text)?;
-    host.secrets.add(url.as_str());
+    secrets.add(url.as_str());
     let tail = match url.query() {
         Some(q) => format!("{}?{q}", url.path()),
         None => url.path().to_string(),
     };
     if tail.len() > 1 {
-        host.secrets.add(&tail);
+        secrets.add(&tail);
     }
     if let Some(password) = url.password() {
-        host.secrets.add(password);
+        secrets.add(password);
     }
     Ok(url)
 }
 
-fn config_text(host: &Host, table: &str, key: &str) -> Option<String> {
-    host.config
+fn config_text(config: &Value, table: &str, key: &str) -> Option<String> {
+    config
         .get("notify")?
         .get(table)?
         .get(key)?

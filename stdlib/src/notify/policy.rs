@@ -36,7 +36,7 @@ pub(crate) struct Options {
 
 /// Whether a failed notification fails the run, and how it is retried.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Policy {
+pub struct Policy {
     pub required: bool,
     /// Per attempt.
     pub timeout: Duration,
