@@ -26,3 +26,4 @@ mod snapshot;
 mod sys;
 mod terminal;
 mod watch;
+mod watch_notify;

@@ -162,7 +162,7 @@ fn watch_under_systemd_acts_once_after_sustain_and_not_again_after_a_kill() {
     let demo = Demo::start();
     let mut text = std::fs::read_to_string(demo.config()).unwrap();
     text.push_str(
-        "\n[watch]\nevery = \"1s\"\nsustain = 2\nthen = \"rollback\"\nconfirm = \"yes\"\nheartbeat = \"2s\"\ncooldown = \"1s\"\n[watch.then_params]\noption = \"git\"\ntarget = \"v1.4.2\"\n",
+        "\n[watch]\nevery = \"1s\"\nsustain = 2\nthen = \"rollback\"\nconfirm = \"yes\"\nheartbeat = \"2s\"\ncooldown = \"1s\"\n[watch.params]\ndisk_pct_p1 = \"100\"\nmemory_pct_p1 = \"100\"\n[watch.then_params]\noption = \"git\"\ntarget = \"v1.4.2\"\n",
     );
     std::fs::write(demo.config(), text).unwrap();
     let config = demo.config().display().to_string();
@@ -206,7 +206,7 @@ fn watch_under_systemd_acts_once_after_sustain_and_not_again_after_a_kill() {
         demo.events("watch.held")[0]["why"]
             .as_str()
             .unwrap()
-            .contains("max_actions is 1")
+            .contains("an automatic action already ran for this incident")
     );
 
     // A crash: systemd restarts the watch; the journal keeps it from acting again.

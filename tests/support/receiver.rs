@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,8 @@ pub enum Reply {
     Status(u16, &'static str),
     /// Read the request, then say nothing for this long.
     Silence(Duration),
+    /// Read the request, answer 200 once the test sets the flag (at most two minutes later).
+    HoldUntil(Arc<AtomicBool>),
 }
 
 /// An HTTP receiver; the Nth request gets the Nth reply (the last one repeats).
@@ -115,6 +118,16 @@ fn serve(stream: TcpStream, reply: Reply, log: &Mutex<Vec<Seen>>) {
             );
         }
         Reply::Silence(d) => std::thread::sleep(d),
+        Reply::HoldUntil(flag) => {
+            let until = Instant::now() + Duration::from_secs(120);
+            while !flag.load(Ordering::SeqCst) && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = write!(
+                stream,
+                "HTTP/1.1 202 X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+            );
+        }
     }
 }
 

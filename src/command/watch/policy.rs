@@ -52,11 +52,18 @@ struct Table {
     /// String values only: params arrive as strings on the command line too.
     #[serde(default)]
     then_params: std::collections::BTreeMap<String, String>,
+    /// Params of the trigger runbook (a unit's watch has no -p flags).
+    #[serde(default)]
+    params: std::collections::BTreeMap<String, String>,
     max_actions: Option<u32>,
     cooldown: Option<String>,
     confirm: Option<String>,
     heartbeat: Option<String>,
     shadow: Option<bool>,
+    /// Tell `[notify]`'s channels (default true when `[notify]` has any).
+    notify: Option<bool>,
+    notify_timeout: Option<String>,
+    notify_retries: Option<u32>,
 }
 
 /// The policy a watch runs with.
@@ -68,10 +75,17 @@ pub struct Policy {
     pub auto: Vec<String>,
     pub then: Option<String>,
     pub then_params: Vec<(String, String)>,
+    /// The trigger runbook's params from `[watch.params]`; -p flags override them.
+    pub params: Vec<(String, String)>,
     pub max_actions: u32,
     pub cooldown: Duration,
     pub confirm_yes: bool,
     pub heartbeat: Duration,
+    pub notify: bool,
+    /// Per attempt of one notice to one channel.
+    pub notify_timeout: Duration,
+    /// Attempts after the first, 1 s apart, doubling.
+    pub notify_retries: u32,
 }
 
 impl Policy {
@@ -134,10 +148,21 @@ impl Policy {
             auto,
             then: args.then.clone().or(table.then),
             then_params,
+            params: table.params.into_iter().collect(),
             max_actions: args.max_actions.or(table.max_actions).unwrap_or(1),
             cooldown: duration(&args.cooldown, &table.cooldown, "cooldown", "10m")?,
             confirm_yes,
             heartbeat: duration(&args.heartbeat, &table.heartbeat, "heartbeat", "10m")?,
+            notify: table.notify.unwrap_or(true),
+            notify_timeout: duration(&None, &table.notify_timeout, "notify_timeout", "5s")?,
+            notify_retries: match table.notify_retries.unwrap_or(2) {
+                n @ 0..=10 => n,
+                n => {
+                    return Err(format!(
+                        "watch notify_retries: {n} is too many\nhelp: 0 to 10; each retry waits longer (1 s, doubling)"
+                    ));
+                }
+            },
         })
     }
 

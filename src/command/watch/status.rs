@@ -10,6 +10,8 @@ use crate::error::Error;
 
 /// State changes shown by `status`.
 const RECENT: usize = 5;
+/// Watch runs read (the newest; `restarts` counts at most this many).
+const RUNS: usize = 1000;
 
 pub fn status(ctx: &Context, triggers: &str, as_json: bool) -> crate::error::Result {
     match report(ctx, triggers) {
@@ -32,10 +34,10 @@ fn report(ctx: &Context, triggers: &str) -> Result<Value, String> {
     let key = state::key(&super::name_of(triggers));
     let journal = Journal::open(&ctx.journal)?;
     let runs: Vec<_> = journal
-        .runs(100_000)
+        .runs_of(&key, RUNS)
         .map_err(|e| e.to_string())?
         .into_iter()
-        .filter(|r| r.script == key && r.mode != "rearm")
+        .filter(|r| r.mode != "rearm")
         .collect();
     let Some(current) = runs.first() else {
         return Err(format!(
@@ -44,7 +46,9 @@ fn report(ctx: &Context, triggers: &str) -> Result<Value, String> {
         ));
     };
     let memory = state::memory(&journal, &key)?;
-    let events = state::watch_events(&journal, &key)?;
+    let events = journal
+        .script_events(&key, &["watch.state", "watch.heartbeat"])
+        .map_err(|e| e.to_string())?;
     let of = |kind: &str| -> Vec<&EventRow> { events.iter().filter(|e| e.kind == kind).collect() };
     let states: Vec<Value> = of("watch.state")
         .iter()
@@ -68,6 +72,8 @@ fn report(ctx: &Context, triggers: &str) -> Result<Value, String> {
         "last_action": memory.last_action,
         "last_action_outcome": memory.last_outcome,
         "restarts": runs.len().saturating_sub(1),
+        "incident": memory.incident.as_ref().map(|i| json!({ "id": i.id, "acted": i.acted })),
+        "undelivered_notices": memory.undelivered.len(),
     }))
 }
 
@@ -118,5 +124,14 @@ fn print_report(triggers: &str, r: &Value) {
             println!("last action: {at}, did not finish (the watch stopped during it)")
         }
         _ => println!("last action: none"),
+    }
+    if let Some(id) = r["incident"]["id"].as_str() {
+        println!("open incident: {id}");
+    }
+    if r["undelivered_notices"].as_u64().unwrap_or(0) > 0 {
+        println!(
+            "notices not yet delivered to every channel: {} (the watch sends them when it runs)",
+            r["undelivered_notices"]
+        );
     }
 }

@@ -1,0 +1,431 @@
+//! `ripcord watch` telling people: real HTTP receivers (Slack, PagerDuty, a webhook) and a
+//! real SMTP server on 127.0.0.1, a trigger runbook whose priority the test sets through a
+//! file, and an action runbook that marks each run. One message per incident and stage, the
+//! exact bodies, receivers that are down, answer 500 or hang, and a watch killed before its
+//! notices went out.
+
+use std::process::{Child, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::Sandbox;
+use crate::support::receiver::{Http, Reply, Smtp};
+
+const HOOK_PATH: &str = "/services/T0001/B0002/W4tchHookToken";
+const WEBHOOK_PATH: &str = "/hooks/W4tchWebhookPath";
+const ROUTING_KEY: &str = "W4tchR0ut1ngKeyR0ut1ngKey123456";
+const BEARER: &str = "w4tch-b3arer-t0ken";
+const SMTP_PASSWORD: &str = "w4tch-smtp-Pa55";
+const SECRETS: &[&str] = &[HOOK_PATH, WEBHOOK_PATH, ROUTING_KEY, BEARER, SMTP_PASSWORD];
+
+const TRIGGERS: &str = r#"//! Test triggers: the priority is what the test wrote in a file.
+//! @param level_file
+let p = fs::read(level_file);
+p.trim();
+let findings = if p == "none" { [] } else { [#{ check: "gateway_critical storm", priority: p, detail: "12 events in 15 min" }] };
+#{ priority: p, decision: if p == "none" { "healthy" } else { "rollback now" }, findings: findings }
+"#;
+
+const FIX: &str = r#"//! Test action: marks the run, then ends as told.
+//! @param mark
+//! @param outcome = "ok"
+//! @param reason = ""
+fs::append(mark, "acted\n");
+if outcome == "fail" { fail("cortex did not come back after the rollback"); }
+if outcome == "slow" { time::sleep("300s"); }
+#{ done: true }
+"#;
+
+/// A sandbox with the two runbooks, the receivers and a config naming them.
+struct Rig {
+    sb: Sandbox,
+    slack: Http,
+    pagerduty: Http,
+    webhook: Option<Http>,
+    smtp: Option<Smtp>,
+}
+
+struct Setup {
+    slack: Vec<Reply>,
+    pagerduty: Vec<Reply>,
+    /// None: nothing listens on the webhook's port.
+    webhook: Option<Vec<Reply>>,
+    email: bool,
+    outcome: &'static str,
+    watch: &'static str,
+}
+
+impl Rig {
+    fn new(setup: Setup) -> Rig {
+        let sb = Sandbox::new();
+        let slack = Http::start(setup.slack);
+        let pagerduty = Http::start(setup.pagerduty);
+        let webhook = setup.webhook.map(Http::start);
+        let hook_url = match &webhook {
+            Some(h) => h.url(WEBHOOK_PATH),
+            None => format!("http://127.0.0.1:{}{WEBHOOK_PATH}", closed_port()),
+        };
+        let smtp = setup.email.then(|| Smtp::start(vec!["250 ok"]));
+        let email = smtp.as_ref().map(|s| format!(
+            "[notify.email]\nserver = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nfrom = \"ripcord@example.com\"\nto = \"oncall@example.com\"\nusername = \"ripcord\"\npassword = \"{SMTP_PASSWORD}\"\n",
+            s.port
+        )).unwrap_or_default();
+        sb.write("triggers.rhai", TRIGGERS);
+        sb.write("fix.rhai", FIX);
+        sb.write("level", "none");
+        let mark = sb.join("mark").display().to_string();
+        sb.write(
+            "ripcord.toml",
+            &format!(
+                "[notify]\nservice = \"MCP Cortex\"\n[notify.slack]\nwebhook = \"{}\"\n[notify.pagerduty]\nrouting_key = \"{ROUTING_KEY}\"\nurl = \"{}\"\n\
+                 [notify.webhook]\nurl = \"{hook_url}\"\nheaders = {{ Authorization = \"Bearer {BEARER}\" }}\n{email}\n\
+                 [watch]\nevery = \"1s\"\nsustain = 2\nthen = \"fix\"\ncooldown = \"1s\"\n{}\n\
+                 [watch.then_params]\nmark = \"{mark}\"\noutcome = \"{}\"\n",
+                slack.url(HOOK_PATH),
+                pagerduty.url("/v2/enqueue"),
+                setup.watch,
+                setup.outcome
+            ),
+        );
+        Rig {
+            sb,
+            slack,
+            pagerduty,
+            webhook,
+            smtp,
+        }
+    }
+
+    fn level(&self, priority: &str) {
+        self.sb.write("level", priority);
+    }
+
+    /// Start the watch; its stderr goes to `name`.
+    fn spawn(&self, name: &str) -> Child {
+        let level = self.sb.join("level").display().to_string();
+        let err = std::fs::File::create(self.sb.join(name)).expect("stderr file");
+        self.sb
+            .command(&[
+                "--scripts",
+                self.sb.path().to_str().unwrap(),
+                "watch",
+                "triggers.rhai",
+                "-p",
+                &format!("level_file={level}"),
+                "--config",
+                "ripcord.toml",
+            ])
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .expect("watch")
+    }
+
+    fn stderr(&self, name: &str) -> String {
+        std::fs::read_to_string(self.sb.join(name)).unwrap_or_default()
+    }
+
+    /// Watch events of `kind`, oldest first, with their ids under `_id`.
+    fn events(&self, kind: &str) -> Vec<Value> {
+        let Ok(conn) = rusqlite::Connection::open(self.sb.journal()) else {
+            return Vec::new();
+        };
+        let Ok(mut stmt) = conn.prepare(
+            "SELECT e.id, e.data FROM events e JOIN runs r ON r.id = e.run WHERE r.script = 'watch:triggers' AND e.kind = ?1 ORDER BY e.id",
+        ) else {
+            return Vec::new();
+        };
+        stmt.query_map([kind], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })
+        .map(|rows| {
+            rows.filter_map(Result::ok)
+                .filter_map(|(id, t)| {
+                    let mut v: Value = serde_json::from_str(&t).ok()?;
+                    v["_id"] = id.into();
+                    Some(v)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+    }
+
+    fn deliveries(&self, channel: &str) -> Vec<Value> {
+        self.events("watch.delivery")
+            .into_iter()
+            .filter(|d| d["channel"] == channel)
+            .collect()
+    }
+
+    fn marks(&self) -> usize {
+        std::fs::read_to_string(self.sb.join("mark"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    }
+
+    /// Wait (generously: the machine is shared) until `ok` holds.
+    fn wait(&self, what: &str, ok: impl Fn(&Rig) -> bool) {
+        let until = Instant::now() + Duration::from_secs(120);
+        while !ok(self) {
+            assert!(
+                Instant::now() < until,
+                "timed out waiting for {what}; notices: {:?}",
+                self.events("watch.notice")
+                    .iter()
+                    .map(|n| n["stage"].clone())
+                    .collect::<Vec<_>>()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// No secret in the journal (file and WAL) or in the watch's stderr files.
+    fn assert_no_secrets(&self, stderr_files: &[&str]) {
+        let mut journal = Vec::new();
+        for suffix in ["", "-wal"] {
+            let path = format!("{}{suffix}", self.sb.journal().display());
+            journal.extend(std::fs::read(path).unwrap_or_default());
+        }
+        let journal = String::from_utf8_lossy(&journal);
+        for secret in SECRETS {
+            assert!(!journal.contains(secret), "{secret} in the journal");
+            for name in stderr_files {
+                let text = self.stderr(name);
+                assert!(!text.contains(secret), "{secret} in {name}:\n{text}");
+            }
+        }
+    }
+}
+
+/// A port nothing listens on (bound, then released).
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+fn stop(mut child: Child) -> Option<i32> {
+    // SAFETY: ending the watch this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait().expect("wait").code()
+}
+
+fn kill(mut child: Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn stages(rig: &Rig) -> Vec<String> {
+    rig.events("watch.notice")
+        .iter()
+        .map(|n| n["stage"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn watch_tells_every_channel_once_per_stage_and_resolves_when_healthy() {
+    let rig = Rig::new(Setup {
+        slack: vec![Reply::Status(200, "ok")],
+        pagerduty: vec![Reply::Status(202, r#"{"status":"success"}"#)],
+        webhook: Some(vec![Reply::Status(204, "")]),
+        email: true,
+        outcome: "fail",
+        watch: "notify_timeout = \"5s\"\nnotify_retries = 1\nheartbeat = \"1s\"",
+    });
+    let watch = rig.spawn("watch.err");
+    rig.wait("a quiet evaluation", |r| {
+        r.events("watch.state")
+            .iter()
+            .any(|e| e["phase"] == "quiet")
+    });
+    rig.level("P0");
+    rig.wait("the failed action and the hold after it", |r| {
+        !r.events("watch.action.end").is_empty() && stages(r).contains(&"held".to_string())
+    });
+    // The storm goes on for a while: no more messages, no second action.
+    let beats = rig.events("watch.heartbeat").len();
+    rig.wait("more sustained evaluations", |r| {
+        r.events("watch.heartbeat").len() >= beats + 2
+    });
+    rig.level("none");
+    rig.wait("the incident to close", |r| {
+        !r.events("watch.incident.close").is_empty()
+    });
+    rig.wait("every delivery", |r| r.events("watch.delivery").len() >= 16);
+    assert_eq!(stop(watch), Some(130));
+
+    assert_eq!(stages(&rig), ["acting", "failed", "held", "resolved"]);
+    assert_eq!(rig.marks(), 1, "one action for the incident");
+    let end = &rig.events("watch.action.end")[0];
+    assert_eq!(end["status"], "failed", "{end}");
+    let deliveries = rig.events("watch.delivery");
+    assert_eq!(deliveries.len(), 16, "4 notices x 4 channels");
+    assert!(deliveries.iter().all(|d| d["ok"] == true), "{deliveries:?}");
+
+    // Slack: the documented {"text": ...} body, one per stage.
+    let slack: Vec<String> = rig
+        .slack
+        .seen()
+        .iter()
+        .map(|s| s.json()["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(slack.len(), 4, "{slack:#?}");
+    assert!(
+        slack[0].starts_with("[ripcord watch] P0 sustained on "),
+        "{}",
+        slack[0]
+    );
+    assert!(
+        slack[0]
+            .contains("running fix automatically - gateway_critical storm (12 events in 15 min)")
+    );
+    assert!(
+        slack[1].starts_with("Rollback FAILED for MCP Cortex - Reason: ripcord watch: P0 gateway_critical storm (12 events in 15 min) - Error: fix (run "),
+        "{}",
+        slack[1]
+    );
+    assert!(slack[1].contains("failed: cortex did not come back after the rollback\n"));
+    assert!(slack[1].contains("\nStatus: FAILED\n"));
+    assert!(
+        slack[2].contains("NOT acting: an automatic action already ran for this incident"),
+        "{}",
+        slack[2]
+    );
+    assert!(
+        slack[3].starts_with("[ripcord watch] healthy again on "),
+        "{}",
+        slack[3]
+    );
+
+    // PagerDuty: one incident (one dedup key), triggered, updated, resolved.
+    let pages: Vec<Value> = rig.pagerduty.seen().iter().map(|s| s.json()).collect();
+    assert_eq!(pages.len(), 4, "{pages:#?}");
+    let key = pages[0]["dedup_key"].as_str().unwrap().to_string();
+    assert!(
+        key.starts_with("ripcord-watch:") && key.contains(":triggers-"),
+        "{key}"
+    );
+    for (page, severity) in pages[..3].iter().zip(["critical", "critical", "critical"]) {
+        assert_eq!(page["routing_key"], ROUTING_KEY);
+        assert_eq!(page["event_action"], "trigger");
+        assert_eq!(page["dedup_key"], key.as_str());
+        assert_eq!(page["payload"]["severity"], severity);
+        assert_eq!(page["payload"]["component"], "ripcord watch");
+    }
+    assert_eq!(
+        pages[3],
+        serde_json::json!({ "routing_key": ROUTING_KEY, "event_action": "resolve", "dedup_key": key })
+    );
+
+    // The webhook: the stage as JSON, with the configured header.
+    let hooks = rig.webhook.as_ref().unwrap().seen();
+    let hook_stages: Vec<Value> = hooks.iter().map(|h| h.json()["stage"].clone()).collect();
+    assert_eq!(hook_stages, ["acting", "failed", "held", "resolved"]);
+    assert_eq!(hooks[0].path, WEBHOOK_PATH);
+    assert_eq!(
+        hooks[0].header("authorization"),
+        Some(format!("Bearer {BEARER}").as_str())
+    );
+    assert_eq!(hooks[1].json()["incident"], hooks[0].json()["incident"]);
+
+    // Email: four mails to the on-call address.
+    let smtp = rig.smtp.as_ref().unwrap();
+    let mails = smtp.mails();
+    assert_eq!(mails.len(), 4);
+    assert!(
+        mails.iter().all(|m| m.to == ["<oncall@example.com>"]),
+        "{mails:?}"
+    );
+    assert!(
+        mails[1]
+            .data
+            .contains("Subject: [ripcord watch] Rollback FAILED for MCP Cortex"),
+        "{}",
+        mails[1].data
+    );
+    rig.assert_no_secrets(&["watch.err"]);
+}
+
+#[test]
+fn receivers_that_are_down_fail_or_hang_hold_up_nothing_and_a_killed_watch_sends_later() {
+    let release = Arc::new(AtomicBool::new(false));
+    let rig = Rig::new(Setup {
+        slack: vec![Reply::Status(500, "internal error")],
+        pagerduty: vec![Reply::HoldUntil(release.clone())],
+        webhook: None,
+        email: false,
+        outcome: "ok",
+        watch: "notify_timeout = \"100s\"\nnotify_retries = 1",
+    });
+    rig.level("P0");
+    let watch = rig.spawn("first.err");
+    rig.wait("the action to end", |r| {
+        !r.events("watch.action.end").is_empty()
+    });
+    // PagerDuty still holds the first notice: the evaluations and the action went on.
+    assert!(rig.deliveries("pagerduty").is_empty());
+    assert_eq!(rig.events("watch.action.end")[0]["status"], "ok");
+    rig.wait("slack's failed delivery", |r| {
+        !r.deliveries("slack").is_empty()
+    });
+    let slack = &rig.deliveries("slack")[0];
+    assert_eq!(slack["ok"], false);
+    let error = slack["error"].as_str().unwrap();
+    assert!(
+        error.contains("did not take the notification after 2 attempt(s): HTTP 500"),
+        "{error}"
+    );
+    assert_eq!(rig.slack.seen().len(), 2, "one retry after a 500");
+
+    // Killed while PagerDuty hangs: the notice is journaled, its delivery is not.
+    rig.wait("PagerDuty to hold the first page", |r| {
+        !r.pagerduty.seen().is_empty()
+    });
+    kill(watch);
+    let acting = rig.events("watch.notice")[0].clone();
+    assert_eq!(acting["stage"], "acting");
+    release.store(true, Ordering::SeqCst);
+
+    let watch = rig.spawn("second.err");
+    rig.wait("the acting notice delivered by the next watch", |r| {
+        r.deliveries("pagerduty")
+            .iter()
+            .any(|d| d["notice"] == acting["_id"] && d["ok"] == true)
+    });
+    rig.wait("the webhook that is down, tried", |r| {
+        r.deliveries("webhook")
+            .iter()
+            .any(|d| d["notice"] == acting["_id"])
+    });
+    let down = rig
+        .deliveries("webhook")
+        .into_iter()
+        .find(|d| d["notice"] == acting["_id"])
+        .unwrap();
+    assert_eq!(down["ok"], false);
+    assert!(
+        down["error"].as_str().unwrap().contains("cannot connect"),
+        "{down}"
+    );
+    rig.wait("the hold of the restarted watch", |r| {
+        stages(r).contains(&"held".to_string())
+    });
+    assert_eq!(stop(watch), Some(130));
+    assert_eq!(rig.marks(), 1, "the restarted watch acted again");
+    assert_eq!(rig.events("watch.action.start").len(), 1);
+    let acting_pages = rig
+        .pagerduty
+        .seen()
+        .iter()
+        .filter(|s| s.json()["payload"]["summary"] == acting["notice"]["subject"])
+        .count();
+    assert_eq!(acting_pages, 2, "sent, cut off by the kill, sent again");
+    assert!(
+        rig.stderr("first.err")
+            .contains("slack did not take the notice")
+    );
+    rig.assert_no_secrets(&["first.err", "second.err"]);
+}
