@@ -180,12 +180,7 @@ impl<'a> Watcher<'a> {
             Some(name) => Some(crate::shipped::find(name, &ctx.scripts)?.0),
             None => None,
         };
-        let mut params = policy.params.clone();
-        for p in &args.params {
-            let (k, v) = ripcord_runtime::params::split_assignment(p)?;
-            params.retain(|(name, _)| *name != k);
-            params.push((k, v));
-        }
+        let params = policy::merge_params(&policy.params, &args.params)?;
         let secrets = Secrets::default();
         secrets.learn_config(&config.value)?;
         let channels = if policy.notify {
@@ -211,13 +206,7 @@ impl<'a> Watcher<'a> {
             record.run,
             send,
         )?;
-        let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-        let service = config
-            .value
-            .get("notify")
-            .and_then(|n| text(n, "service"))
-            .or_else(|| text(&config.value, "unit"))
-            .unwrap_or_else(|| triggers.name.clone());
+        let service = service_name(&config.value, &triggers.name);
         Ok(Watcher {
             ctx,
             triggers,
@@ -651,6 +640,15 @@ impl<'a> Watcher<'a> {
         }
         params
     }
+}
+/// The name in messages: `[notify] service`, else the config's `unit`, else the watch's.
+fn service_name(config: &Value, watch: &str) -> String {
+    let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    config
+        .get("notify")
+        .and_then(|n| text(n, "service"))
+        .or_else(|| text(config, "unit"))
+        .unwrap_or_else(|| watch.to_string())
 }
 
 /// The dedup key of an action's result (succeeded, failed or interrupted: one of them).

@@ -80,63 +80,24 @@ pub struct Facts {
 /// communication template.
 pub fn compose(stage: Stage, f: &Facts) -> Notice {
     let host = ripcord_runtime::who::hostname();
-    let then = f.then.as_deref().unwrap_or("the configured runbook");
-    let run = f.run.map(|r| format!(" (run {r})")).unwrap_or_default();
-    let why = f.why.as_deref().unwrap_or("unknown");
-    let subject = match stage {
-        Stage::Warn => format!(
-            "[ripcord watch] {} on {host}: {} - not an automatic priority, a human decides",
-            f.priority, f.reason
+    let (subject, head) = match result_template(stage, f) {
+        Some(template) => (
+            format!("[ripcord watch] {}", template.lines().next().unwrap_or("")),
+            template,
         ),
-        Stage::Acting => format!(
-            "[ripcord watch] {} sustained on {host}: running {then} automatically - {}",
-            f.priority, f.reason
-        ),
-        Stage::WouldAct => format!(
-            "[ripcord watch, shadow] {} sustained on {host}: would run {then} - {} (shadow: nothing done)",
-            f.priority, f.reason
-        ),
-        Stage::Held => format!(
-            "[ripcord watch] {} sustained on {host}, NOT acting: {why} - {}",
-            f.priority, f.reason
-        ),
-        Stage::Succeeded | Stage::Failed | Stage::Interrupted => String::new(),
-        Stage::Resolved => format!(
-            "[ripcord watch] healthy again on {host}: incident {} resolved",
-            f.incident
-        ),
-    };
-    let template = match stage {
-        Stage::Succeeded => Some(rollback_text(RollbackStage::Succeeded, &template_facts(f))),
-        Stage::Failed | Stage::Interrupted => {
-            let mut facts = template_facts(f);
-            let what = if stage == Stage::Interrupted {
-                format!("{then}{run} was interrupted: {why}")
-            } else {
-                format!("{then}{run} failed: {why}")
-            };
-            facts.push(("error", what));
-            Some(rollback_text(RollbackStage::Failed, &facts))
+        None => {
+            let line = headline(stage, f, &host);
+            (line.clone(), line)
         }
-        _ => None,
     };
-    let subject = match &template {
-        Some(text) => format!("[ripcord watch] {}", text.lines().next().unwrap_or("")),
-        None => subject,
-    };
-    let facts = format!(
-        "Incident: {}\nWatch: {} on {host}\nPriority: {}{}",
-        f.incident,
-        f.watch,
-        f.priority,
-        f.run
-            .map(|r| format!("\nAction run: {r} (`ripcord show {r}`)"))
-            .unwrap_or_default()
+    let action = f
+        .run
+        .map(|r| format!("\nAction run: {r} (`ripcord show {r}`)"))
+        .unwrap_or_default();
+    let text = format!(
+        "{head}\n\nIncident: {}\nWatch: {} on {host}\nPriority: {}{action}",
+        f.incident, f.watch, f.priority
     );
-    let text = match &template {
-        Some(t) => format!("{t}\n\n{facts}"),
-        None => format!("{subject}\n\n{facts}"),
-    };
     let details = json!({
         "source": "ripcord watch", "watch": f.watch, "host": host, "incident": f.incident,
         "stage": stage.as_str(), "priority": f.priority, "subject": subject, "text": text,
@@ -148,6 +109,58 @@ pub fn compose(stage: Stage, f: &Facts) -> Notice {
         page: page(stage, f),
         details,
     }
+}
+
+/// The one line of a decision or of the end of an incident.
+fn headline(stage: Stage, f: &Facts, host: &str) -> String {
+    let then = f.then.as_deref().unwrap_or("the configured runbook");
+    let (p, reason) = (&f.priority, &f.reason);
+    match stage {
+        Stage::Warn => format!(
+            "[ripcord watch] {p} on {host}: {reason} - not an automatic priority, a human decides"
+        ),
+        Stage::Acting => {
+            format!(
+                "[ripcord watch] {p} sustained on {host}: running {then} automatically - {reason}"
+            )
+        }
+        Stage::WouldAct => format!(
+            "[ripcord watch, shadow] {p} sustained on {host}: would run {then} - {reason} (shadow: nothing done)"
+        ),
+        Stage::Held => format!(
+            "[ripcord watch] {p} sustained on {host}, NOT acting: {} - {reason}",
+            f.why.as_deref().unwrap_or("unknown")
+        ),
+        Stage::Resolved => format!(
+            "[ripcord watch] healthy again on {host}: incident {} resolved",
+            f.incident
+        ),
+        Stage::Succeeded | Stage::Failed | Stage::Interrupted => String::new(),
+    }
+}
+
+/// The rollback communication template for an action's result (none for a decision).
+fn result_template(stage: Stage, f: &Facts) -> Option<String> {
+    let then = f.then.as_deref().unwrap_or("the configured runbook");
+    let run = f.run.map(|r| format!(" (run {r})")).unwrap_or_default();
+    let why = f.why.as_deref().unwrap_or("unknown");
+    let mut facts = template_facts(f);
+    let (template, error) = match stage {
+        Stage::Succeeded => (RollbackStage::Succeeded, None),
+        Stage::Failed => (
+            RollbackStage::Failed,
+            Some(format!("{then}{run} failed: {why}")),
+        ),
+        Stage::Interrupted => (
+            RollbackStage::Failed,
+            Some(format!("{then}{run} was interrupted: {why}")),
+        ),
+        _ => return None,
+    };
+    if let Some(error) = error {
+        facts.push(("error", error));
+    }
+    Some(rollback_text(template, &facts))
 }
 
 fn template_facts(f: &Facts) -> Vec<(&'static str, String)> {

@@ -104,39 +104,10 @@ impl Policy {
                 .unwrap_or_else(|| default.to_string());
             parse_duration(&text).map_err(|e| format!("watch {name}: {e}"))
         };
-        let auto = match (&args.auto, table.auto) {
-            (Some(list), _) => list.split(',').map(|p| p.trim().to_string()).collect(),
-            (None, Some(list)) => list,
-            (None, None) => vec!["P0".to_string()],
-        };
-        if let Some(bad) = auto
-            .iter()
-            .find(|p| !matches!(p.as_str(), "P0" | "P1" | "P2"))
-        {
-            return Err(format!(
-                "watch auto: `{bad}` is not a priority\nhelp: use P0, P1 or P2 (seed 003: P0 auto-executes)"
-            ));
-        }
-        let confirm = args
-            .confirm
-            .clone()
-            .or(table.confirm)
-            .unwrap_or_else(|| "no".into());
-        let confirm_yes = match confirm.as_str() {
-            "yes" => true,
-            "no" => false,
-            other => {
-                return Err(format!(
-                    "watch confirm: `{other}` is neither yes nor no\nhelp: the automatic action answers confirm() only as told; the default is no"
-                ));
-            }
-        };
-        let mut then_params: Vec<(String, String)> = table.then_params.into_iter().collect();
-        for p in &args.then_params {
-            let (k, v) = ripcord_runtime::params::split_assignment(p)?;
-            then_params.retain(|(name, _)| *name != k);
-            then_params.push((k, v));
-        }
+        let auto = auto_priorities(args.auto.as_deref(), table.auto)?;
+        let confirm_yes = confirm_answer(args.confirm.clone().or(table.confirm))?;
+        let table_then: Vec<_> = table.then_params.into_iter().collect();
+        let then_params = merge_params(&table_then, &args.then_params)?;
         let every = duration(&args.every, &table.every, "every", "30s")?;
         if every < Duration::from_secs(1) {
             return Err("watch every: evaluate at most once a second".into());
@@ -169,6 +140,49 @@ impl Policy {
     pub fn auto_executes(&self, priority: &str) -> bool {
         self.auto.iter().any(|p| p == priority)
     }
+}
+
+/// `--auto P0,P1` over `[watch] auto` over P0 (seed 003: critical auto-executes).
+fn auto_priorities(flag: Option<&str>, table: Option<Vec<String>>) -> Result<Vec<String>, String> {
+    let auto = match (flag, table) {
+        (Some(list), _) => list.split(',').map(|p| p.trim().to_string()).collect(),
+        (None, Some(list)) => list,
+        (None, None) => vec!["P0".to_string()],
+    };
+    match auto
+        .iter()
+        .find(|p| !matches!(p.as_str(), "P0" | "P1" | "P2"))
+    {
+        Some(bad) => Err(format!(
+            "watch auto: `{bad}` is not a priority\nhelp: use P0, P1 or P2 (seed 003: P0 auto-executes)"
+        )),
+        None => Ok(auto),
+    }
+}
+
+/// Whether the action's confirm() is answered yes: only when told so.
+fn confirm_answer(text: Option<String>) -> Result<bool, String> {
+    match text.as_deref().unwrap_or("no") {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        other => Err(format!(
+            "watch confirm: `{other}` is neither yes nor no\nhelp: the automatic action answers confirm() only as told; the default is no"
+        )),
+    }
+}
+
+/// Params from a config table, then each `name=value` flag over them.
+pub fn merge_params(
+    table: &[(String, String)],
+    flags: &[String],
+) -> Result<Vec<(String, String)>, String> {
+    let mut params = table.to_vec();
+    for p in flags {
+        let (k, v) = ripcord_runtime::params::split_assignment(p)?;
+        params.retain(|(name, _)| *name != k);
+        params.push((k, v));
+    }
+    Ok(params)
 }
 
 #[cfg(test)]

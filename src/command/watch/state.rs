@@ -249,22 +249,7 @@ fn remember(memory: &mut Memory, event: &EventRow) {
             })
         }
         "watch.incident.close" => memory.incident = None,
-        "watch.notice" => {
-            memory.noticed.insert((text("incident"), text("key")));
-            let channels = event.data["channels"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|c| c.as_str().map(str::to_string))
-                .collect();
-            memory.undelivered.insert(
-                event.id,
-                Undelivered {
-                    data: event.data.clone(),
-                    channels,
-                },
-            );
-        }
+        "watch.notice" => remember_notice(memory, event),
         "watch.delivery" => {
             let notice = event.data["notice"].as_i64().unwrap_or(0);
             if let Some(pending) = memory.undelivered.get_mut(&notice) {
@@ -276,6 +261,25 @@ fn remember(memory: &mut Memory, event: &EventRow) {
         }
         _ => {}
     }
+}
+
+/// A notice: its dedup key is taken, and it waits for a delivery to each of its channels.
+fn remember_notice(memory: &mut Memory, event: &EventRow) {
+    let text = |k: &str| event.data[k].as_str().unwrap_or("").to_string();
+    memory.noticed.insert((text("incident"), text("key")));
+    let channels = event.data["channels"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.as_str().map(str::to_string))
+        .collect();
+    memory.undelivered.insert(
+        event.id,
+        Undelivered {
+            data: event.data.clone(),
+            channels,
+        },
+    );
 }
 
 /// `ripcord watch rearm`: a short run that says the operator allows actions again.
