@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::support::Sandbox;
 use crate::support::receiver::{Http, Reply, Smtp};
+use crate::support::systemd::{UserManager, manager};
 
 const HOOK_PATH: &str = "/services/T0001/B0002/W4tchHookToken";
 const WEBHOOK_PATH: &str = "/hooks/W4tchWebhookPath";
@@ -23,6 +24,8 @@ const SECRETS: &[&str] = &[HOOK_PATH, WEBHOOK_PATH, ROUTING_KEY, BEARER, SMTP_PA
 
 const TRIGGERS: &str = r#"//! Test triggers: the priority is what the test wrote in a file.
 //! @param level_file
+//! @param pause = "0s": how long each evaluation takes
+time::sleep(pause);
 let p = fs::read(level_file);
 p.trim();
 let findings = if p == "none" { [] } else { [#{ check: "gateway_critical storm", priority: p, detail: "12 events in 15 min" }] };
@@ -42,6 +45,8 @@ if outcome == "slow" { time::sleep("300s"); }
 /// A sandbox with the two runbooks, the receivers and a config naming them.
 struct Rig {
     sb: Sandbox,
+    /// The trigger runbook's name: the watch is `watch:NAME` in the journal.
+    name: &'static str,
     slack: Http,
     pagerduty: Http,
     webhook: Option<Http>,
@@ -49,6 +54,7 @@ struct Rig {
 }
 
 struct Setup {
+    name: &'static str,
     slack: Vec<Reply>,
     pagerduty: Vec<Reply>,
     /// None: nothing listens on the webhook's port.
@@ -73,16 +79,18 @@ impl Rig {
             "[notify.email]\nserver = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nfrom = \"ripcord@example.com\"\nto = \"oncall@example.com\"\nusername = \"ripcord\"\npassword = \"{SMTP_PASSWORD}\"\n",
             s.port
         )).unwrap_or_default();
-        sb.write("triggers.rhai", TRIGGERS);
+        sb.write(&format!("{}.rhai", setup.name), TRIGGERS);
         sb.write("fix.rhai", FIX);
         sb.write("level", "none");
         let mark = sb.join("mark").display().to_string();
+        let level = sb.join("level").display().to_string();
         sb.write(
             "ripcord.toml",
             &format!(
                 "[notify]\nservice = \"MCP Cortex\"\n[notify.slack]\nwebhook = \"{}\"\n[notify.pagerduty]\nrouting_key = \"{ROUTING_KEY}\"\nurl = \"{}\"\n\
                  [notify.webhook]\nurl = \"{hook_url}\"\nheaders = {{ Authorization = \"Bearer {BEARER}\" }}\n{email}\n\
                  [watch]\nevery = \"1s\"\nsustain = 2\nthen = \"fix\"\ncooldown = \"1s\"\n{}\n\
+                 [watch.params]\nlevel_file = \"{level}\"\n\
                  [watch.then_params]\nmark = \"{mark}\"\noutcome = \"{}\"\n",
                 slack.url(HOOK_PATH),
                 pagerduty.url("/v2/enqueue"),
@@ -92,6 +100,7 @@ impl Rig {
         );
         Rig {
             sb,
+            name: setup.name,
             slack,
             pagerduty,
             webhook,
@@ -112,7 +121,7 @@ impl Rig {
                 "--scripts",
                 self.sb.path().to_str().unwrap(),
                 "watch",
-                "triggers.rhai",
+                &format!("{}.rhai", self.name),
                 "-p",
                 &format!("level_file={level}"),
                 "--config",
@@ -134,11 +143,12 @@ impl Rig {
             return Vec::new();
         };
         let Ok(mut stmt) = conn.prepare(
-            "SELECT e.id, e.data FROM events e JOIN runs r ON r.id = e.run WHERE r.script = 'watch:triggers' AND e.kind = ?1 ORDER BY e.id",
+            "SELECT e.id, e.data FROM events e JOIN runs r ON r.id = e.run WHERE r.script = ?1 AND e.kind = ?2 ORDER BY e.id",
         ) else {
             return Vec::new();
         };
-        stmt.query_map([kind], |r| {
+        let script = format!("watch:{}", self.name);
+        stmt.query_map([script.as_str(), kind], |r| {
             Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
         })
         .map(|rows| {
@@ -228,6 +238,7 @@ fn stages(rig: &Rig) -> Vec<String> {
 #[test]
 fn watch_tells_every_channel_once_per_stage_and_resolves_when_healthy() {
     let rig = Rig::new(Setup {
+        name: "triggers",
         slack: vec![Reply::Status(200, "ok")],
         pagerduty: vec![Reply::Status(202, r#"{"status":"success"}"#)],
         webhook: Some(vec![Reply::Status(204, "")]),
@@ -353,6 +364,7 @@ fn watch_tells_every_channel_once_per_stage_and_resolves_when_healthy() {
 fn receivers_that_are_down_fail_or_hang_hold_up_nothing_and_a_killed_watch_sends_later() {
     let release = Arc::new(AtomicBool::new(false));
     let rig = Rig::new(Setup {
+        name: "triggers",
         slack: vec![Reply::Status(500, "internal error")],
         pagerduty: vec![Reply::HoldUntil(release.clone())],
         webhook: None,
@@ -428,4 +440,167 @@ fn receivers_that_are_down_fail_or_hang_hold_up_nothing_and_a_killed_watch_sends
             .contains("slack did not take the notice")
     );
     rig.assert_no_secrets(&["first.err", "second.err"]);
+}
+
+/// The installed watch unit, stopped and removed however the test ends.
+struct WatchUnit<'a> {
+    mgr: &'static UserManager,
+    name: String,
+    rig: &'a Rig,
+}
+
+impl Drop for WatchUnit<'_> {
+    fn drop(&mut self) {
+        self.mgr.systemctl(&["stop", &self.name]);
+        let _ = std::fs::remove_file(self.mgr.unit_dir.join(&self.name));
+        self.mgr.systemctl(&["reset-failed", &self.name]);
+        let _ = &self.rig;
+    }
+}
+
+impl Rig {
+    /// `ripcord watch install NAME --now` for the test's user manager.
+    fn install(&self, mgr: &'static UserManager) -> WatchUnit<'_> {
+        let config_home = mgr.unit_dir.parent().unwrap().parent().unwrap();
+        let out = self
+            .sb
+            .command(&[
+                "--scripts",
+                self.sb.path().to_str().unwrap(),
+                "watch",
+                "install",
+                &format!("{}.rhai", self.name),
+                "--config",
+                "ripcord.toml",
+                "--now",
+            ])
+            .env("XDG_RUNTIME_DIR", &mgr.runtime_dir)
+            .env("XDG_CONFIG_HOME", config_home)
+            .env_remove("DBUS_SESSION_BUS_ADDRESS")
+            .output()
+            .expect("install");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        WatchUnit {
+            mgr,
+            name: String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            rig: self,
+        }
+    }
+
+    fn slack_texts(&self) -> Vec<String> {
+        self.slack
+            .seen()
+            .iter()
+            .map(|s| s.json()["text"].as_str().unwrap_or("").to_string())
+            .collect()
+    }
+}
+
+impl WatchUnit<'_> {
+    /// SIGKILL the watch's main process and wait for systemd to start the next one.
+    fn kill_and_wait_restart(&self) {
+        let starts = self.rig.events("watch.start").len();
+        let out = self
+            .mgr
+            .systemctl(&["kill", "--signal=SIGKILL", "--kill-whom=main", &self.name]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        self.rig.wait("systemd to restart the watch", |r| {
+            r.events("watch.start").len() > starts
+        });
+    }
+}
+
+#[test]
+fn a_watch_killed_mid_action_and_mid_evaluation_under_systemd_acts_once_and_reports_it() {
+    let mgr = manager();
+    let rig = Rig::new(Setup {
+        name: "killwatch",
+        slack: vec![Reply::Status(200, "ok")],
+        pagerduty: vec![Reply::Status(202, r#"{"status":"success"}"#)],
+        webhook: Some(vec![Reply::Status(204, "")]),
+        email: false,
+        outcome: "slow",
+        watch: "heartbeat = \"1s\"\nnotify_timeout = \"10s\"",
+    });
+    rig.level("P0");
+    let unit = rig.install(mgr);
+    assert_eq!(unit.name, "ripcord-watch-killwatch.service");
+
+    // Mid-action: the action (which runs inside the watch) is sleeping when the watch dies.
+    rig.wait("the action to start", |r| r.marks() == 1);
+    rig.wait("the acting message", |r| r.slack.seen().len() == 1);
+    unit.kill_and_wait_restart();
+    rig.wait("the interrupted action reported", |r| {
+        r.events("watch.action.end")
+            .iter()
+            .any(|e| e["status"] == "interrupted" && e["recovered"] == true)
+    });
+    rig.wait("the hold and three messages", |r| r.slack.seen().len() >= 3);
+    let texts = rig.slack_texts();
+    assert!(
+        texts[0].contains("running fix automatically"),
+        "{}",
+        texts[0]
+    );
+    assert!(
+        texts[1].starts_with(
+            "Rollback FAILED for MCP Cortex - Reason: ripcord watch: P0 gateway_critical storm"
+        ),
+        "{}",
+        texts[1]
+    );
+    assert!(
+        texts[1]
+            .contains("was interrupted: the watch stopped during it (killed or crashed); its run "),
+        "{}",
+        texts[1]
+    );
+    assert!(
+        texts[2].contains("NOT acting: an automatic action already ran for this incident"),
+        "{}",
+        texts[2]
+    );
+
+    // Mid-evaluation: each evaluation now takes 2 s against --every 1s, so the watch is inside
+    // one nearly all the time; the next watch neither acts nor repeats a message.
+    let mut config = std::fs::read_to_string(rig.sb.join("ripcord.toml")).unwrap();
+    config = config.replace("[watch.params]\n", "[watch.params]\npause = \"2s\"\n");
+    std::fs::write(rig.sb.join("ripcord.toml"), config).unwrap();
+    unit.kill_and_wait_restart();
+    let beats = rig.events("watch.heartbeat").len();
+    rig.wait("two slow evaluations of the third watch", |r| {
+        r.events("watch.heartbeat").len() >= beats + 2
+    });
+    unit.kill_and_wait_restart();
+    let beats = rig.events("watch.heartbeat").len();
+    rig.wait("two evaluations of the fourth watch", |r| {
+        r.events("watch.heartbeat").len() >= beats + 2
+    });
+    assert_eq!(rig.slack.seen().len(), 3, "{:#?}", rig.slack_texts());
+    assert_eq!(rig.marks(), 1, "acted again after a restart");
+    assert_eq!(rig.events("watch.action.start").len(), 1);
+    assert_eq!(rig.events("watch.action.end").len(), 1);
+
+    rig.level("none");
+    rig.wait("the resolution on Slack and PagerDuty", |r| {
+        r.slack.seen().len() == 4 && r.pagerduty.seen().len() == 4
+    });
+    assert!(rig.slack_texts()[3].starts_with("[ripcord watch] healthy again on "));
+    let pages: Vec<Value> = rig.pagerduty.seen().iter().map(|s| s.json()).collect();
+    let actions: Vec<&str> = pages
+        .iter()
+        .map(|p| p["event_action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["trigger", "trigger", "trigger", "resolve"]);
+    assert!(
+        pages
+            .iter()
+            .all(|p| p["dedup_key"] == pages[0]["dedup_key"])
+    );
+    drop(unit);
+    rig.assert_no_secrets(&[]);
 }
