@@ -3,6 +3,7 @@
 //! same edit buffer.
 
 use std::borrow::Cow;
+use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
 use ripcord_runtime::rhai::Engine;
@@ -25,11 +26,11 @@ pub struct ReplHelper {
     names: Names,
     color: bool,
     /// An engine with the session's syntax (`step`), used only to parse.
-    parser: Arc<Engine>,
+    parser: Rc<Engine>,
 }
 
 impl ReplHelper {
-    pub fn new(catalog: Catalog, names: Names, color: bool, parser: Arc<Engine>) -> Self {
+    pub fn new(catalog: Catalog, names: Names, color: bool, parser: Rc<Engine>) -> Self {
         ReplHelper {
             catalog,
             names,
@@ -212,7 +213,7 @@ mod tests {
             );
         }
         let names = Arc::new(Mutex::new(vec!["stamp".to_string()]));
-        let parser = Arc::new(Engine::new());
+        let parser = Rc::new(Engine::new());
         ReplHelper::new(Catalog::from_modules(&[m]), names, false, parser)
     }
 

@@ -71,7 +71,7 @@ pub fn run(options: Options) -> i32 {
         catalog.clone(),
         names.clone(),
         term::colors(Stream::Stdout),
-        Arc::new(parser),
+        std::rc::Rc::new(parser),
     )));
     if let Some(path) = &options.history {
         if let Some(dir) = path.parent() {

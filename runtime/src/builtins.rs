@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::Effect;
 use crate::failure::{Failure, RhaiResult};
-use crate::host::Host;
+use crate::host::{Host, RunTag};
 use crate::native::{Decl, NativeModule};
 
 pub fn module() -> NativeModule {
@@ -95,9 +95,12 @@ fn fail(ctx: NativeCallContext, message: &str) -> RhaiResult<()> {
 }
 
 fn undo(ctx: NativeCallContext, action: FnPtr) -> RhaiResult<()> {
-    let host = Host::of(&ctx)?;
-    let _ = host.journal("undo.register", json!({ "action": action.fn_name() }));
-    host.push_undo(action);
+    let tag = ctx
+        .tag()
+        .and_then(RunTag::from_tag)
+        .ok_or_else(|| Failure::new("internal error: this engine has no ripcord host").at(&ctx))?;
+    let _ = tag.host.journal("undo.register", json!({ "action": action.fn_name() }));
+    tag.push_undo(action);
     Ok(())
 }
 

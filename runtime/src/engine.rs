@@ -49,7 +49,7 @@ pub fn build(modules: Vec<NativeModule>, host: Arc<Host>, base_dir: &Path) -> En
         base_dir.to_path_buf(),
         host.limits.imports,
     ));
-    engine.set_default_tag(Dynamic::from(host));
+    engine.set_default_tag(Dynamic::from(crate::host::RunTag::new(host)));
     engine
 }
 

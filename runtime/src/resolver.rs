@@ -8,11 +8,11 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use rhai::{Engine, EvalAltResult, Module, ModuleResolver, Position, Scope};
 
-type SharedModule = Arc<Module>;
+type SharedModule = rhai::Shared<Module>;
 
 pub struct RelativeResolver {
     base: PathBuf,
@@ -143,7 +143,7 @@ fn load(
         .map_err(|e| Box::new(EvalAltResult::ErrorInModule(name.clone(), e, pos)))?;
     module.set_id(name);
     module.build_index();
-    Ok(Arc::new(module))
+    Ok(SharedModule::new(module))
 }
 
 /// `a.rhai -> b.rhai -> a.rhai` if importing `key` while `loading` (outermost first) closes a

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rhai::{Dynamic, FnPtr, NativeCallContext, Position};
+use rhai::{Dynamic, NativeCallContext, Position};
 use serde_json::{Value, json};
 
 use crate::failure::{Failure, RhaiResult};
@@ -34,7 +34,7 @@ mod stop;
 pub use injection::Injection;
 pub use mode::Mode;
 pub use operator::{Decision, Inspect, Prompter};
-pub use options::{HostOptions, SubRunner, UndoAction};
+pub use options::{HostOptions, RunTag, SubRunner, UndoAction};
 pub use records::{ChangeRecord, Gate, ObservationRecord, StepRecord, WOULD_ASK};
 pub use stop::Stop;
 
@@ -45,7 +45,6 @@ struct State {
     current: Option<usize>,
     ordinal: usize,
     calls: Vec<(String, u32)>,
-    undo: Vec<UndoAction>,
     gates: Vec<Gate>,
     /// Operator wait inside the current step, taken off its duration when it ends.
     in_step_wait_ms: u64,
@@ -66,6 +65,13 @@ struct State {
 
 /// `print` output beyond this is not journaled (the journal notes how much was left out).
 const JOURNALED_OUTPUT_MAX: usize = 1 << 20;
+
+/// The host is shared with the threads a native function starts (probe fan-out, stop requests),
+/// so it holds no Rhai values: Rhai is built without `sync`, and its values are not `Send`.
+const _: () = {
+    const fn shared_across_threads<T: Send + Sync>() {}
+    shared_across_threads::<Host>();
+};
 
 /// The run's connection to the world.
 pub struct Host {
@@ -124,12 +130,12 @@ impl Host {
     /// The host of the run a native function is called from.
     pub fn of(ctx: &NativeCallContext) -> RhaiResult<Arc<Host>> {
         ctx.tag()
-            .and_then(|t| t.clone().try_cast::<Arc<Host>>())
+            .and_then(Host::from_tag)
             .ok_or_else(|| Failure::new("internal error: this engine has no ripcord host").at(ctx))
     }
 
     pub fn from_tag(tag: &Dynamic) -> Option<Arc<Host>> {
-        tag.clone().try_cast::<Arc<Host>>()
+        RunTag::from_tag(tag).map(|t| t.host)
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -284,17 +290,6 @@ impl Host {
 
     pub fn hold_lock(&self, lock: crate::lock::RunLock) {
         self.state().locks.push(lock);
-    }
-
-    // ---- undo -------------------------------------------------------------------------------
-
-    pub fn push_undo(&self, action: FnPtr) {
-        let step = self.current_step().unwrap_or_else(|| "(setup)".to_string());
-        self.state().undo.push(UndoAction { step, action });
-    }
-
-    pub fn take_undo(&self) -> Vec<UndoAction> {
-        std::mem::take(&mut self.state().undo)
     }
 }
 

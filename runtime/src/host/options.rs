@@ -1,10 +1,12 @@
 //! What a host is built from, and what it keeps for sub-runs and undo.
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use rhai::FnPtr;
+use rhai::{Dynamic, FnPtr};
 use serde_json::Value;
 
 use super::{Injection, Mode, Prompter};
@@ -17,6 +19,36 @@ use crate::secrets::Secrets;
 pub struct UndoAction {
     pub step: String,
     pub action: FnPtr,
+}
+
+/// What an engine carries for its run (its default tag): the host, shared with the threads a
+/// native function may start, and the undo actions, which are Rhai closures and so stay on the
+/// engine's thread (Rhai is built without `sync`: its values are not `Send`).
+#[derive(Clone)]
+pub struct RunTag {
+    pub host: Arc<super::Host>,
+    undo: Rc<RefCell<Vec<UndoAction>>>,
+}
+
+impl RunTag {
+    pub fn new(host: Arc<super::Host>) -> RunTag {
+        RunTag { host, undo: Rc::default() }
+    }
+
+    /// The run tag of an engine's default tag or a call's tag; `None` for an engine without a
+    /// host (e.g. `ripcord check` compiling).
+    pub fn from_tag(tag: &Dynamic) -> Option<RunTag> {
+        tag.read_lock::<RunTag>().map(|t| t.clone())
+    }
+
+    pub fn push_undo(&self, action: FnPtr) {
+        let step = self.host.current_step().unwrap_or_else(|| "(setup)".to_string());
+        self.undo.borrow_mut().push(UndoAction { step, action });
+    }
+
+    pub fn take_undo(&self) -> Vec<UndoAction> {
+        std::mem::take(&mut self.undo.borrow_mut())
+    }
 }
 
 /// What `runbook::run` needs to start a sub-run like the current run.

@@ -39,12 +39,12 @@ pub struct Expect {
     pub of: usize,
     pub timeout: Duration,
     pub interval: Duration,
-    /// The options for each request (`timeout` there is `request_timeout` here).
-    pub request: Map,
 }
 
 impl Expect {
-    pub fn parse(expect: &Map) -> NativeResult<Expect> {
+    /// The expectation, and the options for each request (`timeout` there is
+    /// `request_timeout` here).
+    pub fn parse(expect: &Map) -> NativeResult<(Expect, Map)> {
         const F: &str = "probe::wait";
         check_options(F, expect, OPTIONS)?;
         let get = |key: &str| expect.get(key).filter(|v| !v.is_unit());
@@ -106,7 +106,7 @@ impl Expect {
                 request.insert((*key).into(), v.clone());
             }
         }
-        Ok(Expect {
+        let expect = Expect {
             status,
             json,
             max_ms,
@@ -114,8 +114,8 @@ impl Expect {
             of,
             timeout,
             interval,
-            request,
-        })
+        };
+        Ok((expect, request))
     }
 
     /// Why `obs` does not meet the expectation; empty when it does.

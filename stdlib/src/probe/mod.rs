@@ -146,8 +146,8 @@ fn probe_wait(ctx: NativeCallContext, url: &str, expect: Map) -> RhaiResult<Map>
     const F: &str = "probe::wait";
     let host = Host::of(&ctx)?;
     let (expect, req) = (|| {
-        let expect = Expect::parse(&expect)?;
-        let req = Request::parse(&host, F, url, &expect.request, &Map::new())?;
+        let (expect, request) = Expect::parse(&expect)?;
+        let req = Request::parse(&host, F, url, &request, &Map::new())?;
         Ok::<_, Failure>((expect, req))
     })()
     .map_err(|f| f.at(&ctx))?;
