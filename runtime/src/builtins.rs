@@ -99,7 +99,9 @@ fn undo(ctx: NativeCallContext, action: FnPtr) -> RhaiResult<()> {
         .tag()
         .and_then(RunTag::from_tag)
         .ok_or_else(|| Failure::new("internal error: this engine has no ripcord host").at(&ctx))?;
-    let _ = tag.host.journal("undo.register", json!({ "action": action.fn_name() }));
+    let _ = tag
+        .host
+        .journal("undo.register", json!({ "action": action.fn_name() }));
     tag.push_undo(action);
     Ok(())
 }

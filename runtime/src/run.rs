@@ -528,7 +528,8 @@ fn classify(host: &Host, _err: &EvalAltResult) -> (&'static str, i32) {
 
 /// Run the registered undo actions in reverse order, if the operator (or the flag) says so.
 fn unwind(host: &Arc<Host>, engine: &rhai::Engine, ast: &rhai::AST, automatic: bool, out: &Output) {
-    let actions = crate::host::RunTag::from_tag(engine.default_tag()).map_or_else(Vec::new, |t| t.take_undo());
+    let actions = crate::host::RunTag::from_tag(engine.default_tag())
+        .map_or_else(Vec::new, |t| t.take_undo());
     if actions.is_empty() {
         return;
     }

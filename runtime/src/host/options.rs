@@ -32,7 +32,10 @@ pub struct RunTag {
 
 impl RunTag {
     pub fn new(host: Arc<super::Host>) -> RunTag {
-        RunTag { host, undo: Rc::default() }
+        RunTag {
+            host,
+            undo: Rc::default(),
+        }
     }
 
     /// The run tag of an engine's default tag or a call's tag; `None` for an engine without a
@@ -42,7 +45,10 @@ impl RunTag {
     }
 
     pub fn push_undo(&self, action: FnPtr) {
-        let step = self.host.current_step().unwrap_or_else(|| "(setup)".to_string());
+        let step = self
+            .host
+            .current_step()
+            .unwrap_or_else(|| "(setup)".to_string());
         self.undo.borrow_mut().push(UndoAction { step, action });
     }
 
