@@ -918,17 +918,24 @@ pub(crate) fn out_of_space(call: &str, expected: &[&str]) {
 
 #[test]
 fn disk_full_names_the_destination_says_how_much_is_needed_and_leaves_nothing() {
-    out_of_space(
-        "db::backup(\"app.db\", \"SMALL/copy.db\")",
-        &["no space left in", "copy.db", "needs about"],
-    );
+    // Every copy checks the destination's free space first (sys::ensure_free).
+    let expected = ["not enough space in", "copy.db", "needed", "available"];
+    out_of_space("db::backup(\"app.db\", \"SMALL/copy.db\")", &expected);
     out_of_space(
         "db::backup(\"app.db\", \"SMALL/copy.db\", #{ compact: true })",
-        &["no space left in", "copy.db", "needs about"],
+        &expected,
     );
     out_of_space(
         "db::backup(\"app.db\", \"SMALL/copy.db\", #{ verify: \"none\" })",
-        &["no space left in", "copy.db", "needs about"],
+        &expected,
+    );
+    out_of_space(
+        "db::restore(\"app.db\", \"SMALL/target.db\")",
+        &[
+            "not enough space in",
+            "the restore of app.db into",
+            "needed",
+        ],
     );
 }
 

@@ -60,6 +60,13 @@ pub fn check_destination(src: &Path, dst: &Path, force: bool) -> Result<(), Fail
     Ok(())
 }
 
+/// Refuse before writing when the destination's filesystem cannot hold `needed` bytes (the
+/// copy, at most the source and its WAL): a clear message now instead of a full disk later.
+pub fn ensure_space(src: &Path, dst: &Path, needed: u64) -> Result<(), Failure> {
+    let what = format!("the backup of {} to {}", src.display(), dst.display());
+    crate::sys::ensure_free(&files::folder_of(dst), needed, &what).map(|_| ())
+}
+
 pub fn same_file(a: &Path, b: &Path) -> bool {
     let canonical = |p: &Path| -> Option<PathBuf> {
         let dir = std::fs::canonicalize(files::folder_of(p)).ok()?;
@@ -79,6 +86,9 @@ pub fn run(
     let header = preflight(src, dst, opts.force)?;
     let swept = files::sweep_dead_temps(dst);
     let temp = files::temp_beside(dst, "backup")?;
+    let needed = header.pages * header.page_size
+        + files::len_of(&files::side_file(src, "-wal")).unwrap_or(0);
+    ensure_space(src, dst, needed)?;
     let deadline = Deadline {
         at: std::time::Instant::now() + opts.timeout,
         timeout: opts.timeout,

@@ -35,6 +35,11 @@ pub fn run(
         stop,
     };
     let temp = files::temp_beside(dst, "backup")?;
+    let needed = ["", "-wal", "-journal"]
+        .iter()
+        .map(|suffix| files::len_of(&side_file(src, suffix)).unwrap_or(0))
+        .sum();
+    super::backup::ensure_space(src, dst, needed)?;
     let snap = snapshot(src, &temp, &deadline, &what)?;
     let (sha256, bytes, side) = (snap.sha256, snap.bytes, snap.side);
     let side_temp = side_file(&temp, side.unwrap_or("-wal"));

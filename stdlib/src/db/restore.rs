@@ -232,6 +232,7 @@ pub fn run(
 ) -> Result<Restored, Failure> {
     let plan = plan(backup, target, opts)?;
     let swept = files::sweep_dead_temps(target);
+    ensure_space(backup, target, !plan.holders.is_empty())?;
     let mut restored = if plan.holders.is_empty() {
         offline(backup, target, plan, opts, stop)?
     } else {
@@ -247,6 +248,22 @@ pub fn run(
     };
     restored.facts.swept = swept;
     Ok(restored)
+}
+
+/// Refuse before touching anything when the target's filesystem cannot hold what the restore
+/// writes: the backup (and its WAL) as a temp file, or, live, written into the database while
+/// a safety copy of the target is kept (a hard link when offline, so no space).
+fn ensure_space(backup: &Path, target: &Path, live: bool) -> Result<(), Failure> {
+    let size = |p: &Path| {
+        files::len_of(p).unwrap_or(0) + files::len_of(&side_file(p, "-wal")).unwrap_or(0)
+    };
+    let needed = size(backup) + if live { size(target) } else { 0 };
+    let what = format!(
+        "the restore of {} into {}",
+        backup.display(),
+        target.display()
+    );
+    crate::sys::ensure_free(&files::folder_of(target), needed, &what).map(|_| ())
 }
 
 /// Restore into a database no process holds open: a temp copy renamed onto it.
