@@ -2,7 +2,9 @@
 //! `dist/deb/stage` lays out the tree from the test binary, and each file is checked where the
 //! README's install table says it lands — both ways, so neither the README nor the staging can
 //! drift — and that it works there: the man page renders, the completions load, the runbooks are
-//! the shipped ones, the watch unit passes `systemd-analyze verify`.
+//! the shipped ones, the watch unit passes `systemd-analyze verify`. The same checks run against
+//! a built package: `dist/deb/build && dpkg -x target/debian/ripcord_*.deb DIR &&
+//! RIPCORD_PACKAGE_ROOT=DIR cargo test --test tests package::`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -27,8 +29,14 @@ fn readme_paths() -> Vec<String> {
     paths
 }
 
+/// The tree to check: staged from the test binary, or, when `RIPCORD_PACKAGE_ROOT` names one,
+/// a built package unpacked there (`dpkg -x target/debian/ripcord_*.deb DIR`), so the same
+/// checks run against the real `.deb`.
 fn stage() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temp");
+    if let Some(root) = std::env::var_os("RIPCORD_PACKAGE_ROOT") {
+        return (dir, PathBuf::from(root));
+    }
     let root = dir.path().join("root");
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = Command::new(repo.join("dist/deb/stage"))
