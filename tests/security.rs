@@ -133,14 +133,12 @@ fn print_matrix(title: &str, rows: &[Row]) {
     assert!(failed.is_empty(), "failed cases:\n{}", failed.join("\n"));
 }
 
-#[test]
-fn planted_folders_and_symlinks_are_refused_and_the_victim_is_unchanged() {
-    let s = Shared::new();
+/// What the attacker plants in the shared folder, and the ripcord call that must not go
+/// through it: (case, shell command run as the attacker, runbook code).
+fn planted_cases(s: &Shared) -> Vec<(&'static str, String, String)> {
     let (sh, victim, src) = (s.shared.display(), s.victim.display(), s.sb.join("src.txt"));
     let src = src.display();
-    let before = sha(&s.victim);
-    // What the attacker plants, and the ripcord call that must not go through it.
-    let cases: &[(&str, String, String)] = &[
+    vec![
         (
             "planted evidence folder",
             format!(
@@ -185,11 +183,18 @@ fn planted_folders_and_symlinks_are_refused_and_the_victim_is_unchanged() {
             format!("touch {sh}/evidence-2"),
             format!(r#"fs::mkdir("{sh}/evidence-2", #{{ fresh: true }});"#),
         ),
-    ];
+    ]
+}
+
+#[test]
+fn planted_folders_and_symlinks_are_refused_and_the_victim_is_unchanged() {
+    let s = Shared::new();
+    let (sh, victim) = (s.shared.display(), s.victim.display());
+    let before = sha(&s.victim);
     let mut rows = Vec::new();
-    for (name, plant, code) in cases {
-        attacker_does(plant);
-        let out = s.run_code(code);
+    for (name, plant, code) in planted_cases(&s) {
+        attacker_does(&plant);
+        let out = s.run_code(&code);
         let unchanged = sha(&s.victim) == before && !Path::new(&format!("{victim}.new")).exists();
         // Refused (exit 1 naming the path) or harmless (the link replaced, not followed).
         let refused = out.code == 1 && out.stderr.contains(&*sh.to_string());
@@ -563,97 +568,92 @@ fs::write("callee-out.txt", "callee wrote it down");
 
 const TYPED: &str = "//! s\n//! @param secret pin = 0: a secret number\npin\n";
 
+/// A sandbox for corpus entry `i`: its secret goes in as a param, three others in a header
+/// value, a config key and a declared config key, one more in a secrets file. Returns the
+/// sandbox and each role with its secret.
+fn corpus_sandbox(i: usize) -> (Sandbox, Vec<(&'static str, String)>) {
+    let other = |n: usize| CORPUS[(i + n) % CORPUS.len()].to_string();
+    let sb = Sandbox::new();
+    sb.write("callee.rhai", CALLEE);
+    sb.write("caller.rhai", CALLER);
+    sb.write("typed.rhai", TYPED);
+    let from_file = format!("from-the-secrets-file-{i}-x7Q");
+    let secrets_file = sb.write(
+        "secrets.env",
+        &format!("# the service's keys\nAPI_KEY={from_file}\n"),
+    );
+    let toml_str = |v: &str| serde_json::to_string(v).unwrap();
+    sb.write(
+        "ripcord.toml",
+        &format!(
+            "header_value = {}\n[service]\npassword = {}\n[extra]\ndeclared = {}\n[ripcord]\nsecrets = [\"extra.declared\"]\nsecrets_files = [{}]\n",
+            toml_str(&other(1)),
+            toml_str(&other(2)),
+            toml_str(&other(3)),
+            toml_str(&secrets_file.display().to_string())
+        ),
+    );
+    let roles = vec![
+        ("param", CORPUS[i].to_string()),
+        ("header", other(1)),
+        ("config key", other(2)),
+        ("config declared", other(3)),
+        ("secrets file", from_file),
+    ];
+    (sb, roles)
+}
+
+/// What a run with `secret` as its token leaves, by name: its outputs, `show` of it and of its
+/// sub-run, `history`, its report, a type error on a secret param, and every file written.
+fn outputs_of_a_run(sb: &Sandbox, secret: &str) -> Vec<(String, Vec<u8>)> {
+    let token = format!("token={secret}");
+    let test = sb
+        .test()
+        .args(["run", "caller.rhai", "-p", &token, "--json", "--yes"]);
+    let run = test.status(1).run();
+    let id = run.json()["run"].as_i64().expect("run id").to_string();
+    let report = sb.join("report").display().to_string();
+    let both = |out: &Outcome| format!("{}{}", out.stdout, out.stderr).into_bytes();
+    let mut outputs: Vec<(String, Vec<u8>)> = vec![
+        (
+            "run stdout (--json)".into(),
+            run.stdout.clone().into_bytes(),
+        ),
+        ("run stderr".into(), run.stderr.clone().into_bytes()),
+    ];
+    for (what, args) in [
+        ("show", vec!["show", id.as_str()]),
+        ("show of the sub-run", vec!["show", "2"]),
+        ("history", vec!["history"]),
+        ("report", vec!["report", id.as_str(), "--report", &report]),
+    ] {
+        outputs.push((what.to_string(), both(&sb.run(&args))));
+    }
+    let pin = format!("pin={secret}");
+    let typed = sb.test().args(["run", "typed.rhai", "-p", &pin, "--json"]);
+    outputs.push(("type error".into(), both(&typed.status(2).run())));
+    for file in files_under(sb.path()) {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        // The inputs hold the secrets on purpose.
+        if !["ripcord.toml", "secrets.env"].contains(&name.as_str()) {
+            outputs.push((format!("file {name}"), std::fs::read(&file).unwrap()));
+        }
+    }
+    outputs
+}
+
 #[test]
 fn a_secret_corpus_never_reaches_any_output_or_file() {
     let mut rows = Vec::new();
     for (i, secret) in CORPUS.iter().enumerate() {
-        let other = |n: usize| CORPUS[(i + n) % CORPUS.len()];
-        let sb = Sandbox::new();
-        sb.write("callee.rhai", CALLEE);
-        sb.write("caller.rhai", CALLER);
-        sb.write("typed.rhai", TYPED);
-        let from_file = format!("from-the-secrets-file-{i}-x7Q");
-        let secrets_file = sb.write(
-            "secrets.env",
-            &format!("# the service's keys\nAPI_KEY={from_file}\n"),
-        );
-        let toml_str = |v: &str| serde_json::to_string(v).unwrap();
-        sb.write(
-            "ripcord.toml",
-            &format!(
-                "header_value = {}\n[service]\npassword = {}\n[extra]\ndeclared = {}\n[ripcord]\nsecrets = [\"extra.declared\"]\nsecrets_files = [{}]\n",
-                toml_str(other(1)),
-                toml_str(other(2)),
-                toml_str(other(3)),
-                toml_str(&secrets_file.display().to_string())
-            ),
-        );
-        let token = format!("token={secret}");
-        let run = sb
-            .test()
-            .args(["run", "caller.rhai", "-p", &token, "--json", "--yes"])
-            .status(1)
-            .run();
-        let id = run.json()["run"].as_i64().expect("run id").to_string();
-        let report_dir = sb.join("report");
-        let report_arg = report_dir.display().to_string();
-        let mut outputs: Vec<(String, Vec<u8>)> = vec![
-            (
-                "run stdout (--json)".into(),
-                run.stdout.clone().into_bytes(),
-            ),
-            ("run stderr".into(), run.stderr.clone().into_bytes()),
-        ];
-        for (what, args) in [
-            ("show", vec!["show", id.as_str()]),
-            ("show of the sub-run", vec!["show", "2"]),
-            ("history", vec!["history"]),
-            (
-                "report",
-                vec!["report", id.as_str(), "--report", report_arg.as_str()],
-            ),
-        ] {
-            let out = sb.run(&args);
-            outputs.push((
-                what.to_string(),
-                format!("{}{}", out.stdout, out.stderr).into_bytes(),
-            ));
-        }
-        let typed = sb
-            .test()
-            .args([
-                "run",
-                "typed.rhai",
-                "-p",
-                &format!("pin={secret}"),
-                "--json",
-            ])
-            .status(2)
-            .run();
-        outputs.push((
-            "type error".into(),
-            format!("{}{}", typed.stdout, typed.stderr).into_bytes(),
-        ));
-        for file in files_under(sb.path()) {
-            let name = file.file_name().unwrap().to_string_lossy().into_owned();
-            // The inputs hold the secrets on purpose.
-            if ["ripcord.toml", "secrets.env"].contains(&name.as_str()) {
-                continue;
-            }
-            outputs.push((format!("file {name}"), std::fs::read(&file).unwrap()));
-        }
-        for (what, bytes) in &outputs {
-            for (role, s) in [
-                ("param", *secret),
-                ("header", other(1)),
-                ("config key", other(2)),
-                ("config declared", other(3)),
-                ("secrets file", from_file.as_str()),
-            ] {
-                let found = leaks(bytes, s);
+        let (sb, roles) = corpus_sandbox(i);
+        for (what, bytes) in outputs_of_a_run(&sb, secret) {
+            for (role, s) in &roles {
+                let found = leaks(&bytes, s);
+                let case = format!("{what} / corpus {i}");
                 rows.push((
                     format!("{role} secret"),
-                    format!("{what} / corpus {i}"),
+                    case,
                     found.is_empty(),
                     format!("found {found:?}"),
                 ));
