@@ -167,18 +167,13 @@ fn an_approved_confirm_goes_through_and_names_the_approver() {
     let sb = Sandbox::new();
     sb.write("guarded.rhai", GUARDED);
     let file = approvals(&sb, APPROVED);
-    let out = sb
-        .test()
+    sb.test()
         .args(["run", "guarded.rhai", "--approve", &file, "--json"])
+        .stderr_contains(
+            "confirm: Switch cortex to v1.4.2? -> yes (approved by alice under CHG-1234)",
+        )
         .run();
     assert!(sb.join("switched.txt").exists());
-    assert!(
-        out.stderr.contains(
-            "confirm: Switch cortex to v1.4.2? -> yes (approved by alice under CHG-1234)"
-        ),
-        "{}",
-        out.stderr
-    );
     let prompts = sql_rows(
         &sb.journal(),
         "SELECT data FROM events WHERE kind = 'prompt'",
@@ -337,6 +332,7 @@ fn events_reach_stdout_without_a_journal_and_refuse_to_share_it_with_json() {
     let out = sb
         .test()
         .args(["--journal", "off", "run", "t.rhai", "--events", "ndjson"])
+        .stdout_contains("\"run\":null")
         .run();
     let kinds: Vec<String> = out
         .stdout
@@ -344,7 +340,6 @@ fn events_reach_stdout_without_a_journal_and_refuse_to_share_it_with_json() {
         .map(|l| serde_json::from_str::<Value>(l).expect("a JSON line")["kind"].to_string())
         .collect();
     assert_eq!(kinds.len(), 6, "{}", out.stdout);
-    assert!(out.stdout.contains("\"run\":null"), "{}", out.stdout);
 
     sb.test()
         .args(["run", "t.rhai", "--events", "ndjson", "--json"])
