@@ -604,3 +604,113 @@ fn a_watch_killed_mid_action_and_mid_evaluation_under_systemd_acts_once_and_repo
     drop(unit);
     rig.assert_no_secrets(&[]);
 }
+
+#[test]
+fn a_shadow_watch_tells_what_it_would_do_once_and_a_second_watch_is_refused() {
+    let rig = Rig::new(Setup {
+        name: "triggers",
+        slack: vec![Reply::Status(200, "ok")],
+        pagerduty: vec![Reply::Status(202, "{}")],
+        webhook: Some(vec![Reply::Status(200, "")]),
+        email: false,
+        outcome: "ok",
+        watch: "shadow = true\nheartbeat = \"1s\"",
+    });
+    rig.level("P0");
+    let watch = rig.spawn("shadow.err");
+    rig.wait("the shadow decision told", |r| {
+        !r.deliveries("slack").is_empty()
+    });
+    // Two watches on one trigger runbook would both act: the second one does not start.
+    let level = rig.sb.join("level").display().to_string();
+    let second = rig.sb.run(&[
+        "--scripts",
+        rig.sb.path().to_str().unwrap(),
+        "watch",
+        "triggers.rhai",
+        "-p",
+        &format!("level_file={level}"),
+        "--config",
+        "ripcord.toml",
+    ]);
+    assert_ne!(second.code, 0);
+    assert!(
+        second
+            .stderr
+            .contains("another watch:triggers is running (pid "),
+        "{}",
+        second.stderr
+    );
+    let beats = rig.events("watch.heartbeat").len();
+    rig.wait("more sustained evaluations", |r| {
+        r.events("watch.heartbeat").len() >= beats + 2
+    });
+    assert_eq!(stop(watch), Some(130));
+    assert_eq!(stages(&rig), ["would_act"]);
+    let texts = rig.slack_texts();
+    assert_eq!(texts.len(), 1, "{texts:#?}");
+    assert!(
+        texts[0].starts_with("[ripcord watch, shadow] P0 sustained on "),
+        "{}",
+        texts[0]
+    );
+    assert!(texts[0].contains(
+        "would run fix - gateway_critical storm (12 events in 15 min) (shadow: nothing done)"
+    ));
+    assert_eq!(rig.marks(), 0, "a shadow watch acted");
+    rig.assert_no_secrets(&["shadow.err"]);
+}
+
+#[test]
+fn bad_notify_and_watch_settings_are_named_and_start_nothing() {
+    let sb = Sandbox::new();
+    sb.write("triggers.rhai", TRIGGERS);
+    sb.write("level", "none");
+    let cases = [
+        (
+            "[notify.slack]\nchannel = \"#ops\"\n",
+            "config: [notify.slack] has no `webhook`\n |\n = help: set webhook in [notify.slack], or remove the table",
+        ),
+        (
+            "[notify.webhook]\nurl = \"ftp://127.0.0.1/h\"\n",
+            "[notify.webhook] url: the URL is not http(s)",
+        ),
+        (
+            "[notify.webhook]\nurl = \"http://127.0.0.1:9/h\"\nheaders = { X-Count = 3 }\n",
+            "config: [notify.webhook] headers: `X-Count` is not a string",
+        ),
+        (
+            "[notify.email]\nserver = \"127.0.0.1\"\n",
+            "config: [notify.email]: missing field `from`",
+        ),
+        (
+            "[watch]\nnotify_retries = 50\n",
+            "watch notify_retries: 50 is too many",
+        ),
+        (
+            "[watch]\nnotify_timeout = \"soon\"\n",
+            "watch notify_timeout: ",
+        ),
+        (
+            "[watch.params]\nlevel_file = 3\n",
+            "config: [watch]: invalid type: integer `3`, expected a string",
+        ),
+    ];
+    for (config, expected) in cases {
+        sb.write("bad.toml", config);
+        let out = sb.run(&[
+            "watch",
+            "triggers.rhai",
+            "-p",
+            "level_file=level",
+            "--config",
+            "bad.toml",
+        ]);
+        assert_eq!(out.code, 2, "{config}: {}", out.stderr);
+        assert!(out.stderr.contains(expected), "{config}: {}", out.stderr);
+    }
+    let runs: i64 = rusqlite::Connection::open(sb.journal())
+        .and_then(|c| c.query_row("SELECT count(*) FROM runs", [], |r| r.get(0)))
+        .unwrap_or(0);
+    assert_eq!(runs, 0, "a watch with a bad config was journaled");
+}
