@@ -88,14 +88,15 @@ fn identify(path: &Path) -> Result<Found, String> {
     if meta.len() == 0 {
         return Ok(Found::Empty);
     }
-    let mut head = Vec::with_capacity(100);
-    fs::File::open(path)
-        .and_then(|f| io::Read::read_to_end(&mut io::Read::take(f, 100), &mut head))
-        .map_err(|e| format!("cannot open the journal {shown}: {e}"))?;
-    if head.len() < 100 || !head.starts_with(b"SQLite format 3\0") {
-        return Err(refuse("it is not a SQLite database".to_string()));
-    }
-    let id = i32::from_be_bytes([head[68], head[69], head[70], head[71]]);
+    let id = match application_id(path) {
+        Ok(id) => id,
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::NotADatabase =>
+        {
+            return Err(refuse("it is not a SQLite database".to_string()));
+        }
+        Err(e) => return Err(format!("cannot open the journal {shown}: {e}")),
+    };
     if id == APPLICATION_ID {
         return Ok(Found::Ours);
     }
@@ -120,7 +121,16 @@ fn identify(path: &Path) -> Result<Found, String> {
 }
 
 /// The table names of a SQLite file, read without locks or side files (`immutable=1`).
-fn table_names(path: &Path) -> rusqlite::Result<Vec<String>> {
+/// The header's application_id, read through SQLite and never through a plain file handle:
+/// closing any handle on the journal drops every POSIX lock this process's connections hold on
+/// it (SQLite keeps its own handles open while a connection lives), and another process closing
+/// its last connection would then delete the WAL those connections still write to.
+fn application_id(path: &Path) -> rusqlite::Result<i32> {
+    peek(path)?.query_row("PRAGMA application_id", [], |r| r.get(0))
+}
+
+/// A read-only look at the main file that takes no lock and ignores the WAL.
+fn peek(path: &Path) -> rusqlite::Result<Connection> {
     let uri = format!(
         "file:{}?mode=ro&immutable=1",
         path.display()
@@ -129,10 +139,14 @@ fn table_names(path: &Path) -> rusqlite::Result<Vec<String>> {
             .replace('?', "%3f")
             .replace('#', "%23")
     );
-    let conn = Connection::open_with_flags(
+    Connection::open_with_flags(
         uri,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI,
-    )?;
+    )
+}
+
+fn table_names(path: &Path) -> rusqlite::Result<Vec<String>> {
+    let conn = peek(path)?;
     let mut stmt =
         conn.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")?;
     stmt.query_map([], |r| r.get(0))?.collect()
