@@ -193,6 +193,8 @@ def main():
     print(f"{'storm in the DB -> rollback done':<40} {spread(rto, '{:.2f}'):>24}")
     print(f"{'healthy again -> incident closed':<40} {spread(back, '{:.2f}'):>24}")
 
+    if IDLE_SECS <= 0:
+        return
     idle = [idle_once() for _ in range(RUNS)]
     print(f"\nIdle cost over {IDLE_SECS:.0f} s, healthy service (median of {RUNS} runs, min-max)")
     print(f"{'process':<30} {'CPU % of a core':>22} {'CPU ms per check':>22} {'RSS MiB':>22}")
