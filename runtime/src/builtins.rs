@@ -8,6 +8,7 @@ use crate::Effect;
 use crate::failure::{Failure, RhaiResult};
 use crate::host::{Host, RunTag};
 use crate::native::{Decl, NativeModule};
+use crate::status::EventKind;
 
 pub fn module() -> NativeModule {
     let mut m = NativeModule::new(
@@ -90,7 +91,7 @@ fn confirm(ctx: NativeCallContext, message: &str) -> RhaiResult<bool> {
 
 fn fail(ctx: NativeCallContext, message: &str) -> RhaiResult<()> {
     let host = Host::of(&ctx)?;
-    let _ = host.journal("fail", json!({ "message": message }));
+    let _ = host.journal(EventKind::Fail, json!({ "message": message }));
     Err(Failure::new(message).at(&ctx))
 }
 
@@ -99,9 +100,10 @@ fn undo(ctx: NativeCallContext, action: FnPtr) -> RhaiResult<()> {
         .tag()
         .and_then(RunTag::from_tag)
         .ok_or_else(|| Failure::new("internal error: this engine has no ripcord host").at(&ctx))?;
-    let _ = tag
-        .host
-        .journal("undo.register", json!({ "action": action.fn_name() }));
+    let _ = tag.host.journal(
+        EventKind::UndoRegister,
+        json!({ "action": action.fn_name() }),
+    );
     tag.push_undo(action);
     Ok(())
 }

@@ -84,7 +84,7 @@ fn call(ctx: NativeCallContext, name: &str, params: Map) -> RhaiResult<Dynamic> 
             let why = outcome
                 .error
                 .map(|e| e.message)
-                .unwrap_or_else(|| outcome.status.clone());
+                .unwrap_or_else(|| outcome.status.to_string());
             let failure = Failure::new(format!(
                 "runbook `{name}` {} (exit {code}): {why}",
                 outcome.status

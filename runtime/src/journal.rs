@@ -15,6 +15,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::fleet::RunIdentity;
+use crate::status::{EventKind, StepStatus};
 use crate::time::now_rfc3339;
 
 mod identity;
@@ -215,6 +216,22 @@ pub struct EventRow {
     pub data: Value,
 }
 
+impl EventRow {
+    /// The kind, if it is one the runtime writes (other commands journal kinds of their own).
+    pub fn known_kind(&self) -> Option<EventKind> {
+        EventKind::parse(&self.kind)
+    }
+
+    pub fn is(&self, kind: EventKind) -> bool {
+        self.kind == kind.as_str()
+    }
+
+    /// A `step.end` of a step that passed.
+    pub fn ends_step_ok(&self) -> bool {
+        self.is(EventKind::StepEnd) && self.data["status"] == StepStatus::Ok.as_str()
+    }
+}
+
 /// A broken link found by [`Journal::verify`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokenLink {
@@ -332,15 +349,16 @@ impl Journal {
     pub fn event(
         &mut self,
         run: i64,
-        kind: &str,
+        kind: impl AsRef<str>,
         step: Option<&str>,
         data: &Value,
     ) -> rusqlite::Result<i64> {
+        let kind = kind.as_ref();
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let id = append(&tx, run, kind, step, data)?;
-        if kind == "step.start" {
+        if EventKind::parse(kind) == Some(EventKind::StepStart) {
             tx.execute(
                 "UPDATE runs SET step = ?1 WHERE id = ?2",
                 params![step, run],
@@ -429,8 +447,7 @@ impl Journal {
     pub fn completed_steps(&self, run: i64) -> rusqlite::Result<Vec<(usize, String)>> {
         let mut done = Vec::new();
         for e in self.events(run)? {
-            let finished =
-                (e.kind == "step.end" && e.data["status"] == "ok") || e.kind == "step.resumed";
+            let finished = e.ends_step_ok() || e.is(EventKind::StepResumed);
             if let (true, Some(ordinal), Some(name)) = (
                 finished,
                 e.data["ordinal"].as_u64(),
@@ -445,14 +462,14 @@ impl Journal {
     /// The last change a run started, and whether its outcome was recorded.
     pub fn last_change(&self, run: i64) -> rusqlite::Result<Option<(String, bool)>> {
         let events = self.events(run)?;
-        let Some(i) = events.iter().rposition(|e| e.kind == "change.start") else {
+        let Some(i) = events.iter().rposition(|e| e.is(EventKind::ChangeStart)) else {
             return Ok(None);
         };
         let summary = events[i].data["summary"]
             .as_str()
             .unwrap_or("?")
             .to_string();
-        let completed = events[i + 1..].iter().any(|e| e.kind == "change.end");
+        let completed = events[i + 1..].iter().any(|e| e.is(EventKind::ChangeEnd));
         Ok(Some((summary, completed)))
     }
 

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::secrets::Secrets;
+use crate::status::StepStatus;
 use crate::term::{self, Stream, Style, style};
 use crate::time::human;
 
@@ -101,10 +102,10 @@ impl Output {
     }
 
     /// A step's end with its own duration, and the operator's wait apart when there was one.
-    pub fn step_end(&self, name: &str, status: &str, d: Duration, wait: Duration) {
+    pub fn step_end(&self, name: &str, status: StepStatus, d: Duration, wait: Duration) {
         let (mark, style) = match status {
-            "ok" => ("✓", style::GOOD),
-            "skipped" | "resumed" => ("↷", style::NOTICE),
+            StepStatus::Ok => ("✓", style::GOOD),
+            StepStatus::Skipped | StepStatus::Resumed => ("↷", style::NOTICE),
             _ => ("✗", style::BAD),
         };
         let dur = if wait.is_zero() {
@@ -113,7 +114,7 @@ impl Output {
             format!("({}; waited {} for the operator)", human(d), human(wait))
         };
         let dur = self.paint(style::FAINT, &dur);
-        let status = if status == "ok" {
+        let status = if status == StepStatus::Ok {
             String::new()
         } else {
             format!(" — {status}")

@@ -13,6 +13,7 @@ use std::collections::VecDeque;
 use serde_json::Value;
 
 use crate::journal::EventRow;
+use crate::status::EventKind;
 
 /// How a recorded change ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,31 +65,33 @@ impl Replay {
     /// The step a run was in when it stopped and the changes it made there, from its events;
     /// `None` if it stopped between steps (nothing to replay).
     pub fn from_events(run: i64, events: &[EventRow]) -> Option<Replay> {
-        let start = events.iter().rposition(|e| e.kind == "step.start")?;
+        let start = events.iter().rposition(|e| e.is(EventKind::StepStart))?;
         let step = &events[start];
         let ordinal = step.data["ordinal"].as_u64()? as usize;
         let name = step.data["name"].as_str()?.to_string();
         let mut changes: VecDeque<RecordedChange> = VecDeque::new();
         for e in &events[start + 1..] {
             let field = |k: &str| e.data[k].as_str().unwrap_or("").to_string();
-            match e.kind.as_str() {
-                "step.end" if e.data["status"] == "ok" => return None,
-                "change.start" | "change.replayed" | "change.skip" => {
-                    changes.push_back(RecordedChange {
-                        function: field("function"),
-                        args: e.data["args"].clone(),
-                        summary: field("summary"),
-                        outcome: match e.kind.as_str() {
-                            "change.replayed" if e.data["ok"] == false => {
-                                Recorded::Failed(field("error"))
-                            }
-                            "change.replayed" => Recorded::Made(e.data["result"].clone()),
-                            "change.skip" => Recorded::Skipped,
-                            _ => Recorded::Unknown,
-                        },
-                    })
-                }
-                "change.end" => {
+            match e.known_kind() {
+                Some(EventKind::StepEnd) if e.ends_step_ok() => return None,
+                Some(
+                    kind @ (EventKind::ChangeStart
+                    | EventKind::ChangeReplayed
+                    | EventKind::ChangeSkip),
+                ) => changes.push_back(RecordedChange {
+                    function: field("function"),
+                    args: e.data["args"].clone(),
+                    summary: field("summary"),
+                    outcome: match kind {
+                        EventKind::ChangeReplayed if e.data["ok"] == false => {
+                            Recorded::Failed(field("error"))
+                        }
+                        EventKind::ChangeReplayed => Recorded::Made(e.data["result"].clone()),
+                        EventKind::ChangeSkip => Recorded::Skipped,
+                        _ => Recorded::Unknown,
+                    },
+                }),
+                Some(EventKind::ChangeEnd) => {
                     if let Some(last) = changes
                         .back_mut()
                         .filter(|c| c.outcome == Recorded::Unknown)

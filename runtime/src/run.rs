@@ -22,6 +22,7 @@ use crate::native::NativeModule;
 use crate::output::Output;
 use crate::script::Script;
 use crate::secrets::Secrets;
+use crate::status::{EventKind, RunStatus, StepStatus};
 
 /// Exit codes (SPEC): one place that says what each means.
 pub mod exit {
@@ -109,8 +110,8 @@ pub struct RunOutcome {
     pub run: Option<i64>,
     pub script: String,
     pub path: String,
-    pub mode: String,
-    pub status: String,
+    pub mode: Mode,
+    pub status: RunStatus,
     pub exit_code: i32,
     pub ms: u64,
     pub result: Value,
@@ -156,8 +157,8 @@ impl RunOutcome {
             run: None,
             script: script.to_string(),
             path: path.to_string(),
-            mode: mode.as_str().to_string(),
-            status: "usage".to_string(),
+            mode,
+            status: RunStatus::Usage,
             exit_code: exit::USAGE,
             ms: 0,
             result: Value::Null,
@@ -323,7 +324,7 @@ pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
             Ok(lock) => host.hold_lock(lock),
             Err(crate::lock::LockError::Held(message)) => {
                 let mut o = usage_error(outcome, Diagnostic::new(message), &mut sources);
-                o.status = "locked".to_string();
+                o.status = RunStatus::Locked;
                 o.exit_code = exit::LOCKED;
                 return o;
             }
@@ -390,7 +391,7 @@ pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
     }
     host.emit_event(
         outcome.run,
-        "run.start",
+        EventKind::RunStart.as_str(),
         None,
         &json!({ "script": script.name, "mode": request.mode.as_str(), "sha256": script.sha256 }),
     );
@@ -406,19 +407,24 @@ pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
     // 4. Outcome, undo, journal.
     match result {
         Ok(value) => {
-            outcome.status = "ok".to_string();
+            outcome.status = RunStatus::Ok;
             outcome.exit_code = exit::OK;
             outcome.result = secrets.redact_json(dynamic_to_json(&value));
         }
         Err(err) => {
             let (status, code) = classify(&host, &err);
-            outcome.status = status.to_string();
+            outcome.status = status;
             outcome.exit_code = code;
             let failed_step = host
                 .steps()
                 .iter()
                 .rev()
-                .find(|s| s.status != "ok" && s.status != "skipped" && s.status != "resumed")
+                .find(|s| {
+                    !matches!(
+                        s.status,
+                        StepStatus::Ok | StepStatus::Skipped | StepStatus::Resumed
+                    )
+                })
                 .map(|s| s.name.clone());
             let mut d = match host.stop_reason() {
                 Some(Stop::Aborted(m)) | Some(Stop::Locked(m)) | Some(Stop::Unsafe(m)) => {
@@ -447,7 +453,7 @@ pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
             d.notes = d.notes.iter().map(|n| secrets.redact(n)).collect();
             d.help = d.help.as_deref().map(|h| secrets.redact(h));
             let _ = host.journal(
-                "error",
+                EventKind::Error,
                 json!({ "message": d.message, "location": d.location(), "step": failed_step }),
             );
             outcome.error = Some(ErrorReport::from(&d, failed_step));
@@ -464,8 +470,12 @@ pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
     outcome.ms = host.elapsed().as_millis() as u64;
     if let Some((mut journal, id)) = host.detach_journal() {
         let error = outcome.error.as_ref().map(|e| e.message.clone());
-        if let Err(e) = journal.finish_run(id, &outcome.status, outcome.exit_code, error.as_deref())
-        {
+        if let Err(e) = journal.finish_run(
+            id,
+            outcome.status.as_str(),
+            outcome.exit_code,
+            error.as_deref(),
+        ) {
             out.warn(&format!(
                 "cannot record the end of run {id} in the journal: {e}"
             ));
@@ -473,7 +483,7 @@ pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
     }
     host.emit_event(
         outcome.run,
-        "run.end",
+        EventKind::RunEnd.as_str(),
         None,
         &json!({ "status": outcome.status, "exit_code": outcome.exit_code, "ms": outcome.ms }),
     );
@@ -515,14 +525,14 @@ pub fn eval_guarded(
     })
 }
 
-fn classify(host: &Host, _err: &EvalAltResult) -> (&'static str, i32) {
+fn classify(host: &Host, _err: &EvalAltResult) -> (RunStatus, i32) {
     match host.stop_reason() {
-        Some(Stop::Aborted(_)) => ("aborted", exit::ABORTED),
-        Some(Stop::Interrupted) => ("interrupted", exit::INTERRUPTED),
-        Some(Stop::TimedOut(_)) => ("timed out", exit::FAILED),
-        Some(Stop::Locked(_)) => ("locked", exit::LOCKED),
-        Some(Stop::Unsafe(_)) | Some(Stop::Limit(_)) | None => ("failed", exit::FAILED),
-        Some(Stop::OutputClosed) => ("interrupted", exit::INTERRUPTED),
+        Some(Stop::Aborted(_)) => (RunStatus::Aborted, exit::ABORTED),
+        Some(Stop::Interrupted) => (RunStatus::Interrupted, exit::INTERRUPTED),
+        Some(Stop::TimedOut(_)) => (RunStatus::TimedOut, exit::FAILED),
+        Some(Stop::Locked(_)) => (RunStatus::Locked, exit::LOCKED),
+        Some(Stop::Unsafe(_)) | Some(Stop::Limit(_)) | None => (RunStatus::Failed, exit::FAILED),
+        Some(Stop::OutputClosed) => (RunStatus::Interrupted, exit::INTERRUPTED),
     }
 }
 
@@ -543,12 +553,12 @@ fn unwind(host: &Arc<Host>, engine: &rhai::Engine, ast: &rhai::AST, automatic: b
             "{} undo action(s) registered but not run (pass --undo-on-failure to run them)",
             actions.len()
         ));
-        let _ = host.journal("undo.declined", json!({ "count": actions.len() }));
+        let _ = host.journal(EventKind::UndoDeclined, json!({ "count": actions.len() }));
         return;
     }
     out.raw("↺ undoing");
     for action in actions.into_iter().rev() {
-        let _ = host.journal("undo.start", json!({ "step": action.step }));
+        let _ = host.journal(EventKind::UndoStart, json!({ "step": action.step }));
         let result = action.action.call::<Dynamic>(engine, ast, ());
         match &result {
             Ok(_) => out.info(&format!("undid `{}`", action.step)),
@@ -559,7 +569,7 @@ fn unwind(host: &Arc<Host>, engine: &rhai::Engine, ast: &rhai::AST, automatic: b
             )),
         }
         let _ = host.journal(
-            "undo.end",
+            EventKind::UndoEnd,
             json!({ "step": action.step, "ok": result.is_ok(), "error": result.err().map(|e| crate::error::message_of(&e)) }),
         );
     }
@@ -567,7 +577,7 @@ fn unwind(host: &Arc<Host>, engine: &rhai::Engine, ast: &rhai::AST, automatic: b
 
 /// The journal event that records where a run ran: its working folder and its config (path and
 /// sha256), so `ripcord resume` runs the rest the same way from any folder.
-pub const CONTEXT_EVENT: &str = "context";
+pub const CONTEXT_EVENT: EventKind = EventKind::Context;
 
 fn run_context(config: &Config) -> Value {
     let cwd = std::env::current_dir()
@@ -586,7 +596,7 @@ fn run_context(config: &Config) -> Value {
 fn summary(o: &RunOutcome) -> String {
     let id = o.run.map(|i| format!("run {i} ")).unwrap_or_default();
     let dur = crate::time::human(Duration::from_millis(o.ms));
-    let dry = if o.mode != "run" {
+    let dry = if o.mode != Mode::Run {
         let gates = match o.gates.len() {
             0 => String::new(),
             1 => "; a real run stops at 1 confirm gate".to_string(),

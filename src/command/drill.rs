@@ -4,10 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use ripcord_runtime::Mode;
 use ripcord_runtime::journal::Journal;
 use ripcord_runtime::report::{REPORT_EVENT, Report};
 use ripcord_runtime::run::{ErrorReport, RunOutcome, exit};
+use ripcord_runtime::{Mode, RunStatus};
 use serde_json::{Value, json};
 
 use crate::app::Context;
@@ -41,7 +41,7 @@ pub fn drill(ctx: &Context, args: DrillArgs) -> crate::error::Result {
     };
     let started = ripcord_runtime::time::now_rfc3339();
     let outcome = ripcord_runtime::run::run(request, ripcord_stdlib::modules());
-    if outcome.status == "usage" {
+    if outcome.status == RunStatus::Usage {
         // Nothing ran (bad params, config, syntax): there is nothing to report.
         if created {
             let _ = std::fs::remove_dir(&dir);
@@ -159,7 +159,7 @@ fn finish(
                 // The drill passed but its report is missing: that is a failure, said the
                 // same way in the JSON as on the terminal.
                 code = exit::FAILED;
-                outcome.status = "failed".to_string();
+                outcome.status = RunStatus::Failed;
                 outcome.exit_code = code;
                 outcome.error = Some(ErrorReport::from_message(&message));
             }

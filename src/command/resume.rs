@@ -8,6 +8,7 @@ use ripcord_runtime::journal::Journal;
 use ripcord_runtime::run::{CONTEXT_EVENT, RunOutcome, RunRequest};
 use ripcord_runtime::script::{Script, sha256_hex};
 use ripcord_runtime::secrets::MASK;
+use ripcord_runtime::{Mode, RunStatus};
 
 use crate::app::Context;
 use crate::cli::ResumeArgs;
@@ -43,21 +44,22 @@ fn request(ctx: &Context, args: &ResumeArgs) -> Result<RunRequest, String> {
                 ctx.journal.display()
             )
         })?;
-    match run.status.as_str() {
-        "interrupted" | "failed" | "timed out" | "aborted" => {}
-        "running" => {
+    match RunStatus::parse(&run.status) {
+        Some(status) if status.is_resumable() => {}
+        Some(RunStatus::Running) => {
             return Err(format!(
                 "run {id} is still running (pid {} on {})\nhelp: wait for it, or stop it first",
                 run.pid, run.host
             ));
         }
-        other => {
+        _ => {
             return Err(format!(
-                "run {id} ended `{other}`: there is nothing to resume"
+                "run {id} ended `{}`: there is nothing to resume",
+                run.status
             ));
         }
     }
-    if run.mode != "run" {
+    if Mode::parse(&run.mode) != Some(Mode::Run) {
         return Err(format!(
             "run {id} was a {}: run it again instead of resuming",
             run.mode
@@ -153,7 +155,7 @@ fn recorded_context(journal: &Journal, id: i64) -> Result<RunPlace, String> {
     let events = journal
         .events(id)
         .map_err(|e| format!("cannot read the journal: {e}"))?;
-    let Some(event) = events.iter().find(|e| e.kind == CONTEXT_EVENT) else {
+    let Some(event) = events.iter().find(|e| e.is(CONTEXT_EVENT)) else {
         return Ok(RunPlace::default());
     };
     let text = |key: &str| event.data[key].as_str().map(str::to_string);

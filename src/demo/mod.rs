@@ -216,7 +216,7 @@ impl Demo {
             let outcome = self.runbook(script, params, *mode).map_err(Error::failed)?;
             summary.push((
                 *script,
-                outcome.status.clone(),
+                outcome.status.to_string(),
                 outcome.ms,
                 outcome.result.clone(),
             ));

@@ -905,7 +905,7 @@ mod tests {
         let summaries: Vec<(String, String)> = host.steps()[0]
             .changes
             .iter()
-            .map(|c| (c.summary.clone(), c.outcome.clone()))
+            .map(|c| (c.summary.clone(), c.outcome.to_string()))
             .collect();
         let simulated = |s: String| (s, "simulated".to_string());
         assert_eq!(

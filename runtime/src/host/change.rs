@@ -11,6 +11,7 @@ use super::{Decision, Host, Stop, dynamic_to_json};
 use crate::effect::Change;
 use crate::failure::{Failure, RhaiResult};
 use crate::replay::{Recorded, RecordedChange, Verdict};
+use crate::status::{ChangeOutcome, EventKind};
 
 impl Host {
     /// Make (or simulate) a change. `perform` runs only in a real run, after the journal has the
@@ -35,12 +36,12 @@ impl Host {
             self.record_change(
                 &change.function,
                 &summary,
-                "failed",
+                ChangeOutcome::Failed,
                 0,
                 Some(failure.message.clone()),
             );
             let _ = self.journal(
-                "change.injected",
+                EventKind::ChangeInjected,
                 json!({ "function": change.function, "summary": summary, "args": args, "error": failure.message }),
             );
             return Err(failure.at_position(pos));
@@ -53,23 +54,23 @@ impl Host {
                 })
             });
             let _ = self.journal(
-                "prompt",
+                EventKind::Prompt,
                 json!({ "kind": "change", "function": change.function, "summary": summary, "answer": decision_text(decision), "wait_ms": wait_ms }),
             );
             match decision {
                 Decision::Continue => {}
                 Decision::Skip => {
                     self.out.skipped_change(&summary);
-                    self.record_change(&change.function, &summary, "skipped", 0, None);
+                    self.record_change(&change.function, &summary, ChangeOutcome::Skipped, 0, None);
                     let _ = self.journal(
-                        "change.skip",
+                        EventKind::ChangeSkip,
                         json!({ "function": change.function, "summary": summary }),
                     );
                     return Ok(change.simulated);
                 }
                 Decision::Abort => {
                     let _ = self.journal(
-                        "change.abort",
+                        EventKind::ChangeAbort,
                         json!({ "function": change.function, "summary": summary }),
                     );
                     return Err(
@@ -80,9 +81,15 @@ impl Host {
         }
         if self.mode.simulates_changes() {
             self.out.would(&summary);
-            self.record_change(&change.function, &summary, "simulated", 0, None);
+            self.record_change(
+                &change.function,
+                &summary,
+                ChangeOutcome::Simulated,
+                0,
+                None,
+            );
             self.journal(
-                "change.simulated",
+                EventKind::ChangeSimulated,
                 json!({ "function": change.function, "summary": summary, "args": args }),
             )
             .map_err(|e| Failure::new(e).at_position(pos))?;
@@ -90,7 +97,7 @@ impl Host {
         }
         // Journaled (and synced) before the change starts: a killed run shows it.
         self.journal(
-            "change.start",
+            EventKind::ChangeStart,
             json!({ "function": change.function, "summary": summary, "args": args }),
         )
         .map_err(|e| {
@@ -105,12 +112,12 @@ impl Host {
         match result {
             Ok(value) => {
                 let shown = self.secrets.redact_json(dynamic_to_json(&value));
-                self.record_change(&change.function, &summary, "made", ms, None);
+                self.record_change(&change.function, &summary, ChangeOutcome::Made, ms, None);
                 self.journal(
-                    "change.end",
+                    EventKind::ChangeEnd,
                     json!({ "function": change.function, "ok": true, "ms": ms, "result": shown }),
                 )
-                .map_err(|e| self.outcome_unjournaled(&summary, "made", &e, pos))?;
+                .map_err(|e| self.outcome_unjournaled(&summary, ChangeOutcome::Made, &e, pos))?;
                 Ok(value)
             }
             Err(failure) => {
@@ -118,15 +125,15 @@ impl Host {
                 self.record_change(
                     &change.function,
                     &summary,
-                    "failed",
+                    ChangeOutcome::Failed,
                     ms,
                     Some(message.clone()),
                 );
                 self.journal(
-                    "change.end",
+                    EventKind::ChangeEnd,
                     json!({ "function": change.function, "ok": false, "ms": ms, "error": message }),
                 )
-                .map_err(|e| self.outcome_unjournaled(&summary, "failed", &e, pos))?;
+                .map_err(|e| self.outcome_unjournaled(&summary, ChangeOutcome::Failed, &e, pos))?;
                 Err(failure.at_position(pos))
             }
         }
@@ -170,7 +177,7 @@ impl Host {
         );
         let answer = crate::prompt::ask_yes_no(&question);
         let _ = self.journal(
-            "prompt",
+            EventKind::Prompt,
             json!({ "kind": "outcome-unknown", "summary": summary, "answer": answer }),
         );
         match answer {
@@ -206,13 +213,19 @@ impl Host {
             Recorded::Made(value) => (true, value.clone(), None),
             _ => (true, Value::Null, None),
         };
-        self.record_change(&recorded.function, summary, "replayed", 0, error.clone());
+        self.record_change(
+            &recorded.function,
+            summary,
+            ChangeOutcome::Replayed,
+            0,
+            error.clone(),
+        );
         self.journal(
-            "change.replayed",
+            EventKind::ChangeReplayed,
             json!({ "function": recorded.function, "summary": summary, "args": recorded.args,
                     "ok": ok, "result": result, "error": error, "from_run": run }),
         )
-        .map_err(|e| self.outcome_unjournaled(summary, "replayed", &e, pos))?;
+        .map_err(|e| self.outcome_unjournaled(summary, ChangeOutcome::Replayed, &e, pos))?;
         match error {
             Some(message) => Err(Failure::new(message).at_position(pos)),
             None => Ok(rhai::serde::to_dynamic(&result).unwrap_or(Dynamic::UNIT)),
@@ -224,7 +237,7 @@ impl Host {
     fn outcome_unjournaled(
         &self,
         summary: &str,
-        outcome: &str,
+        outcome: ChangeOutcome,
         error: &str,
         pos: Position,
     ) -> Box<EvalAltResult> {

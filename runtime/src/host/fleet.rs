@@ -11,6 +11,7 @@ use crate::approve::{Approvals, Verdict};
 use crate::events::EventStream;
 use crate::failure::RhaiResult;
 use crate::fleet::{FleetOptions, RunIdentity};
+use crate::status::EventKind;
 
 #[derive(Default)]
 pub(super) struct FleetHooks {
@@ -86,7 +87,7 @@ impl Host {
             Verdict::NotListed => (None, None, Some("it is not listed in")),
         };
         let _ = self.journal(
-            "prompt",
+            EventKind::Prompt,
             json!({
                 "kind": "confirm",
                 "message": message,

@@ -19,6 +19,7 @@ use crate::limits::{Limits, Size};
 use crate::output::Output;
 use crate::replay::Replay;
 use crate::secrets::Secrets;
+use crate::status::EventKind;
 
 mod change;
 mod fleet;
@@ -183,7 +184,8 @@ impl Host {
 
     /// Append an event to the journal (redacted). A journal that fails is reported once and the
     /// run stops before its next change: a change must not happen unrecorded.
-    pub fn journal(&self, kind: &str, data: Value) -> Result<(), String> {
+    pub fn journal(&self, kind: impl AsRef<str>, data: Value) -> Result<(), String> {
+        let kind = kind.as_ref();
         let mut state = self.state();
         let step = state
             .current
@@ -250,7 +252,7 @@ impl Host {
                 Size(JOURNALED_OUTPUT_MAX as u64)
             ));
         }
-        let _ = self.journal("output", data);
+        let _ = self.journal(EventKind::Output, data);
     }
 
     /// A sub-run's captured output joins the caller's (it is journaled under the sub-run).
@@ -274,7 +276,7 @@ impl Host {
         }
         match crate::lock::acquire(name, name) {
             Ok(lock) => {
-                let _ = self.journal("lock", json!({ "name": name }));
+                let _ = self.journal(EventKind::Lock, json!({ "name": name }));
                 self.state().locks.push(lock);
                 Ok(())
             }

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::{ChangeRecord, Host, ObservationRecord};
 use crate::failure::{Failure, RhaiResult};
+use crate::status::{ChangeOutcome, EventKind};
 
 impl Host {
     /// Run a read. Reads run in every mode; a drill can inject a fault.
@@ -54,7 +55,7 @@ impl Host {
                 .map(|f| self.secrets.redact(&f.message));
             self.record_observation(function, result.is_ok(), ms, error.clone());
             let _ = self.journal(
-                "probe",
+                EventKind::Probe,
                 json!({ "function": function, "ok": result.is_ok(), "ms": ms, "error": error }),
             );
         }
@@ -73,7 +74,7 @@ impl Host {
         &self,
         function: &str,
         summary: &str,
-        outcome: &str,
+        outcome: ChangeOutcome,
         ms: u64,
         error: Option<String>,
     ) {
@@ -82,7 +83,7 @@ impl Host {
             state.steps[i].changes.push(ChangeRecord {
                 function: function.to_string(),
                 summary: summary.to_string(),
-                outcome: outcome.to_string(),
+                outcome,
                 ms,
                 error,
             });

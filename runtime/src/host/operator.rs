@@ -8,6 +8,7 @@ use serde_json::json;
 use super::{Gate, Host, Stop, WOULD_ASK};
 use crate::effect::Change;
 use crate::failure::{Failure, RhaiResult};
+use crate::status::EventKind;
 
 /// The operator's answer at a pause.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +48,7 @@ impl Host {
                 message: message.clone(),
             });
             self.journal(
-                "prompt",
+                EventKind::Prompt,
                 json!({ "kind": "confirm", "message": message, "answer": WOULD_ASK }),
             )
             .map_err(|e| Failure::new(e).at_position(pos))?;
@@ -65,7 +66,7 @@ impl Host {
             self.waiting(|| crate::prompt::ask_yes_no(&message))
         };
         let _ = self.journal(
-            "prompt",
+            EventKind::Prompt,
             json!({ "kind": "confirm", "message": message, "answer": answer, "wait_ms": wait_ms }),
         );
         match answer {
@@ -113,7 +114,7 @@ impl Inspect for JournaledInspect<'_> {
     fn eval(&mut self, code: &str) -> Result<String, String> {
         let result = self.inner.eval(code);
         let _ = self.host.journal(
-            "inspect",
+            EventKind::Inspect,
             json!({ "code": code, "ok": result.is_ok(), "error": result.as_ref().err() }),
         );
         result

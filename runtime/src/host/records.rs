@@ -2,18 +2,20 @@
 
 use serde::Serialize;
 
-/// What happened to one change, for reports.
+use crate::status::{ChangeOutcome, StepStatus};
+
+/// What happened to one change: kept by the host as it runs, rebuilt from the journal for a
+/// past run's report.
 #[derive(Debug, Clone, Serialize)]
 pub struct ChangeRecord {
     pub function: String,
     pub summary: String,
-    /// `made`, `simulated`, `skipped` or `failed`.
-    pub outcome: String,
+    pub outcome: ChangeOutcome,
     pub ms: u64,
     pub error: Option<String>,
 }
 
-/// What one read or probe observed, for reports.
+/// What one read or probe observed (in reports: the step's `probes`).
 #[derive(Debug, Clone, Serialize)]
 pub struct ObservationRecord {
     pub function: String,
@@ -34,8 +36,7 @@ pub struct StepRecord {
     /// Milliseconds spent waiting for the operator: the pause before the step (step-through),
     /// and pauses before its changes and at its `confirm`s.
     pub wait_ms: u64,
-    /// `ok`, `failed`, `skipped`, `aborted`, `interrupted` or `resumed` (done by an earlier run).
-    pub status: String,
+    pub status: StepStatus,
     pub error: Option<String>,
     pub changes: Vec<ChangeRecord>,
     pub observations: Vec<ObservationRecord>,

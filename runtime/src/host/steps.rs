@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::operator::{JournaledInspect, decision_text};
 use super::{Decision, Gate, Host, Inspect, State, StepRecord, Stop};
 use crate::failure::{Failure, RhaiResult};
+use crate::status::{EventKind, StepStatus};
 
 impl Host {
     /// Called when a step starts. Returns `false` if the step is to be skipped.
@@ -26,14 +27,14 @@ impl Host {
             state.ordinal += 1;
             state.ordinal
         };
-        let record = |status: &str, wait_ms: u64| StepRecord {
+        let record = |status: StepStatus, wait_ms: u64| StepRecord {
             name: name.to_string(),
             position: position.to_string(),
             // The step starts when the operator lets it: a pause before it is not its time.
             start_ms: self.elapsed().as_millis() as u64,
             ms: 0,
             wait_ms,
-            status: status.to_string(),
+            status,
             error: None,
             changes: Vec::new(),
             observations: Vec::new(),
@@ -43,9 +44,12 @@ impl Host {
             .iter()
             .any(|(n, s)| *n == ordinal && s == name)
         {
-            self.state().steps.push(record("resumed", 0));
+            self.state().steps.push(record(StepStatus::Resumed, 0));
             self.out.step_resumed(name);
-            let _ = self.journal("step.resumed", json!({ "name": name, "ordinal": ordinal }));
+            let _ = self.journal(
+                EventKind::StepResumed,
+                json!({ "name": name, "ordinal": ordinal }),
+            );
             return Ok(false);
         }
         let mut wait_ms = 0;
@@ -58,19 +62,26 @@ impl Host {
             (decision, wait_ms) =
                 self.waiting(|| prompter.before_step(name, position, &mut journaled));
             let _ = self.journal(
-                "prompt",
+                EventKind::Prompt,
                 json!({ "kind": "step", "step": name, "answer": decision_text(decision), "wait_ms": wait_ms }),
             );
             match decision {
                 Decision::Continue => {}
                 Decision::Skip => {
-                    self.state().steps.push(record("skipped", wait_ms));
+                    self.state()
+                        .steps
+                        .push(record(StepStatus::Skipped, wait_ms));
                     self.out.step_skipped(name);
-                    let _ = self.journal("step.skip", json!({ "name": name, "ordinal": ordinal }));
+                    let _ = self.journal(
+                        EventKind::StepSkip,
+                        json!({ "name": name, "ordinal": ordinal }),
+                    );
                     return Ok(false);
                 }
                 Decision::Abort => {
-                    self.state().steps.push(record("aborted", wait_ms));
+                    self.state()
+                        .steps
+                        .push(record(StepStatus::Aborted, wait_ms));
                     return Err(
                         self.terminate(Stop::Aborted(format!("aborted before step `{name}`")), pos)
                     );
@@ -81,7 +92,7 @@ impl Host {
         self.flush_output();
         {
             let mut state = self.state();
-            state.steps.push(record("running", wait_ms));
+            state.steps.push(record(StepStatus::Running, wait_ms));
             state.current = Some(state.steps.len() - 1);
             state.in_step_wait_ms = 0;
             if state
@@ -94,7 +105,7 @@ impl Host {
         }
         self.out.step_start(name);
         self.journal(
-            "step.start",
+            EventKind::StepStart,
             json!({ "name": name, "ordinal": ordinal, "position": position }),
         )
         .map_err(|e| Failure::new(e).at_position(pos))?;
@@ -128,30 +139,23 @@ impl Host {
                 .saturating_sub(step.start_ms)
                 .saturating_sub(in_step_wait);
             step.status = match (error, stop) {
-                (None, _) => "ok",
-                (Some(_), Some(Stop::Aborted(_))) => "aborted",
-                (Some(_), Some(Stop::Interrupted)) => "interrupted",
-                (Some(_), Some(Stop::TimedOut(_))) => "timed out",
-                (Some(_), Some(Stop::Locked(_))) => "locked",
-                (Some(_), Some(Stop::Unsafe(_))) => "failed",
-                (Some(_), Some(Stop::Limit(_))) => "failed",
-                (Some(_), Some(Stop::OutputClosed)) => "interrupted",
-                (Some(_), None) => "failed",
-            }
-            .to_string();
+                (None, _) => StepStatus::Ok,
+                (Some(_), Some(Stop::Aborted(_))) => StepStatus::Aborted,
+                (Some(_), Some(Stop::Interrupted)) => StepStatus::Interrupted,
+                (Some(_), Some(Stop::TimedOut(_))) => StepStatus::TimedOut,
+                (Some(_), Some(Stop::Locked(_))) => StepStatus::Locked,
+                (Some(_), Some(Stop::Unsafe(_))) => StepStatus::Failed,
+                (Some(_), Some(Stop::Limit(_))) => StepStatus::Failed,
+                (Some(_), Some(Stop::OutputClosed)) => StepStatus::Interrupted,
+                (Some(_), None) => StepStatus::Failed,
+            };
             step.error = error.map(|e| self.secrets.redact(&crate::error::message_of(e)));
             let end = json!({ "name": step.name, "ordinal": ordinal, "status": step.status, "ms": step.ms, "wait_ms": step.wait_ms });
-            (
-                step.name.clone(),
-                step.ms,
-                step.wait_ms,
-                step.status.clone(),
-                end,
-            )
+            (step.name.clone(), step.ms, step.wait_ms, step.status, end)
         };
         self.out.step_end(
             &name,
-            &status,
+            status,
             Duration::from_millis(ms),
             Duration::from_millis(wait_ms),
         );
@@ -159,12 +163,12 @@ impl Host {
     }
 
     fn journal_step_end(&self, name: &str, data: &Value) -> Result<(), String> {
-        self.emit_event(self.run_id(), "step.end", Some(name), data);
+        self.emit_event(self.run_id(), EventKind::StepEnd.as_str(), Some(name), data);
         let mut state = self.state();
         let State { journal, .. } = &mut *state;
         if let Some((journal, run)) = journal.as_mut() {
             journal
-                .event(*run, "step.end", Some(name), data)
+                .event(*run, EventKind::StepEnd, Some(name), data)
                 .map_err(|e| e.to_string())?;
         }
         Ok(())

@@ -5,13 +5,19 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{Report, ReportChange, ReportProbe, first_line};
+use super::{Report, first_line};
+use crate::host::{ChangeRecord, Mode, ObservationRecord};
+use crate::status::{ChangeOutcome, StepStatus};
 use crate::time::human;
 
 impl Report {
     pub fn markdown(&self) -> String {
         let mut md = String::new();
-        let kind = if self.mode == "drill" { "Drill" } else { "Run" };
+        let kind = if Mode::parse(&self.mode) == Some(Mode::Drill) {
+            "Drill"
+        } else {
+            "Run"
+        };
         let date = self
             .started
             .get(..16)
@@ -39,11 +45,11 @@ impl Report {
         }
 
         md.push_str("## Environment\n\n| | |\n|---|---|\n");
-        let mode = match self.mode.as_str() {
-            "drill" => "drill (reads and probes real, changes simulated)",
-            "dry-run" => "dry run (changes simulated)",
-            "run" => "run (changes made)",
-            other => other,
+        let mode = match Mode::parse(&self.mode) {
+            Some(Mode::Drill) => "drill (reads and probes real, changes simulated)",
+            Some(Mode::DryRun) => "dry run (changes simulated)",
+            Some(Mode::Run) => "run (changes made)",
+            None => &self.mode,
         };
         let run = match self.run {
             Some(id) => format!("{id} (`ripcord show {id}`)"),
@@ -84,7 +90,7 @@ impl Report {
                     "| {} | {} | {} {} | +{} | {} | {} | {} | {wait} |",
                     i + 1,
                     cell(&s.name),
-                    icon(&s.status),
+                    icon(s.status),
                     s.status,
                     human(Duration::from_millis(s.start_ms)),
                     human(Duration::from_millis(s.ms)),
@@ -95,7 +101,11 @@ impl Report {
             let _ = writeln!(
                 md,
                 "| | **Total** | {} | | **{}** | | | |",
-                icon(if self.passed() { "ok" } else { "failed" }),
+                icon(if self.passed() {
+                    StepStatus::Ok
+                } else {
+                    StepStatus::Failed
+                }),
                 human(Duration::from_millis(self.total_ms))
             );
         }
@@ -109,19 +119,19 @@ impl Report {
                 "\n### {}. {} {} ({})\n",
                 i + 1,
                 s.name,
-                icon(&s.status),
+                icon(s.status),
                 human(Duration::from_millis(s.ms))
             );
             for c in &s.changes {
-                let line = match c.outcome.as_str() {
-                    "made" => format!(
+                let line = match c.outcome {
+                    ChangeOutcome::Made => format!(
                         "✅ made: {} ({})",
                         c.summary,
                         human(Duration::from_millis(c.ms))
                     ),
-                    "simulated" => format!("⏭ simulated: would {}", c.summary),
-                    "skipped" => format!("⏭ skipped by the operator: {}", c.summary),
-                    "failed" => format!(
+                    ChangeOutcome::Simulated => format!("⏭ simulated: would {}", c.summary),
+                    ChangeOutcome::Skipped => format!("⏭ skipped by the operator: {}", c.summary),
+                    ChangeOutcome::Failed => format!(
                         "❌ failed: {} — {}",
                         c.summary,
                         c.error
@@ -129,7 +139,9 @@ impl Report {
                             .map(first_line)
                             .unwrap_or("no reason recorded")
                     ),
-                    other => format!("⚠️ {other}: {}", c.summary),
+                    other @ (ChangeOutcome::Replayed | ChangeOutcome::Unfinished) => {
+                        format!("⚠️ {other}: {}", c.summary)
+                    }
                 };
                 let _ = writeln!(md, "- {line} `{}`", c.function);
             }
@@ -201,21 +213,28 @@ impl Report {
     }
 }
 
-fn icon(status: &str) -> &'static str {
+fn icon(status: StepStatus) -> &'static str {
     match status {
-        "ok" => "✅",
-        "skipped" | "resumed" => "⏭",
-        "running" => "⏳",
+        StepStatus::Ok => "✅",
+        StepStatus::Skipped | StepStatus::Resumed => "⏭",
+        StepStatus::Running => "⏳",
         _ => "❌",
     }
 }
 
-fn count_changes(changes: &[ReportChange]) -> String {
+fn count_changes(changes: &[ChangeRecord]) -> String {
     if changes.is_empty() {
         return "—".to_string();
     }
     let mut parts = Vec::new();
-    for outcome in ["made", "simulated", "skipped", "failed", "unfinished"] {
+    // Replayed changes are listed under their step, not counted here.
+    for outcome in [
+        ChangeOutcome::Made,
+        ChangeOutcome::Simulated,
+        ChangeOutcome::Skipped,
+        ChangeOutcome::Failed,
+        ChangeOutcome::Unfinished,
+    ] {
         let n = changes.iter().filter(|c| c.outcome == outcome).count();
         if n > 0 {
             parts.push(format!("{n} {outcome}"));
@@ -224,7 +243,7 @@ fn count_changes(changes: &[ReportChange]) -> String {
     parts.join(", ")
 }
 
-fn count_probes(probes: &[ReportProbe]) -> String {
+fn count_probes(probes: &[ObservationRecord]) -> String {
     if probes.is_empty() {
         return "—".to_string();
     }

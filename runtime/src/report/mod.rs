@@ -11,8 +11,9 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::host::Gate;
+use crate::host::{ChangeRecord, Gate, ObservationRecord};
 use crate::run::RunOutcome;
+use crate::status::{ChangeOutcome, EventKind, RunStatus, StepStatus};
 use crate::time::human;
 
 mod markdown;
@@ -28,11 +29,13 @@ pub struct Report {
     pub script: String,
     pub path: String,
     pub run: Option<i64>,
+    /// `run`, `dry-run` or `drill` ([`crate::Mode`]); as journaled, so a run recorded by
+    /// another command keeps its own word.
     pub mode: String,
     pub operator: String,
     pub host: String,
     pub started: String,
-    pub status: String,
+    pub status: RunStatus,
     pub exit_code: Option<i32>,
     pub total_ms: u64,
     /// The `@rto` target as written in the runbook header.
@@ -56,35 +59,16 @@ pub struct Report {
 #[derive(Debug, Clone, Serialize)]
 pub struct ReportStep {
     pub name: String,
-    pub status: String,
+    pub status: StepStatus,
     pub start_ms: u64,
     /// The step's own duration, without the operator's wait.
     pub ms: u64,
     /// Time spent waiting for the operator (step-through pauses, `confirm`).
     pub wait_ms: u64,
     pub error: Option<String>,
-    pub changes: Vec<ReportChange>,
-    pub probes: Vec<ReportProbe>,
-}
-
-/// One change: `made`, `simulated`, `skipped`, `failed`, or `unfinished` (started, no outcome
-/// recorded: the run was killed during it).
-#[derive(Debug, Clone, Serialize)]
-pub struct ReportChange {
-    pub function: String,
-    pub summary: String,
-    pub outcome: String,
-    pub ms: u64,
-    pub error: Option<String>,
-}
-
-/// One probe (or a read that a drill made fail).
-#[derive(Debug, Clone, Serialize)]
-pub struct ReportProbe {
-    pub function: String,
-    pub ok: bool,
-    pub ms: u64,
-    pub error: Option<String>,
+    pub changes: Vec<ChangeRecord>,
+    /// Probes, and reads that a drill made fail.
+    pub probes: Vec<ObservationRecord>,
 }
 
 /// A question the run asked and the answer it got.
@@ -107,7 +91,7 @@ fn duration_ms<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok
 
 /// The kind of event a drill adds after its run ends, naming the faults it injected and where
 /// the report went (the run itself does not know it is being reported on).
-pub const REPORT_EVENT: &str = "report";
+pub const REPORT_EVENT: EventKind = EventKind::Report;
 
 impl Report {
     /// The report of a run that just ended. `started` is when it started (RFC 3339);
@@ -118,32 +102,13 @@ impl Report {
             .iter()
             .map(|s| ReportStep {
                 name: s.name.clone(),
-                status: s.status.clone(),
+                status: s.status,
                 start_ms: s.start_ms,
                 ms: s.ms,
                 wait_ms: s.wait_ms,
                 error: s.error.clone(),
-                changes: s
-                    .changes
-                    .iter()
-                    .map(|c| ReportChange {
-                        function: c.function.clone(),
-                        summary: c.summary.clone(),
-                        outcome: c.outcome.clone(),
-                        ms: c.ms,
-                        error: c.error.clone(),
-                    })
-                    .collect(),
-                probes: s
-                    .observations
-                    .iter()
-                    .map(|o| ReportProbe {
-                        function: o.function.clone(),
-                        ok: o.ok,
-                        ms: o.ms,
-                        error: o.error.clone(),
-                    })
-                    .collect(),
+                changes: s.changes.clone(),
+                probes: s.observations.clone(),
             })
             .collect();
         let mut report = Report {
@@ -151,11 +116,11 @@ impl Report {
             script: outcome.script.clone(),
             path: outcome.path.clone(),
             run: outcome.run,
-            mode: outcome.mode.clone(),
+            mode: outcome.mode.to_string(),
             operator: crate::who::operator(),
             host: crate::who::hostname(),
             started: started.to_string(),
-            status: outcome.status.clone(),
+            status: outcome.status,
             exit_code: Some(outcome.exit_code),
             total_ms: outcome.ms,
             rto: outcome.rto.clone(),
@@ -177,18 +142,18 @@ impl Report {
 
     fn judge_rto(&self) -> Option<bool> {
         let target = self.rto_duration?;
-        Some(self.status == "ok" && Duration::from_millis(self.total_ms) <= target)
+        Some(self.status == RunStatus::Ok && Duration::from_millis(self.total_ms) <= target)
     }
 
     pub fn passed(&self) -> bool {
-        self.status == "ok"
+        self.status == RunStatus::Ok
     }
 
     fn simulated_changes(&self) -> usize {
         self.steps
             .iter()
             .flat_map(|s| &s.changes)
-            .filter(|c| c.outcome == "simulated")
+            .filter(|c| c.outcome == ChangeOutcome::Simulated)
             .count()
     }
 
@@ -211,11 +176,10 @@ impl Report {
         let mut gaps = Vec::new();
         for (i, s) in self.steps.iter().enumerate() {
             // The change whose failure failed the step is named on the step's line, not twice.
-            let cause = s
-                .changes
-                .iter()
-                .find(|c| c.outcome == "failed" && c.error.is_some() && c.error == s.error);
-            if is_failure(&s.status) {
+            let cause = s.changes.iter().find(|c| {
+                c.outcome == ChangeOutcome::Failed && c.error.is_some() && c.error == s.error
+            });
+            if s.status.is_failure() {
                 let at = cause
                     .map(|c| format!(" at `{}`", c.summary))
                     .unwrap_or_default();
@@ -226,11 +190,9 @@ impl Report {
                     .unwrap_or_default();
                 gaps.push(format!("Step {} `{}` {}{at}{why}", i + 1, s.name, s.status));
             }
-            for c in s
-                .changes
-                .iter()
-                .filter(|c| c.outcome == "failed" && !cause.is_some_and(|k| std::ptr::eq(*c, k)))
-            {
+            for c in s.changes.iter().filter(|c| {
+                c.outcome == ChangeOutcome::Failed && !cause.is_some_and(|k| std::ptr::eq(*c, k))
+            }) {
                 let why = c.error.as_deref().map(first_line).unwrap_or("failed");
                 gaps.push(format!(
                     "Change `{}` in step `{}` failed: {why}",
@@ -245,7 +207,7 @@ impl Report {
                 ));
             }
         }
-        if self.error.is_some() && self.steps.iter().all(|s| !is_failure(&s.status)) {
+        if self.error.is_some() && self.steps.iter().all(|s| !s.status.is_failure()) {
             let e = self.error.as_deref().map(first_line).unwrap_or_default();
             gaps.push(format!("The run {} outside any step: {e}", self.status));
         }
@@ -290,10 +252,6 @@ impl Report {
     }
 }
 
-fn is_failure(status: &str) -> bool {
-    !matches!(status, "ok" | "skipped" | "resumed" | "running")
-}
-
 fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or(text)
 }
@@ -302,10 +260,10 @@ fn first_line(text: &str) -> &str {
 mod tests {
     use super::*;
 
-    fn step(name: &str, status: &str, start_ms: u64, ms: u64) -> ReportStep {
+    fn step(name: &str, status: StepStatus, start_ms: u64, ms: u64) -> ReportStep {
         ReportStep {
             name: name.to_string(),
-            status: status.to_string(),
+            status,
             start_ms,
             ms,
             wait_ms: 0,
@@ -325,7 +283,7 @@ mod tests {
             operator: "ops".to_string(),
             host: "box".to_string(),
             started: "2026-02-18T05:15:00.000+00:00".to_string(),
-            status: "ok".to_string(),
+            status: RunStatus::Ok,
             exit_code: Some(0),
             total_ms: steps.iter().map(|s| s.start_ms + s.ms).max().unwrap_or(0),
             rto: rto.map(str::to_string),
@@ -344,12 +302,12 @@ mod tests {
 
     #[test]
     fn rto_line_says_met_missed_or_no_target() {
-        let r = report(vec![step("a", "ok", 0, 2_000)], Some("15m"));
+        let r = report(vec![step("a", StepStatus::Ok, 0, 2_000)], Some("15m"));
         assert_eq!(r.rto_line(), "RTO 15m: met (2.0s)");
-        let r = report(vec![step("a", "ok", 0, 2_000)], Some("1s"));
+        let r = report(vec![step("a", StepStatus::Ok, 0, 2_000)], Some("1s"));
         assert_eq!(r.rto_line(), "RTO 1s: missed (2.0s)");
         assert!(r.gaps().iter().any(|g| g.contains("missed")));
-        let r = report(vec![step("a", "ok", 0, 2_000)], None);
+        let r = report(vec![step("a", StepStatus::Ok, 0, 2_000)], None);
         assert!(r.rto_line().starts_with("RTO: no target"));
         assert_eq!(r.rto_met, None);
     }
@@ -358,8 +316,8 @@ mod tests {
     fn svg_has_one_bar_per_step_escapes_names_and_shows_a_near_rto() {
         let r = report(
             vec![
-                step("Back <up> & \"go\"", "ok", 0, 400),
-                step("Stop", "failed", 400, 0),
+                step("Back <up> & \"go\"", StepStatus::Ok, 0, 400),
+                step("Stop", StepStatus::Failed, 400, 0),
             ],
             Some("500ms"),
         );
@@ -368,23 +326,26 @@ mod tests {
         assert!(svg.contains("Back &lt;up&gt; &amp; &quot;go&quot;"));
         assert!(svg.contains(r#"class="rto""#));
         assert!(svg.contains("RTO 500ms"));
-        let far = report(vec![step("a", "ok", 0, 400)], Some("15m"));
+        let far = report(vec![step("a", StepStatus::Ok, 0, 400)], Some("15m"));
         assert!(!far.svg().contains(r#"class="rto""#));
     }
 
     #[test]
     fn markdown_lists_steps_gaps_and_injections() {
-        let mut failed = step("Stop service", "failed", 10, 5);
+        let mut failed = step("Stop service", StepStatus::Failed, 10, 5);
         failed.error = Some("service::stop failed: fault injected".to_string());
-        failed.changes.push(ReportChange {
+        failed.changes.push(ChangeRecord {
             function: "service::stop".to_string(),
             summary: "stop cortex.service".to_string(),
-            outcome: "failed".to_string(),
+            outcome: ChangeOutcome::Failed,
             ms: 0,
             error: failed.error.clone(),
         });
-        let mut r = report(vec![step("Backup", "ok", 0, 10), failed], Some("15m"));
-        r.status = "failed".to_string();
+        let mut r = report(
+            vec![step("Backup", StepStatus::Ok, 0, 10), failed],
+            Some("15m"),
+        );
+        r.status = RunStatus::Failed;
         r.rto_met = r.judge_rto();
         r.injected = vec!["service::stop=fail".to_string()];
         let md = r.markdown();

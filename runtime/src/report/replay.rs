@@ -4,9 +4,10 @@ use std::fs;
 
 use serde_json::Value;
 
-use super::{REPORT_EVENT, Report, ReportChange, ReportProbe, ReportPrompt, ReportStep};
-use crate::host::{Gate, WOULD_ASK};
+use super::{REPORT_EVENT, Report, ReportPrompt, ReportStep};
+use crate::host::{ChangeRecord, Gate, ObservationRecord, WOULD_ASK};
 use crate::journal::{EventRow, Journal};
+use crate::status::{ChangeOutcome, EventKind, RunStatus, StepStatus};
 
 impl Report {
     /// The report of a past run, rebuilt from the journal. The RTO target is read from the
@@ -47,7 +48,13 @@ impl Report {
             operator: row.operator.clone(),
             host: row.host.clone(),
             started: row.started.clone(),
-            status: row.status.clone(),
+            status: RunStatus::parse(&row.status).ok_or_else(|| {
+                format!(
+                    "run {run} in {} has the status `{}`, which this version of ripcord does not know",
+                    journal.path().display(),
+                    row.status
+                )
+            })?,
             exit_code: row.exit_code.map(|c| c as i32),
             total_ms,
             rto: header.as_ref().and_then(|h| h.rto_text.clone()),
@@ -64,143 +71,164 @@ impl Report {
             report.apply(e, since_start(&e.ts));
         }
         // A step still open when the events stop was cut short with the run.
-        let unfinished = match report.status.as_str() {
-            "running" => "running",
-            "ok" => "unfinished",
-            other => other,
-        }
-        .to_string();
-        for step in report.steps.iter_mut().filter(|s| s.status == "running") {
-            step.status = unfinished.clone();
+        let unfinished = StepStatus::cut_short_by(report.status);
+        for step in report
+            .steps
+            .iter_mut()
+            .filter(|s| s.status == StepStatus::Running)
+        {
+            step.status = unfinished;
             step.ms = total_ms.saturating_sub(step.start_ms);
         }
         report.rto_met = report.judge_rto();
         Ok(report)
     }
 
-    /// Fold one journal event into the report.
+    /// Fold one journal event into the report. Kinds the report does not show are skipped.
     fn apply(&mut self, e: &EventRow, at_ms: u64) {
-        let d = &e.data;
-        let text = |key: &str| d[key].as_str().map(str::to_string);
-        let ms = d["ms"].as_u64().unwrap_or(0);
-        match e.kind.as_str() {
-            "step.start" | "step.skip" | "step.resumed" => {
-                let status = match e.kind.as_str() {
-                    "step.start" => "running",
-                    "step.skip" => "skipped",
-                    _ => "resumed",
-                };
-                self.steps.push(ReportStep {
-                    name: text("name").unwrap_or_default(),
-                    status: status.to_string(),
-                    start_ms: at_ms,
-                    ms: 0,
-                    wait_ms: 0,
-                    error: None,
-                    changes: Vec::new(),
-                    probes: Vec::new(),
-                });
+        let Some(kind) = EventKind::parse(&e.kind) else {
+            return;
+        };
+        match kind {
+            EventKind::StepStart => self.step_started(e, StepStatus::Running, at_ms),
+            EventKind::StepSkip => self.step_started(e, StepStatus::Skipped, at_ms),
+            EventKind::StepResumed => self.step_started(e, StepStatus::Resumed, at_ms),
+            EventKind::StepEnd => self.step_ended(e),
+            EventKind::ChangeStart => self.change_started(e, ChangeOutcome::Unfinished),
+            EventKind::ChangeSimulated => self.change_started(e, ChangeOutcome::Simulated),
+            EventKind::ChangeSkip => self.change_started(e, ChangeOutcome::Skipped),
+            EventKind::ChangeInjected => {
+                self.note_injection(e.data["error"].as_str());
+                self.change_started(e, ChangeOutcome::Failed);
             }
-            "step.end" => {
-                let name = text("name");
-                if let Some(step) = self
-                    .steps
-                    .iter_mut()
-                    .rev()
-                    .find(|s| s.status == "running" && Some(&s.name) == name.as_ref())
-                {
-                    step.status = text("status").unwrap_or_else(|| "ok".to_string());
-                    step.ms = ms;
-                    step.wait_ms = d["wait_ms"].as_u64().unwrap_or(0);
-                }
-            }
-            "change.start" | "change.simulated" | "change.injected" | "change.skip" => {
-                let outcome = match e.kind.as_str() {
-                    "change.start" => "unfinished",
-                    "change.simulated" => "simulated",
-                    "change.injected" => "failed",
-                    _ => "skipped",
-                };
-                let change = ReportChange {
-                    function: text("function").unwrap_or_default(),
-                    summary: text("summary").unwrap_or_default(),
-                    outcome: outcome.to_string(),
-                    ms: 0,
-                    error: text("error"),
-                };
-                if e.kind == "change.injected" {
-                    self.note_injection(change.error.as_deref());
-                }
-                if let Some(step) = self.step_of(e) {
-                    step.changes.push(change);
-                }
-            }
-            "change.end" => {
-                if let Some(change) = self.step_of(e).and_then(|s| {
-                    s.changes
-                        .iter_mut()
-                        .rev()
-                        .find(|c| c.outcome == "unfinished")
-                }) {
-                    change.outcome = if d["ok"] == true { "made" } else { "failed" }.to_string();
-                    change.ms = ms;
-                    change.error = text("error");
-                }
-            }
-            "probe" => {
-                let probe = ReportProbe {
-                    function: text("function").unwrap_or_default(),
-                    ok: d["ok"] == true,
-                    ms,
-                    error: text("error"),
-                };
-                if let Some(step) = self.step_of(e) {
-                    step.probes.push(probe);
-                }
-            }
-            "prompt" => {
-                let prompt = ReportPrompt {
-                    step: e.step.clone().or_else(|| text("step")),
-                    kind: text("kind").unwrap_or_default(),
-                    message: text("message").or_else(|| text("step")).unwrap_or_default(),
-                    answer: match &d["answer"] {
-                        Value::Bool(true) => Some("yes".to_string()),
-                        Value::Bool(false) => Some("no".to_string()),
-                        Value::String(s) => Some(s.clone()),
-                        _ => None,
-                    },
-                };
-                if prompt.kind == "confirm" && prompt.answer.as_deref() == Some(WOULD_ASK) {
-                    self.gates.push(Gate {
-                        step: prompt.step.clone(),
-                        message: prompt.message.clone(),
-                    });
-                }
-                self.prompts.push(prompt);
-            }
-            "error" => {
-                let message = text("message").unwrap_or_default();
-                self.note_injection(Some(&message));
-                let shown = match text("location") {
-                    Some(at) => format!("{message} (at {at})"),
-                    None => message.clone(),
-                };
-                if let Some(name) = text("step")
-                    && let Some(step) = self.steps.iter_mut().rev().find(|s| s.name == name)
-                {
-                    step.error.get_or_insert(message);
-                }
-                self.error = Some(shown);
-            }
-            REPORT_EVENT => {
-                if let Some(list) = d["injected"].as_array() {
-                    self.injected = list
-                        .iter()
-                        .filter_map(|v| v.as_str().map(str::to_string))
-                        .collect();
-                }
-            }
+            EventKind::ChangeEnd => self.change_ended(e),
+            EventKind::Probe => self.probed(e),
+            EventKind::Prompt => self.prompted(e),
+            EventKind::Error => self.errored(e),
+            REPORT_EVENT => self.reported(e),
             _ => {}
+        }
+    }
+
+    fn step_started(&mut self, e: &EventRow, status: StepStatus, at_ms: u64) {
+        self.steps.push(ReportStep {
+            name: text(e, "name").unwrap_or_default(),
+            status,
+            start_ms: at_ms,
+            ms: 0,
+            wait_ms: 0,
+            error: None,
+            changes: Vec::new(),
+            probes: Vec::new(),
+        });
+    }
+
+    fn step_ended(&mut self, e: &EventRow) {
+        let name = text(e, "name");
+        let Some(step) = self
+            .steps
+            .iter_mut()
+            .rev()
+            .find(|s| s.status == StepStatus::Running && Some(&s.name) == name.as_ref())
+        else {
+            return;
+        };
+        // A status this version does not know still counts against the run.
+        step.status = e.data["status"].as_str().map_or(StepStatus::Ok, |s| {
+            StepStatus::parse(s).unwrap_or(StepStatus::Failed)
+        });
+        step.ms = e.data["ms"].as_u64().unwrap_or(0);
+        step.wait_ms = e.data["wait_ms"].as_u64().unwrap_or(0);
+    }
+
+    fn change_started(&mut self, e: &EventRow, outcome: ChangeOutcome) {
+        let change = ChangeRecord {
+            function: text(e, "function").unwrap_or_default(),
+            summary: text(e, "summary").unwrap_or_default(),
+            outcome,
+            ms: 0,
+            error: text(e, "error"),
+        };
+        if let Some(step) = self.step_of(e) {
+            step.changes.push(change);
+        }
+    }
+
+    fn change_ended(&mut self, e: &EventRow) {
+        let Some(change) = self.step_of(e).and_then(|s| {
+            s.changes
+                .iter_mut()
+                .rev()
+                .find(|c| c.outcome == ChangeOutcome::Unfinished)
+        }) else {
+            return;
+        };
+        change.outcome = if e.data["ok"] == true {
+            ChangeOutcome::Made
+        } else {
+            ChangeOutcome::Failed
+        };
+        change.ms = e.data["ms"].as_u64().unwrap_or(0);
+        change.error = text(e, "error");
+    }
+
+    fn probed(&mut self, e: &EventRow) {
+        let probe = ObservationRecord {
+            function: text(e, "function").unwrap_or_default(),
+            ok: e.data["ok"] == true,
+            ms: e.data["ms"].as_u64().unwrap_or(0),
+            error: text(e, "error"),
+        };
+        if let Some(step) = self.step_of(e) {
+            step.probes.push(probe);
+        }
+    }
+
+    fn prompted(&mut self, e: &EventRow) {
+        let prompt = ReportPrompt {
+            step: e.step.clone().or_else(|| text(e, "step")),
+            kind: text(e, "kind").unwrap_or_default(),
+            message: text(e, "message")
+                .or_else(|| text(e, "step"))
+                .unwrap_or_default(),
+            answer: match &e.data["answer"] {
+                Value::Bool(true) => Some("yes".to_string()),
+                Value::Bool(false) => Some("no".to_string()),
+                Value::String(s) => Some(s.clone()),
+                _ => None,
+            },
+        };
+        if prompt.kind == "confirm" && prompt.answer.as_deref() == Some(WOULD_ASK) {
+            self.gates.push(Gate {
+                step: prompt.step.clone(),
+                message: prompt.message.clone(),
+            });
+        }
+        self.prompts.push(prompt);
+    }
+
+    fn errored(&mut self, e: &EventRow) {
+        let message = text(e, "message").unwrap_or_default();
+        self.note_injection(Some(&message));
+        let shown = match text(e, "location") {
+            Some(at) => format!("{message} (at {at})"),
+            None => message.clone(),
+        };
+        if let Some(name) = text(e, "step")
+            && let Some(step) = self.steps.iter_mut().rev().find(|s| s.name == name)
+        {
+            step.error.get_or_insert(message);
+        }
+        self.error = Some(shown);
+    }
+
+    /// A drill's own event after its run: the faults it injected, as typed.
+    fn reported(&mut self, e: &EventRow) {
+        if let Some(list) = e.data["injected"].as_array() {
+            self.injected = list
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect();
         }
     }
 
@@ -228,6 +256,11 @@ impl Report {
             self.injected.push(fault);
         }
     }
+}
+
+/// A string field of an event's data.
+fn text(e: &EventRow, key: &str) -> Option<String> {
+    e.data[key].as_str().map(str::to_string)
 }
 
 /// Milliseconds since the epoch of an RFC 3339 timestamp as the journal writes them.

@@ -3,7 +3,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::{Report, ReportStep, is_failure};
+use super::{Report, ReportStep};
+use crate::status::{ChangeOutcome, StepStatus};
 use crate::time::human;
 
 impl Report {
@@ -95,7 +96,7 @@ impl Report {
             let _ = writeln!(
                 s,
                 r#"<g class="step" data-status="{}"><title>{}</title>"#,
-                xml(&step.status),
+                xml(step.status.as_str()),
                 xml(&format!("{} — {} ({duration})", step.name, label))
             );
             let _ = writeln!(
@@ -181,14 +182,17 @@ const FAILED: &str = "#d64541";
 const GREY: &str = "#a0a4a8";
 
 fn bar_style(step: &ReportStep) -> (&'static str, &'static str) {
-    if is_failure(&step.status) {
+    if step.status.is_failure() {
         return (FAILED, "failed");
     }
-    if step.status != "ok" {
+    if step.status != StepStatus::Ok {
         return (GREY, "skipped");
     }
     let simulated_only = !step.changes.is_empty()
-        && step.changes.iter().all(|c| c.outcome == "simulated")
+        && step
+            .changes
+            .iter()
+            .all(|c| c.outcome == ChangeOutcome::Simulated)
         && step.probes.is_empty();
     if simulated_only {
         (GREY, "changes simulated")

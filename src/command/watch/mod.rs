@@ -565,7 +565,7 @@ impl<'a> Watcher<'a> {
         };
         let facts = Facts {
             run: outcome.run,
-            why: why.clone().or_else(|| Some(outcome.status.clone())),
+            why: why.clone().or_else(|| Some(outcome.status.to_string())),
             took: Some(ripcord_runtime::time::human(started.elapsed())),
             ..self.facts(d)
         };
@@ -670,7 +670,7 @@ fn decision_of(outcome: &RunOutcome) -> Decision {
                 .error
                 .as_ref()
                 .map(|e| e.message.clone())
-                .unwrap_or_else(|| outcome.status.clone()),
+                .unwrap_or_else(|| outcome.status.to_string()),
         )
     } else if text("priority").is_none() {
         Some("the trigger runbook returned no `priority` (expected #{ priority, decision, findings })".into())
