@@ -9,10 +9,13 @@
 //! together with the header's params and `cfg`; a function body sees its own parameters and
 //! locals and the script's top-level constants. Closures see what they capture.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use rhai::{AST, ASTFlags, ASTNode, Engine, Expr, FnAccess, FnNamespace, Position, Stmt};
+use rhai::{
+    AST, ASTFlags, ASTNode, Engine, Expr, FnAccess, FnNamespace, Position, ScriptFuncDef, Stmt,
+};
 
 use crate::error::Diagnostic;
 use crate::native::Catalog;
@@ -207,34 +210,9 @@ struct Checker<'a> {
 impl Checker<'_> {
     fn check(&self, ast: &AST, params: &[String]) -> Vec<Diagnostic> {
         let mut out = Vec::new();
-        let mut main = collect(|visit| {
-            for stmt in ast.statements() {
-                stmt.walk(&mut Vec::new(), visit);
-            }
-        });
-        for stmt in ast.statements() {
-            if let Stmt::Var(x, flags, _) = stmt
-                && flags.contains(ASTFlags::CONSTANT)
-            {
-                main.constants.insert(x.0.name.to_string());
-            }
-        }
-        let functions: Vec<_> = ast.iter_fn_def().collect();
-        // An AST holding one function walks just that function's body. (Rhai's
-        // `clone_functions_only_filtered` ignores its filter when cloning into an empty module, so
-        // retain instead.)
-        let bodies: Vec<Body> = functions
-            .iter()
-            .map(|f| {
-                let (name, arity) = (f.name.as_str(), f.params.len());
-                let mut only = ast.clone_functions_only();
-                only.retain_functions(|_, _, n, a| n == name && a == arity);
-                collect(|visit| {
-                    only.walk(visit);
-                })
-            })
-            .collect();
-
+        let main = top_level(ast);
+        let functions: Vec<&ScriptFuncDef> = ast.iter_fn_def().map(|f| &**f).collect();
+        let bodies: Vec<Body> = functions.iter().map(|f| function_body(ast, f)).collect();
         let mut script_fns: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for f in &functions {
             script_fns
@@ -242,8 +220,26 @@ impl Checker<'_> {
                 .or_default()
                 .push(f.params.len());
         }
+        let modules = self.load_modules(&main, &bodies, &mut out);
+        let names = Names {
+            params,
+            script_fns: &script_fns,
+            modules: &modules,
+        };
+        self.check_top_level(&main, &names, &mut out);
+        for (f, body) in functions.iter().zip(&bodies) {
+            self.check_function(f, body, &main, &names, &mut out);
+        }
+        out
+    }
 
-        // Imports anywhere in the file, resolved once per alias.
+    /// Imports anywhere in the file, resolved once per alias.
+    fn load_modules(
+        &self,
+        main: &Body,
+        bodies: &[Body],
+        out: &mut Vec<Diagnostic>,
+    ) -> HashMap<String, ModuleInfo> {
         let mut modules: HashMap<String, ModuleInfo> = HashMap::new();
         for import in main
             .imports
@@ -253,74 +249,81 @@ impl Checker<'_> {
             if import.alias.is_empty() || modules.contains_key(&import.alias) {
                 continue;
             }
-            let info = self.load_module(import, &mut out);
+            let info = self.load_module(import, out);
             modules.insert(import.alias.clone(), info);
         }
+        modules
+    }
 
-        // The top level.
+    /// The top level sees its own variables, the params, the runner's variables and every
+    /// script function.
+    fn check_top_level(&self, main: &Body, names: &Names<'_>, out: &mut Vec<Diagnostic>) {
         let mut visible: BTreeSet<String> = main.defined.clone();
-        visible.extend(params.iter().cloned());
+        visible.extend(names.params.iter().cloned());
         visible.extend(RUNNER_VARIABLES.iter().map(|s| s.to_string()));
-        visible.extend(script_fns.keys().cloned());
+        visible.extend(names.script_fns.keys().cloned());
         for (name, pos) in &main.uses {
-            if !visible.contains(name) {
-                let d =
-                    Diagnostic::new(format!("undefined variable `{name}`")).at(self.source, *pos);
-                let help = match nearest(name, visible.iter().map(String::as_str)) {
-                    Some(near) => format!(
-                        "did you mean `{near}`? If not, declare it in the header: `//! @param {name}: ...`, or define it with `let`"
-                    ),
-                    None => format!(
-                        "declare it in the header: `//! @param {name}: ...`, or define it with `let`"
-                    ),
-                };
-                out.push(d.help(help));
+            if visible.contains(name) {
+                continue;
             }
+            let d = Diagnostic::new(format!("undefined variable `{name}`")).at(self.source, *pos);
+            let help = match nearest(name, visible.iter().map(String::as_str)) {
+                Some(near) => format!(
+                    "did you mean `{near}`? If not, declare it in the header: `//! @param {name}: ...`, or define it with `let`"
+                ),
+                None => format!(
+                    "declare it in the header: `//! @param {name}: ...`, or define it with `let`"
+                ),
+            };
+            out.push(d.help(help));
         }
         for call in &main.calls {
-            self.check_call(call, &visible, &script_fns, &modules, &mut out);
+            self.check_call(call, &visible, names.script_fns, names.modules, out);
         }
+    }
 
-        // Function bodies: their own parameters and locals, and the top level's constants.
-        for (f, body) in functions.iter().zip(&bodies) {
-            let closure = f.name.starts_with("anon$");
-            let mut visible: BTreeSet<String> = body.defined.clone();
-            visible.extend(f.params.iter().map(|p| p.to_string()));
-            visible.extend(main.constants.iter().cloned());
-            visible.extend(script_fns.keys().cloned());
-            for (name, pos) in &body.uses {
-                if visible.contains(name) {
-                    continue;
+    /// A function body sees its own parameters and locals, and the top level's constants.
+    fn check_function(
+        &self,
+        f: &ScriptFuncDef,
+        body: &Body,
+        main: &Body,
+        names: &Names<'_>,
+        out: &mut Vec<Diagnostic>,
+    ) {
+        let mut visible: BTreeSet<String> = body.defined.clone();
+        visible.extend(f.params.iter().map(|p| p.to_string()));
+        visible.extend(main.constants.iter().cloned());
+        visible.extend(names.script_fns.keys().cloned());
+        for (name, pos) in &body.uses {
+            if visible.contains(name) {
+                continue;
+            }
+            let place = if f.name.starts_with("anon$") {
+                "a closure".to_string()
+            } else {
+                format!("function `{}`", f.name)
+            };
+            let d = Diagnostic::new(format!("undefined variable `{name}` in {place}"))
+                .at(self.source, *pos);
+            let outside = main.defined.contains(name)
+                || names.params.contains(name)
+                || RUNNER_VARIABLES.contains(&name.as_str());
+            let help = if outside {
+                format!(
+                    "a function sees only its own parameters and the script's constants: pass `{name}` in as an argument"
+                )
+            } else {
+                match nearest(name, visible.iter().map(String::as_str)) {
+                    Some(near) => format!("did you mean `{near}`? If not, define it with `let`"),
+                    None => "define it with `let`, or pass it in as an argument".to_string(),
                 }
-                let place = if closure {
-                    "a closure".to_string()
-                } else {
-                    format!("function `{}`", f.name)
-                };
-                let d = Diagnostic::new(format!("undefined variable `{name}` in {place}"))
-                    .at(self.source, *pos);
-                let outside = main.defined.contains(name)
-                    || params.contains(name)
-                    || RUNNER_VARIABLES.contains(&name.as_str());
-                let help = if outside {
-                    format!(
-                        "a function sees only its own parameters and the script's constants: pass `{name}` in as an argument"
-                    )
-                } else {
-                    match nearest(name, visible.iter().map(String::as_str)) {
-                        Some(near) => {
-                            format!("did you mean `{near}`? If not, define it with `let`")
-                        }
-                        None => "define it with `let`, or pass it in as an argument".to_string(),
-                    }
-                };
-                out.push(d.help(help));
-            }
-            for call in &body.calls {
-                self.check_call(call, &visible, &script_fns, &modules, &mut out);
-            }
+            };
+            out.push(d.help(help));
         }
-        out
+        for call in &body.calls {
+            self.check_call(call, &visible, names.script_fns, names.modules, out);
+        }
     }
 
     /// Compile an imported module to learn its functions; report what stops it from loading.
@@ -394,131 +397,127 @@ impl Checker<'_> {
         if !rhai::is_valid_identifier(name) {
             return; // operators
         }
-        let at = |message: String| Diagnostic::new(message).at(self.source, call.pos);
         let Some(root) = call.namespace.first() else {
-            if LANGUAGE_FUNCTIONS.contains(&name)
-                || variables.contains(name) && !script_fns.contains_key(name)
-            {
-                return; // a keyword, or a function pointer held in a variable
-            }
-            let script = script_fns.get(name);
-            let native = self.known.global.get(name);
-            if script.is_none() && native.is_none() {
-                let mut d = at(format!("unknown function `{name}`"));
-                let candidates = script_fns
-                    .keys()
-                    .map(String::as_str)
-                    .chain(self.known.global.keys().map(String::as_str));
-                if let Some(near) = nearest(name, candidates) {
-                    d = d.help(format!("did you mean `{near}`?"));
-                } else if let Some(module) = self.module_defining(name) {
-                    d = d.help(format!("did you mean `{module}::{name}`?"));
-                } else {
-                    d = d
-                        .help("define it with `fn`, or see `ripcord doc` for the native functions");
-                }
+            if let Some(d) = self.check_plain_call(call, variables, script_fns) {
                 out.push(d);
-                return;
-            }
-            let takes = |n: usize| {
-                script.is_some_and(|a| a.contains(&n))
-                    || native.is_some_and(|a| a.iter().any(|(x, _)| *x == n))
-            };
-            if !takes(call.arity) {
-                let mut signatures: Vec<String> = native
-                    .map(|a| a.iter().map(|(_, s)| s.clone()).collect())
-                    .unwrap_or_default();
-                if let Some(arities) = script {
-                    signatures.extend(
-                        arities
-                            .iter()
-                            .map(|n| format!("fn {name}({} parameters)", n)),
-                    );
-                }
-                out.push(arity_error(
-                    at(String::new()),
-                    name,
-                    call.arity,
-                    &signatures,
-                ));
             }
             return;
         };
-
-        let qualified = format!("{}::{name}", call.namespace.join("::"));
         if call.namespace.len() > 1 || root == "global" {
             return; // nested module paths and `global::` are left to the run
         }
-        if let Some(info) = modules.get(root) {
-            let ModuleInfo::Functions(fns, file) = info else {
+        let found = match (modules.get(root), self.known.modules.get(root)) {
+            (Some(ModuleInfo::Functions(fns, file)), _) => script_module(root, fns, file),
+            (Some(ModuleInfo::Unavailable), _) => return,
+            (None, Some(fns)) => native_module(root, fns),
+            (None, None) => {
+                out.push(self.unknown_module(call, root, modules));
                 return;
+            }
+        };
+        if let Some(d) = self.check_module_call(call, root, &found) {
+            out.push(d);
+        }
+    }
+
+    /// A call without a module path: a script function, a native in the global namespace, or
+    /// a function pointer held in a variable.
+    fn check_plain_call(
+        &self,
+        call: &Call,
+        variables: &BTreeSet<String>,
+        script_fns: &BTreeMap<String, Vec<usize>>,
+    ) -> Option<Diagnostic> {
+        let name = call.name.as_str();
+        if LANGUAGE_FUNCTIONS.contains(&name)
+            || variables.contains(name) && !script_fns.contains_key(name)
+        {
+            return None; // a keyword, or a function pointer held in a variable
+        }
+        let script = script_fns.get(name);
+        let native = self.known.global.get(name);
+        if script.is_none() && native.is_none() {
+            let candidates = script_fns
+                .keys()
+                .map(String::as_str)
+                .chain(self.known.global.keys().map(String::as_str));
+            let help = if let Some(near) = nearest(name, candidates) {
+                format!("did you mean `{near}`?")
+            } else if let Some(module) = self.module_defining(name) {
+                format!("did you mean `{module}::{name}`?")
+            } else {
+                "define it with `fn`, or see `ripcord doc` for the native functions".to_string()
             };
-            match fns.get(name) {
-                None => {
-                    let mut d = at(format!("unknown function `{qualified}`"));
-                    d = match nearest(name, fns.keys().map(String::as_str)) {
-                        Some(near) => d.help(format!("did you mean `{root}::{near}`?")),
-                        None if fns.is_empty() => {
-                            d.help(format!("{} defines no public functions", file.display()))
-                        }
-                        None => d.help(format!(
-                            "{} defines: {}",
-                            file.display(),
-                            fns.keys()
-                                .map(String::as_str)
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )),
-                    };
-                    out.push(d);
-                }
-                Some(arities) if !arities.contains(&call.arity) => {
-                    let signatures: Vec<String> = arities
-                        .iter()
-                        .map(|n| format!("fn {qualified}({n} parameters) in {}", file.display()))
-                        .collect();
-                    out.push(arity_error(
-                        at(String::new()),
-                        &qualified,
-                        call.arity,
-                        &signatures,
-                    ));
-                }
-                Some(_) => {}
-            }
-            return;
+            return Some(
+                self.at(call, format!("unknown function `{name}`"))
+                    .help(help),
+            );
         }
-        if let Some(fns) = self.known.modules.get(root) {
-            match fns.get(name) {
-                None => {
-                    let mut d = at(format!("unknown function `{qualified}`"));
-                    d = match nearest(name, fns.keys().map(String::as_str)) {
-                        Some(near) => d.help(format!("did you mean `{root}::{near}`?")),
-                        None => d.help(format!(
-                            "`ripcord doc {root}` lists the functions of `{root}`"
-                        )),
-                    };
-                    out.push(d);
-                }
-                Some(arities) if !arities.iter().any(|(n, _)| *n == call.arity) => {
-                    let signatures: Vec<String> = arities.iter().map(|(_, s)| s.clone()).collect();
-                    out.push(arity_error(
-                        at(String::new()),
-                        &qualified,
-                        call.arity,
-                        &signatures,
-                    ));
-                }
-                Some(_) => {}
-            }
-            return;
+        let takes = script.is_some_and(|a| a.contains(&call.arity))
+            || native.is_some_and(|a| a.iter().any(|(x, _)| *x == call.arity));
+        if takes {
+            return None;
         }
+        let mut signatures: Vec<String> = native
+            .map(|a| a.iter().map(|(_, s)| s.clone()).collect())
+            .unwrap_or_default();
+        if let Some(arities) = script {
+            signatures.extend(arities.iter().map(|n| format!("fn {name}({n} parameters)")));
+        }
+        Some(arity_error(
+            self.at(call, String::new()),
+            name,
+            call.arity,
+            &signatures,
+        ))
+    }
+
+    /// A call of `root::name` against what the module `root` (script or native) defines.
+    fn check_module_call(
+        &self,
+        call: &Call,
+        root: &str,
+        module: &Module<'_>,
+    ) -> Option<Diagnostic> {
+        let name = call.name.as_str();
+        let qualified = format!("{root}::{name}");
+        let Some(overloads) = module.functions.get(name) else {
+            let help = match nearest(name, module.functions.keys().map(String::as_str)) {
+                Some(near) => format!("did you mean `{root}::{near}`?"),
+                None => module.lists.clone(),
+            };
+            return Some(
+                self.at(call, format!("unknown function `{qualified}`"))
+                    .help(help),
+            );
+        };
+        if overloads.iter().any(|(n, _)| *n == call.arity) {
+            return None;
+        }
+        let signatures: Vec<String> = overloads.iter().map(|(_, s)| s.clone()).collect();
+        Some(arity_error(
+            self.at(call, String::new()),
+            &qualified,
+            call.arity,
+            &signatures,
+        ))
+    }
+
+    /// `root::name` where no module `root` is imported or native.
+    fn unknown_module(
+        &self,
+        call: &Call,
+        root: &str,
+        modules: &HashMap<String, ModuleInfo>,
+    ) -> Diagnostic {
+        let name = call.name.as_str();
         let mut names: Vec<&str> = self.known.modules.keys().map(String::as_str).collect();
         names.extend(modules.keys().map(String::as_str));
-        let mut d = at(format!(
-            "unknown function `{qualified}`: there is no module `{root}`"
-        ));
-        d = match nearest(root, names.iter().copied()) {
+        let d = self.at(
+            call,
+            format!("unknown function `{root}::{name}`: there is no module `{root}`"),
+        );
+        match nearest(root, names.iter().copied()) {
             Some(near) => d.help(format!("did you mean `{near}::{name}`?")),
             None => d.help(format!(
                 "the native modules are {}; for a script module, `import \"path\" as {root};`",
@@ -530,8 +529,11 @@ impl Checker<'_> {
                     .collect::<Vec<_>>()
                     .join(", ")
             )),
-        };
-        out.push(d);
+        }
+    }
+
+    fn at(&self, call: &Call, message: String) -> Diagnostic {
+        Diagnostic::new(message).at(self.source, call.pos)
     }
 
     /// A native module with a function of this name, for "did you mean `fs::write`?".
@@ -544,6 +546,41 @@ impl Checker<'_> {
     }
 }
 
+/// The names a script defines outside any one scope.
+struct Names<'a> {
+    params: &'a [String],
+    script_fns: &'a BTreeMap<String, Vec<usize>>,
+    modules: &'a HashMap<String, ModuleInfo>,
+}
+
+/// The top level's statements, with its constants.
+fn top_level(ast: &AST) -> Body {
+    let mut main = collect(|visit| {
+        for stmt in ast.statements() {
+            stmt.walk(&mut Vec::new(), visit);
+        }
+    });
+    for stmt in ast.statements() {
+        if let Stmt::Var(x, flags, _) = stmt
+            && flags.contains(ASTFlags::CONSTANT)
+        {
+            main.constants.insert(x.0.name.to_string());
+        }
+    }
+    main
+}
+
+/// One function's body. (Rhai's `clone_functions_only_filtered` ignores its filter when cloning
+/// into an empty module, so retain instead: an AST holding one function walks just its body.)
+fn function_body(ast: &AST, f: &ScriptFuncDef) -> Body {
+    let (name, arity) = (f.name.as_str(), f.params.len());
+    let mut only = ast.clone_functions_only();
+    only.retain_functions(|_, _, n, a| n == name && a == arity);
+    collect(|visit| {
+        only.walk(visit);
+    })
+}
+
 fn arity_error(d: Diagnostic, name: &str, given: usize, signatures: &[String]) -> Diagnostic {
     let plural = if given == 1 { "" } else { "s" };
     let mut d = Diagnostic {
@@ -554,6 +591,49 @@ fn arity_error(d: Diagnostic, name: &str, given: usize, signatures: &[String]) -
         d = d.note(format!("signature: {s}"));
     }
     d.help(format!("see `ripcord doc {name}`"))
+}
+
+/// What a module offers a call: each function's overloads as (arity, signature), and what to
+/// say when a name is not among them and none is close.
+struct Module<'a> {
+    functions: Cow<'a, BTreeMap<String, Vec<(usize, String)>>>,
+    lists: String,
+}
+
+/// An imported script module as [`Module`].
+fn script_module(root: &str, fns: &BTreeMap<String, Vec<usize>>, file: &Path) -> Module<'static> {
+    let functions = fns
+        .iter()
+        .map(|(name, arities)| {
+            let overloads = arities
+                .iter()
+                .map(|n| {
+                    let signature =
+                        format!("fn {root}::{name}({n} parameters) in {}", file.display());
+                    (*n, signature)
+                })
+                .collect();
+            (name.clone(), overloads)
+        })
+        .collect();
+    let lists = if fns.is_empty() {
+        format!("{} defines no public functions", file.display())
+    } else {
+        let names: Vec<&str> = fns.keys().map(String::as_str).collect();
+        format!("{} defines: {}", file.display(), names.join(", "))
+    };
+    Module {
+        functions: Cow::Owned(functions),
+        lists,
+    }
+}
+
+/// A native module as [`Module`].
+fn native_module<'a>(root: &str, fns: &'a BTreeMap<String, Vec<(usize, String)>>) -> Module<'a> {
+    Module {
+        functions: Cow::Borrowed(fns),
+        lists: format!("`ripcord doc {root}` lists the functions of `{root}`"),
+    }
 }
 
 /// The first import cycle among the static imports of a compiled script: the cycle and the
@@ -689,35 +769,10 @@ pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
     candidates
         .into_iter()
         .filter(|c| *c != name && !c.contains('$'))
-        .map(|c| (edit_distance(name, c), c))
+        .map(|c| (strsim::osa_distance(name, c), c))
         .filter(|(d, _)| *d <= limit.max(1))
         .min_by_key(|(d, c)| (*d, c.len()))
         .map(|(_, c)| c)
-}
-
-/// Optimal string alignment distance: insertions, deletions, substitutions and transpositions.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            d[i][j] = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
-            }
-        }
-    }
-    d[a.len()][b.len()]
 }
 
 #[cfg(test)]
@@ -1065,6 +1120,5 @@ fn helper(v) { v + LIMIT + max(v, 2) }
     fn nearest_prefers_the_closest_name() {
         assert_eq!(nearest("wirte", ["write", "read", "remove"]), Some("write"));
         assert_eq!(nearest("xyz", ["write", "read"]), None);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }

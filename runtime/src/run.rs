@@ -20,6 +20,7 @@ use crate::host::{
 use crate::journal::{Journal, RunStart};
 use crate::native::NativeModule;
 use crate::output::Output;
+use crate::params::Bound;
 use crate::script::Script;
 use crate::secrets::Secrets;
 use crate::status::{EventKind, RunStatus, StepStatus};
@@ -180,12 +181,21 @@ impl RunOutcome {
     /// exist, a bad flag): the same object a run prints, so every exit code has one shape.
     pub fn usage(script: &str, mode: Mode, message: &str) -> RunOutcome {
         let d = Diagnostic::new(message);
-        let mut outcome = RunOutcome::not_run(script, "", mode);
-        outcome.rendered_error =
-            Some(d.render(&mut SourceCache::default(), crate::output::use_color()));
-        outcome.error = Some(ErrorReport::from(&d, None));
-        outcome.summary = "nothing was run".to_string();
-        outcome
+        let rendered = d.render(&mut SourceCache::default(), crate::output::use_color());
+        RunOutcome::not_run(script, "", mode).nothing_ran(&d, rendered, false)
+    }
+
+    /// Nothing ran: the outcome shows `d` (as `rendered`); exit 2, or 4 when the run's lock was
+    /// held by another run.
+    fn nothing_ran(mut self, d: &Diagnostic, rendered: String, locked: bool) -> RunOutcome {
+        self.rendered_error = Some(rendered);
+        self.error = Some(ErrorReport::from(d, None));
+        self.summary = "nothing was run".to_string();
+        if locked {
+            self.status = RunStatus::Locked;
+            self.exit_code = exit::LOCKED;
+        }
+        self
     }
 }
 
@@ -206,70 +216,144 @@ impl ErrorReport {
     }
 }
 
+/// Why a run did not start: nothing ran and nothing was journaled.
+struct NotStarted {
+    diagnostic: Box<Diagnostic>,
+    /// Another run holds the lock (exit 4), not a usage error (exit 2).
+    locked: bool,
+}
+
+impl From<Diagnostic> for NotStarted {
+    fn from(diagnostic: Diagnostic) -> Self {
+        NotStarted {
+            diagnostic: Box::new(diagnostic),
+            locked: false,
+        }
+    }
+}
+
+/// A run that can start: its header, params, config and script are good and its lock is held.
+struct Ready {
+    host: Arc<Host>,
+    engine: rhai::Engine,
+    ast: rhai::AST,
+    bound: Vec<Bound>,
+    config: Config,
+}
+
 /// Run a runbook with the given native modules.
 pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
-    let secrets = request.secrets.clone();
-    let out = Output::new(secrets.clone()).quiet(request.quiet);
-    let script = request.script.clone();
-    let name = script.display_path();
+    let out = Output::new(request.secrets.clone()).quiet(request.quiet);
+    let name = request.script.display_path();
     let mut sources = SourceCache::default();
-    sources.insert(&name, &script.text);
+    sources.insert(&name, &request.script.text);
     let identity = RunIdentity::new(
         request.fleet.host_id.clone(),
         request.fleet.correlation_id.clone(),
     );
-    let mut outcome = RunOutcome::not_run(&script.name, &name, request.mode);
-    outcome.secrets = secrets.clone();
+    let mut outcome = RunOutcome::not_run(&request.script.name, &name, request.mode);
+    outcome.secrets = request.secrets.clone();
     outcome.identity = Some(identity.clone());
-    let usage_error = |mut outcome: RunOutcome, d: Diagnostic, sources: &mut SourceCache| {
-        outcome.rendered_error = Some(d.render(sources, out.color()));
-        outcome.error = Some(ErrorReport::from(&d, None));
-        outcome.summary = "nothing was run".to_string();
-        outcome
-    };
-
-    // 1. Header and params: a usage error here means nothing ran.
-    let header: Header = match crate::header::parse(&script.text) {
-        Ok(h) => h,
-        Err(e) => {
-            let pos = rhai::Position::new(e.line as u16, e.column.max(1) as u16);
-            return usage_error(
-                outcome,
-                Diagnostic::new(e.message).at(&name, pos),
-                &mut sources,
-            );
+    let started = prepare(&request, modules, &out, &identity, &mut outcome).and_then(|ready| {
+        open_journal(&request, &ready, &identity, &mut outcome)?;
+        Ok(ready)
+    });
+    let ready = match started {
+        Ok(ready) => ready,
+        Err(not) => {
+            let rendered = not.diagnostic.render(&mut sources, out.color());
+            return outcome.nothing_ran(&not.diagnostic, rendered, not.locked);
         }
     };
+    ready.host.emit_event(
+        outcome.run,
+        EventKind::RunStart.as_str(),
+        None,
+        &json!({ "script": request.script.name, "mode": request.mode.as_str(), "sha256": request.script.sha256 }),
+    );
+    match evaluate(&ready) {
+        Ok(value) => {
+            outcome.status = RunStatus::Ok;
+            outcome.exit_code = exit::OK;
+            outcome.result = request.secrets.redact_json(dynamic_to_json(&value));
+        }
+        Err(err) => record_failure(&request, &ready, &err, &mut outcome, &mut sources, &out),
+    }
+    close(&ready.host, &mut outcome, &out);
+    outcome
+}
+
+/// Everything up to the first journaled event: header, params, config, engine, compile, lock.
+fn prepare(
+    request: &RunRequest,
+    modules: Vec<NativeModule>,
+    out: &Output,
+    identity: &RunIdentity,
+    outcome: &mut RunOutcome,
+) -> Result<Ready, NotStarted> {
+    let name = outcome.path.clone();
+    let header = read_header(&request.script, &name)?;
     outcome.rto = header.rto_text.clone();
     outcome.rto_duration = header.rto;
-    let bound = match crate::params::bind(&header.params, &request.params, &name) {
-        Ok(b) => b,
-        Err(message) => return usage_error(outcome, Diagnostic::new(message), &mut sources),
-    };
-    for b in &bound {
+    let bound =
+        crate::params::bind(&header.params, &request.params, &name).map_err(Diagnostic::new)?;
+    learn_param_secrets(&request.secrets, &bound);
+    let config = load_config(request)?;
+    let host = build_host(request, &header, &config, out, identity);
+    let (engine, ast) = compile(request, &host, modules, &name)?;
+    take_lock(request, &header, &host)?;
+    Ok(Ready {
+        host,
+        engine,
+        ast,
+        bound,
+        config,
+    })
+}
+
+fn read_header(script: &Script, name: &str) -> Result<Header, NotStarted> {
+    crate::header::parse(&script.text).map_err(|e| {
+        let pos = rhai::Position::new(e.line as u16, e.column.max(1) as u16);
+        Diagnostic::new(e.message).at(name, pos).into()
+    })
+}
+
+/// Secret params are masked everywhere; other string params are escaped where they are shown.
+fn learn_param_secrets(secrets: &Secrets, bound: &[Bound]) {
+    for b in bound {
         if b.secret {
             secrets.add(&b.value.to_string());
         } else if b.value.is_string() {
             secrets.escape(&b.value.to_string());
         }
     }
-    let config = match Config::load(request.config.as_deref()) {
-        Ok(c) => c,
-        Err(message) => return usage_error(outcome, Diagnostic::new(message), &mut sources),
-    };
-    for value in config.secret_values() {
-        secrets.add(&value);
-    }
-    if let Err(message) = secrets.learn_config(&config.value) {
-        return usage_error(outcome, Diagnostic::new(message), &mut sources);
-    }
+}
 
-    // 2. Engine and compile.
+/// The config file, with its secret values learned for redaction.
+fn load_config(request: &RunRequest) -> Result<Config, NotStarted> {
+    let config = Config::load(request.config.as_deref()).map_err(Diagnostic::new)?;
+    for value in config.secret_values() {
+        request.secrets.add(&value);
+    }
+    request
+        .secrets
+        .learn_config(&config.value)
+        .map_err(Diagnostic::new)?;
+    Ok(config)
+}
+
+fn build_host(
+    request: &RunRequest,
+    header: &Header,
+    config: &Config,
+    out: &Output,
+    identity: &RunIdentity,
+) -> Arc<Host> {
     let options = HostOptions {
         mode: request.mode,
         yes: request.yes,
         injections: request.injections.clone(),
-        secrets: secrets.clone(),
+        secrets: request.secrets.clone(),
         config: config.value.clone(),
         deadline: request.timeout,
         interrupt: request.interrupt.clone(),
@@ -295,6 +379,17 @@ pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
             limits: request.limits.clone(),
         });
     }
+    host
+}
+
+/// The engine with the builtins, `runbook::run` and the native modules, and the compiled script.
+fn compile(
+    request: &RunRequest,
+    host: &Arc<Host>,
+    modules: Vec<NativeModule>,
+    name: &str,
+) -> Result<(rhai::Engine, rhai::AST), NotStarted> {
+    let script = &request.script;
     let base = script
         .path
         .parent()
@@ -303,166 +398,193 @@ pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
     let mut all = vec![crate::builtins::module(), crate::call::module()];
     all.extend(modules);
     let engine = crate::engine::build(all, host.clone(), &base);
-    let ast = match crate::engine::compile_file(&engine, &script.path, &script.text) {
-        Ok(ast) => ast,
-        Err(e) => return usage_error(outcome, Diagnostic::from_parse(&e, &name), &mut sources),
-    };
+    let ast = crate::engine::compile_file(&engine, &script.path, &script.text)
+        .map_err(|e| Diagnostic::from_parse(&e, name))?;
     if let Some((cycle, pos)) = crate::check::import_cycle(&engine, &script.path, &ast) {
-        let d = Diagnostic::new(format!("import cycle: {cycle}"))
-            .at(&name, pos)
-            .help("modules cannot import each other; move what both need into a third module");
-        return usage_error(outcome, d, &mut sources);
+        return Err(Diagnostic::new(format!("import cycle: {cycle}"))
+            .at(name, pos)
+            .help("modules cannot import each other; move what both need into a third module")
+            .into());
     }
+    Ok((engine, ast))
+}
 
-    // 3. Lock and journal, then run.
-    if request.mode == Mode::Run {
-        let (key, lock_name) = match &header.lock {
-            Some(name) => (name.clone(), name.clone()),
-            None => (crate::lock::script_key(&script.path), script.name.clone()),
-        };
-        match crate::lock::acquire(&key, &lock_name) {
-            Ok(lock) => host.hold_lock(lock),
-            Err(crate::lock::LockError::Held(message)) => {
-                let mut o = usage_error(outcome, Diagnostic::new(message), &mut sources);
-                o.status = RunStatus::Locked;
-                o.exit_code = exit::LOCKED;
-                return o;
-            }
-            // Not contention: nothing ran, and the cause is the message (exit 2).
-            Err(crate::lock::LockError::Failed(message)) => {
-                return usage_error(outcome, Diagnostic::new(message), &mut sources);
-            }
-        }
+/// A real run holds its script's lock (or the header's `@lock`) for its whole length.
+fn take_lock(request: &RunRequest, header: &Header, host: &Host) -> Result<(), NotStarted> {
+    if request.mode != Mode::Run {
+        return Ok(());
     }
-    let journal_path = request
+    let (key, lock_name) = match &header.lock {
+        Some(name) => (name.clone(), name.clone()),
+        None => (
+            crate::lock::script_key(&request.script.path),
+            request.script.name.clone(),
+        ),
+    };
+    match crate::lock::acquire(&key, &lock_name) {
+        Ok(lock) => {
+            host.hold_lock(lock);
+            Ok(())
+        }
+        Err(crate::lock::LockError::Held(message)) => Err(NotStarted {
+            diagnostic: Box::new(Diagnostic::new(message)),
+            locked: true,
+        }),
+        // Not contention: nothing ran, and the cause is the message (exit 2).
+        Err(crate::lock::LockError::Failed(message)) => Err(Diagnostic::new(message).into()),
+    }
+}
+
+/// Record the run in the journal and attach it to the host; `--journal off` records nothing.
+fn open_journal(
+    request: &RunRequest,
+    ready: &Ready,
+    identity: &RunIdentity,
+    outcome: &mut RunOutcome,
+) -> Result<(), NotStarted> {
+    let path = request
         .journal
         .clone()
         .unwrap_or_else(crate::journal::default_path);
     // `--journal off` is for benchmarks and throwaway sandboxes: no history, no resume.
-    if journal_path.as_os_str() != "off" {
-        let mut journal = match Journal::open_reaped(&journal_path) {
-            Ok(j) => j,
-            Err(message) => {
-                let d = Diagnostic::new(message)
-                    .help("pass a writable file with --journal or RIPCORD_JOURNAL");
-                return usage_error(outcome, d, &mut sources);
-            }
-        };
-        let params_json: serde_json::Map<String, Value> = bound
-            .iter()
-            .map(|b| {
-                (
-                    b.name.clone(),
-                    if b.secret {
-                        json!(crate::secrets::MASK)
-                    } else {
-                        dynamic_to_json(&b.value)
-                    },
-                )
-            })
-            .collect();
-        let start = RunStart {
-            script: script.name.clone(),
-            path: absolute(&script.path),
-            sha256: script.sha256.clone(),
-            // A non-secret param can carry a secret (a sub-run's param from a caller's secret).
-            params: secrets.redact_json(Value::Object(params_json)),
-            operator: crate::who::operator(),
-            host: crate::who::hostname(),
-            mode: request.mode.as_str().to_string(),
-            parent: request.parent.or(request.resumes),
-            identity: identity.clone(),
-        };
-        match journal.start_run(&start) {
-            Ok(id) => {
-                outcome.run = Some(id);
-                host.attach_journal(journal, id);
-                let _ = host.journal(CONTEXT_EVENT, run_context(&config));
-            }
-            Err(e) => {
-                let d = Diagnostic::new(format!(
-                    "cannot write to the journal {}: {e}",
-                    journal_path.display()
-                ));
-                return usage_error(outcome, d, &mut sources);
-            }
-        }
-        outcome.journal = Some(journal_path.display().to_string());
+    if path.as_os_str() == "off" {
+        return Ok(());
     }
-    host.emit_event(
-        outcome.run,
-        EventKind::RunStart.as_str(),
-        None,
-        &json!({ "script": script.name, "mode": request.mode.as_str(), "sha256": script.sha256 }),
-    );
+    let mut journal = Journal::open_reaped(&path).map_err(|message| {
+        Diagnostic::new(message).help("pass a writable file with --journal or RIPCORD_JOURNAL")
+    })?;
+    let id = journal
+        .start_run(&run_start(request, &ready.bound, identity))
+        .map_err(|e| {
+            Diagnostic::new(format!(
+                "cannot write to the journal {}: {e}",
+                path.display()
+            ))
+        })?;
+    outcome.run = Some(id);
+    ready.host.attach_journal(journal, id);
+    let _ = ready
+        .host
+        .journal(CONTEXT_EVENT, run_context(&ready.config));
+    outcome.journal = Some(path.display().to_string());
+    Ok(())
+}
 
+/// The journal's record of a run as it starts, secret params masked.
+fn run_start(request: &RunRequest, bound: &[Bound], identity: &RunIdentity) -> RunStart {
+    let params: serde_json::Map<String, Value> = bound
+        .iter()
+        .map(|b| {
+            let value = if b.secret {
+                json!(crate::secrets::MASK)
+            } else {
+                dynamic_to_json(&b.value)
+            };
+            (b.name.clone(), value)
+        })
+        .collect();
+    let script = &request.script;
+    RunStart {
+        script: script.name.clone(),
+        path: absolute(&script.path),
+        sha256: script.sha256.clone(),
+        // A non-secret param can carry a secret (a sub-run's param from a caller's secret).
+        params: request.secrets.redact_json(Value::Object(params)),
+        operator: crate::who::operator(),
+        host: crate::who::hostname(),
+        mode: request.mode.as_str().to_string(),
+        parent: request.parent.or(request.resumes),
+        identity: identity.clone(),
+    }
+}
+
+/// The script, with its params and `cfg` in scope.
+fn evaluate(ready: &Ready) -> Result<Dynamic, Box<EvalAltResult>> {
     let mut scope = Scope::new();
-    for b in &bound {
+    for b in &ready.bound {
         scope.push_dynamic(b.name.clone(), b.value.clone());
     }
-    scope.push_dynamic("cfg", config.to_dynamic());
+    scope.push_dynamic("cfg", ready.config.to_dynamic());
+    eval_guarded(&ready.engine, &mut scope, &ready.ast)
+}
 
-    let result = eval_guarded(&engine, &mut scope, &ast);
-
-    // 4. Outcome, undo, journal.
-    match result {
-        Ok(value) => {
-            outcome.status = RunStatus::Ok;
-            outcome.exit_code = exit::OK;
-            outcome.result = secrets.redact_json(dynamic_to_json(&value));
-        }
-        Err(err) => {
-            let (status, code) = classify(&host, &err);
-            outcome.status = status;
-            outcome.exit_code = code;
-            let failed_step = host
-                .steps()
-                .iter()
-                .rev()
-                .find(|s| {
-                    !matches!(
-                        s.status,
-                        StepStatus::Ok | StepStatus::Skipped | StepStatus::Resumed
-                    )
-                })
-                .map(|s| s.name.clone());
-            let mut d = match host.stop_reason() {
-                Some(Stop::Aborted(m)) | Some(Stop::Locked(m)) | Some(Stop::Unsafe(m)) => {
-                    Diagnostic::new(m).at(&name, err.position())
-                }
-                Some(Stop::Interrupted) => {
-                    Diagnostic::new("interrupted (Ctrl-C or SIGTERM); stopped at a safe point")
-                        .at(&name, err.position())
-                }
-                Some(Stop::TimedOut(d)) => Diagnostic::new(format!(
-                    "timed out after {} (--timeout)",
-                    crate::time::human(d)
-                ))
-                .at(&name, err.position()),
-                Some(Stop::Limit(m)) => Diagnostic::new(m).at(&name, err.position()),
-                Some(Stop::OutputClosed) => {
-                    Diagnostic::new("stopped at a safe point: the output was closed (broken pipe)")
-                        .at(&name, err.position())
-                }
-                None => Diagnostic::from_eval(&err, &name),
-            };
-            if let Some(step) = &failed_step {
-                d = d.note(format!("in step `{step}`"));
-            }
-            d.message = secrets.redact(&d.message);
-            d.notes = d.notes.iter().map(|n| secrets.redact(n)).collect();
-            d.help = d.help.as_deref().map(|h| secrets.redact(h));
-            let _ = host.journal(
-                EventKind::Error,
-                json!({ "message": d.message, "location": d.location(), "step": failed_step }),
-            );
-            outcome.error = Some(ErrorReport::from(&d, failed_step));
-            outcome.rendered_error = Some(secrets.redact(&d.render(&mut sources, out.color())));
-            if code == exit::FAILED && request.mode == Mode::Run {
-                unwind(&host, &engine, &ast, request.undo_on_failure, &out);
-            }
-        }
+/// A run that ended in an error: its status and exit code, the error journaled and shown, and
+/// the undo actions of a failed real run.
+fn record_failure(
+    request: &RunRequest,
+    ready: &Ready,
+    err: &EvalAltResult,
+    outcome: &mut RunOutcome,
+    sources: &mut SourceCache,
+    out: &Output,
+) {
+    let host = &ready.host;
+    let secrets = &request.secrets;
+    let (status, code) = classify(host, err);
+    outcome.status = status;
+    outcome.exit_code = code;
+    let failed_step = host
+        .steps()
+        .iter()
+        .rev()
+        .find(|s| {
+            !matches!(
+                s.status,
+                StepStatus::Ok | StepStatus::Skipped | StepStatus::Resumed
+            )
+        })
+        .map(|s| s.name.clone());
+    let mut d = describe_stop(host.stop_reason(), err, &outcome.path);
+    if let Some(step) = &failed_step {
+        d = d.note(format!("in step `{step}`"));
     }
+    d.message = secrets.redact(&d.message);
+    d.notes = d.notes.iter().map(|n| secrets.redact(n)).collect();
+    d.help = d.help.as_deref().map(|h| secrets.redact(h));
+    let _ = host.journal(
+        EventKind::Error,
+        json!({ "message": d.message, "location": d.location(), "step": failed_step }),
+    );
+    outcome.error = Some(ErrorReport::from(&d, failed_step));
+    outcome.rendered_error = Some(secrets.redact(&d.render(sources, out.color())));
+    if code == exit::FAILED && request.mode == Mode::Run {
+        unwind(
+            host,
+            &ready.engine,
+            &ready.ast,
+            request.undo_on_failure,
+            out,
+        );
+    }
+}
+
+/// The error to show for a run that stopped (`stop`), or for the script's own error.
+fn describe_stop(stop: Option<Stop>, err: &EvalAltResult, name: &str) -> Diagnostic {
+    let at = err.position();
+    match stop {
+        Some(Stop::Aborted(m)) | Some(Stop::Locked(m)) | Some(Stop::Unsafe(m)) => {
+            Diagnostic::new(m).at(name, at)
+        }
+        Some(Stop::Interrupted) => {
+            Diagnostic::new("interrupted (Ctrl-C or SIGTERM); stopped at a safe point").at(name, at)
+        }
+        Some(Stop::TimedOut(d)) => Diagnostic::new(format!(
+            "timed out after {} (--timeout)",
+            crate::time::human(d)
+        ))
+        .at(name, at),
+        Some(Stop::Limit(m)) => Diagnostic::new(m).at(name, at),
+        Some(Stop::OutputClosed) => {
+            Diagnostic::new("stopped at a safe point: the output was closed (broken pipe)")
+                .at(name, at)
+        }
+        None => Diagnostic::from_eval(err, name),
+    }
+}
+
+/// What every run that started does at its end: output, steps and gates into the outcome, the
+/// end journaled and streamed, the summary line.
+fn close(host: &Host, outcome: &mut RunOutcome, out: &Output) {
     host.flush_output();
     outcome.output = host.captured_output();
     outcome.steps = host.steps();
@@ -487,8 +609,7 @@ pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
         None,
         &json!({ "status": outcome.status, "exit_code": outcome.exit_code, "ms": outcome.ms }),
     );
-    outcome.summary = summary(&outcome);
-    outcome
+    outcome.summary = summary(outcome);
 }
 
 /// Evaluate, turning a panic inside the engine into an error at the line it names (rhai
