@@ -24,7 +24,9 @@ use std::time::{Duration, Instant};
 
 use ripcord_runtime::rhai::{Array, Dynamic, Map, NativeCallContext};
 use ripcord_runtime::{Change, Decl, Effect, Failure, Host, NativeModule, RhaiResult};
+use serde::Deserialize;
 
+use crate::options;
 use facts::Check;
 use files::side_file;
 use sql::Params;
@@ -247,62 +249,75 @@ log::info(`checkpointed ${c.checkpointed} of ${c.wal_frames} frames`);"#,
     m
 }
 
-// ---- options -----------------------------------------------------------------------------------
+// ---- options ----------------------------------------------------------------------------------
 
-/// An options map, checked against the keys a function knows so a typo is an error, not a
-/// silently ignored option.
-struct Opts<'a> {
-    map: &'a Map,
-    function: &'static str,
+/// `db::backup`'s options.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct BackupOptions {
+    force: bool,
+    compact: bool,
+    verify: Option<String>,
+    timeout: Option<String>,
 }
 
-impl<'a> Opts<'a> {
-    fn new(map: &'a Map, function: &'static str, known: &[&str]) -> Result<Self, Failure> {
-        if let Some(key) = map.keys().find(|k| !known.contains(&k.as_str())) {
-            return Err(Failure::new(format!("{function}: unknown option `{key}`"))
-                .hint(format!("the options are: {}", known.join(", "))));
+/// `db::verify`'s options.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct VerifyOptions {
+    check: Option<String>,
+}
+
+/// `db::restore`'s options.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RestoreOptions {
+    force: bool,
+    keep_safety: bool,
+    live: bool,
+    dry_run: bool,
+    verify: Option<String>,
+    timeout: Option<String>,
+    allow_missing_wal: bool,
+}
+
+impl Default for RestoreOptions {
+    fn default() -> Self {
+        RestoreOptions {
+            force: false,
+            // The old file is kept unless the runbook says otherwise.
+            keep_safety: true,
+            live: false,
+            dry_run: false,
+            verify: None,
+            timeout: None,
+            allow_missing_wal: false,
         }
-        Ok(Opts { map, function })
     }
+}
 
-    fn flag(&self, key: &str, default: bool) -> Result<bool, Failure> {
-        match self.map.get(key) {
-            None => Ok(default),
-            Some(v) => v.as_bool().map_err(|t| {
-                Failure::new(format!(
-                    "{}: option `{key}` must be true or false, not a {t}",
-                    self.function
-                ))
-            }),
-        }
-    }
+/// `db::salvage`'s options.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct SalvageOptions {
+    force: bool,
+    backup: Option<String>,
+    timeout: Option<String>,
+}
 
-    fn text(&self, key: &str) -> Result<Option<String>, Failure> {
-        match self.map.get(key) {
-            None => Ok(None),
-            Some(v) if v.is_string() => Ok(Some(v.to_string())),
-            Some(v) => Err(Failure::new(format!(
-                "{}: option `{key}` must be a string, not a {}",
-                self.function,
-                v.type_name()
-            ))),
-        }
-    }
+/// The integrity check a `verify`/`check` option names (default: quick).
+fn check_of(text: Option<&str>) -> Result<Check, Failure> {
+    text.map_or(Ok(Check::Quick), Check::parse)
+}
 
-    fn check(&self, key: &str) -> Result<Check, Failure> {
-        self.text(key)?
-            .map_or(Ok(Check::Quick), |t| Check::parse(&t))
-    }
-
-    /// How long to wait for locks: `timeout` (default 10m), never past the run's `--timeout`.
-    fn timeout(&self, host: &Host) -> Result<Duration, Failure> {
-        let asked = match self.text("timeout")? {
-            Some(t) => ripcord_runtime::time::parse_duration(&t)
-                .map_err(|e| Failure::new(format!("{}: {e}", self.function)))?,
-            None => Duration::from_secs(600),
-        };
-        Ok(host.remaining().map_or(asked, |left| asked.min(left)))
-    }
+/// How long to wait for locks: `timeout` (default 10m), never past the run's `--timeout`.
+fn timeout_of(function: &str, text: Option<&str>, host: &Host) -> Result<Duration, Failure> {
+    let asked = match text {
+        Some(t) => ripcord_runtime::time::parse_duration(t)
+            .map_err(|e| Failure::new(format!("{function}: {e}")))?,
+        None => Duration::from_secs(600),
+    };
+    Ok(host.remaining().map_or(asked, |left| asked.min(left)))
 }
 
 fn path_of(text: &str) -> PathBuf {
@@ -319,18 +334,7 @@ fn backup(ctx: NativeCallContext, src: &str, dst: &str, opts: &Map) -> RhaiResul
     let host = Host::of(&ctx)?;
     let start = Instant::now();
     let (src, dst) = (path_of(src), path_of(dst));
-    let o = Opts::new(
-        opts,
-        "db::backup",
-        &["force", "compact", "verify", "timeout"],
-    )
-    .map_err(|f| f.at(&ctx))?;
-    let opts = backup::BackupOpts {
-        force: o.flag("force", false).map_err(|f| f.at(&ctx))?,
-        compact: o.flag("compact", false).map_err(|f| f.at(&ctx))?,
-        check: o.check("verify").map_err(|f| f.at(&ctx))?,
-        timeout: o.timeout(&host).map_err(|f| f.at(&ctx))?,
-    };
+    let opts = backup_options(opts, &host).map_err(|f| f.at(&ctx))?;
     let how = if opts.compact {
         "VACUUM INTO"
     } else {
@@ -375,12 +379,22 @@ fn backup(ctx: NativeCallContext, src: &str, dst: &str, opts: &Map) -> RhaiResul
     Ok(result.try_cast::<Map>().unwrap_or_default())
 }
 
+fn backup_options(opts: &Map, host: &Host) -> Result<backup::BackupOpts, Failure> {
+    let o: BackupOptions = options::read("db::backup", opts)?;
+    Ok(backup::BackupOpts {
+        force: o.force,
+        compact: o.compact,
+        check: check_of(o.verify.as_deref())?,
+        timeout: timeout_of("db::backup", o.timeout.as_deref(), host)?,
+    })
+}
+
 fn verify(ctx: NativeCallContext, path: &str, opts: &Map) -> RhaiResult<Map> {
     let host = Host::of(&ctx)?;
     let start = Instant::now();
     let path = path_of(path);
-    let check = Opts::new(opts, "db::verify", &["check"])
-        .and_then(|o| o.check("check"))
+    let check = options::read::<VerifyOptions>("db::verify", opts)
+        .and_then(|o| check_of(o.check.as_deref()))
         .map_err(|f| f.at(&ctx))?;
     if check == Check::None {
         return Err(
@@ -404,29 +418,25 @@ fn verify(ctx: NativeCallContext, path: &str, opts: &Map) -> RhaiResult<Map> {
     })
 }
 
+/// The restore's options, and whether it is only a dry run of it.
+fn restore_options(opts: &Map, host: &Host) -> Result<(restore::RestoreOpts, bool), Failure> {
+    let o: RestoreOptions = options::read("db::restore", opts)?;
+    let opts = restore::RestoreOpts {
+        force: o.force,
+        keep_safety: o.keep_safety,
+        live: o.live,
+        check: check_of(o.verify.as_deref())?,
+        timeout: timeout_of("db::restore", o.timeout.as_deref(), host)?,
+        allow_missing_wal: o.allow_missing_wal,
+    };
+    Ok((opts, o.dry_run))
+}
+
 fn restore(ctx: NativeCallContext, backup: &str, target: &str, opts: &Map) -> RhaiResult<Map> {
     let host = Host::of(&ctx)?;
     let start = Instant::now();
     let (backup, target) = (path_of(backup), path_of(target));
-    let known = [
-        "force",
-        "keep_safety",
-        "live",
-        "dry_run",
-        "verify",
-        "timeout",
-        "allow_missing_wal",
-    ];
-    let o = Opts::new(opts, "db::restore", &known).map_err(|f| f.at(&ctx))?;
-    let dry_run = o.flag("dry_run", false).map_err(|f| f.at(&ctx))?;
-    let opts = restore::RestoreOpts {
-        force: o.flag("force", false).map_err(|f| f.at(&ctx))?,
-        keep_safety: o.flag("keep_safety", true).map_err(|f| f.at(&ctx))?,
-        live: o.flag("live", false).map_err(|f| f.at(&ctx))?,
-        check: o.check("verify").map_err(|f| f.at(&ctx))?,
-        timeout: o.timeout(&host).map_err(|f| f.at(&ctx))?,
-        allow_missing_wal: o.flag("allow_missing_wal", false).map_err(|f| f.at(&ctx))?,
-    };
+    let (opts, dry_run) = restore_options(opts, &host).map_err(|f| f.at(&ctx))?;
     let simulated = dry_run || host.mode.simulates_changes();
     let planned = if simulated {
         // Verify the backup for real and work out the plan; change nothing.
@@ -491,20 +501,20 @@ fn restore(ctx: NativeCallContext, backup: &str, target: &str, opts: &Map) -> Rh
     Ok(result.try_cast::<Map>().unwrap_or_default())
 }
 
+fn salvage_options(opts: &Map, host: &Host) -> Result<salvage::SalvageOpts, Failure> {
+    let o: SalvageOptions = options::read("db::salvage", opts)?;
+    Ok(salvage::SalvageOpts {
+        force: o.force,
+        backup: o.backup.as_deref().map(path_of),
+        timeout: timeout_of("db::salvage", o.timeout.as_deref(), host)?,
+    })
+}
+
 fn salvage(ctx: NativeCallContext, src: &str, dst: &str, opts: &Map) -> RhaiResult<Map> {
     let host = Host::of(&ctx)?;
     let start = Instant::now();
     let (src, dst) = (path_of(src), path_of(dst));
-    let o =
-        Opts::new(opts, "db::salvage", &["force", "backup", "timeout"]).map_err(|f| f.at(&ctx))?;
-    let opts = salvage::SalvageOpts {
-        force: o.flag("force", false).map_err(|f| f.at(&ctx))?,
-        backup: o
-            .text("backup")
-            .map_err(|f| f.at(&ctx))?
-            .map(|b| path_of(&b)),
-        timeout: o.timeout(&host).map_err(|f| f.at(&ctx))?,
-    };
+    let opts = salvage_options(opts, &host).map_err(|f| f.at(&ctx))?;
     if let Some(backup) = &opts.backup {
         facts::check_file(backup).map_err(|f| f.at(&ctx))?;
     }

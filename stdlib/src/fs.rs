@@ -23,7 +23,10 @@ use ripcord_runtime::rhai::{Array, Dynamic, Map, NativeCallContext};
 use ripcord_runtime::{
     Change, Decl, Effect, Failure, Host, NativeModule, NativeResult, RhaiResult,
 };
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
+
+use crate::options;
 
 pub fn module() -> NativeModule {
     let mut m = NativeModule::new("fs", "Files: read, write, copy, move, glob, hash");
@@ -241,14 +244,9 @@ fn fs_glob(ctx: NativeCallContext, pattern: &str) -> RhaiResult<Array> {
 
 fn fs_glob_opts(ctx: NativeCallContext, pattern: &str, opts: Map) -> RhaiResult<Array> {
     let host = Host::of(&ctx)?;
-    if let Some(key) = opts.keys().find(|k| k.as_str() != "by") {
-        return Err(Failure::new(format!("fs::glob: unknown option `{key}`"))
-            .hint("options are: by")
-            .at(&ctx));
-    }
-    let by = opts
-        .get("by")
-        .map(|v| v.to_string())
+    let by = options::read::<GlobOptions>("fs::glob", &opts)
+        .map_err(|f| f.at(&ctx))?
+        .by
         .unwrap_or_else(|| "name".to_string());
     if by != "name" && by != "modified" {
         return Err(Failure::new(format!(
@@ -382,7 +380,7 @@ fn fs_copy(ctx: NativeCallContext, src: &str, dst: &str) -> RhaiResult<String> {
 
 fn fs_copy_opts(ctx: NativeCallContext, src: &str, dst: &str, opts: Map) -> RhaiResult<String> {
     let host = Host::of(&ctx)?;
-    let force = flag(&opts, "force", "fs::copy", &["force"]).map_err(|f| f.at(&ctx))?;
+    let Force { force } = options::read("fs::copy", &opts).map_err(|f| f.at(&ctx))?;
     let target = into_folder(src, dst);
     let shown = target.display().to_string();
     let size = std::fs::metadata(expand_tilde(src)).map(|m| m.len()).ok();
@@ -411,7 +409,7 @@ fn fs_move(ctx: NativeCallContext, src: &str, dst: &str) -> RhaiResult<String> {
 
 fn fs_move_opts(ctx: NativeCallContext, src: &str, dst: &str, opts: Map) -> RhaiResult<String> {
     let host = Host::of(&ctx)?;
-    let force = flag(&opts, "force", "fs::move", &["force"]).map_err(|f| f.at(&ctx))?;
+    let Force { force } = options::read("fs::move", &opts).map_err(|f| f.at(&ctx))?;
     let target = into_folder(src, dst);
     let shown = target.display().to_string();
     warn_if_refused(&host, "fs::move", &target, force);
@@ -448,9 +446,10 @@ fn fs_remove(ctx: NativeCallContext, path: &str) -> RhaiResult<()> {
 
 fn fs_remove_opts(ctx: NativeCallContext, path: &str, opts: Map) -> RhaiResult<()> {
     let host = Host::of(&ctx)?;
-    let known = &["recursive", "missing_ok"];
-    let recursive = flag(&opts, "recursive", "fs::remove", known).map_err(|f| f.at(&ctx))?;
-    let missing_ok = flag(&opts, "missing_ok", "fs::remove", known).map_err(|f| f.at(&ctx))?;
+    let RemoveOptions {
+        recursive,
+        missing_ok,
+    } = options::read("fs::remove", &opts).map_err(|f| f.at(&ctx))?;
     let target = guard::resolve(path);
     let shown = guard::shown(path, &target);
     let is_dir = std::fs::symlink_metadata(&target)
@@ -506,7 +505,7 @@ fn fs_mkdir(ctx: NativeCallContext, path: &str) -> RhaiResult<()> {
 
 fn fs_mkdir_opts(ctx: NativeCallContext, path: &str, opts: Map) -> RhaiResult<()> {
     let host = Host::of(&ctx)?;
-    let fresh = flag(&opts, "fresh", "fs::mkdir", &["fresh"]).map_err(|f| f.at(&ctx))?;
+    let MkdirOptions { fresh } = options::read("fs::mkdir", &opts).map_err(|f| f.at(&ctx))?;
     let target = guard::resolve(path);
     let shown = guard::shown(path, &target);
     if fresh && host.mode.simulates_changes() && std::fs::symlink_metadata(&target).is_ok() {
@@ -577,20 +576,33 @@ fn io_failure(action: &str, path: &str, e: &io::Error) -> Failure {
     }
 }
 
-/// Read a boolean option, rejecting unknown keys so a typo (`forse`) is not silently ignored.
-fn flag(opts: &Map, name: &str, function: &str, known: &[&str]) -> NativeResult<bool> {
-    if let Some(key) = opts.keys().find(|k| !known.contains(&k.as_str())) {
-        return Err(Failure::new(format!("{function}: unknown option `{key}`"))
-            .hint(format!("options are: {}", known.join(", "))));
-    }
-    match opts.get(name) {
-        None => Ok(false),
-        Some(v) => v.as_bool().map_err(|t| {
-            Failure::new(format!(
-                "{function}: option `{name}` must be true or false, not {t}"
-            ))
-        }),
-    }
+/// `fs::copy`'s and `fs::move`'s options.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct Force {
+    force: bool,
+}
+
+/// `fs::remove`'s options.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RemoveOptions {
+    recursive: bool,
+    missing_ok: bool,
+}
+
+/// `fs::mkdir`'s options.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct MkdirOptions {
+    fresh: bool,
+}
+
+/// `fs::glob`'s options.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct GlobOptions {
+    by: Option<String>,
 }
 
 fn glob_paths(pattern: &str) -> NativeResult<Vec<PathBuf>> {

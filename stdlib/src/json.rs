@@ -2,7 +2,10 @@
 
 use ripcord_runtime::rhai::{Array, Dynamic, Map, NativeCallContext};
 use ripcord_runtime::{Decl, Effect, Failure, NativeModule, NativeResult};
+use serde::Deserialize;
 use serde_json::Value;
+
+use crate::options;
 
 pub fn module() -> NativeModule {
     let mut m = NativeModule::new("json", "JSON: parse and write");
@@ -130,21 +133,15 @@ fn to_json(value: &Dynamic, path: &str) -> NativeResult<Value> {
     .hint("convert it to a string, number, array or map first"))
 }
 
+/// `json::to_string`'s options.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct ToStringOptions {
+    pretty: bool,
+}
+
 fn pretty_option(opts: &Map) -> NativeResult<bool> {
-    if let Some(key) = opts.keys().find(|k| k.as_str() != "pretty") {
-        return Err(
-            Failure::new(format!("json::to_string: unknown option `{key}`"))
-                .hint("the only option is `pretty`"),
-        );
-    }
-    match opts.get("pretty") {
-        None => Ok(false),
-        Some(v) => v.as_bool().map_err(|t| {
-            Failure::new(format!(
-                "json::to_string: option `pretty` must be true or false, not {t}"
-            ))
-        }),
-    }
+    options::read::<ToStringOptions>("json::to_string", opts).map(|o| o.pretty)
 }
 
 /// The offending line of the input with a caret under `column` (1-based), if it is short enough

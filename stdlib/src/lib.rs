@@ -9,6 +9,7 @@ pub mod git;
 pub mod json;
 pub mod log;
 pub mod notify;
+mod options;
 pub mod probe;
 pub mod service;
 pub mod sh;

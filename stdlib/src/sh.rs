@@ -20,6 +20,9 @@ use ripcord_runtime::time::{human, parse_duration};
 use ripcord_runtime::{
     Change, Decl, Effect, Failure, Host, NativeModule, NativeResult, RhaiResult,
 };
+use serde::Deserialize;
+
+use crate::options;
 
 /// Used when `timeout` is not given.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
@@ -32,8 +35,6 @@ const POLL: Duration = Duration::from_millis(20);
 /// How much of stderr a failure shows.
 const TAIL_LINES: usize = 10;
 const TAIL_CHARS: usize = 2000;
-
-const OPTIONS: &[&str] = &["cwd", "env", "timeout", "check", "read_only", "stdin"];
 
 /// The options paragraph shared by the docs of `sh` and `exec` (a macro so `concat!` can use it).
 macro_rules! options_doc {
@@ -156,33 +157,50 @@ struct Options {
     stdin: Option<String>,
 }
 
-fn options(function: &str, opts: &Map) -> NativeResult<Options> {
-    if let Some(key) = opts.keys().find(|k| !OPTIONS.contains(&k.as_str())) {
-        return Err(Failure::new(format!("{function}: unknown option `{key}`"))
-            .hint(format!("options are: {}", OPTIONS.join(", "))));
+/// The options map as given; `env` and `timeout` take more than one type.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct Given {
+    cwd: Option<String>,
+    env: Option<Dynamic>,
+    timeout: Option<Dynamic>,
+    check: bool,
+    read_only: bool,
+    stdin: Option<String>,
+}
+
+impl Default for Given {
+    fn default() -> Self {
+        Given {
+            cwd: None,
+            env: None,
+            timeout: None,
+            // A failing command fails the step unless the runbook says it may fail.
+            check: true,
+            read_only: false,
+            stdin: None,
+        }
     }
-    let text = |name: &str| -> NativeResult<Option<String>> {
-        match opts.get(name) {
-            None => Ok(None),
-            Some(v) if v.is_string() => Ok(Some(v.to_string())),
-            Some(v) => Err(Failure::new(format!(
-                "{function}: option `{name}` must be a string, not {}",
-                v.type_name()
-            ))),
-        }
-    };
-    let flag = |name: &str, default: bool| -> NativeResult<bool> {
-        match opts.get(name) {
-            None => Ok(default),
-            Some(v) => v.as_bool().map_err(|t| {
-                Failure::new(format!(
-                    "{function}: option `{name}` must be true or false, not {t}"
-                ))
-            }),
-        }
-    };
-    let (timeout, timeout_text) = match opts.get("timeout") {
-        None => (DEFAULT_TIMEOUT, "10m".to_string()),
+}
+
+fn options(function: &str, opts: &Map) -> NativeResult<Options> {
+    let given: Given = options::read(function, opts)?;
+    let (timeout, timeout_text) = timeout_of(function, given.timeout.as_ref())?;
+    Ok(Options {
+        cwd: given.cwd.map(|c| expand_tilde(&c)),
+        env: env_of(function, given.env.as_ref())?,
+        timeout,
+        timeout_text,
+        check: given.check,
+        read_only: given.read_only,
+        stdin: given.stdin,
+    })
+}
+
+/// `timeout`: seconds, or a duration like "30s"; and how the summary shows it.
+fn timeout_of(function: &str, value: Option<&Dynamic>) -> NativeResult<(Duration, String)> {
+    match value {
+        None => Ok((DEFAULT_TIMEOUT, "10m".to_string())),
         Some(v) if v.is_int() => {
             let secs = v.as_int().unwrap_or_default();
             let secs = u64::try_from(secs).map_err(|_| {
@@ -190,46 +208,36 @@ fn options(function: &str, opts: &Map) -> NativeResult<Options> {
                     "{function}: timeout must not be negative, got {secs}"
                 ))
             })?;
-            (Duration::from_secs(secs), format!("{secs}s"))
+            Ok((Duration::from_secs(secs), format!("{secs}s")))
         }
         Some(v) if v.is_string() => {
             let t = v.to_string();
-            (
-                parse_duration(&t).map_err(|e| Failure::new(format!("{function}: timeout {e}")))?,
-                t,
-            )
+            let d =
+                parse_duration(&t).map_err(|e| Failure::new(format!("{function}: timeout {e}")))?;
+            Ok((d, t))
         }
-        Some(v) => {
-            return Err(Failure::new(format!(
-                "{function}: option `timeout` must be a duration like \"30s\", not {}",
-                v.type_name()
-            )));
-        }
+        Some(v) => Err(Failure::new(format!(
+            "{function}: option `timeout` must be a duration like \"30s\", not {}",
+            v.type_name()
+        ))),
+    }
+}
+
+/// `env`: a map of variables, each value as text.
+fn env_of(function: &str, value: Option<&Dynamic>) -> NativeResult<Vec<(String, String)>> {
+    let Some(v) = value else {
+        return Ok(Vec::new());
     };
-    let env = match opts.get("env") {
-        None => Vec::new(),
-        Some(v) => match v.read_lock::<Map>() {
-            Some(map) => map
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            None => {
-                return Err(Failure::new(format!(
-                    "{function}: option `env` must be a map like #{{ RUST_LOG: \"debug\" }}, not {}",
-                    v.type_name()
-                )));
-            }
-        },
-    };
-    Ok(Options {
-        cwd: text("cwd")?.map(|c| expand_tilde(&c)),
-        env,
-        timeout,
-        timeout_text,
-        check: flag("check", true)?,
-        read_only: flag("read_only", false)?,
-        stdin: text("stdin")?,
-    })
+    match v.read_lock::<Map>() {
+        Some(map) => Ok(map
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()),
+        None => Err(Failure::new(format!(
+            "{function}: option `env` must be a map like #{{ RUST_LOG: \"debug\" }}, not {}",
+            v.type_name()
+        ))),
+    }
 }
 
 /// Run `command` through the seam: as a read if `read_only`, otherwise as a change.

@@ -9,7 +9,8 @@ use ripcord_runtime::{Failure, NativeResult};
 use serde_json::Value;
 
 use super::observation::Observation;
-use super::request::{REQUEST_OPTIONS, check_options, duration_option};
+use super::request::{REQUEST_OPTIONS, duration_option};
+use crate::options::check_known;
 
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(60);
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
@@ -46,7 +47,7 @@ impl Expect {
     /// `request_timeout` here).
     pub fn parse(expect: &Map) -> NativeResult<(Expect, Map)> {
         const F: &str = "probe::wait";
-        check_options(F, expect, OPTIONS)?;
+        check_known(F, expect, OPTIONS)?;
         let get = |key: &str| expect.get(key).filter(|v| !v.is_unit());
         let status = match get("status") {
             None => Vec::new(),

@@ -22,7 +22,9 @@ use serde_json::json;
 
 use expect::Expect;
 use observation::{Observation, client, send};
-use request::{REQUEST_OPTIONS, Request, check_options, duration_option, show_duration};
+use request::{REQUEST_OPTIONS, Request, duration_option, show_duration};
+
+use crate::options::check_known;
 
 const ALL_OPTIONS: &[&str] = &["method", "headers", "body", "timeout", "concurrency"];
 const SPEC_OPTIONS: &[&str] = &["url", "method", "headers", "body", "timeout"];
@@ -130,7 +132,7 @@ fn probe_http(ctx: NativeCallContext, url: &str, opts: Map) -> RhaiResult<Map> {
     const F: &str = "probe::http";
     let host = Host::of(&ctx)?;
     let req = (|| {
-        check_options(F, &opts, REQUEST_OPTIONS)?;
+        check_known(F, &opts, REQUEST_OPTIONS)?;
         Request::parse(&host, F, url, &opts, &Map::new())
     })()
     .map_err(|f| f.at(&ctx))?;
@@ -172,7 +174,7 @@ fn probe_all(ctx: NativeCallContext, list: Array, opts: Map) -> RhaiResult<Array
     const F: &str = "probe::all";
     let host = Host::of(&ctx)?;
     let (requests, concurrency) = (|| {
-        check_options(F, &opts, ALL_OPTIONS)?;
+        check_known(F, &opts, ALL_OPTIONS)?;
         let concurrency = match opts.get("concurrency") {
             None => DEFAULT_CONCURRENCY,
             Some(v) => v
@@ -287,7 +289,7 @@ fn spec(host: &Host, index: usize, entry: &Dynamic, defaults: &Map) -> NativeRes
             entry.type_name()
         )));
     };
-    check_options(F, &map, SPEC_OPTIONS)?;
+    check_known(F, &map, SPEC_OPTIONS)?;
     let url = map
         .get("url")
         .filter(|u| u.is_string())

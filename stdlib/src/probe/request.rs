@@ -178,17 +178,6 @@ pub fn duration_option(function: &str, key: &str, value: &Dynamic) -> NativeResu
     parse_duration(&text).map_err(|e| Failure::new(format!("{function}: option `{key}`: {e}")))
 }
 
-/// Fail on option names the function does not know, so a typo is not silently ignored.
-pub fn check_options(function: &str, opts: &Map, known: &[&str]) -> NativeResult<()> {
-    for key in opts.keys() {
-        if !known.contains(&key.as_str()) {
-            return Err(Failure::new(format!("{function}: unknown option `{key}`"))
-                .hint(format!("known options: {}", known.join(", "))));
-        }
-    }
-    Ok(())
-}
-
 /// "2s", "300ms", "1.5s": how long a timeout was, as an operator wrote it.
 pub fn show_duration(d: Duration) -> String {
     let ms = d.as_millis();

@@ -5,14 +5,14 @@ use std::time::Duration;
 
 use ripcord_runtime::rhai::{Dynamic, Map};
 use ripcord_runtime::{Failure, Host};
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::process::ProcessUnit;
 use super::status::Status;
 use super::systemd::Systemd;
 use super::{Verb, Waits};
-
-const KNOWN_OPTIONS: &str = "user, host, timeout, settle, backend, lines, since";
+use crate::options;
 
 /// The options map of one call.
 #[derive(Debug, Default, Clone)]
@@ -26,76 +26,68 @@ pub(crate) struct Options {
     pub since: Option<String>,
 }
 
+/// The options map as given; a duration may be seconds or text like "30s".
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct Given {
+    user: Option<bool>,
+    host: Option<String>,
+    timeout: Option<Dynamic>,
+    settle: Option<Dynamic>,
+    backend: Option<String>,
+    lines: Option<i64>,
+    since: Option<String>,
+}
+
 impl Options {
     pub fn parse(function: &str, unit: &str, map: &Map) -> Result<Options, Failure> {
         check_unit(function, unit)?;
-        let mut options = Options::default();
-        for (key, value) in map {
-            let bad = |expected: &str| {
-                Failure::new(format!(
-                    "{function}({unit}): option `{key}` must be {expected}, not {}",
-                    value.type_name()
-                ))
-            };
-            match key.as_str() {
-                "user" => options.user = Some(value.as_bool().map_err(|_| bad("true or false"))?),
-                "host" => {
-                    let host = value
-                        .clone()
-                        .into_string()
-                        .map_err(|_| bad("a string like \"admin@db1\""))?;
-                    if host.is_empty()
-                        || host.starts_with('-')
-                        || host.chars().any(char::is_whitespace)
-                    {
-                        return Err(Failure::new(format!(
-                            "{function}({unit}): `{host}` is not a host"
-                        ))
-                        .hint("write it as \"host\" or \"user@host\", as for `ssh`"));
-                    }
-                    options.host = Some(host);
-                }
-                "timeout" => options.timeout = Some(duration_value(function, unit, key, value)?),
-                "settle" => options.settle = Some(duration_value(function, unit, key, value)?),
-                "backend" => {
-                    let backend = value
-                        .clone()
-                        .into_string()
-                        .map_err(|_| bad("\"systemd\" or \"process\""))?;
-                    if backend != "systemd" && backend != "process" {
-                        return Err(Failure::new(format!(
-                            "{function}({unit}): unknown backend `{backend}`; use \"systemd\" or \"process\""
-                        )));
-                    }
-                    options.backend = Some(backend);
-                }
-                "lines" => {
-                    let n = value.as_int().map_err(|_| bad("a number of lines"))?;
-                    options.lines = Some(
-                        usize::try_from(n)
-                            .ok()
-                            .filter(|n| *n > 0)
-                            .ok_or_else(|| bad("a positive number of lines"))?,
-                    );
-                }
-                "since" => {
-                    options.since = Some(
-                        value
-                            .clone()
-                            .into_string()
-                            .map_err(|_| bad("a string like \"10m\""))?,
-                    )
-                }
-                _ => {
-                    return Err(Failure::new(format!(
-                        "{function}({unit}): unknown option `{key}`"
-                    ))
-                    .hint(format!("the options are: {KNOWN_OPTIONS}")));
-                }
-            }
-        }
-        Ok(options)
+        let label = format!("{function}({unit})");
+        let given: Given = options::read(&label, map)?;
+        let duration = |key: &str, value: Option<Dynamic>| {
+            value
+                .map(|v| duration_value(function, unit, key, &v))
+                .transpose()
+        };
+        Ok(Options {
+            user: given.user,
+            host: given.host.map(|h| checked_host(&label, h)).transpose()?,
+            timeout: duration("timeout", given.timeout)?,
+            settle: duration("settle", given.settle)?,
+            backend: given
+                .backend
+                .map(|b| checked_backend(&label, b))
+                .transpose()?,
+            lines: given.lines.map(|n| checked_lines(&label, n)).transpose()?,
+            since: given.since,
+        })
     }
+}
+
+/// `host`: where `ssh` goes, so never something it would read as an option.
+fn checked_host(label: &str, host: String) -> Result<String, Failure> {
+    if host.is_empty() || host.starts_with('-') || host.chars().any(char::is_whitespace) {
+        return Err(Failure::new(format!("{label}: `{host}` is not a host"))
+            .hint("write it as \"host\" or \"user@host\", as for `ssh`"));
+    }
+    Ok(host)
+}
+
+fn checked_backend(label: &str, backend: String) -> Result<String, Failure> {
+    if backend != "systemd" && backend != "process" {
+        return Err(Failure::new(format!(
+            "{label}: unknown backend `{backend}`; use \"systemd\" or \"process\""
+        )));
+    }
+    Ok(backend)
+}
+
+fn checked_lines(label: &str, n: i64) -> Result<usize, Failure> {
+    usize::try_from(n).ok().filter(|n| *n > 0).ok_or_else(|| {
+        Failure::new(format!(
+            "{label}: option `lines` must be a positive number of lines, not {n}"
+        ))
+    })
 }
 
 /// A unit name goes to `systemctl` as an argument: it must not read as an option or a path.
