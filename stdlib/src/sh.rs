@@ -554,17 +554,11 @@ fn tail(text: &str) -> String {
         .join("\n")
 }
 
-/// Quote an argument for display the way a shell would need it.
-fn quote(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+%".contains(c));
-    if plain {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', "'\\''"))
-    }
+/// An argument as a shell reads it back: for the command line an operator is shown, and for
+/// `ssh`, which joins its arguments into one shell command line.
+pub(crate) fn quote(word: &str) -> String {
+    // A NUL cannot be in an argument at all (spawning refuses it); show it escaped.
+    shlex::try_quote(word).map_or_else(|_| format!("{word:?}"), |q| q.into_owned())
 }
 
 #[cfg(test)]
@@ -789,7 +783,8 @@ mod tests {
     fn display_quotes_only_what_needs_it() {
         assert_eq!(super::quote("--tags"), "--tags");
         assert_eq!(super::quote("a b"), "'a b'");
-        assert_eq!(super::quote("it's"), "'it'\\''s'");
+        assert_eq!(super::quote("it's"), "\"it's\"");
+        assert_eq!(super::quote("$HOME"), "'$HOME'");
         assert_eq!(super::quote(""), "''");
     }
 }

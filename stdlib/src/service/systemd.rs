@@ -350,7 +350,7 @@ impl Systemd {
                 // ssh joins its arguments into one shell command line: quote each.
                 let mut cmd = Command::new("ssh");
                 cmd.args(["-o", "BatchMode=yes", remote.as_str(), "--", "journalctl"])
-                    .args(args.iter().map(|a| shell_quote(a)));
+                    .args(args.iter().map(|a| crate::sh::quote(a)));
                 cmd
             }
             None => {
@@ -395,10 +395,6 @@ fn journal_since(since: &str) -> String {
         Ok(d) => format!("-{}ms", d.as_millis()),
         Err(_) => since.to_string(),
     }
-}
-
-fn shell_quote(arg: &str) -> String {
-    format!("'{}'", arg.replace('\'', r"'\''"))
 }
 
 fn first_lines(text: &str, n: usize) -> String {
