@@ -364,9 +364,10 @@ pub fn sha256_at(file: &File, limit: u64, path: &Path) -> Result<(String, u64), 
         hasher.update(&buf[..n]);
         total += n as u64;
     }
-    Ok((hex(&hasher.finalize()), total))
+    Ok((format!("{:x}", hasher.finalize()), total))
 }
 
+/// Bytes as lowercase hex (a blob in an SQL literal).
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
