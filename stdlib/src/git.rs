@@ -445,7 +445,7 @@ fn unknown_revision(r: &Repository, path: &str, rev: &str) -> Failure {
     if let Ok(mut tags) = tags_newest_first(r, "*") {
         // Tags spelled like the revision first (a typo in a version), then the newest.
         if !looks_like_sha(rev) {
-            tags.sort_by_key(|(name, _)| distance(name, rev).min(4));
+            tags.sort_by_key(|(name, _)| strsim::levenshtein(name, rev).min(4));
         }
         let shown: Vec<String> = tags
             .iter()
@@ -592,33 +592,9 @@ fn list_some(items: &[String], max: usize) -> String {
     }
 }
 
-/// Levenshtein distance, to put tags spelled like a mistyped revision first.
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn distance_counts_edits() {
-        assert_eq!(distance("v1.2.0", "v1.2.0"), 0);
-        assert_eq!(distance("v1.2.0", "v1.3.0"), 1);
-        assert_eq!(distance("", "abc"), 3);
-        assert_eq!(distance("kitten", "sitting"), 3);
-    }
 
     #[test]
     fn long_lists_are_cut() {
