@@ -6,7 +6,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ripcord_runtime::dirs::{expand_tilde, state_dir};
@@ -220,6 +220,24 @@ impl ProcessUnit {
         if before.is_active() {
             return Ok(before);
         }
+        let (log, offset) = self.open_log()?;
+        let mut child = self.spawn(log)?;
+        let pid = child.id();
+        if let Err(e) = write_pidfile(&self.pidfile, pid) {
+            kill_group(pid as i32, libc::SIGKILL);
+            let _ = child.wait();
+            return Err(Failure::new(format!(
+                "{} did not start: cannot write its pidfile {}: {e}",
+                self.name,
+                self.pidfile.display()
+            )));
+        }
+        self.settle(host, &mut child, offset, waits)?;
+        self.status()
+    }
+
+    /// The service's log, opened to append, and how long it was before this start.
+    fn open_log(&self) -> Result<(File, u64), Failure> {
         let name = &self.name;
         for file in [&self.pidfile, &self.log] {
             if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -242,13 +260,18 @@ impl ProcessUnit {
                 ))
             })?;
         let offset = log.metadata().map(|m| m.len()).unwrap_or(0);
+        Ok((log, offset))
+    }
+
+    /// The command, in a session of its own, its output appended to `log`.
+    fn spawn(&self, log: File) -> Result<Child, Failure> {
+        let name = &self.name;
         let log_err = log.try_clone().map_err(|e| {
             Failure::new(format!(
                 "{name} did not start: cannot open its log {}: {e}",
                 self.log.display()
             ))
         })?;
-
         let mut cmd = Command::new(&self.argv[0]);
         cmd.args(&self.argv[1..])
             .envs(self.env.iter().map(|(k, v)| (k, v)))
@@ -268,7 +291,7 @@ impl ProcessUnit {
                 Ok(())
             });
         }
-        let mut child = cmd.spawn().map_err(|e| {
+        cmd.spawn().map_err(|e| {
             let cwd = self
                 .cwd
                 .as_ref()
@@ -279,50 +302,42 @@ impl ProcessUnit {
                 self.shown
             ))
             .hint(self.look_closer())
-        })?;
-        let pid = child.id();
-        if let Err(e) = write_pidfile(&self.pidfile, pid) {
-            kill_group(pid as i32, libc::SIGKILL);
-            let _ = child.wait();
-            return Err(Failure::new(format!(
-                "{name} did not start: cannot write its pidfile {}: {e}",
-                self.pidfile.display()
-            )));
-        }
+        })
+    }
 
-        // A command that fails at once (bad flag, port in use) should fail the start, not a
-        // later probe.
+    /// Watch the new process for `settle`: a command that fails at once (bad flag, port in use)
+    /// fails the start, not a later probe.
+    fn settle(
+        &self,
+        host: &Host,
+        child: &mut Child,
+        offset: u64,
+        waits: &Waits,
+    ) -> Result<(), Failure> {
+        let name = &self.name;
         let started = Instant::now();
         loop {
             if let Ok(Some(exit)) = child.try_wait() {
                 let _ = std::fs::remove_file(&self.pidfile);
-                let how = match (
-                    exit.code(),
-                    std::os::unix::process::ExitStatusExt::signal(&exit),
-                ) {
-                    (Some(code), _) => format!("exited at once with status {code}"),
-                    (None, Some(sig)) => format!("was killed at once by signal {sig}"),
-                    _ => "exited at once".to_string(),
-                };
                 return Err(Failure::new(format!(
-                    "{name} did not start: `{}` {how}{}",
+                    "{name} did not start: `{}` {}{}",
                     self.shown,
+                    exited_at_once(exit),
                     self.tail(offset)
                 ))
                 .hint(self.look_closer()));
             }
             if started.elapsed() >= waits.settle {
-                break;
+                return Ok(());
             }
             if let Err(stopped) = pause(host, POLL, name) {
                 // Leave nothing half-started behind an interrupted run.
-                kill_group(pid as i32, libc::SIGKILL);
+                kill_group(child.id() as i32, libc::SIGKILL);
                 let _ = child.wait();
                 let _ = std::fs::remove_file(&self.pidfile);
                 return Err(stopped);
             }
         }
-        self.status()
     }
 
     fn stop(&self, host: &Host, waits: &Waits) -> Result<Status, Failure> {
@@ -486,6 +501,18 @@ fn signal_named(name: &str) -> Option<(i32, &'static str)> {
         "TERM" => (libc::SIGTERM, "SIGTERM"),
         _ => return None,
     })
+}
+
+/// How a process that ended during the settle time ended.
+fn exited_at_once(exit: ExitStatus) -> String {
+    match (
+        exit.code(),
+        std::os::unix::process::ExitStatusExt::signal(&exit),
+    ) {
+        (Some(code), _) => format!("exited at once with status {code}"),
+        (None, Some(sig)) => format!("was killed at once by signal {sig}"),
+        _ => "exited at once".to_string(),
+    }
 }
 
 /// Write the pidfile beside itself and rename it into place, so a reader never sees half.
