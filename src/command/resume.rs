@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ripcord_runtime::journal::Journal;
+use ripcord_runtime::journal::{Journal, RunRow};
 use ripcord_runtime::run::{CONTEXT_EVENT, RunOutcome, RunRequest};
 use ripcord_runtime::script::{Script, sha256_hex};
 use ripcord_runtime::secrets::MASK;
@@ -35,6 +35,42 @@ fn request(ctx: &Context, args: &ResumeArgs) -> Result<RunRequest, String> {
     }
     let journal = Journal::open_reaped(&ctx.journal)?;
     let id = args.run;
+    let run = resumable(ctx, &journal, id)?;
+    let script = unchanged_script(&run, args)?;
+    let params = params_for(&run, args)?;
+    let completed = journal
+        .completed_steps(id)
+        .map_err(|e| format!("cannot read the journal: {e}"))?;
+    announce(&journal, &run, completed.len());
+    let context = recorded_context(&journal, id)?;
+    let config = config_for(id, &context, args.config.as_deref())?;
+    let journal_path = std::path::absolute(&ctx.journal).unwrap_or_else(|_| ctx.journal.clone());
+    let script_dirs = ctx
+        .scripts
+        .iter()
+        .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone()))
+        .collect();
+    enter_folder(id, &context)?;
+    let mut request = RunRequest::new(script);
+    request.config = config;
+    request.params = params;
+    request.yes = args.yes;
+    request.journal = Some(journal_path);
+    request.interrupt = ctx.interrupt.clone();
+    request.sub_modules = Some(ripcord_stdlib::modules);
+    request.script_dirs = script_dirs;
+    request.undo_on_failure = args.undo_on_failure;
+    request.completed_steps = completed;
+    request.replay = journal
+        .events(id)
+        .map(|events| ripcord_runtime::replay::Replay::from_events(id, &events))
+        .map_err(|e| format!("cannot read the journal: {e}"))?;
+    request.resumes = Some(id);
+    Ok(request)
+}
+
+/// Run `id`, if it is a real run that ended before its end and nothing runs it now.
+fn resumable(ctx: &Context, journal: &Journal, id: i64) -> Result<RunRow, String> {
     let run = journal
         .run(id)
         .map_err(|e| format!("cannot read the journal: {e}"))?
@@ -65,6 +101,12 @@ fn request(ctx: &Context, args: &ResumeArgs) -> Result<RunRequest, String> {
             run.mode
         ));
     }
+    Ok(run)
+}
+
+/// The runbook the run ran, refused if it changed since (unless `--allow-changed`).
+fn unchanged_script(run: &RunRow, args: &ResumeArgs) -> Result<Script, String> {
+    let id = run.id;
     let script = Script::read(std::path::Path::new(&run.path))
         .map_err(|e| format!("{e}\nhelp: the runbook of run {id} moved or was deleted; run it again with `ripcord run`"))?;
     if script.sha256 != run.sha256 && !args.allow_changed {
@@ -75,6 +117,13 @@ fn request(ctx: &Context, args: &ResumeArgs) -> Result<RunRequest, String> {
             short(&script.sha256)
         ));
     }
+    Ok(script)
+}
+
+/// The run's params as journaled, with those given again on the command line; secrets were
+/// never journaled and must be given again.
+fn params_for(run: &RunRow, args: &ResumeArgs) -> Result<Vec<(String, String)>, String> {
+    let id = run.id;
     let given: Vec<(String, String)> = args
         .params
         .iter()
@@ -98,9 +147,12 @@ fn request(ctx: &Context, args: &ResumeArgs) -> Result<RunRequest, String> {
             }
         }
     }
-    let completed = journal
-        .completed_steps(id)
-        .map_err(|e| format!("cannot read the journal: {e}"))?;
+    Ok(params)
+}
+
+/// Where the run stopped and what its last change did, before it goes on.
+fn announce(journal: &Journal, run: &RunRow, done: usize) {
+    let id = run.id;
     if let Some(step) = &run.step {
         let last = journal.last_change(id).ok().flatten();
         let detail = match last {
@@ -110,36 +162,8 @@ fn request(ctx: &Context, args: &ResumeArgs) -> Result<RunRequest, String> {
             ),
             None => String::new(),
         };
-        eprintln!(
-            "resuming run {id} at step `{step}` ({} step(s) done){detail}",
-            completed.len()
-        );
+        eprintln!("resuming run {id} at step `{step}` ({done} step(s) done){detail}");
     }
-    let context = recorded_context(&journal, id)?;
-    let config = config_for(id, &context, args.config.as_deref())?;
-    let journal_path = std::path::absolute(&ctx.journal).unwrap_or_else(|_| ctx.journal.clone());
-    let script_dirs = ctx
-        .scripts
-        .iter()
-        .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone()))
-        .collect();
-    enter_folder(id, &context)?;
-    let mut request = RunRequest::new(script);
-    request.config = config;
-    request.params = params;
-    request.yes = args.yes;
-    request.journal = Some(journal_path);
-    request.interrupt = ctx.interrupt.clone();
-    request.sub_modules = Some(ripcord_stdlib::modules);
-    request.script_dirs = script_dirs;
-    request.undo_on_failure = args.undo_on_failure;
-    request.completed_steps = completed;
-    request.replay = journal
-        .events(id)
-        .map(|events| ripcord_runtime::replay::Replay::from_events(id, &events))
-        .map_err(|e| format!("cannot read the journal: {e}"))?;
-    request.resumes = Some(id);
-    Ok(request)
 }
 
 /// Where the run ran, as its context event recorded it (runs journaled before the event existed
