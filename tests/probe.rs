@@ -311,7 +311,7 @@ fn bad_inputs_fail_before_anything_is_sent() {
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert_eq!(
         out.json()["error"]["message"],
-        "probe::http: unknown option `timout`"
+        "probe::http: unknown option `timout`; did you mean `timeout`?"
     );
     assert_eq!(
         out.json()["error"]["help"],
