@@ -12,6 +12,7 @@ mod history;
 mod install;
 mod json;
 mod language;
+mod log_line;
 mod notify;
 mod package;
 mod probe;

@@ -338,19 +338,28 @@ fn fs_write(ctx: NativeCallContext, path: &str, content: &str) -> RhaiResult<()>
 }
 
 fn fs_append(ctx: NativeCallContext, path: &str, content: &str) -> RhaiResult<()> {
-    let host = Host::of(&ctx)?;
+    let what = format!("append {}", bytes_text(content.len() as u64));
+    append(&ctx, "fs::append", &what, path, content)
+}
+
+/// Append `content` to `path` durably as one change of `function`, summarised as `what to PATH`:
+/// shared by `fs::append` and `log::line`.
+pub(crate) fn append(
+    ctx: &NativeCallContext,
+    function: &str,
+    what: &str,
+    path: &str,
+    content: &str,
+) -> RhaiResult<()> {
+    let host = Host::of(ctx)?;
     let resolved = guard::resolve(path);
     let change = Change::new(
-        "fs::append",
-        format!(
-            "append {} to {}",
-            bytes_text(content.len() as u64),
-            guard::shown(path, &resolved)
-        ),
+        function,
+        format!("{what} to {}", guard::shown(path, &resolved)),
     )
     .arg("path", path)
     .arg("bytes", content.len());
-    host.change(&ctx, change, || {
+    host.change(ctx, change, || {
         let target = guard::follow_own_symlink(&resolved, "append to")?;
         append_durably(&target, content.as_bytes())
             .map_err(|e| io_failure("cannot append to", path, &e))?;
