@@ -62,7 +62,7 @@ impl Cortex {
     }
 
     /// Evaluate a line of ripcord code against the sandbox's config.
-    fn eval(&self, code: &str) -> serde_json::Value {
+    pub(crate) fn eval(&self, code: &str) -> serde_json::Value {
         let file = format!("eval-{}.rhai", code.len());
         self.sb.write(&file, code);
         let config = self.root.join("ripcord.toml").display().to_string();
@@ -79,13 +79,13 @@ impl Cortex {
         out.json()["result"].clone()
     }
 
-    fn health(&self) -> i64 {
+    pub(crate) fn health(&self) -> i64 {
         self.eval("probe::http(cfg.api + \"/health\", #{ timeout: \"3s\" }).status")
             .as_i64()
             .unwrap_or(0)
     }
 
-    fn git(&self, args: &[&str]) -> String {
+    pub(crate) fn git(&self, args: &[&str]) -> String {
         let out = std::process::Command::new("git")
             .args(args)
             .current_dir(self.root.join("cortex"))
@@ -130,7 +130,10 @@ fn triggers_decide_p0_rollback_on_a_gateway_critical_storm() {
 #[test]
 fn triggers_decide_no_action_on_a_quiet_service() {
     let cortex = Cortex::start(true);
-    let out = cortex.test("triggers", &[]).run();
+    // The capacity checks have their own test; this machine's disk may be over 90% full.
+    let out = cortex
+        .test("triggers", &["disk_pct_p1=100", "memory_pct_p1=100"])
+        .run();
     assert_eq!(
         out.json()["result"]["decision"],
         "no action",
@@ -341,16 +344,16 @@ fn demo_runs_end_to_end() {
 // ---- database, release and emergency runbooks (the MCP Cortex rollback runbook) -------------
 
 impl Cortex {
-    fn db(&self) -> PathBuf {
+    pub(crate) fn db(&self) -> PathBuf {
         self.root.join("data/cortex.db")
     }
 
-    fn backups(&self) -> PathBuf {
+    pub(crate) fn backups(&self) -> PathBuf {
         self.root.join("backups")
     }
 
     /// The demo's known-good backup (taken at setup, user_version 34).
-    fn baseline(&self) -> PathBuf {
+    pub(crate) fn baseline(&self) -> PathBuf {
         self.files("backups", "cortex-backup-")
             .into_iter()
             .next()
@@ -358,7 +361,7 @@ impl Cortex {
     }
 
     /// Files in `dir` (relative to the sandbox root) whose names start with `prefix`, sorted.
-    fn files(&self, dir: &str, prefix: &str) -> Vec<PathBuf> {
+    pub(crate) fn files(&self, dir: &str, prefix: &str) -> Vec<PathBuf> {
         let mut found: Vec<PathBuf> = std::fs::read_dir(self.root.join(dir))
             .expect("read dir")
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -417,26 +420,26 @@ impl Cortex {
     }
 }
 
-fn sql(db: &std::path::Path, batch: &str) {
+pub(crate) fn sql(db: &std::path::Path, batch: &str) {
     rusqlite::Connection::open(db)
         .and_then(|c| c.execute_batch(batch))
         .unwrap_or_else(|e| panic!("{batch} on {}: {e}", db.display()));
 }
 
-fn one(db: &std::path::Path, query: &str) -> i64 {
+pub(crate) fn one(db: &std::path::Path, query: &str) -> i64 {
     rusqlite::Connection::open(db)
         .and_then(|c| c.query_row(query, [], |r| r.get(0)))
         .unwrap_or_else(|e| panic!("{query} on {}: {e}", db.display()))
 }
 
-fn integrity(db: &std::path::Path) -> String {
+pub(crate) fn integrity(db: &std::path::Path) -> String {
     rusqlite::Connection::open(db)
         .and_then(|c| c.query_row("PRAGMA integrity_check", [], |r| r.get(0)))
         .unwrap_or_else(|e| e.to_string())
 }
 
 /// Overwrite one page in the middle of a (checkpointed) SQLite file with garbage.
-fn corrupt_page(db: &std::path::Path) {
+pub(crate) fn corrupt_page(db: &std::path::Path) {
     sql(db, "PRAGMA wal_checkpoint(TRUNCATE);");
     let mut bytes = std::fs::read(db).expect("read");
     let page = 4096;
@@ -466,14 +469,14 @@ fn refused(cortex: &Cortex, script: &str, params: &[&str], expected: &str) -> Ou
     test.stderr_contains("nothing was run").run()
 }
 
-fn sha256_hex(path: &std::path::Path) -> String {
+pub(crate) fn sha256_hex(path: &std::path::Path) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(std::fs::read(path).expect("read"));
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `sha256sum -c SHA256SUMS` in an evidence folder: every file listed matches its hash.
-fn sums_check(dir: &std::path::Path) -> String {
+pub(crate) fn sums_check(dir: &std::path::Path) -> String {
     let out = std::process::Command::new("sha256sum")
         .args(["-c", "SHA256SUMS"])
         .current_dir(dir)
@@ -917,7 +920,7 @@ fn every_shipped_runbook_dry_runs_without_a_terminal_on_a_healthy_sandbox() {
 // ---- the environment is not the demo: another schema, an unreadable DB ------------------------
 
 /// The checks of a `triggers` result, as `priority check` lines.
-fn findings(out: &Outcome) -> Vec<String> {
+pub(crate) fn findings(out: &Outcome) -> Vec<String> {
     out.json()["result"]["findings"]
         .as_array()
         .expect("findings")
@@ -966,96 +969,6 @@ fn triggers_on_a_database_no_query_can_read_decide_p0_corruption() {
     assert!(
         statuses.len() >= 7 && statuses.iter().all(|s| *s == "ok"),
         "{steps}"
-    );
-}
-
-/// A site whose state DB is not the demo's: other table and column names, ISO 8601 text times,
-/// a rollback-journal (DELETE) database.
-const OTHER_SITE: &str = r#"// Site knowledge for the other shape.
-export const CRITICAL_EVENTS_SINCE = "SELECT count(*) AS n FROM alerts WHERE severity = 'gateway_critical' AND raised_at >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-' || ?1 || ' seconds')";
-export const CRITICAL_EVENTS = "SELECT count(*) AS n FROM alerts WHERE severity = 'gateway_critical'";
-export const DISPATCHES_SINCE = "SELECT count(*) AS total, coalesce(sum(outcome = 'error'), 0) AS failed FROM jobs WHERE began >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-' || ?1 || ' seconds')";
-"#;
-
-#[test]
-fn triggers_and_verify_run_on_another_schema_after_only_the_site_file_is_adapted() {
-    let cortex = Cortex::start(true);
-    let other = cortex.root.join("data/other.db");
-    sql(
-        &other,
-        "PRAGMA journal_mode = DELETE;
-         CREATE TABLE alerts (id INTEGER PRIMARY KEY, severity TEXT, raised_at TEXT);
-         CREATE TABLE jobs (id INTEGER PRIMARY KEY, outcome TEXT, began TEXT);
-         INSERT INTO alerts (severity, raised_at) VALUES
-           ('gateway_critical', strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-60 seconds')),
-           ('gateway_critical', strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-120 seconds')),
-           ('gateway_critical', strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-180 seconds')),
-           ('gateway_critical', '2020-01-01T00:00:00Z'),
-           ('info', strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));
-         INSERT INTO jobs (outcome, began) VALUES
-           ('ok', strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-10 seconds')),
-           ('error', strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-20 seconds')),
-           ('ok', '2020-01-01T00:00:00Z');",
-    );
-    let toml = cortex.root.join("ripcord.toml");
-    let text = std::fs::read_to_string(&toml).expect("config");
-    let db = cortex.db().display().to_string();
-    std::fs::write(&toml, text.replace(&db, &other.display().to_string())).expect("config");
-    let mode: String = rusqlite::Connection::open(&other)
-        .and_then(|c| c.query_row("PRAGMA journal_mode", [], |r| r.get(0)))
-        .expect("journal mode");
-    assert_eq!(mode, "delete");
-
-    // Not adapted yet: the checks that query say they could not decide, and the decision stands.
-    let before = cortex.run("triggers", &[]);
-    assert_eq!(before.code, 0, "{}", before.stderr);
-    let found = findings(&before);
-    for check in ["gateway_critical events", "dispatch failure rate"] {
-        assert!(
-            found.contains(&format!("P2 check failed: {check}")),
-            "{check}: {found:?}"
-        );
-    }
-    assert!(before.stdout.contains("no such table"), "{}", before.stdout);
-    assert_eq!(before.json()["result"]["decision"], "investigate");
-
-    // Adapted in one place.
-    std::fs::write(cortex.root.join("scripts/lib/site.rhai"), OTHER_SITE).expect("site");
-    let after = cortex.run("triggers", &[]);
-    assert_eq!(after.code, 0, "{}", after.stderr);
-    let found = findings(&after);
-    assert_eq!(
-        found,
-        ["P0 gateway_critical storm", "P1 high failure rate"],
-        "{}",
-        after.stderr
-    );
-    assert!(
-        after
-            .stderr
-            .contains("3 gateway_critical events in the last 15 min"),
-        "{}",
-        after.stderr
-    );
-    assert!(
-        after.stderr.contains("dispatch failure rate 50% of 2"),
-        "{}",
-        after.stderr
-    );
-
-    let verify = cortex.run(
-        "verify",
-        &["phase2_secs=0", "phase3_secs=0", "max_failure_pct=60"],
-    );
-    assert_eq!(verify.code, 0, "{}", verify.stderr);
-    let strict = cortex.run("verify", &["phase2_secs=0", "phase3_secs=0"]);
-    assert_eq!(strict.code, 1, "{}", strict.stderr);
-    assert!(
-        strict
-            .stderr
-            .contains("dispatch failure rate 50% is above 5%"),
-        "{}",
-        strict.stderr
     );
 }
 

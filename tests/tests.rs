@@ -23,6 +23,7 @@ mod safety;
 mod salvage;
 mod security;
 mod service;
+mod sites;
 mod snapshot;
 mod sys;
 mod terminal;

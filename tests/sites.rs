@@ -1,0 +1,357 @@
+//! The shipped runbooks at a site that is not the demo: a state DB with other table and column
+//! names, ISO 8601 text times, a rollback-journal (DELETE) database and backups under another
+//! name, adapted by editing only `scripts/lib/site.rhai`, as an operator would.
+
+use std::path::PathBuf;
+
+use crate::runbooks::{
+    Cortex, corrupt_page, findings, integrity, one, sha256_hex, sql, sums_check,
+};
+use crate::support::Outcome;
+
+/// The other site's state DB: its own tables, text times, `journal_mode=DELETE`, and enough old
+/// rows to span many pages (so a damaged page is not the whole file).
+const OTHER_DB: &str = "PRAGMA journal_mode = DELETE;
+    CREATE TABLE alerts (id INTEGER PRIMARY KEY, severity TEXT, raised_at TEXT);
+    CREATE TABLE jobs (id INTEGER PRIMARY KEY, outcome TEXT, began TEXT, note TEXT);
+    INSERT INTO alerts (severity, raised_at) VALUES
+      ('gateway_critical', strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-60 seconds')),
+      ('gateway_critical', strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-120 seconds')),
+      ('gateway_critical', strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-180 seconds')),
+      ('gateway_critical', '2020-01-01T00:00:00Z'),
+      ('info', strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));
+    INSERT INTO jobs (outcome, began) VALUES
+      ('ok', strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-10 seconds')),
+      ('error', strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-20 seconds'));
+    WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+      INSERT INTO jobs (outcome, began, note)
+      SELECT 'ok', '2020-01-01T00:00:00Z', hex(randomblob(40)) FROM n;";
+
+/// The other site's knowledge, as `(the start of a line in the shipped site.rhai, its new line)`.
+const QUERIES: &[(&str, &str)] = &[
+    (
+        "export const CRITICAL_EVENTS_SINCE =",
+        "export const CRITICAL_EVENTS_SINCE = \"SELECT count(*) AS n FROM alerts WHERE severity = 'gateway_critical' AND raised_at >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-' || ?1 || ' seconds')\";",
+    ),
+    (
+        "export const CRITICAL_EVENTS =",
+        "export const CRITICAL_EVENTS = \"SELECT count(*) AS n FROM alerts WHERE severity = 'gateway_critical'\";",
+    ),
+    (
+        "export const DISPATCHES_SINCE =",
+        "export const DISPATCHES_SINCE = \"SELECT count(*) AS total, coalesce(sum(outcome = 'error'), 0) AS failed FROM jobs WHERE began >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-' || ?1 || ' seconds')\";",
+    ),
+];
+const TIMES: (&str, &str) = (
+    "export const TIMES =",
+    "export const TIMES = #{ format: \"iso8601\", columns: [\"alerts.raised_at\", \"jobs.began\"] };",
+);
+const BACKUP_NAME: (&str, &str) = (
+    "export const BACKUP_NAME =",
+    "export const BACKUP_NAME = \"state-\";",
+);
+
+/// A demo sandbox whose `cfg.db` is the other site's DB (the service keeps its own).
+struct OtherSite {
+    cortex: Cortex,
+    db: PathBuf,
+}
+
+impl OtherSite {
+    fn start() -> OtherSite {
+        let cortex = Cortex::start(true);
+        let db = cortex.root.join("data/other.db");
+        sql(&db, OTHER_DB);
+        let toml = cortex.root.join("ripcord.toml");
+        let text = std::fs::read_to_string(&toml).expect("config");
+        let demo_db = cortex.db().display().to_string();
+        assert!(text.contains(&demo_db));
+        std::fs::write(&toml, text.replace(&demo_db, &db.display().to_string())).expect("config");
+        assert_eq!(journal_mode(&db), "delete");
+        OtherSite { cortex, db }
+    }
+
+    /// Edit the sandbox's `lib/site.rhai` as an operator would: each line that starts with
+    /// `from` becomes `to` (each must be there: the shipped file still has that knowledge).
+    fn adapt(&self, edits: &[(&str, &str)]) {
+        let path = self.cortex.root.join("scripts/lib/site.rhai");
+        let mut text = std::fs::read_to_string(&path).expect("site.rhai");
+        for (from, to) in edits {
+            let line = text
+                .lines()
+                .find(|l| l.starts_with(from))
+                .unwrap_or_else(|| panic!("no line `{from}` in the shipped site.rhai"))
+                .to_string();
+            text = text.replace(&line, to);
+        }
+        std::fs::write(&path, text).expect("site.rhai");
+    }
+
+    fn count(&self, table: &str) -> i64 {
+        one(&self.db, &format!("SELECT count(*) FROM {table}"))
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.cortex.root.join("rollback-log.txt")).unwrap_or_default()
+    }
+}
+
+/// `triggers` with the host capacity checks out of the way: the machine the tests share may
+/// well have its disk over 90% full (the capacity checks have their own test).
+pub(crate) fn triggers(cortex: &Cortex, params: &[&str]) -> Outcome {
+    let mut all = vec!["disk_pct_p1=100", "memory_pct_p1=100"];
+    all.extend(params);
+    cortex.run("triggers", &all)
+}
+
+fn journal_mode(db: &std::path::Path) -> String {
+    rusqlite::Connection::open(db)
+        .and_then(|c| c.query_row("PRAGMA journal_mode", [], |r| r.get(0)))
+        .expect("journal mode")
+}
+
+fn misfits(out: &Outcome) -> Vec<String> {
+    out.json()["result"]["misfits"]
+        .as_array()
+        .expect("misfits")
+        .iter()
+        .map(|m| m["what"].as_str().unwrap_or("?").to_string())
+        .collect()
+}
+
+#[test]
+fn triggers_and_verify_run_on_another_schema_after_only_the_site_file_is_adapted() {
+    let demo = Cortex::start(true);
+    let out = triggers(&demo, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        misfits(&out).is_empty(),
+        "the demo's own site misfits: {}",
+        out.stderr
+    );
+
+    let site = OtherSite::start();
+    let cortex = &site.cortex;
+    // Not adapted yet: each misfit on a line of its own, the checks that query say they could
+    // not decide, and the decision stands.
+    let before = triggers(cortex, &[]);
+    assert_eq!(before.code, 0, "{}", before.stderr);
+    let db = site.db.display();
+    for name in [
+        "CRITICAL_EVENTS_SINCE",
+        "CRITICAL_EVENTS",
+        "DISPATCHES_SINCE",
+    ] {
+        let line = format!("schema misfit: query {name} does not fit {db}: ");
+        assert!(before.stderr.contains(&line), "{line}\n{}", before.stderr);
+    }
+    assert!(
+        before.stderr.contains("no such table: health_events"),
+        "{}",
+        before.stderr
+    );
+    let found = findings(&before);
+    for check in ["gateway_critical events", "dispatch failure rate"] {
+        assert!(
+            found.contains(&format!("P2 check failed: {check}")),
+            "{check}: {found:?}"
+        );
+    }
+    assert_eq!(before.json()["result"]["decision"], "investigate");
+
+    // A drill says it before an incident does.
+    let scripts = cortex.root.join("scripts").display().to_string();
+    let config = cortex.root.join("ripcord.toml").display().to_string();
+    let drill = cortex.sb.run(&[
+        "--scripts",
+        &scripts,
+        "drill",
+        "triggers",
+        "--config",
+        &config,
+    ]);
+    assert_eq!(drill.code, 0, "{}", drill.stderr);
+    assert!(
+        drill
+            .stderr
+            .contains("schema misfit: query DISPATCHES_SINCE does not fit"),
+        "{}",
+        drill.stderr
+    );
+
+    // Adapted in one place.
+    site.adapt(QUERIES);
+    site.adapt(&[TIMES]);
+    let after = triggers(cortex, &[]);
+    assert_eq!(after.code, 0, "{}", after.stderr);
+    assert!(misfits(&after).is_empty(), "{}", after.stderr);
+    assert_eq!(
+        findings(&after),
+        ["P0 gateway_critical storm", "P1 high failure rate"],
+        "{}",
+        after.stderr
+    );
+    for line in [
+        "3 gateway_critical events in the last 15 min",
+        "dispatch failure rate 50% of 2",
+    ] {
+        assert!(after.stderr.contains(line), "{line}\n{}", after.stderr);
+    }
+
+    // The thresholds are the site's too; a param still wins for one run.
+    site.adapt(&[("    storm_threshold: 3,", "    storm_threshold: 4,")]);
+    let calmer = triggers(cortex, &[]);
+    assert_eq!(
+        findings(&calmer),
+        ["P1 high failure rate"],
+        "{}",
+        calmer.stderr
+    );
+    let strict = triggers(cortex, &["storm_threshold=3"]);
+    assert_eq!(
+        findings(&strict),
+        ["P0 gateway_critical storm", "P1 high failure rate"],
+        "{}",
+        strict.stderr
+    );
+    let zero = triggers(cortex, &["storm_threshold=0"]);
+    assert_eq!(zero.code, 1, "{}", zero.stderr);
+    assert!(
+        zero.stderr
+            .contains("storm_threshold is 0: it must be 1 or more"),
+        "{}",
+        zero.stderr
+    );
+
+    let verify = cortex.run(
+        "verify",
+        &["phase2_secs=0", "phase3_secs=0", "max_failure_pct=60"],
+    );
+    assert_eq!(verify.code, 0, "{}", verify.stderr);
+    let strict = cortex.run("verify", &["phase2_secs=0", "phase3_secs=0"]);
+    assert_eq!(strict.code, 1, "{}", strict.stderr);
+    assert!(
+        strict
+            .stderr
+            .contains("dispatch failure rate 50% is above 5%"),
+        "{}",
+        strict.stderr
+    );
+}
+
+#[test]
+fn a_time_column_that_does_not_hold_the_sites_time_format_is_a_misfit() {
+    let site = OtherSite::start();
+    // Names adapted, times left as the demo's epoch seconds: the queries run without an error
+    // and compare text with numbers, so only the column check can tell.
+    site.adapt(QUERIES);
+    site.adapt(&[(
+        TIMES.0,
+        "export const TIMES = #{ format: \"epoch\", columns: [\"alerts.raised_at\", \"jobs.began\"] };",
+    )]);
+    let out = triggers(&site.cortex, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        misfits(&out),
+        ["time column alerts.raised_at", "time column jobs.began"],
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("schema misfit: time column alerts.raised_at does not fit")
+            && out
+                .stderr
+                .contains("it holds [\"5 text\"] values where TIMES.format says epoch"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        findings(&out).contains(&"P2 schema misfit".to_string()),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn rollback_full_and_emergency_corruption_restore_the_other_sites_own_backups() {
+    let site = OtherSite::start();
+    let cortex = &site.cortex;
+    site.adapt(QUERIES);
+    site.adapt(&[TIMES]);
+    let head = cortex.git(&["rev-parse", "HEAD"]);
+    let untouched = sha256_hex(&site.db);
+
+    // The backup name is still the demo's: the only backup is of the demo's DB. Restoring it
+    // over this DB would lose it, so the rollback stops before any change.
+    let foreign = cortex.run(
+        "rollback",
+        &["option=full", "target=v1.4.2", "reason=test: other site"],
+    );
+    assert_eq!(foreign.code, 1, "{}", foreign.stderr);
+    for text in ["a backup of another DB", "holds the live DB's tables"] {
+        assert!(foreign.stderr.contains(text), "{text}\n{}", foreign.stderr);
+    }
+    assert_eq!(sha256_hex(&site.db), untouched);
+    assert_eq!(cortex.git(&["rev-parse", "HEAD"]), head);
+    assert!(cortex.files("backups", "rollback-safety-").is_empty());
+    assert_eq!(cortex.health(), 200);
+
+    // With the site's backup name, backup writes it and the rollback restores from it.
+    site.adapt(&[BACKUP_NAME]);
+    let backup = cortex.run("backup", &[]);
+    assert_eq!(backup.code, 0, "{}", backup.stderr);
+    let taken = cortex.files("backups", "state-");
+    assert_eq!(taken.len(), 1, "{taken:?}");
+    let (alerts, jobs) = (site.count("alerts"), site.count("jobs"));
+    sql(
+        &site.db,
+        "INSERT INTO alerts (severity, raised_at) VALUES ('gateway_critical', strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
+    );
+    let out = cortex.run(
+        "rollback",
+        &[
+            "option=full",
+            "target=v1.4.2",
+            "reason=test: other\nforged: line",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!((site.count("alerts"), site.count("jobs")), (alerts, jobs));
+    assert_eq!(integrity(&site.db), "ok");
+    assert_eq!(
+        journal_mode(&site.db),
+        "delete",
+        "the restore changed the journal mode"
+    );
+    assert!(!site.db.with_extension("db-wal").exists());
+    assert_eq!(
+        cortex.git(&["rev-parse", "HEAD"]),
+        cortex.git(&["rev-parse", "v1.4.2^{commit}"])
+    );
+    assert_eq!(cortex.health(), 200);
+    // The reason's newline is escaped: one line per entry, each stamped.
+    let log = site.log();
+    assert!(
+        log.lines()
+            .any(|l| l.ends_with(": rollback initiated due to: test: other\\nforged: line")),
+        "{log}"
+    );
+    assert!(!log.lines().any(|l| l.starts_with("forged")), "{log}");
+
+    // Then the DB is damaged: the emergency restores the same backup and keeps the damaged file.
+    corrupt_page(&site.db);
+    let damaged = sha256_hex(&site.db);
+    let out = cortex.run(
+        "emergency",
+        &["kind=corruption", "reason=test: other site damaged"],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(integrity(&site.db), "ok");
+    assert_eq!((site.count("alerts"), site.count("jobs")), (alerts, jobs));
+    let evidence = cortex.files("backups", "emergency-corruption-");
+    assert_eq!(evidence.len(), 1, "{evidence:?}");
+    assert_eq!(sha256_hex(&evidence[0].join("other.db")), damaged);
+    assert!(sums_check(&evidence[0]).contains("other.db: OK"));
+    assert_eq!(cortex.health(), 200);
+}
