@@ -864,6 +864,11 @@ fn every_shipped_runbook_dry_runs_without_a_terminal_on_a_healthy_sandbox() {
             "emergency",
             &["kind=breach", "reason=preview", "new_token=preview-token-1"],
         ),
+        ("emergency-corruption", &["reason=preview"]),
+        (
+            "emergency-breach",
+            &["reason=preview", "new_token=preview-token-2"],
+        ),
     ];
     let mut gated = Vec::new();
     for (script, params) in cases {
@@ -877,6 +882,8 @@ fn every_shipped_runbook_dry_runs_without_a_terminal_on_a_healthy_sandbox() {
         "rollback",
         "db-rollback",
         "emergency",
+        "emergency-corruption",
+        "emergency-breach",
         "rollback-drill",
     ] {
         assert!(gated.contains(&script), "{script} met no gate: {gated:?}");

@@ -342,10 +342,7 @@ fn rollback_full_and_emergency_corruption_restore_the_other_sites_own_backups() 
     // Then the DB is damaged: the emergency restores the same backup and keeps the damaged file.
     corrupt_page(&site.db);
     let damaged = sha256_hex(&site.db);
-    let out = cortex.run(
-        "emergency",
-        &["kind=corruption", "reason=test: other site damaged"],
-    );
+    let out = cortex.run("emergency-corruption", &["reason=test: other site damaged"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(integrity(&site.db), "ok");
     assert_eq!((site.count("alerts"), site.count("jobs")), (alerts, jobs));
