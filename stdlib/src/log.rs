@@ -7,7 +7,10 @@ use ripcord_runtime::{Decl, Effect, Host, NativeModule, RhaiResult};
 use serde_json::json;
 
 pub fn module() -> NativeModule {
-    let mut m = NativeModule::new("log", "Messages to the operator, kept in the journal");
+    let mut m = NativeModule::new(
+        "log",
+        "Messages to the operator, kept in the journal; lines in a log file",
+    );
 
     let info = Decl {
         name: "info",
