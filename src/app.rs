@@ -138,6 +138,13 @@ fn dispatch(cli: Cli, ctx: &Context) -> Result {
         Command::Journal {
             action: JournalAction::Verify,
         } => command::history::verify(ctx),
+        Command::Journal {
+            action:
+                JournalAction::Export {
+                    out,
+                    correlation_id,
+                },
+        } => command::journal::export(ctx, &out, correlation_id.as_deref()),
         Command::Init { dir, diff } => command::init::init(&dir, diff),
         Command::Completions { shell } => command::shell::completions(shell),
         Command::Man => command::shell::man(),

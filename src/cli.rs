@@ -160,6 +160,15 @@ impl Command {
 pub enum JournalAction {
     /// Check the hash chain; exit 1 naming the first broken event
     Verify,
+    /// Write a consistent snapshot of the journal (or of one fleet run's runs) to a new file
+    Export {
+        /// The file to write (must not exist; written owner-only, then moved into place)
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Only the runs recorded with this correlation id, and the sub-runs they started
+        #[arg(long, value_name = "ID")]
+        correlation_id: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

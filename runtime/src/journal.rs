@@ -18,7 +18,10 @@ use crate::fleet::RunIdentity;
 use crate::status::{EventKind, StepStatus};
 use crate::time::now_rfc3339;
 
+mod export;
 mod identity;
+
+pub use export::Exported;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (
@@ -474,7 +477,13 @@ impl Journal {
     }
 
     /// Walk the hash chain; the first event whose hash does not match is returned.
+    ///
+    /// An export (`journal export`) holds only some runs' events: each kept event is checked
+    /// against its predecessor's hash as recorded at export time, and where two kept events are
+    /// neighbours in the source, against each other.
     pub fn verify(&self) -> rusqlite::Result<Result<usize, BrokenLink>> {
+        let links: Option<std::collections::HashMap<i64, String>> =
+            export::links(&self.conn)?.map(|l| l.into_iter().collect());
         let mut stmt = self
             .conn
             .prepare("SELECT id, run, ts, kind, step, data, hash FROM events ORDER BY id")?;
@@ -490,26 +499,41 @@ impl Journal {
             let step: Option<String> = r.get(4)?;
             let data: String = r.get(5)?;
             let hash: String = r.get(6)?;
-            if id != prev_id + 1 {
-                return Ok(Err(BrokenLink {
-                    event: prev_id + 1,
-                    run,
-                    reason: format!(
-                        "event {} is missing (deleted?): the chain jumps from {} to {id}",
-                        prev_id + 1,
-                        prev_id
-                    ),
-                }));
-            }
-            let expected = link_hash(&prev, id, run, &ts, &kind, step.as_deref(), &data);
-            if expected != hash {
-                return Ok(Err(BrokenLink {
+            let broken = |reason: String| {
+                Ok(Err(BrokenLink {
                     event: id,
                     run,
-                    reason: format!(
-                        "event {id} ({kind}) does not match its hash: it was edited after it was written"
-                    ),
-                }));
+                    reason,
+                }))
+            };
+            let linked = match &links {
+                None if id != prev_id + 1 => {
+                    return Ok(Err(BrokenLink {
+                        event: prev_id + 1,
+                        run,
+                        reason: format!(
+                            "event {} is missing (deleted?): the chain jumps from {} to {id}",
+                            prev_id + 1,
+                            prev_id
+                        ),
+                    }));
+                }
+                None => prev.clone(),
+                Some(links) => match links.get(&id) {
+                    None => return broken(format!("event {id} has no link in the export")),
+                    Some(link) if id == prev_id + 1 && *link != prev => {
+                        return broken(format!(
+                            "event {id} ({kind}) does not follow event {prev_id}: one of them was edited after the export"
+                        ));
+                    }
+                    Some(link) => link.clone(),
+                },
+            };
+            let expected = link_hash(&linked, id, run, &ts, &kind, step.as_deref(), &data);
+            if expected != hash {
+                return broken(format!(
+                    "event {id} ({kind}) does not match its hash: it was edited after it was written"
+                ));
             }
             prev = hash;
             prev_id = id;

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::machine::{print, versioned, write_stdout};
 
 /// The journal, if there is one and it opens (with `open`).
-fn open(ctx: &Context, open: fn(&Path) -> Result<Journal, String>) -> Result<Journal> {
+pub(crate) fn open(ctx: &Context, open: fn(&Path) -> Result<Journal, String>) -> Result<Journal> {
     if !ctx.journal.exists() {
         return Err(Error::usage(format!(
             "no journal at {}: no runs recorded yet",

@@ -6,6 +6,7 @@ pub mod drill;
 pub mod fleet;
 pub mod history;
 pub mod init;
+pub mod journal;
 pub mod list;
 pub mod repl;
 pub mod report;
