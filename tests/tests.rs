@@ -7,6 +7,7 @@ mod core;
 mod db;
 mod drill;
 mod fleet;
+mod fleet_ansible;
 mod git;
 mod history;
 mod install;
