@@ -136,7 +136,7 @@ impl Host {
     }
 
     pub fn from_tag(tag: &Dynamic) -> Option<Arc<Host>> {
-        RunTag::from_tag(tag).map(|t| t.host)
+        tag.read_lock::<RunTag>().map(|t| t.host.clone())
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
