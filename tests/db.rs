@@ -757,6 +757,78 @@ fn a_restore_killed_at_any_point_leaves_the_old_or_the_new_database() {
     assert!(started.elapsed() < Duration::from_secs(600));
 }
 
+/// Start `ripcord run SCRIPT` paused at the debug-build test hook `point`; returns once it is
+/// there, still running (its stderr is held so it never blocks on a full pipe).
+fn paused_run(
+    sb: &Sandbox,
+    script: &str,
+    point: &str,
+) -> (Child, BufReader<std::process::ChildStderr>) {
+    let mut cmd = sb.command(&["run", script]);
+    cmd.stderr(Stdio::piped()).stdout(Stdio::null());
+    cmd.env("RIPCORD_TEST_PAUSE_AT", point);
+    let mut child = cmd.spawn().expect("spawn ripcord");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    while stderr.read_line(&mut line).expect("stderr") > 0 {
+        if line.contains(&format!("paused at {point}")) {
+            return (child, stderr);
+        }
+        line.clear();
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("the run never reached {point}");
+}
+
+fn swept_by(out: &crate::support::Outcome) -> Vec<String> {
+    out.json()["result"]["swept"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| p.as_str().map(str::to_string))
+        .collect()
+}
+
+/// A temp file appears in the folder only already locked: the empty temp of a run killed right
+/// after creating it is swept by the very next run (no grace period), and the temp of a run
+/// that is alive in another process is never swept.
+#[test]
+fn an_empty_temp_of_a_killed_run_is_swept_at_once_and_a_live_runs_never() {
+    let sb = Sandbox::new();
+    make_db(&sb.join("backup.db"), 300, "new");
+    make_db(&sb.join("app.db"), 200, "old");
+    sb.write("r.rhai", RESTORE);
+    let (mut live, _stderr) = paused_run(&sb, "r.rhai", "temp-created");
+    let held = leftovers(sb.path());
+    assert_eq!(held.len(), 1, "the paused run's temp: {held:?}");
+    assert_eq!(
+        std::fs::metadata(sb.join(&held[0])).expect("temp").len(),
+        0,
+        "the temp is empty: the case the old grace period was for"
+    );
+
+    // Another process restores beside it while it lives (another runbook: the first one's run
+    // lock is held): its temp stays.
+    sb.write("other.rhai", RESTORE);
+    let out = sb.test().args(["run", "other.rhai", "--json"]).run();
+    assert_eq!(swept_by(&out), Vec::<String>::new());
+    assert_eq!(leftovers(sb.path()), held, "a live run's temp was swept");
+
+    // Killed: the next run, at once, removes it and says so.
+    let _ = live.kill();
+    let _ = live.wait();
+    let out = sb.test().args(["run", "r.rhai", "--json"]).run();
+    let swept = swept_by(&out);
+    assert!(
+        swept.len() == 1 && swept[0].ends_with(&held[0]),
+        "swept {swept:?}, expected {held:?}"
+    );
+    assert_eq!(leftovers(sb.path()), Vec::<String>::new());
+    assert_eq!(tags(&sb.join("app.db")), ["new"]);
+}
+
 // ---- query, exec, checkpoint ---------------------------------------------------------------
 
 #[test]

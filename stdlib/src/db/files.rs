@@ -100,21 +100,106 @@ pub fn temp_beside(beside: &Path, purpose: &str) -> Result<Temp, Failure> {
         ))
         .hint("the folder must be writable and have free space for a full copy")
     };
-    let (file, path) = tempfile::Builder::new()
-        .prefix(&format!(".{}.", file_name(beside)))
-        .suffix(&format!(".{purpose}.tmp"))
-        .permissions(std::fs::Permissions::from_mode(0o600))
-        .tempfile_in(&dir)
-        .map_err(cannot)?
-        .into_parts();
-    if let Err(e) = flock(&file, libc::LOCK_EX | libc::LOCK_NB) {
-        drop(path);
-        return Err(cannot(e));
-    }
+    let prefix = format!(".{}.", file_name(beside));
+    let suffix = format!(".{purpose}.tmp");
+    let mut name = tempfile::Builder::new();
+    name.prefix(&prefix)
+        .suffix(&suffix)
+        .permissions(std::fs::Permissions::from_mode(0o600));
+    let dir = std::path::absolute(&dir).map_err(cannot)?;
+    let (file, path) = match born_locked(&dir, &name).map_err(cannot)? {
+        Some(made) => made,
+        None => named_then_locked(&dir, &name).map_err(cannot)?,
+    };
+    test_pause("temp-created");
     Ok(Temp {
         path: Some(path),
         file,
     })
+}
+
+/// The temp file made without a name (`O_TMPFILE`), `flock`ed, and only then linked into the
+/// folder: it never appears there unlocked, so a sweep can take any unlocked temp for a dead
+/// run's. `None` where the filesystem (or a missing `/proc`) does not allow it.
+fn born_locked(
+    dir: &Path,
+    builder: &tempfile::Builder,
+) -> std::io::Result<Option<(File, TempPath)>> {
+    let Some(file) = unnamed_file(dir)? else {
+        return Ok(None);
+    };
+    flock(&file, libc::LOCK_EX | libc::LOCK_NB)?;
+    let linked = builder.make_in(dir, |path| link_unnamed(&file, path));
+    match linked {
+        Ok(named) => Ok(Some((file, named.into_temp_path()))),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) && !proc_fds_visible() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// An unnamed file in `dir` (`O_TMPFILE`, mode 0600), or `None` where the filesystem has none.
+fn unnamed_file(dir: &Path) -> std::io::Result<Option<File>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_TMPFILE)
+        .open(dir);
+    match opened {
+        Ok(file) => Ok(Some(file)),
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL | libc::ENOSYS)
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn proc_fds_visible() -> bool {
+    Path::new("/proc/self/fd").is_dir()
+}
+
+/// Give the unnamed `file` the name `path` (`linkat` through `/proc/self/fd`, which needs no
+/// privilege, unlike `AT_EMPTY_PATH`). Fails with `AlreadyExists` if the name is taken.
+fn link_unnamed(file: &File, path: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let invalid = |_| std::io::Error::from(std::io::ErrorKind::InvalidInput);
+    let from =
+        std::ffi::CString::new(format!("/proc/self/fd/{}", file.as_raw_fd())).map_err(invalid)?;
+    let to = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(invalid)?;
+    // SAFETY: both paths are NUL-terminated strings that outlive the call.
+    let linked = unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    };
+    if linked == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Where no unnamed file can be made: create the named file, then lock it. A run killed in
+/// between leaves an empty unlocked temp, which [`sweep_dead_temps`] gives a grace period.
+fn named_then_locked(dir: &Path, builder: &tempfile::Builder) -> std::io::Result<(File, TempPath)> {
+    let (file, path) = builder.tempfile_in(dir)?.into_parts();
+    flock(&file, libc::LOCK_EX | libc::LOCK_NB)?;
+    Ok((file, path))
+}
+
+/// True when a temp file made in `dir` now is born locked (see [`born_locked`]).
+fn temps_born_locked(dir: &Path) -> bool {
+    proc_fds_visible() && unnamed_file(dir).is_ok_and(|f| f.is_some())
 }
 
 fn flock(file: &File, how: libc::c_int) -> std::io::Result<()> {
@@ -128,14 +213,17 @@ fn flock(file: &File, how: libc::c_int) -> std::io::Result<()> {
 
 /// Remove the temp files that killed runs left beside `beside` (`.<name>.XXXXXX.<purpose>.tmp`
 /// and SQLite's side files of them): a file is a dead run's only if no process holds its
-/// `flock`. A file this user does not own, a symlink, or an empty file younger than ten seconds
-/// (a live run between creating its temp and locking it) is left alone. Returns what was removed.
+/// `flock`. A file this user does not own or a symlink is left alone. Where temps are born
+/// locked (see [`born_locked`]) an unlocked one is always a dead run's; elsewhere an empty one
+/// younger than ten seconds (a live run between creating its temp and locking it) is left
+/// alone too. Returns what was removed.
 pub fn sweep_dead_temps(beside: &Path) -> Vec<PathBuf> {
     let dir = folder_of(beside);
     let prefix = format!(".{}.", file_name(beside));
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return Vec::new();
     };
+    let grace = !temps_born_locked(&dir);
     let mut swept = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -149,7 +237,7 @@ pub fn sweep_dead_temps(beside: &Path) -> Vec<PathBuf> {
             continue;
         }
         let path = entry.path();
-        if sweep_one(&path) {
+        if sweep_one(&path, grace) {
             for suffix in SIDE_SUFFIXES {
                 if std::fs::remove_file(side_file(&path, suffix)).is_ok() {
                     swept.push(side_file(&path, suffix));
@@ -164,8 +252,9 @@ pub fn sweep_dead_temps(beside: &Path) -> Vec<PathBuf> {
     swept
 }
 
-/// Remove one leftover temp file if it is ours and no live process holds it.
-fn sweep_one(path: &Path) -> bool {
+/// Remove one leftover temp file if it is ours and no live process holds it; with `grace`, an
+/// empty one only once it is ten seconds old.
+fn sweep_one(path: &Path, grace: bool) -> bool {
     use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
     let Ok(file) = std::fs::OpenOptions::new()
         .read(true)
@@ -184,7 +273,7 @@ fn sweep_one(path: &Path) -> bool {
         .ok()
         .and_then(|m| m.elapsed().ok())
         .is_none_or(|age| age < std::time::Duration::from_secs(10));
-    if !meta.is_file() || meta.uid() != me || (meta.len() == 0 && young) {
+    if !meta.is_file() || meta.uid() != me || (grace && meta.len() == 0 && young) {
         return false;
     }
     // Held by a live run: its flock is still there.
