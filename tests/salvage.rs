@@ -414,29 +414,232 @@ fn salvage_refuses_bad_input_clearly_and_leaves_nothing() {
     }
 }
 
-#[test]
-fn salvage_reports_a_without_rowid_table_as_unreadable_and_salvages_the_rest() {
-    let sb = Sandbox::new();
-    make_source(&sb, false);
+/// Beside `items` (an INTEGER PRIMARY KEY alias): `kv`, a WITHOUT ROWID table over many pages
+/// (text keys, some values long enough to overflow), `pair`, a WITHOUT ROWID table with a
+/// two-column key in another order than its columns, an FTS5 and an R*Tree virtual table.
+fn make_keyed_source(sb: &Sandbox) {
+    make_source(sb, false);
     let conn = Connection::open(sb.join("app.db")).expect("open");
     conn.execute_batch(
-        "CREATE TABLE kv (k TEXT PRIMARY KEY, v) WITHOUT ROWID; INSERT INTO kv VALUES ('a', 1);",
+        "CREATE TABLE kv (k TEXT PRIMARY KEY, v) WITHOUT ROWID;
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+         INSERT INTO kv SELECT printf('key-%05d', i), CASE WHEN i % 500 = 0 THEN zeroblob(9000) ELSE printf('%0150d', i) END FROM n;
+         CREATE TABLE pair (a INTEGER, b TEXT, c REAL, PRIMARY KEY (b, a DESC)) WITHOUT ROWID;
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200)
+         INSERT INTO pair SELECT i % 7, printf('b%03d', i), i / 4.0 FROM n;
+         CREATE VIRTUAL TABLE notes USING fts5(body);
+         INSERT INTO notes (body) VALUES ('disk full on db-1'), ('restore drill passed');
+         CREATE VIRTUAL TABLE boxes USING rtree(id, x0, x1);
+         INSERT INTO boxes VALUES (1, 0, 10);",
     )
-    .expect("kv");
-    drop(conn);
-    sb.write("s.rhai", "db::salvage(\"app.db\", \"out.db\")");
+    .expect("keyed tables");
+    std::fs::copy(sb.join("app.db"), sb.join("good.db")).expect("good copy");
+}
+
+/// A table's rows, in key order, as text (so two files can be compared).
+fn rows_of(path: &Path, table: &str) -> Vec<String> {
+    let conn = Connection::open(path).expect("open");
+    let mut stmt = conn
+        .prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2"))
+        .expect("prepare");
+    let width = stmt.column_count();
+    stmt.query_map([], |r| {
+        (0..width)
+            .map(|i| {
+                r.get::<_, rusqlite::types::Value>(i)
+                    .map(|v| format!("{v:?}"))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(|v| v.join("|"))
+    })
+    .expect("query")
+    .collect::<Result<_, _>>()
+    .expect("rows")
+}
+
+/// A leaf page of `table`'s b-tree, from SQLite's own page map.
+fn leaf_page_of(path: &Path, table: &str) -> u64 {
+    let conn = Connection::open(path).expect("open");
+    conn.query_row(
+        "SELECT pageno FROM dbstat WHERE name = ?1 AND pagetype = 'leaf' ORDER BY pageno LIMIT 1 OFFSET 3",
+        [table],
+        |r| r.get::<_, i64>(0),
+    )
+    .expect("a leaf of the table") as u64
+}
+
+#[test]
+fn salvage_reads_without_rowid_tables_key_first_and_skips_virtual_tables_with_a_reason() {
+    let sb = Sandbox::new();
+    make_keyed_source(&sb);
+    sb.write(
+        "s.rhai",
+        "db::salvage(\"app.db\", \"out.db\", #{ backup: \"good.db\" })",
+    );
     let out = sb.run(&["run", "s.rhai", "--json"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let r = &out.json()["result"];
-    assert!(
-        r["unreadable"]["kv"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("WITHOUT ROWID"),
-        "{r}"
+    let (src, copy) = (sb.join("app.db"), sb.join("out.db"));
+    for table in ["kv", "pair", "items"] {
+        assert_eq!(rows_of(&copy, table), rows_of(&src, table), "{table}");
+        let t = &r["tables"][table];
+        assert_eq!(t["complete"], true, "{table}: {t}");
+        assert_eq!(t["lost"], 0, "{table}: {t}");
+        assert_eq!(t["missing"], 0, "{table}: {t}");
+        assert_eq!(t["new_since_backup"], 0, "{table}: {t}");
+    }
+    assert_eq!(r["tables"]["kv"]["recovered"], 3000);
+    assert_eq!(r["tables"]["kv"]["expected"], 3000);
+    assert_eq!(r["tables"]["pair"]["recovered"], 200);
+    // The virtual tables are skipped with the reason; their shadow tables are plain tables.
+    for vtab in ["notes", "boxes"] {
+        let why = r["unreadable"][vtab].as_str().unwrap_or_default();
+        assert!(
+            why.contains("a virtual table") && why.contains(&format!("{vtab}_")),
+            "{vtab}: {r}"
+        );
+    }
+    assert_eq!(r["tables"]["notes_content"]["recovered"], 2, "{r}");
+    assert_eq!(
+        r["tables"]["notes_config"]["complete"], true,
+        "a WITHOUT ROWID shadow table: {r}"
     );
-    assert_eq!(r["complete"], false, "{r}");
-    assert_eq!(r["tables"]["items"]["recovered"], 2399);
+    assert_eq!(r["complete"], false, "virtual tables were skipped: {r}");
+    assert_eq!(scalar(&copy, "PRAGMA integrity_check"), "Text(\"ok\")");
+    assert_eq!(
+        scalar(
+            &copy,
+            "SELECT count(*) FROM sqlite_schema WHERE name IN ('kv', 'pair') AND sql LIKE '%WITHOUT ROWID'"
+        ),
+        "Integer(2)",
+        "kv and pair are still WITHOUT ROWID tables"
+    );
+}
+
+#[test]
+fn salvage_of_a_damaged_without_rowid_table_keeps_only_true_rows_and_says_the_loss_is_unknown() {
+    for fill in [&[0x5a_u8, 0x13, 0xc7, 0x01, 0xee][..], &[0], &[0xff]] {
+        let sb = Sandbox::new();
+        make_keyed_source(&sb);
+        let src = sb.join("app.db");
+        let truth: BTreeSet<String> = rows_of(&src, "kv").into_iter().collect();
+        let other = rows_of(&src, "pair");
+        let page = leaf_page_of(&src, "kv");
+        overwrite_page(&src, page, 0, fill);
+        sb.write("s.rhai", "db::salvage(\"app.db\", \"out.db\")");
+        let out = sb.run(&["run", "s.rhai", "--json"]);
+        assert_eq!(out.code, 0, "fill {fill:?}: {}", out.stderr);
+        let r = &out.json()["result"];
+        let kv = &r["tables"]["kv"];
+        let copy = sb.join("out.db");
+        let got = rows_of(&copy, "kv");
+        assert!(
+            got.iter().all(|row| truth.contains(row)),
+            "fill {fill:?}: a row that was never committed"
+        );
+        assert!(
+            got.len() < 3000 && got.len() >= 2900,
+            "fill {fill:?}: {} rows",
+            got.len()
+        );
+        assert_eq!(kv["recovered"], got.len(), "fill {fill:?}: {kv}");
+        assert_eq!(kv["complete"], false, "fill {fill:?}: {kv}");
+        assert_eq!(kv["lost"], serde_json::Value::Null, "fill {fill:?}: {kv}");
+        assert_eq!(
+            kv["lost_at_most"],
+            serde_json::Value::Null,
+            "fill {fill:?}: {kv}"
+        );
+        assert_eq!(
+            kv["damaged_pages"],
+            serde_json::json!([page]),
+            "fill {fill:?}: {kv}"
+        );
+        assert_eq!(
+            rows_of(&copy, "pair"),
+            other,
+            "fill {fill:?}: the undamaged table"
+        );
+        assert_eq!(r["tables"]["items"]["recovered"], 2399, "fill {fill:?}");
+        assert_eq!(scalar(&copy, "PRAGMA integrity_check"), "Text(\"ok\")");
+        assert_eq!(leftovers(sb.path()), Vec::<String>::new());
+    }
+}
+
+/// A salvage SIGKILLed while it writes rows (at a test hook, and at random moments) leaves no
+/// destination and only temp files the very next run removes and reports.
+#[test]
+fn a_salvage_killed_midway_leaves_no_destination_and_the_next_run_sweeps_its_temps() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    for (i, point) in ["salvage-rows", "temp-created", "", "", ""]
+        .iter()
+        .enumerate()
+    {
+        let sb = Sandbox::new();
+        make_source(&sb, true);
+        damage(&sb, "leaf", &[0]);
+        sb.write("s.rhai", "db::salvage(\"app.db\", \"out.db\")");
+        let mut cmd = sb.command(&["run", "s.rhai"]);
+        cmd.stderr(Stdio::piped()).stdout(Stdio::null());
+        if !point.is_empty() {
+            cmd.env("RIPCORD_TEST_PAUSE_AT", point);
+        }
+        let mut child = cmd.spawn().expect("spawn ripcord");
+        if point.is_empty() {
+            std::thread::sleep(std::time::Duration::from_millis(60 * i as u64));
+        } else {
+            let stderr = child.stderr.take().expect("stderr");
+            let paused = BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+                .any(|l| l.contains(&format!("paused at {point}")));
+            assert!(paused, "the salvage never reached {point}");
+            assert!(!leftovers(sb.path()).is_empty(), "no temp at {point}");
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let finished = sb.join("out.db").exists();
+        assert!(
+            point.is_empty() || !finished,
+            "killed at `{point}`, the destination exists"
+        );
+        let left = leftovers(sb.path());
+        // The next run, at once: the killed run's temps are swept and reported.
+        let out = sb.run(&["run", "s.rhai", "--json"]);
+        if finished {
+            assert_eq!(out.code, 1, "out.db exists: the next run refuses it");
+            assert!(left.is_empty(), "finished, yet temps were left: {left:?}");
+            continue;
+        }
+        assert_eq!(
+            out.code, 0,
+            "after a kill at `{point}` (#{i}): {}",
+            out.stderr
+        );
+        let swept: Vec<String> = out.json()["result"]["swept"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|p| p.as_str().map(str::to_string))
+            .collect();
+        for name in &left {
+            assert!(
+                swept.iter().any(|p| p.ends_with(name.as_str())),
+                "after a kill at `{point}` (#{i}): {name} was not swept ({swept:?})"
+            );
+        }
+        assert_eq!(
+            leftovers(sb.path()),
+            Vec::<String>::new(),
+            "after a kill at `{point}` (#{i})"
+        );
+        assert_eq!(
+            scalar(&sb.join("out.db"), "PRAGMA integrity_check"),
+            "Text(\"ok\")"
+        );
+    }
 }
 
 #[test]

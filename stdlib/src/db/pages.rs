@@ -258,7 +258,7 @@ impl Image {
         let Ok(size) = usize::try_from(size) else {
             return Cell::Bad(Some(rowid));
         };
-        match self.payload(&cell[a + b..], size) {
+        match self.payload(&cell[a + b..], size, self.usable - 35) {
             Some(payload) => match self.record(&payload) {
                 Some(values) => Cell::Row(rowid, values),
                 None => Cell::Bad(Some(rowid)),
@@ -267,10 +267,10 @@ impl Image {
         }
     }
 
-    /// A cell's payload: the part on the page, then its overflow chain.
-    fn payload(&self, local: &[u8], size: usize) -> Option<Vec<u8>> {
+    /// A cell's payload: the part on the page, then its overflow chain. `max_local` is the most
+    /// a cell keeps on its page: `usable - 35` on table leaves, less on index pages.
+    fn payload(&self, local: &[u8], size: usize, max_local: usize) -> Option<Vec<u8>> {
         let u = self.usable;
-        let max_local = u - 35;
         let on_page = if size <= max_local {
             size
         } else {
@@ -297,6 +297,65 @@ impl Image {
             next = be32(&page, 0);
         }
         Some(out)
+    }
+
+    /// Parse page `n` as an index b-tree page: how a WITHOUT ROWID table is stored, its rows
+    /// being the index's entries (in interior cells as well as in leaves).
+    pub fn index_page(&self, n: u32) -> IndexPage {
+        let Some(page) = self.page(n) else {
+            return IndexPage::Damaged("past the end of the file");
+        };
+        let start = if n == 1 { 100 } else { 0 };
+        let interior = match page[start] {
+            0x02 => true,
+            0x0A => false,
+            0x05 | 0x0D => return IndexPage::Damaged("a table page where an index page belongs"),
+            _ => return IndexPage::Damaged("not a b-tree page"),
+        };
+        let header = start + if interior { 12 } else { 8 };
+        let cells = be16(&page, start + 3);
+        let content = header + 2 * cells;
+        if content > self.usable {
+            return IndexPage::Damaged("its cell count does not fit the page");
+        }
+        let pointers = (0..cells).map(|i| be16(&page, header + 2 * i));
+        if !interior {
+            return IndexPage::Leaf(
+                pointers
+                    .map(|at| {
+                        if at >= content && at < self.usable {
+                            self.index_entry(&page[at..self.usable])
+                        } else {
+                            None
+                        }
+                    })
+                    .collect(),
+            );
+        }
+        let mut children = Vec::new();
+        for at in pointers {
+            if at < content || at + 5 > self.usable {
+                return IndexPage::Damaged("a cell pointer points outside the page");
+            }
+            let child = be32(&page, at);
+            if child == 0 || child > self.pages {
+                return IndexPage::Damaged("a child page is not in the file");
+            }
+            children.push((child, self.index_entry(&page[at + 4..self.usable])));
+        }
+        let right = be32(&page, start + 8);
+        if right == 0 || right > self.pages {
+            return IndexPage::Damaged("its right-most child is not a page");
+        }
+        IndexPage::Interior { children, right }
+    }
+
+    /// The record of an index cell (payload size, payload, overflow), `None` if it does not decode.
+    fn index_entry(&self, cell: &[u8]) -> Option<Vec<Value>> {
+        let (size, at) = varint(cell)?;
+        let max_local = (self.usable - 12) * 64 / 255 - 23;
+        let payload = self.payload(&cell[at..], usize::try_from(size).ok()?, max_local)?;
+        self.record(&payload)
     }
 
     /// Decode a record; `None` when its header or values do not fit.
@@ -376,6 +435,17 @@ pub enum TablePage {
         right: u32,
     },
     Leaf(Vec<Cell>),
+    Damaged(&'static str),
+}
+
+/// An index b-tree page, parsed: each entry is `None` when it does not decode.
+pub enum IndexPage {
+    /// Per cell the child page left of it and the cell's own entry; then the right-most child.
+    Interior {
+        children: Vec<(u32, Option<Vec<Value>>)>,
+        right: u32,
+    },
+    Leaf(Vec<Option<Vec<Value>>>),
     Damaged(&'static str),
 }
 

@@ -22,7 +22,7 @@ use rusqlite::{Connection, OpenFlags};
 use super::copy::Deadline;
 use super::facts::{self, Check};
 use super::files::{self, side_file};
-use super::pages::{Cell, Image, TablePage, WalRead};
+use super::pages::{Cell, Image, IndexPage, TablePage, WalRead};
 
 pub struct SalvageOpts {
     pub force: bool,
@@ -77,6 +77,10 @@ pub struct Evidence {
     pub lost_ranges: Vec<(Option<i64>, Option<i64>)>,
     /// Rows whose rowid was read but whose values were not.
     pub lost_rows: Vec<i64>,
+    /// A WITHOUT ROWID table (stored as an index b-tree: no rowids, so no rowid ranges).
+    pub without_rowid: bool,
+    /// Entries of a WITHOUT ROWID table that were found but did not decode.
+    pub lost_entries: i64,
     /// Rows recovered from leaf pages cut off from the tree by damage above them.
     pub adopted: i64,
     /// Rows read but refused by the table (a constraint): kept in lost_and_found.
@@ -94,6 +98,7 @@ impl Evidence {
         self.damaged_pages.is_empty()
             && self.lost_ranges.is_empty()
             && self.lost_rows.is_empty()
+            && self.lost_entries == 0
             && self.set_aside == 0
             && self.adopted == 0
             && !self.wal_lost
@@ -101,16 +106,22 @@ impl Evidence {
 
     /// Rows lost, when that is known exactly.
     pub fn lost(&self) -> Option<i64> {
-        (self.lost_ranges.is_empty() && !self.wal_lost).then_some(self.lost_rows.len() as i64)
+        (self.lost_ranges.is_empty() && !self.wal_lost && !self.keyless_damage())
+            .then_some(self.lost_rows.len() as i64 + self.lost_entries)
+    }
+
+    /// A damaged page of a WITHOUT ROWID table: how many entries it held is not known.
+    fn keyless_damage(&self) -> bool {
+        self.without_rowid && !self.damaged_pages.is_empty()
     }
 
     /// An upper bound on the rows lost: each lost range holds at most one row per rowid, and
     /// the adopted rows came from those ranges.
     pub fn lost_at_most(&self) -> Option<i64> {
-        if self.wal_lost {
+        if self.wal_lost || self.keyless_damage() {
             return None;
         }
-        let mut total = self.lost_rows.len() as i64 - self.adopted;
+        let mut total = self.lost_rows.len() as i64 + self.lost_entries - self.adopted;
         for range in &self.lost_ranges {
             match range {
                 (Some(lo), Some(hi)) => total = total.saturating_add(hi.saturating_sub(*lo)),
@@ -164,6 +175,7 @@ pub fn run(
         let mut writer = Writer::new(&conn, &image, &out, &what, needed)?;
         let schema = read_schema(&image, opts.backup.as_deref(), &mut salvaged)?;
         writer.copy_tables(&schema, &mut salvaged, stop)?;
+        files::test_pause("salvage-rows");
         writer.finish(&schema, &mut salvaged)?;
     }
     drop(image);
@@ -364,7 +376,8 @@ struct Walk<'a> {
     broken: Vec<Broken>,
 }
 
-type Sink<'s> = dyn FnMut(i64, Vec<Value>) -> Result<(), Failure> + 's;
+/// Receives each row read: its rowid (`None` in a WITHOUT ROWID table) and its record.
+type Sink<'s> = dyn FnMut(Option<i64>, Vec<Value>) -> Result<(), Failure> + 's;
 
 impl Walk<'_> {
     fn tree(
@@ -405,6 +418,64 @@ impl Walk<'_> {
         self.broken.push(Broken { lo, hi });
     }
 
+    /// The tree of a WITHOUT ROWID table: an index b-tree whose entries are the rows, in
+    /// interior cells as well as in leaves. Its keys are not rowids, so a damaged page records
+    /// no range (the loss is then unknown) and its cut-off leaves are not adopted.
+    fn index_tree(&mut self, page: u32, depth: u32, sink: &mut Sink) -> Result<(), Failure> {
+        let parsed = if depth > 40 || !self.visited.insert(page) {
+            IndexPage::Damaged("reached twice")
+        } else {
+            self.image.index_page(page)
+        };
+        match parsed {
+            IndexPage::Interior { children, right } => {
+                for (child, entry) in children {
+                    self.index_tree(child, depth + 1, sink)?;
+                    self.entry(entry, sink)?;
+                }
+                self.index_tree(right, depth + 1, sink)
+            }
+            IndexPage::Leaf(entries) => {
+                for entry in entries {
+                    self.entry(entry, sink)?;
+                }
+                Ok(())
+            }
+            IndexPage::Damaged(why) => {
+                self.evidence.damage.get_or_insert(why);
+                self.evidence.damaged_pages.push(page);
+                Ok(())
+            }
+        }
+    }
+
+    fn entry(&mut self, entry: Option<Vec<Value>>, sink: &mut Sink) -> Result<(), Failure> {
+        match entry {
+            Some(values) => sink(None, values),
+            None => {
+                self.evidence.lost_entries += 1;
+                self.evidence
+                    .damage
+                    .get_or_insert("cells that do not decode");
+                Ok(())
+            }
+        }
+    }
+
+    /// Either kind of table tree, told apart by the type of its root page.
+    fn any_tree(&mut self, root: u32, sink: &mut Sink) -> Result<(), Failure> {
+        if self
+            .image
+            .page(root)
+            .is_some_and(|p| matches!(p[0], 0x02 | 0x0A))
+        {
+            self.evidence.without_rowid = true;
+            self.index_tree(root, 0, sink)
+        } else {
+            self.tree(root, None, None, 0, sink)
+        }
+    }
+
     fn leaf(
         &mut self,
         page: u32,
@@ -422,7 +493,7 @@ impl Walk<'_> {
                     if bounds.covers(rowid) && last.is_none_or(|l| rowid > l) =>
                 {
                     last = Some(rowid);
-                    sink(rowid, values)?;
+                    sink(Some(rowid), values)?;
                 }
                 Cell::Bad(Some(rowid)) if bounds.covers(rowid) => {
                     self.evidence.lost_rows.push(rowid)
@@ -534,15 +605,10 @@ impl<'c> Writer<'c> {
             .ok_or("no CREATE statement in the schema")?;
         let upper = sql.to_ascii_uppercase();
         if upper.trim_start().starts_with("CREATE VIRTUAL") {
-            return Err("a virtual table: its rows live in other tables".into());
-        }
-        if upper
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .ends_with("WITHOUT ROWID")
-        {
-            return Err("a WITHOUT ROWID table: salvage reads rowid tables only; read it with db::query if SQLite still can".into());
+            return Err(format!(
+                "a virtual table: it has no rows of its own (its module keeps them in its shadow tables `{}_*`, salvaged as plain tables); create it again with its CREATE statement and fill it from them",
+                entry.name
+            ));
         }
         if entry.root < 2 || entry.root > self.image.pages {
             return Err(format!("its root page {} is not in the file", entry.root));
@@ -566,7 +632,7 @@ impl<'c> Writer<'c> {
             };
             let (conn, out, what, needed) = (self.conn, self.out, self.what, self.needed);
             let mut recovered = 0;
-            walk.tree(entry.root, None, None, 0, &mut |rowid, values| {
+            let mut sink = |rowid: Option<i64>, values: Vec<Value>| {
                 match table.insert(conn, rowid, &values) {
                     Ok(()) => recovered += 1,
                     Err(Refused::DiskFull(e)) => {
@@ -575,7 +641,13 @@ impl<'c> Writer<'c> {
                     Err(Refused::Row(reason)) => set_aside.push((rowid, reason, values)),
                 }
                 Ok(())
-            })?;
+            };
+            if table.without_rowid {
+                walk.evidence.without_rowid = true;
+                walk.index_tree(entry.root, 0, &mut sink)?;
+            } else {
+                walk.tree(entry.root, None, None, 0, &mut sink)?;
+            }
             walk.evidence.recovered = recovered;
             walk.broken
         };
@@ -598,7 +670,7 @@ impl<'c> Writer<'c> {
                 evidence: &mut evidence,
                 broken: Vec::new(),
             };
-            walk.tree(entry.root, None, None, 0, &mut |rowid, values| {
+            walk.any_tree(entry.root, &mut |rowid, values| {
                 rows.push((rowid, values));
                 Ok(())
             })?;
@@ -647,9 +719,10 @@ impl<'c> Writer<'c> {
 
     fn owner_of(&self, rows: &[(i64, Vec<Value>)]) -> Option<usize> {
         let fits = |(table, broken): &(Table, Vec<Broken>)| {
-            rows.iter().all(|(rowid, values)| {
-                values.len() <= table.fields.len() && broken.iter().any(|b| b.covers(*rowid))
-            })
+            !table.without_rowid
+                && rows.iter().all(|(rowid, values)| {
+                    values.len() <= table.fields.len() && broken.iter().any(|b| b.covers(*rowid))
+                })
         };
         let mut owners = self.tables.iter().enumerate().filter(|(_, t)| fits(t));
         match (owners.next(), owners.next()) {
@@ -667,7 +740,7 @@ impl<'c> Writer<'c> {
         salvaged: &mut Salvaged,
     ) -> Result<(), Failure> {
         let reason = match owner {
-            Some(i) => match self.tables[i].0.insert(self.conn, rowid, &values) {
+            Some(i) => match self.tables[i].0.insert(self.conn, Some(rowid), &values) {
                 Ok(()) => {
                     salvaged.tables[i].adopted += 1;
                     salvaged.tables[i].recovered += 1;
@@ -689,7 +762,7 @@ impl<'c> Writer<'c> {
             .map(|i| self.tables[i].0.name.clone())
             .unwrap_or_default();
         salvaged.lost_and_found += 1;
-        self.lost_and_found(&table, rowid, page, &reason, &values)
+        self.lost_and_found(&table, Some(rowid), page, &reason, &values)
     }
 
     /// Indexes, views and triggers, after the rows (triggers must not fire on salvaged rows).
@@ -755,7 +828,7 @@ impl<'c> Writer<'c> {
     fn lost_and_found(
         &self,
         table: &str,
-        rowid: i64,
+        rowid: Option<i64>,
         page: u32,
         reason: &str,
         values: &[Value],
@@ -787,6 +860,9 @@ fn fields_json(values: &[Value]) -> String {
 /// A created table: where each record field goes.
 struct Table {
     name: String,
+    /// Stored as an index b-tree keyed by its PRIMARY KEY; the record holds every column, the
+    /// key's first.
+    without_rowid: bool,
     /// Per record field: the column it fills, or `None` (the rowid alias, stored as NULL, or a
     /// stored generated column, which cannot be inserted).
     fields: Vec<Option<String>>,
@@ -794,6 +870,10 @@ struct Table {
 
 impl Table {
     fn describe(conn: &Connection, name: &str) -> rusqlite::Result<Table> {
+        let record_order = key_first_columns(conn, name)?;
+        if !record_order.is_empty() {
+            return Self::describe_without_rowid(conn, name, record_order);
+        }
         let quoted = quote(name);
         conn.prepare(&format!("SELECT rowid FROM {quoted} LIMIT 0"))?;
         let mut stmt = conn.prepare(&format!(
@@ -815,11 +895,41 @@ impl Table {
             .collect();
         Ok(Table {
             name: name.to_string(),
+            without_rowid: false,
             fields,
         })
     }
 
-    fn insert(&self, conn: &Connection, rowid: i64, values: &[Value]) -> Result<(), Refused> {
+    /// A WITHOUT ROWID table's record holds its columns key first (`record_order`); a
+    /// generated column in it cannot be inserted.
+    fn describe_without_rowid(
+        conn: &Connection,
+        name: &str,
+        record_order: Vec<(String, bool)>,
+    ) -> rusqlite::Result<Table> {
+        let mut stmt = conn.prepare(&format!(
+            "SELECT name FROM pragma_table_xinfo({}) WHERE hidden != 0",
+            quote_literal(name)
+        ))?;
+        let generated: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(Table {
+            name: name.to_string(),
+            without_rowid: true,
+            fields: record_order
+                .into_iter()
+                .map(|(col, _)| (!generated.contains(&col)).then_some(col))
+                .collect(),
+        })
+    }
+
+    fn insert(
+        &self,
+        conn: &Connection,
+        rowid: Option<i64>,
+        values: &[Value],
+    ) -> Result<(), Refused> {
         if values.len() > self.fields.len() {
             return Err(Refused::Row(format!(
                 "{} fields, the table has {}",
@@ -827,8 +937,9 @@ impl Table {
                 self.fields.len()
             )));
         }
-        let mut columns = vec!["rowid".to_string()];
-        let mut params: Vec<&Value> = Vec::new();
+        let rowid = rowid.filter(|_| !self.without_rowid).map(Value::Integer);
+        let mut columns: Vec<String> = rowid.iter().map(|_| "rowid".to_string()).collect();
+        let mut params: Vec<&Value> = rowid.iter().collect();
         for (field, value) in self.fields.iter().zip(values) {
             if let Some(col) = field {
                 columns.push(quote(col));
@@ -844,9 +955,9 @@ impl Table {
             quote(&self.name),
             columns.join(", ")
         );
-        let rowid = Value::Integer(rowid);
-        let all: Vec<&dyn rusqlite::ToSql> = std::iter::once(&rowid as &dyn rusqlite::ToSql)
-            .chain(params.into_iter().map(|v| v as &dyn rusqlite::ToSql))
+        let all: Vec<&dyn rusqlite::ToSql> = params
+            .into_iter()
+            .map(|v| v as &dyn rusqlite::ToSql)
             .collect();
         conn.prepare_cached(&sql)
             .and_then(|mut stmt| stmt.execute(all.as_slice()))
@@ -873,6 +984,17 @@ impl From<rusqlite::Error> for Refused {
     }
 }
 
+/// The columns of a WITHOUT ROWID table in the order its records store them, each with whether
+/// it is part of the PRIMARY KEY; empty for a rowid table.
+fn key_first_columns(conn: &Connection, table: &str) -> rusqlite::Result<Vec<(String, bool)>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT name, key FROM pragma_index_xinfo({}) WHERE name IS NOT NULL ORDER BY seqno",
+        quote_literal(table)
+    ))?;
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
+}
+
 fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
@@ -897,11 +1019,22 @@ fn compare_with_backup(out: &Path, backup: &Path, salvaged: &mut Salvaged) {
             if !in_backup {
                 continue;
             }
+            // Rows are matched by rowid, or by PRIMARY KEY in a WITHOUT ROWID table.
+            let key: Vec<String> = key_first_columns(&conn, &table.name)?
+                .into_iter()
+                .filter(|(_, in_key)| *in_key)
+                .map(|(col, _)| quote(&col))
+                .collect();
+            let key = if key.is_empty() {
+                "rowid".to_string()
+            } else {
+                key.join(", ")
+            };
             let (expected, missing, new): (i64, i64, i64) = conn.query_row(
                 &format!(
                     "SELECT (SELECT count(*) FROM b.{t}),
-                            (SELECT count(*) FROM b.{t} WHERE rowid NOT IN (SELECT rowid FROM main.{t})),
-                            (SELECT count(*) FROM main.{t} WHERE rowid NOT IN (SELECT rowid FROM b.{t}))"
+                            (SELECT count(*) FROM (SELECT {key} FROM b.{t} EXCEPT SELECT {key} FROM main.{t})),
+                            (SELECT count(*) FROM (SELECT {key} FROM main.{t} EXCEPT SELECT {key} FROM b.{t}))"
                 ),
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
