@@ -35,6 +35,30 @@ pub struct Plan {
 
 /// Refusals that hold in every mode, then the plan.
 pub fn plan(backup: &Path, target: &Path, opts: &RestoreOpts) -> Result<Plan, Failure> {
+    let target_exists = refuse_unusable(backup, target, opts)?;
+    let holders = files::holders(target);
+    let mut blockers = Vec::new();
+    if !holders.is_empty() && !opts.live {
+        blockers.push(format!(
+            "{} is open in {}",
+            target.display(),
+            Holder::describe(&holders)
+        ));
+    }
+    let safety = (target_exists && opts.keep_safety).then(|| safety_path(target));
+    let live = !holders.is_empty() && opts.live;
+    let steps = planned_steps(backup, target, opts.check, live, target_exists, &safety);
+    Ok(Plan {
+        target_exists,
+        safety,
+        holders,
+        blockers,
+        steps,
+    })
+}
+
+/// Refuse a backup or target no restore may use; returns whether the target exists.
+fn refuse_unusable(backup: &Path, target: &Path, opts: &RestoreOpts) -> Result<bool, Failure> {
     facts::check_file(backup)?;
     if target.is_dir() {
         return Err(Failure::new(format!(
@@ -73,68 +97,46 @@ pub fn plan(backup: &Path, target: &Path, opts: &RestoreOpts) -> Result<Plan, Fa
             "find the backup's -wal and put it beside it; to restore this older state anyway, pass #{ allow_missing_wal: true }",
         ));
     }
-    let holders = files::holders(target);
-    let mut blockers = Vec::new();
-    if !holders.is_empty() && !opts.live {
-        blockers.push(format!(
-            "{} is open in {}",
-            target.display(),
-            Holder::describe(&holders)
-        ));
-    }
-    let safety = (target_exists && opts.keep_safety).then(|| safety_path(target));
-    let mut steps = vec![format!(
-        "verify {} ({})",
-        backup.display(),
-        check_name(opts.check)
-    )];
-    if !holders.is_empty() && opts.live {
-        if let Some(s) = &safety {
+    Ok(target_exists)
+}
+
+/// What the restore will do, step by step, for the dry run's plan.
+fn planned_steps(
+    backup: &Path,
+    target: &Path,
+    check: Check,
+    live: bool,
+    target_exists: bool,
+    safety: &Option<PathBuf>,
+) -> Vec<String> {
+    let (b, t) = (backup.display(), target.display());
+    let mut steps = vec![format!("verify {b} ({})", check_name(check))];
+    if live {
+        if let Some(s) = safety {
             steps.push(format!(
-                "copy the live {} to {} (online backup)",
-                target.display(),
+                "copy the live {t} to {} (online backup)",
                 s.display()
             ));
         }
         steps.push(format!(
-            "write the backup into the open {} through SQLite's locking",
-            target.display()
+            "write the backup into the open {t} through SQLite's locking"
         ));
     } else {
-        steps.push(format!(
-            "copy {} to a temp file beside {} and fsync it",
-            backup.display(),
-            target.display()
-        ));
+        steps.push(format!("copy {b} to a temp file beside {t} and fsync it"));
         if target_exists {
             steps.push(format!(
-                "fold any -wal/-journal of {} into it, so nothing stale stays beside it",
-                target.display()
+                "fold any -wal/-journal of {t} into it, so nothing stale stays beside it"
             ));
-            if let Some(s) = &safety {
-                steps.push(format!(
-                    "keep the current {} as {}",
-                    target.display(),
-                    s.display()
-                ));
+            if let Some(s) = safety {
+                steps.push(format!("keep the current {t} as {}", s.display()));
             }
         }
         steps.push(format!(
-            "rename the temp file onto {} and fsync the folder",
-            target.display()
+            "rename the temp file onto {t} and fsync the folder"
         ));
     }
-    steps.push(format!(
-        "check the row counts of {} equal the backup's",
-        target.display()
-    ));
-    Ok(Plan {
-        target_exists,
-        safety,
-        holders,
-        blockers,
-        steps,
-    })
+    steps.push(format!("check the row counts of {t} equal the backup's"));
+    steps
 }
 
 fn check_name(check: Check) -> &'static str {
@@ -279,114 +281,30 @@ fn offline(
         timeout: opts.timeout,
         stop,
     };
+    if plan.target_exists {
+        // It is about to become the safety copy: let the new copy reuse its memory.
+        files::drop_cached_pages(target);
+    }
     let temp = files::temp_beside(target, "restore")?;
     let before = stat(backup);
-    let (backup_facts, sha) = if hot_side_file(backup).is_some() {
-        // The backup's committed state includes its WAL: copy it through SQLite.
-        let backup_facts = facts::measure(backup, opts.check, false)?;
-        {
-            let source = facts::open_reader(backup)?;
-            let mut dest = copy::open_writer(&temp)?;
-            copy::online(
-                &source,
-                &mut dest,
-                &temp,
-                &format!("copy of {}", backup.display()),
-                &deadline,
-            )?;
-        }
-        temp.file()
-            .sync_all()
-            .map_err(|e| files::write_failure(e, &temp, "restore", 0))?;
-        (backup_facts, facts::sha256_file(&temp)?.0)
-    } else {
-        // Verify (checksum included) and copy at once, the copy in the kernel
-        // (copy_file_range): the target is touched only after both succeed, and the backup is
-        // checked unchanged afterwards, so the copy has the bytes that were verified.
-        let total = files::len_of(backup).unwrap_or(0);
-        std::thread::scope(|s| {
-            let verified = s.spawn(|| facts::measure(backup, opts.check, true));
-            let copied = copy::with_progress(
-                &temp,
-                total,
-                &format!("restore {}", files::file_name(backup)),
-                || copy::plain(backup, &temp, &format!("restore of {}", backup.display())),
-            );
-            let verified = verified
-                .join()
-                .map_err(|_| Failure::new("internal error: the verification thread panicked"))??;
-            copied?;
-            let sha = verified.sha256.clone();
-            Ok::<_, Failure>((verified, sha))
-        })?
-    };
+    let (mut backup_facts, sha) = copy_verified(backup, &temp, opts.check, &deadline)?;
     if stat(backup) != before {
         return Err(Failure::new(format!("backup {} changed while it was being restored", backup.display()))
             .hint("nothing was replaced; make sure nothing writes to the backup file, then run the restore again"));
     }
-    let mut backup_facts = backup_facts;
     backup_facts.sha256 = sha.clone();
     files::copy_ownership(if plan.target_exists { target } else { backup }, &temp);
     files::test_pause("after-temp");
-
-    let folder = files::folder_of(target);
-    let mut notes = Vec::new();
-    if plan.target_exists {
-        if hot_side_file(target).is_some()
-            && let Err(reason) = fold(target)
-        {
-            if reason.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
-                return Err(files::no_space(
-                    target,
-                    &format!("fold of {}'s -wal", target.display()),
-                    files::len_of(&side_file(target, "-wal")).unwrap_or(0),
-                )
-                .hint("nothing was replaced; free some space beside the database and run the restore again"));
-            }
-            notes.push(format!(
-                "{} has a -wal/-journal that SQLite could not fold into it (the file is damaged?); it was moved aside{}",
-                target.display(),
-                if plan.safety.is_some() { " with the safety copy" } else { " and deleted" }
-            ));
-        }
-        if let Some(safety) = &plan.safety {
-            keep_safety(target, safety)?;
-        }
-        // Gone before the new file takes the name: a stale -wal beside it would be replayed onto it.
-        for suffix in files::SIDE_SUFFIXES {
-            let side = side_file(target, suffix);
-            match &plan.safety {
-                Some(safety) if suffix != "-shm" && files::len_of(&side).is_some_and(|n| n > 0) => {
-                    std::fs::rename(&side, side_file(safety, suffix)).map_err(|e| {
-                        Failure::new(format!("cannot move {} aside: {e}", side.display()))
-                            .hint("nothing was replaced")
-                    })?;
-                }
-                _ => {
-                    files::remove_if_exists(&side)?;
-                }
-            }
-        }
-        files::fsync_folder(&folder)?;
-    }
+    let notes = if plan.target_exists {
+        set_old_aside(target, &plan.safety)?
+    } else {
+        Vec::new()
+    };
     files::test_pause("after-safety");
     files::persist(temp, target, true)?;
     files::test_pause("after-rename");
-    files::fsync_folder(&folder)?;
-
-    let mut restored = facts::describe(target).map_err(|f| after_swap(f, &plan.safety))?;
-    if restored.tables != backup_facts.tables {
-        return Err(after_swap(
-            Failure::new(format!(
-                "restored {} does not hold the backup's rows: {} rows against {}",
-                target.display(),
-                restored.rows(),
-                backup_facts.rows()
-            )),
-            &plan.safety,
-        ));
-    }
-    restored.integrity = backup_facts.integrity.clone();
+    files::fsync_folder(&files::folder_of(target))?;
+    let mut restored = recount(target, &backup_facts, &plan.safety)?;
     restored.sha256 = sha;
     Ok(Restored {
         facts: restored,
@@ -395,6 +313,110 @@ fn offline(
         live: false,
         notes,
     })
+}
+
+/// Copy the backup into `temp` (fsynced) and verify it; returns the backup's facts and the
+/// copy's sha256.
+fn copy_verified(
+    backup: &Path,
+    temp: &files::Temp,
+    check: Check,
+    deadline: &Deadline,
+) -> Result<(Facts, String), Failure> {
+    if hot_side_file(backup).is_some() {
+        // The backup's committed state includes its WAL: copy it through SQLite.
+        let backup_facts = facts::measure(backup, check, false)?;
+        {
+            let source = facts::open_reader(backup)?;
+            let mut dest = copy::open_writer(temp)?;
+            let what = format!("copy of {}", backup.display());
+            copy::online(&source, &mut dest, temp, &what, deadline)?;
+        }
+        temp.file()
+            .sync_all()
+            .map_err(|e| files::write_failure(e, temp, "restore", 0))?;
+        return Ok((backup_facts, facts::sha256_file(temp)?.0));
+    }
+    // Verify (checksum included) and copy at once, the copy in the kernel (copy_file_range):
+    // the target is touched only after both succeed, and the caller checks the backup unchanged
+    // afterwards, so the copy has the bytes that were verified.
+    let total = files::len_of(backup).unwrap_or(0);
+    std::thread::scope(|s| {
+        let verified = s.spawn(|| facts::measure(backup, check, true));
+        let copied = copy::with_progress(
+            temp,
+            total,
+            &format!("restore {}", files::file_name(backup)),
+            || copy::plain(backup, temp, &format!("restore of {}", backup.display())),
+        );
+        let verified = verified
+            .join()
+            .map_err(|_| Failure::new("internal error: the verification thread panicked"))??;
+        copied?;
+        let sha = verified.sha256.clone();
+        Ok((verified, sha))
+    })
+}
+
+/// Before the new file takes the target's name: fold the old database's own `-wal`/`-journal`
+/// into it, keep it as the safety copy, and move its side files aside (a stale `-wal` beside
+/// the new file would be replayed onto it). Returns what the operator should know.
+fn set_old_aside(target: &Path, safety: &Option<PathBuf>) -> Result<Vec<String>, Failure> {
+    let mut notes = Vec::new();
+    if hot_side_file(target).is_some()
+        && let Err(reason) = fold(target)
+    {
+        if reason.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+            return Err(files::no_space(
+                target,
+                &format!("fold of {}'s -wal", target.display()),
+                files::len_of(&side_file(target, "-wal")).unwrap_or(0),
+            )
+            .hint("nothing was replaced; free some space beside the database and run the restore again"));
+        }
+        notes.push(format!(
+            "{} has a -wal/-journal that SQLite could not fold into it (the file is damaged?); it was moved aside{}",
+            target.display(),
+            if safety.is_some() { " with the safety copy" } else { " and deleted" }
+        ));
+    }
+    if let Some(safety) = safety {
+        keep_safety(target, safety)?;
+    }
+    for suffix in files::SIDE_SUFFIXES {
+        let side = side_file(target, suffix);
+        match safety {
+            Some(safety) if suffix != "-shm" && files::len_of(&side).is_some_and(|n| n > 0) => {
+                std::fs::rename(&side, side_file(safety, suffix)).map_err(|e| {
+                    Failure::new(format!("cannot move {} aside: {e}", side.display()))
+                        .hint("nothing was replaced")
+                })?;
+            }
+            _ => {
+                files::remove_if_exists(&side)?;
+            }
+        }
+    }
+    files::fsync_folder(&files::folder_of(target))?;
+    Ok(notes)
+}
+
+/// The restored target must hold the backup's rows, table by table.
+fn recount(target: &Path, backup: &Facts, safety: &Option<PathBuf>) -> Result<Facts, Failure> {
+    let mut restored = facts::describe(target).map_err(|f| after_swap(f, safety))?;
+    if restored.tables != backup.tables {
+        return Err(after_swap(
+            Failure::new(format!(
+                "restored {} does not hold the backup's rows: {} rows against {}",
+                target.display(),
+                restored.rows(),
+                backup.rows()
+            )),
+            safety,
+        ));
+    }
+    restored.integrity = backup.integrity.clone();
+    Ok(restored)
 }
 
 fn after_swap(failure: Failure, safety: &Option<PathBuf>) -> Failure {
