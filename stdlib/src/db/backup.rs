@@ -97,12 +97,14 @@ pub fn run(
     let what = format!("backup of {}", src.display());
     // The sha256 and length of the copy, when they were computed while copying.
     let summed = {
-        // Opened before SQLite's connection and closed after it (declaration order): closing a
-        // descriptor of the source while SQLite holds a lock on it would drop that lock.
+        // Opened before SQLite's connection and closed after it (declaration order), as is the
+        // WAL lock's descriptor: closing a descriptor of the source while SQLite holds a lock on
+        // it would drop that lock.
         let raw = File::open(src).map_err(|e| {
             Failure::new(format!("{what}: cannot read {}: {e}", src.display()))
                 .hint("check the file's permissions")
         })?;
+        let mut lock = None;
         let source = facts::open_reader(src)?;
         // Short waits inside SQLite; the deadline loop decides when to give up.
         let _ = source.busy_timeout(Duration::from_millis(200));
@@ -118,7 +120,8 @@ pub fn run(
                         .pragma_update(None, "query_only", false)
                         .map_err(|e| facts::cannot_read(src, e))?;
                     copy::vacuum_into(&source, &temp, &what, &deadline).map(|()| None)
-                } else if let Some(summed) = copy::file_snapshot(src, &raw, &source, &temp, &what)?
+                } else if let Some(summed) =
+                    copy::file_snapshot(src, &raw, &source, &mut lock, &temp, (&what, &deadline))?
                 {
                     Ok(Some(summed))
                 } else {

@@ -12,6 +12,8 @@ use ripcord_runtime::Failure;
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 
+use super::writelock::WriteGuard;
+
 /// When to give up waiting for a lock, and whether the run was asked to stop.
 pub struct Deadline<'a> {
     pub at: Instant,
@@ -71,46 +73,41 @@ pub fn size_of(conn: &Connection) -> u64 {
 }
 
 /// Copy the database file byte for byte, at the speed of `cp`, when that is a consistent snapshot.
-/// A read transaction on `src` pins the snapshot. In WAL mode a passive checkpoint from a second
-/// connection must then have moved every frame into the main file: from that moment until the
-/// read ends no checkpoint may write the main file (none can pass a reader's snapshot), while
-/// writers go on appending to the WAL. In rollback-journal mode the read transaction's SHARED
-/// lock keeps every writer out until it ends.
+/// A read transaction on `src` pins the snapshot. In WAL mode every frame must be in the main
+/// file when the snapshot is taken: a checkpoint moves them while other processes' writers are
+/// held off for a moment (`lock`, see [`pin_backfilled`]); from then until the read ends no
+/// checkpoint may write the main file (none can pass a reader's snapshot), while writers go on
+/// appending to the WAL. In rollback-journal mode the read transaction's SHARED lock keeps
+/// every writer out until it ends.
 ///
-/// `raw` is a descriptor of the source opened BEFORE `src` and closed only after it: on Linux,
-/// closing any descriptor of a file drops every POSIX lock the process holds on it, SQLite's
-/// read lock included, so the copy and the checksum both read through `raw` (the kernel copies
-/// with copy_file_range while another thread hashes the same bytes with pread) and nothing
-/// opens or closes the source while the read transaction holds its lock. Returns the sha256 and
-/// length; `None`, with `dst` left empty, when the snapshot still needs the WAL (a reader pinned
-/// on an older snapshot, a source this user cannot write, a lock): the caller then takes
-/// SQLite's online backup.
+/// `raw` is a descriptor of the source opened BEFORE `src` and closed only after it (and so is
+/// the descriptor `lock` keeps): on Linux, closing any descriptor of a file drops every POSIX
+/// lock the process holds on it, SQLite's read lock included, so the copy and the checksum both
+/// read through `raw` (the kernel copies with copy_file_range while another thread hashes the
+/// same bytes with pread) and nothing opens or closes the source while the read transaction
+/// holds its lock. Returns the sha256 and length; `None`, with `dst` left empty, when the
+/// snapshot still needs the WAL (a reader pinned on an older snapshot, a source this user
+/// cannot write, a lock): the caller then takes SQLite's online backup.
 pub fn file_snapshot(
     path: &Path,
     raw: &File,
     src: &Connection,
+    lock: &mut Option<WriteGuard>,
     dst: &Path,
-    what: &str,
+    (what, deadline): (&str, &Deadline),
 ) -> Result<Option<(String, u64)>, Failure> {
-    let Ok(read) = src.unchecked_transaction() else {
+    let Some(read) = pin_backfilled(path, src, lock, what, deadline)? else {
         return Ok(None);
     };
-    let pinned = read
-        .query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
-            r.get::<_, i64>(0)
-        })
-        .and_then(|_| read.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0)))
-        .and_then(|mode| {
-            let pages = read.query_row("PRAGMA page_count", [], |r| r.get::<_, u32>(0))?;
+    let Ok(bytes) = read
+        .query_row("PRAGMA page_count", [], |r| r.get::<_, u32>(0))
+        .and_then(|pages| {
             let size = read.query_row("PRAGMA page_size", [], |r| r.get::<_, u32>(0))?;
-            Ok((mode, u64::from(pages) * u64::from(size)))
-        });
-    let Ok((mode, bytes)) = pinned else {
+            Ok(u64::from(pages) * u64::from(size))
+        })
+    else {
         return Ok(None);
     };
-    if mode.eq_ignore_ascii_case("wal") && !wal_is_backfilled(path) {
-        return Ok(None);
-    }
     let fail = |e: std::io::Error| {
         Failure::new(format!("{what}: cannot copy into {}: {e}", dst.display()))
             .hint("check free space and permissions in the destination folder")
@@ -139,6 +136,43 @@ pub fn file_snapshot(
         return Ok(None);
     }
     Ok(Some(summed))
+}
+
+/// Open a read transaction on `src` whose snapshot is entirely in the main file. In WAL mode:
+/// a checkpoint moves the WAL's frames while writers go on; then, with other processes'
+/// writers held off (the WAL write lock, a few milliseconds), a second checkpoint moves the
+/// last ones and the read transaction starts, so its snapshot is exactly what the main file
+/// holds. The lock's descriptor stays open in `lock` (see [`WriteGuard::let_writers_in`]).
+/// `None` when that cannot be had; the caller copies through SQLite instead.
+fn pin_backfilled<'c>(
+    path: &Path,
+    src: &'c Connection,
+    lock: &mut Option<WriteGuard>,
+    what: &str,
+    deadline: &Deadline,
+) -> Result<Option<rusqlite::Transaction<'c>>, Failure> {
+    let wal = src
+        .query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))
+        .is_ok_and(|mode| mode.eq_ignore_ascii_case("wal"));
+    let mut backfilled = true;
+    if wal {
+        wal_is_backfilled(path);
+        let Ok(guard) = WriteGuard::take(path, true, deadline, what) else {
+            return Ok(None);
+        };
+        backfilled = wal_is_backfilled(path);
+        *lock = Some(guard);
+    }
+    let read = src.unchecked_transaction().ok().filter(|read| {
+        read.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .is_ok()
+    });
+    if let Some(guard) = lock {
+        guard.let_writers_in();
+    }
+    Ok(read.filter(|_| backfilled))
 }
 
 /// A passive checkpoint of the database at `path` from a connection of its own (a connection

@@ -107,6 +107,13 @@ impl WriteGuard {
         }
     }
 
+    /// Let writers in again but keep the descriptor open: closing it would drop every POSIX
+    /// lock this process holds on the file, SQLite's own read locks included. Only for a WAL
+    /// guard taken by [`WriteGuard::take`].
+    pub fn let_writers_in(&self) {
+        let _ = set_lock(&self.file, libc::F_UNLCK, WAL_WRITE_LOCK, 1);
+    }
+
     /// The descriptor the lock is held through: read the database through it, never through a
     /// descriptor that is closed while the lock must hold.
     pub fn file(&self) -> &File {
