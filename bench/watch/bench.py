@@ -5,7 +5,8 @@
    the time until the watch closes the incident ("healthy again"). --every 1s, sustain 2.
 2. Idle cost over IDLE_SECS: `ripcord watch` at --every 1s and 30s against loop.sh (a bash
    `while sleep` loop running the same checks with sqlite3 and curl) at the same cadence, all
-   four side by side on one healthy service. CPU % counts the process and its children.
+   four side by side on one healthy service: CPU seconds per hour (user+sys of the process and
+   the children it waited for) and journal bytes per day.
 
 Usage: bench.py RIPCORD_BINARY LOOP_SCRIPT (bench/watch/run builds and calls it).
 """
@@ -73,6 +74,11 @@ def wait(what, ok, limit=300):
 
 
 def stop(proc):
+    try:
+        if os.getpgid(proc.pid) == proc.pid:
+            os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
     proc.send_signal(signal.SIGTERM)
     try:
         proc.wait(30)
@@ -146,18 +152,44 @@ def rss_kib(pid):
     return 0
 
 
+def journal_bytes(work, name):
+    """What a stopped watch's journal keeps: the file's size once its WAL is checkpointed
+    into it (a WAL's size is how much was written since the last checkpoint, not kept)."""
+    path = os.path.join(work, name + ".db")
+    with sqlite3.connect(path, timeout=10) as c:
+        c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return os.path.getsize(path)
+
+
+def event_count(work, name):
+    try:
+        with sqlite3.connect(os.path.join(work, name + ".db"), timeout=10) as c:
+            return c.execute("SELECT count(*) FROM events").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
 def idle_once():
+    """One idle window: CPU time of each process (user+sys, its waited-for children included)
+    and what each writes: the watch's journal, the loop's stdout (journald's under systemd)."""
     with tempfile.TemporaryDirectory() as work:
         root, cfg = demo(work)
-        procs = {}
+        procs, loop_out = {}, {}
         for every in ("1s", "30s"):
             procs[f"ripcord watch --every {every}"] = watch(work, root, "idle" + every, ["--every", every])
+            loop_out[every] = os.path.join(work, f"loop{every}.out")
             loop_env = dict(os.environ, DB=cfg["db"], API=cfg["api"], EVERY=every.rstrip("s"))
-            procs[f"bash loop, sleep {every}"] = subprocess.Popen(
-                ["bash", LOOP], env=loop_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            with open(loop_out[every], "w") as out:
+                # A group of its own: stopping it ends the `sleep` it waits on too.
+                procs[f"bash loop, sleep {every}"] = subprocess.Popen(
+                    ["bash", LOOP], env=loop_env, stdout=out, stderr=subprocess.DEVNULL,
+                    start_new_session=True)
+        # The size of one heartbeat on disk: the same watch journaling one every second.
+        beat = watch(work, root, "beat", ["--every", "1s", "--heartbeat", "1s"])
         try:
             time.sleep(3)  # past startup: the idle cost is what the window measures
             before = {k: cpu_seconds(p.pid) for k, p in procs.items()}
+            events_before = {e: event_count(work, "idle" + e) for e in ("1s", "30s")}
             rss = {k: [] for k in procs}
             start = time.monotonic()
             while time.monotonic() - start < IDLE_SECS:
@@ -166,12 +198,28 @@ def idle_once():
                 time.sleep(1)
             wall = time.monotonic() - start
             after = {k: cpu_seconds(p.pid) for k, p in procs.items()}
-            return {k: ((after[k] - before[k]) * 100 / wall, statistics.median(rss[k]) / 1024)
-                    for k in procs}
+            events_window = {e: event_count(work, "idle" + e) - events_before[e] for e in ("1s", "30s")}
         finally:
-            for p in procs.values():
+            for p in list(procs.values()) + [beat]:
                 stop(p)
             stop_service(root)
+        beats = len(events(work, "beat", "watch.heartbeat")) - len(events(work, "idle1s", "watch.heartbeat"))
+        per_beat = (journal_bytes(work, "beat") - journal_bytes(work, "idle1s")) / max(beats, 1)
+        result = {}
+        for k in procs:
+            every = k.rsplit(" ", 1)[1]
+            cpu_per_hour = (after[k] - before[k]) * 3600 / wall
+            if k.startswith("ripcord"):
+                # Idle, the watch journals a heartbeat every 10 minutes (the default) and
+                # nothing else; the window's own event count checks that.
+                per_day = per_beat * 86400 / 600
+                note = events_window[every]
+            else:
+                per_day = os.path.getsize(loop_out[every]) * 86400 / wall
+                note = None
+            result[k] = (cpu_per_hour, statistics.median(rss[k]) / 1024, per_day, note)
+        result["_per_beat"] = (per_beat, beats)
+        return result
 
 
 def spread(values, fmt):
@@ -195,22 +243,39 @@ def main():
 
     if IDLE_SECS <= 0:
         return
-    idle = [idle_once() for _ in range(RUNS)]
-    print(f"\nIdle cost over {IDLE_SECS:.0f} s, healthy service (median of {RUNS} runs, min-max)")
-    print(f"{'process':<30} {'CPU % of a core':>22} {'CPU ms per check':>22} {'RSS MiB':>22}")
-    for k in idle[0]:
+    idle = []
+    for n in range(RUNS):
+        r = idle_once()
+        idle.append(r)
+        per_beat, beats = r["_per_beat"]
+        cells = ", ".join(f"{k}: {v[0]:.2f} CPU s/h" for k, v in r.items() if not k.startswith("_"))
+        print(f"  idle run {n + 1} (load {os.getloadavg()[0]:.1f}): {cells}; "
+              f"{per_beat:.0f} B per heartbeat ({beats} heartbeats)")
+    print(f"\nIdle cost over {IDLE_SECS:.0f} s windows, healthy service, median of {RUNS} runs (min-max)")
+    print(f"{'process':<28} {'CPU s per hour':>20} {'CPU ms per check':>20} {'RSS MiB':>18} "
+          f"{'journal KB per day':>20}")
+    for k in (k for k in idle[0] if not k.startswith("_")):
         every = int(k.rsplit(" ", 1)[1].rstrip("s"))
         cpu = [r[k][0] for r in idle]
-        per = [c * every * 10 for c in cpu]
+        per = [c * 1000 * every / 3600 for c in cpu]
         mem = [r[k][1] for r in idle]
-        print(f"{k:<30} {spread(cpu, '{:.3f}'):>22} {spread(per, '{:.1f}'):>22} {spread(mem, '{:.1f}'):>22}")
+        day = [r[k][2] / 1000 for r in idle]
+        print(f"{k:<28} {spread(cpu, '{:.2f}'):>20} {spread(per, '{:.2f}'):>20} "
+              f"{spread(mem, '{:.1f}'):>18} {spread(day, '{:.1f}'):>20}")
     for every in ("1s", "30s"):
         ours = statistics.median(r[f"ripcord watch --every {every}"][0] for r in idle)
         theirs = statistics.median(r[f"bash loop, sleep {every}"][0] for r in idle)
         ratio = f"{ours / theirs:.2f}x" if theirs else "n/a (no CPU time counted for the loop)"
-        print(f"CPU ratio ripcord / bash loop at {every}: {ratio}")
-    print("CPU ms per check = CPU % x the interval: at 30s the window holds only a few checks.")
-    print("\nRSS of the bash loop is the shell's own; its sqlite3/curl children come and go.")
+        window = [r[f"ripcord watch --every {every}"][3] for r in idle]
+        print(f"CPU ratio ripcord / bash loop at {every}: {ratio}; "
+              f"events the watch journaled in each window: {window}")
+    print("CPU s per hour: user+sys of the process and its waited-for children (sqlite3, curl,")
+    print("df for the loop), per hour of the window; wall time does not count, so other load")
+    print("on the machine inflates it less. CPU ms per check = CPU per hour / checks per hour.")
+    print("Journal per day: the watch's heartbeat (one per 10 minutes, the default) at its size on")
+    print("disk, measured by a watch journaling one every second; the loop's stdout bytes (what")
+    print("journald would keep under systemd; nothing while healthy). At 30s a window holds 2 checks.")
+    print("RSS of the bash loop is the shell's own; its sqlite3/curl children come and go.")
 
 
 if __name__ == "__main__":
