@@ -6,11 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::Sandbox;
-use crate::support::systemd::{UserManager, manager};
+use crate::support::systemd::{Unit, UserManager, manager};
+use crate::support::{Detached, Guarded, Sandbox};
 
 /// The demo sandbox, built with the systemd backend on the test manager.
 struct Demo {
+    /// The demo's service unit, stopped however the test ends (first: before the dir goes).
+    _service: Unit,
     sb: Sandbox,
     root: PathBuf,
     mgr: &'static UserManager,
@@ -21,6 +23,7 @@ impl Demo {
         let mgr = manager();
         let sb = Sandbox::new();
         let root = sb.join("cortex");
+        let service = mgr.adopt("ripcord-demo-*.service");
         let out = demo_cmd(
             &sb,
             mgr,
@@ -41,7 +44,12 @@ impl Demo {
             "demo setup: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        Demo { sb, root, mgr }
+        Demo {
+            _service: service,
+            sb,
+            root,
+            mgr,
+        }
     }
 
     fn ripcord(&self, args: &[&str]) -> std::process::Output {
@@ -166,6 +174,7 @@ fn watch_under_systemd_acts_once_after_sustain_and_not_again_after_a_kill() {
     );
     std::fs::write(demo.config(), text).unwrap();
     let config = demo.config().display().to_string();
+    let _watch = demo.mgr.adopt("ripcord-watch-triggers.service");
     let out = demo.ripcord(&["watch", "install", "triggers", "--config", &config, "--now"]);
     assert!(
         out.status.success(),
@@ -251,10 +260,6 @@ fn watch_under_systemd_acts_once_after_sustain_and_not_again_after_a_kill() {
         d.events("watch.action.end").len() >= 2
     });
     assert_eq!(demo.events("watch.action.start").len(), 2);
-
-    demo.mgr.systemctl(&["stop", &unit]);
-    let _ = std::fs::remove_file(demo.mgr.unit_dir.join(&unit));
-    let _ = demo.mgr.systemctl(&["stop", "ripcord-demo-*.service"]);
 }
 
 #[test]
@@ -271,6 +276,7 @@ fn shadow_watch_decides_and_journals_but_changes_nothing() {
         "--dir",
         &root_arg,
     ]);
+    let _service = Detached::pidfile(root.join("cortex.pid"));
     assert_eq!(out.code, 0, "{}", out.stderr);
     let config = root.join("ripcord.toml").display().to_string();
     let scripts = root.join("scripts").display().to_string();
@@ -283,31 +289,28 @@ fn shadow_watch_decides_and_journals_but_changes_nothing() {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
     let before = head();
-    let mut watch = sb
-        .command(&[
-            "--scripts",
-            &scripts,
-            "watch",
-            "triggers",
-            "--config",
-            &config,
-            "--shadow",
-            "--every",
-            "1s",
-            "--sustain",
-            "2",
-            "--then",
-            "rollback",
-            "-P",
-            "option=git",
-            "-P",
-            "target=v1.4.2",
-            "--confirm",
-            "yes",
-        ])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("watch");
+    let args = vec![
+        "--scripts",
+        &scripts,
+        "watch",
+        "triggers",
+        "--config",
+        &config,
+        "--shadow",
+        "--every",
+        "1s",
+        "--sustain",
+        "2",
+        "--then",
+        "rollback",
+        "-P",
+        "option=git",
+        "-P",
+        "target=v1.4.2",
+        "--confirm",
+        "yes",
+    ];
+    let watch = Guarded::spawn(sb.command(&args).stderr(std::process::Stdio::null()));
     let journal = sb.journal();
     let count = |kind: &str| -> i64 {
         rusqlite::Connection::open(&journal)
@@ -323,10 +326,7 @@ fn shadow_watch_decides_and_journals_but_changes_nothing() {
         assert!(Instant::now() < until, "no shadow decision in 120s");
         std::thread::sleep(Duration::from_millis(200));
     }
-    // SAFETY: ending the watch this test started.
-    unsafe { libc::kill(watch.id() as i32, libc::SIGTERM) };
-    let status = watch.wait().expect("wait");
-    assert_eq!(status.code(), Some(130));
+    assert_eq!(watch.stop(), Some(130));
     assert_eq!(count("watch.action.start"), 0);
     assert_eq!(head(), before, "the shadow watch reset the repo");
     let runs: i64 = rusqlite::Connection::open(&journal)
@@ -345,10 +345,4 @@ fn shadow_watch_decides_and_journals_but_changes_nothing() {
     assert_eq!(json["mode"], "shadow");
     assert_eq!(json["running"], false);
     assert_eq!(json["state"]["phase"], "sustained");
-    if let Ok(pid) = std::fs::read_to_string(root.join("cortex.pid"))
-        && let Ok(pid) = pid.trim().parse::<i32>()
-    {
-        // SAFETY: the sandbox's own service process group.
-        unsafe { libc::kill(-pid, libc::SIGKILL) };
-    }
 }

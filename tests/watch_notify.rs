@@ -4,16 +4,16 @@
 //! exact bodies, receivers that are down, answer 500 or hang, and a watch killed before its
 //! notices went out.
 
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::Sandbox;
 use crate::support::receiver::{Http, Reply, Smtp};
-use crate::support::systemd::{UserManager, manager};
+use crate::support::systemd::{Unit, UserManager, manager};
+use crate::support::{Guarded, Sandbox};
 
 const HOOK_PATH: &str = "/services/T0001/B0002/W4tchHookToken";
 const WEBHOOK_PATH: &str = "/hooks/W4tchWebhookPath";
@@ -112,25 +112,26 @@ impl Rig {
         self.sb.write("level", priority);
     }
 
-    /// Start the watch; its stderr goes to `name`.
-    fn spawn(&self, name: &str) -> Child {
+    /// Start the watch (ended with its process group however the test ends); its stderr goes
+    /// to `name`.
+    fn spawn(&self, name: &str) -> Guarded {
         let level = self.sb.join("level").display().to_string();
         let err = std::fs::File::create(self.sb.join(name)).expect("stderr file");
-        self.sb
-            .command(&[
-                "--scripts",
-                self.sb.path().to_str().unwrap(),
-                "watch",
-                &format!("{}.rhai", self.name),
-                "-p",
-                &format!("level_file={level}"),
-                "--config",
-                "ripcord.toml",
-            ])
-            .stdout(Stdio::null())
-            .stderr(err)
-            .spawn()
-            .expect("watch")
+        Guarded::spawn(
+            self.sb
+                .command(&[
+                    "--scripts",
+                    self.sb.path().to_str().unwrap(),
+                    "watch",
+                    &format!("{}.rhai", self.name),
+                    "-p",
+                    &format!("level_file={level}"),
+                    "--config",
+                    "ripcord.toml",
+                ])
+                .stdout(Stdio::null())
+                .stderr(err),
+        )
     }
 
     fn stderr(&self, name: &str) -> String {
@@ -217,17 +218,6 @@ fn closed_port() -> u16 {
     l.local_addr().expect("addr").port()
 }
 
-fn stop(mut child: Child) -> Option<i32> {
-    // SAFETY: ending the watch this test started.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    child.wait().expect("wait").code()
-}
-
-fn kill(mut child: Child) {
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
 fn stages(rig: &Rig) -> Vec<String> {
     rig.events("watch.notice")
         .iter()
@@ -266,7 +256,7 @@ fn watch_tells_every_channel_once_per_stage_and_resolves_when_healthy() {
         !r.events("watch.incident.close").is_empty()
     });
     rig.wait("every delivery", |r| r.events("watch.delivery").len() >= 16);
-    assert_eq!(stop(watch), Some(130));
+    assert_eq!(watch.stop(), Some(130));
 
     assert_eq!(stages(&rig), ["acting", "failed", "held", "resolved"]);
     assert_eq!(rig.marks(), 1, "one action for the incident");
@@ -396,7 +386,7 @@ fn receivers_that_are_down_fail_or_hang_hold_up_nothing_and_a_killed_watch_sends
     rig.wait("PagerDuty to hold the first page", |r| {
         !r.pagerduty.seen().is_empty()
     });
-    kill(watch);
+    watch.kill();
     let acting = rig.events("watch.notice")[0].clone();
     assert_eq!(acting["stage"], "acting");
     release.store(true, Ordering::SeqCst);
@@ -425,7 +415,7 @@ fn receivers_that_are_down_fail_or_hang_hold_up_nothing_and_a_killed_watch_sends
     rig.wait("the hold of the restarted watch", |r| {
         stages(r).contains(&"held".to_string())
     });
-    assert_eq!(stop(watch), Some(130));
+    assert_eq!(watch.stop(), Some(130));
     assert_eq!(rig.marks(), 1, "the restarted watch acted again");
     assert_eq!(rig.events("watch.action.start").len(), 1);
     let acting_pages = rig
@@ -442,25 +432,18 @@ fn receivers_that_are_down_fail_or_hang_hold_up_nothing_and_a_killed_watch_sends
     rig.assert_no_secrets(&["first.err", "second.err"]);
 }
 
-/// The installed watch unit, stopped and removed however the test ends.
+/// The installed watch unit, stopped and removed however the test ends (by its guard).
 struct WatchUnit<'a> {
     mgr: &'static UserManager,
     name: String,
     rig: &'a Rig,
-}
-
-impl Drop for WatchUnit<'_> {
-    fn drop(&mut self) {
-        self.mgr.systemctl(&["stop", &self.name]);
-        let _ = std::fs::remove_file(self.mgr.unit_dir.join(&self.name));
-        self.mgr.systemctl(&["reset-failed", &self.name]);
-        let _ = &self.rig;
-    }
+    _guard: Unit,
 }
 
 impl Rig {
     /// `ripcord watch install NAME --now` for the test's user manager.
     fn install(&self, mgr: &'static UserManager) -> WatchUnit<'_> {
+        let guard = mgr.adopt(&format!("ripcord-watch-{}.service", self.name));
         let config_home = mgr.unit_dir.parent().unwrap().parent().unwrap();
         let out = self
             .sb
@@ -488,6 +471,7 @@ impl Rig {
             mgr,
             name: String::from_utf8_lossy(&out.stdout).trim().to_string(),
             rig: self,
+            _guard: guard,
         }
     }
 
@@ -658,7 +642,7 @@ fn a_shadow_watch_tells_what_it_would_do_once_and_a_second_watch_is_refused() {
     rig.wait("more sustained evaluations", |r| {
         r.events("watch.heartbeat").len() >= beats + 2
     });
-    assert_eq!(stop(watch), Some(130));
+    assert_eq!(watch.stop(), Some(130));
     assert_eq!(stages(&rig), ["would_act"]);
     let texts = rig.slack_texts();
     assert_eq!(texts.len(), 1, "{texts:#?}");

@@ -2,10 +2,12 @@
 
 #![allow(dead_code)]
 
+pub mod child;
 pub mod receiver;
 pub mod systemd;
 mod test;
 
+pub use child::{Detached, Guarded};
 pub use test::Test;
 
 use std::path::{Path, PathBuf};

@@ -158,6 +158,17 @@ impl UserManager {
         }
     }
 
+    /// Guard units something else installed (`ripcord watch install`, the demo): stopped, the
+    /// file removed and the failed state reset when the guard drops, however the test ends.
+    /// `name` may be a glob (`ripcord-demo-*.service`): every loaded unit it matches is stopped.
+    pub fn adopt(&'static self, name: &str) -> Unit {
+        Unit {
+            manager: self,
+            name: name.to_string(),
+            path: self.unit_dir.join(name),
+        }
+    }
+
     /// `ripcord ARGS` in the sandbox, talking to this manager.
     pub fn ripcord(&self, sb: &Sandbox, args: &[&str]) -> Outcome {
         sb.command(args)
