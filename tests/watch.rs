@@ -346,3 +346,96 @@ fn shadow_watch_decides_and_journals_but_changes_nothing() {
     assert_eq!(json["running"], false);
     assert_eq!(json["state"]["phase"], "sustained");
 }
+
+/// A runbook that opens the journal a second time (a sub-run, as each of a watch's evaluations
+/// does) and then waits for the test at two points.
+const HOLDER: &str = r#"//! Holds the journal open across the test's checks.
+//! @param dir
+let sub = runbook::run("sub", #{});
+fs::write(`${dir}/opened`, "1");
+while !fs::exists(`${dir}/go`) { time::sleep("20ms"); }
+step "after the others closed the journal" { sub.n + 1 }
+fs::write(`${dir}/written`, "1");
+while !fs::exists(`${dir}/done`) { time::sleep("20ms"); }
+#{ ok: true }
+"#;
+
+/// Regression: reading the journal's header through a plain file handle and closing it dropped
+/// every POSIX lock the process's SQLite connections held on the journal. Another process
+/// closing its last connection then saw no other user, checkpointed and deleted the WAL the
+/// first process was still appending to: its later events went to a deleted file, invisible
+/// to everyone else, and the two processes' hash chains forked.
+#[test]
+fn a_process_with_the_journal_open_twice_keeps_its_locks_and_its_later_events() {
+    let sb = Sandbox::new();
+    sb.write("holder.rhai", HOLDER);
+    sb.write("sub.rhai", "//! A sub-run.\n#{ n: 41 }\n");
+    sb.write(
+        "other.rhai",
+        "//! Another process's run.\nstep \"write\" { 1 }\n",
+    );
+    let dir = sb.join("signals");
+    std::fs::create_dir(&dir).unwrap();
+    let dir_arg = format!("dir={}", dir.display());
+    let mut holder = Guarded::spawn(
+        sb.command(&["run", "holder.rhai", "-p", &dir_arg])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+    );
+    let wait_for = |name: &str, holder: &mut Guarded| {
+        let until = Instant::now() + Duration::from_secs(120);
+        while !dir.join(name).exists() {
+            assert!(holder.running(), "the holder ended before `{name}`");
+            assert!(
+                Instant::now() < until,
+                "no `{name}` from the holder in 120 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_for("opened", &mut holder);
+
+    // Another SQLite reads and closes, as a poller or an operator's shell does (the system's
+    // sqlite3, not ripcord's own build); then another ripcord run writes and closes.
+    let sqlite3 = |sql: &str| -> String {
+        let out = Command::new("sqlite3")
+            .arg(sb.journal())
+            .arg(sql)
+            .output()
+            .expect("run sqlite3");
+        assert!(
+            out.status.success(),
+            "sqlite3 {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(
+        sqlite3("SELECT count(*) FROM runs"),
+        "2",
+        "the holder and its sub-run"
+    );
+    assert!(
+        sb.journal().with_extension("db-wal").exists(),
+        "the WAL of the journal the holder still writes to was deleted"
+    );
+    sb.test().args(["run", "other.rhai"]).run();
+
+    std::fs::write(dir.join("go"), "1").unwrap();
+    wait_for("written", &mut holder);
+    // Still open in the holder: its step after the others closed must be visible to them.
+    assert_eq!(
+        sqlite3("SELECT step FROM events WHERE kind = 'step.end' ORDER BY id"),
+        "write\nafter the others closed the journal"
+    );
+
+    std::fs::write(dir.join("done"), "1").unwrap();
+    assert_eq!(holder.wait().code(), Some(0));
+    assert_eq!(
+        sqlite3("SELECT script || ' ' || status FROM runs ORDER BY id"),
+        "holder ok\nsub ok\nother ok"
+    );
+    assert_eq!(sqlite3("PRAGMA integrity_check"), "ok");
+    // One hash chain: the holder's events after the others' still link to theirs.
+    sb.test().args(["journal", "verify"]).run();
+}
