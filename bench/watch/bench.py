@@ -2,7 +2,8 @@
 
 1. RTO: a gateway_critical storm lands in the DB; time until the watch's automatic rollback
    (option git, `make build`, restart, health check) has ended; then the storm is cleared and
-   the time until the watch closes the incident ("healthy again"). --every 1s, sustain 2.
+   the time until the watch closes the incident ("healthy again"). --every 1s, sustain 2
+   (RTO_EVERY, RTO_SUSTAIN); the storm lands at a random moment between two evaluations.
 2. Idle cost over IDLE_SECS: `ripcord watch` at --every 1s and 30s against loop.sh (a bash
    `while sleep` loop running the same checks with sqlite3 and curl) at the same cadence, all
    four side by side on one healthy service: CPU seconds per hour (user+sys of the process and
@@ -12,6 +13,7 @@ Usage: bench.py RIPCORD_BINARY LOOP_SCRIPT (bench/watch/run builds and calls it)
 """
 
 import os
+import random
 import signal
 import sqlite3
 import statistics
@@ -24,6 +26,10 @@ import urllib.request
 
 BIN, LOOP = sys.argv[1], sys.argv[2]
 RUNS = int(os.environ.get("RUNS", "3"))
+# The RTO's watch policy: --every RTO_EVERY seconds, --sustain RTO_SUSTAIN (the defaults of a
+# real watch are 30 and 3).
+RTO_EVERY = int(os.environ.get("RTO_EVERY", "1"))
+RTO_SUSTAIN = int(os.environ.get("RTO_SUSTAIN", "2"))
 IDLE_SECS = float(os.environ.get("IDLE_SECS", "60"))
 TICK = os.sysconf("SC_CLK_TCK")
 # The shared machine's disk and memory may be nearly full: keep the capacity checks quiet.
@@ -119,11 +125,14 @@ def health(api):
 def rto_once():
     with tempfile.TemporaryDirectory() as work:
         root, cfg = demo(work)
-        proc = watch(work, root, "rto", ["--every", "1s", "--sustain", "2", "--then", "rollback",
+        proc = watch(work, root, "rto", ["--every", f"{RTO_EVERY}s", "--sustain", str(RTO_SUSTAIN),
+                                        "--then", "rollback",
                                         "-P", "option=git", "-P", "target=v1.4.2",
                                         "--confirm", "yes"])
         try:
             wait("a quiet evaluation", lambda: any('"quiet"' in e for e in events(work, "rto", "watch.state")))
+            # A storm lands at any moment between two evaluations.
+            time.sleep(random.uniform(0, RTO_EVERY))
             start = time.monotonic()
             storm(cfg["db"], 12)
             done = wait("the rollback", lambda: events(work, "rto", "watch.action.end"))
@@ -246,7 +255,8 @@ def main():
         rto.append(a)
         back.append(b)
         print(f"  run {n + 1}: storm -> rollback done {a:.2f} s, healthy -> watch says so {b:.2f} s")
-    print("\nRTO under watch (--every 1s, sustain 2; seeds' manual procedure: 5-7 minutes)")
+    print(f"\nRTO under watch (--every {RTO_EVERY}s, sustain {RTO_SUSTAIN}, the storm at a random moment "
+          "between two evaluations; seeds' manual procedure: 5-7 minutes)")
     print(f"{'':<40} {'median s (min-max)':>24}")
     print(f"{'storm in the DB -> rollback done':<40} {spread(rto, '{:.2f}'):>24}")
     print(f"{'healthy again -> incident closed':<40} {spread(back, '{:.2f}'):>24}")
