@@ -706,7 +706,7 @@ fn emergency_corruption_restores_a_good_backup_and_keeps_the_corrupted_db() {
     let corrupted = sha256_hex(&db);
     let baseline = cortex.baseline();
 
-    cortex
+    let out = cortex
         .test("emergency", &["kind=corruption", "reason=test: integrity"])
         .run();
     assert_eq!(integrity(&db), "ok");
@@ -717,7 +717,25 @@ fn emergency_corruption_restores_a_good_backup_and_keeps_the_corrupted_db() {
     let evidence = cortex.files("backups", "emergency-corruption-");
     assert_eq!(evidence.len(), 1, "{evidence:?}");
     assert_eq!(sha256_hex(&evidence[0].join("cortex.db")), corrupted);
-    assert!(sums_check(&evidence[0]).contains("cortex.db: OK"));
+    let checked = sums_check(&evidence[0]);
+    for f in ["cortex.db: OK", "salvaged.db: OK", "salvage.json: OK"] {
+        assert!(checked.contains(f), "{f} not in:\n{checked}");
+    }
+    // What the damaged DB still held, table by table, against the backup restored.
+    let salvage = &out.json()["result"]["salvage"];
+    let salvaged = evidence[0].join("salvaged.db");
+    for table in ["dispatches", "health_events"] {
+        let t = &salvage["tables"][table];
+        let q = format!("SELECT count(*) FROM {table}");
+        assert_eq!(t["recovered"], one(&salvaged, &q), "{table}: {salvage}");
+        assert_eq!(t["expected"], one(&baseline, &q), "{table}: {salvage}");
+        let line = format!("{table}: {} rows recovered, ", t["recovered"]);
+        assert!(
+            out.stderr.contains(&format!("salvage: {line}")),
+            "{line}\n{}",
+            out.stderr
+        );
+    }
     assert_eq!(cortex.health(), 200);
 }
 
