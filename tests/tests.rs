@@ -4,6 +4,7 @@
 mod support;
 
 mod core;
+mod corruption;
 mod db;
 mod drill;
 mod fleet;
