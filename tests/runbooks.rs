@@ -6,6 +6,11 @@ use std::path::PathBuf;
 
 use crate::support::{Outcome, Sandbox, Test};
 
+/// Params that take the host capacity checks of `triggers` out of a test: the shipped runbook
+/// checks the machine's real disk and memory, and the machine the tests share may well be over
+/// 90% full (the capacity checks have their own test, which sets its own thresholds).
+pub(crate) const CAPACITY_OFF: [&str; 2] = ["disk_pct_p1=100", "memory_pct_p1=100"];
+
 /// A sandbox Cortex service, stopped when dropped.
 pub(crate) struct Cortex {
     pub(crate) sb: Sandbox,
@@ -114,7 +119,7 @@ impl Drop for Cortex {
 #[test]
 fn triggers_decide_p0_rollback_on_a_gateway_critical_storm() {
     let cortex = Cortex::start(false);
-    let out = cortex.test("triggers", &[]).run();
+    let out = cortex.test("triggers", &CAPACITY_OFF).run();
     let result = &out.json()["result"];
     assert_eq!(result["priority"], "P0");
     assert_eq!(result["decision"], "rollback now");
@@ -130,10 +135,7 @@ fn triggers_decide_p0_rollback_on_a_gateway_critical_storm() {
 #[test]
 fn triggers_decide_no_action_on_a_quiet_service() {
     let cortex = Cortex::start(true);
-    // The capacity checks have their own test; this machine's disk may be over 90% full.
-    let out = cortex
-        .test("triggers", &["disk_pct_p1=100", "memory_pct_p1=100"])
-        .run();
+    let out = cortex.test("triggers", &CAPACITY_OFF).run();
     assert_eq!(
         out.json()["result"]["decision"],
         "no action",
@@ -858,7 +860,7 @@ fn every_shipped_runbook_dry_runs_without_a_terminal_on_a_healthy_sandbox() {
     );
     let db_before = sha256_hex(&cortex.db());
     let cases: &[(&str, &[&str])] = &[
-        ("triggers", &[]),
+        ("triggers", &CAPACITY_OFF),
         ("verify", &["phase2_secs=0", "phase3_secs=0"]),
         ("backup", &[]),
         ("restore", &[]),
@@ -970,7 +972,7 @@ fn triggers_on_a_database_no_query_can_read_decide_p0_corruption() {
         *b = 0x5A;
     }
     std::fs::write(cortex.db(), &bytes).expect("damage");
-    let out = cortex.test("triggers", &[]).run();
+    let out = cortex.test("triggers", &CAPACITY_OFF).run();
     let result = &out.json()["result"];
     assert_eq!(result["priority"], "P0", "{result}");
     assert_eq!(result["decision"], "rollback now");

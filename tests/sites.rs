@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use crate::runbooks::{
-    Cortex, corrupt_page, findings, integrity, one, sha256_hex, sql, sums_check,
+    CAPACITY_OFF, Cortex, corrupt_page, findings, integrity, one, sha256_hex, sql, sums_check,
 };
 use crate::support::Outcome;
 
@@ -96,10 +96,9 @@ impl OtherSite {
     }
 }
 
-/// `triggers` with the host capacity checks out of the way: the machine the tests share may
-/// well have its disk over 90% full (the capacity checks have their own test).
+/// `triggers` with the host capacity checks out of the way (`CAPACITY_OFF`).
 pub(crate) fn triggers(cortex: &Cortex, params: &[&str]) -> Outcome {
-    let mut all = vec!["disk_pct_p1=100", "memory_pct_p1=100"];
+    let mut all = CAPACITY_OFF.to_vec();
     all.extend(params);
     cortex.run("triggers", &all)
 }
@@ -169,6 +168,10 @@ fn triggers_and_verify_run_on_another_schema_after_only_the_site_file_is_adapted
         "triggers",
         "--config",
         &config,
+        "-p",
+        CAPACITY_OFF[0],
+        "-p",
+        CAPACITY_OFF[1],
     ]);
     assert_eq!(drill.code, 0, "{}", drill.stderr);
     assert!(
