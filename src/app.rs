@@ -119,7 +119,7 @@ fn dispatch(cli: Cli, ctx: &Context) -> Result {
         )),
         Command::Run(args) => command::run::run(ctx, args),
         Command::Watch(args) => command::watch::watch(ctx, args),
-        Command::Check { paths } => command::check::check(ctx, &paths),
+        Command::Check { paths, config } => command::check::check(ctx, &paths, config.as_deref()),
         Command::List { dir } => command::list::list(ctx, dir.as_deref()),
         Command::Describe { script } => command::list::describe(ctx, &script),
         Command::Doc {

@@ -44,10 +44,15 @@ pub enum Command {
     /// Evaluate a trigger runbook periodically and run the rollback for sustained auto-execute
     /// priorities (once, journaled); `watch status|rearm|install TRIGGERS`
     Watch(crate::command::watch::WatchArgs),
-    /// Check runbooks without running them: syntax, unknown functions, undefined variables
+    /// Check runbooks without running them: syntax, unknown functions, undefined variables;
+    /// with --config, also whether the site's queries fit the live state DB
     Check {
         /// Scripts or folders (default: the script path)
         paths: Vec<PathBuf>,
+        /// Also check the site's knowledge (lib/site.rhai) against the state DB this config
+        /// names: reads only, nothing is changed
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
     },
     /// List the runbooks in a folder with their summaries
     List {

@@ -355,3 +355,127 @@ fn rollback_full_and_emergency_corruption_restore_the_other_sites_own_backups() 
     assert!(sums_check(&evidence[0]).contains("other.db: OK"));
     assert_eq!(cortex.health(), 200);
 }
+
+// ---- before an incident: `ripcord check --config` -------------------------------------------
+
+/// `ripcord check SCRIPTS --config CONFIG` on the sandbox.
+fn check_site(cortex: &Cortex) -> Outcome {
+    let scripts = cortex.root.join("scripts").display().to_string();
+    let config = cortex.root.join("ripcord.toml").display().to_string();
+    cortex.sb.run(&["check", &scripts, "--config", &config])
+}
+
+#[test]
+fn check_with_a_config_reports_each_query_that_does_not_fit_the_live_db_and_changes_nothing() {
+    let demo = Cortex::start(true);
+    let out = check_site(&demo);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let site = demo.root.join("scripts/lib/site.rhai");
+    let fits = format!(
+        "the site's queries and time columns in {} fit {}",
+        site.display(),
+        demo.db().display()
+    );
+    assert!(out.stderr.contains(&fits), "{}", out.stderr);
+
+    let other = OtherSite::start();
+    let untouched = sha256_hex(&other.db);
+    let out = check_site(&other.cortex);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let site = other.cortex.root.join("scripts/lib/site.rhai");
+    let db = other.db.display();
+    for (name, table) in [
+        ("CRITICAL_EVENTS_SINCE", "health_events"),
+        ("CRITICAL_EVENTS", "health_events"),
+        ("DISPATCHES_SINCE", "dispatches"),
+    ] {
+        let line = format!(
+            "schema misfit: query {name} does not fit {db}: no such table: {table}; adapt {}",
+            site.display()
+        );
+        assert!(out.stderr.contains(&line), "{line}\n{}", out.stderr);
+    }
+    let line = format!(
+        "schema misfit: time column dispatches.started_at does not fit {db}: no such table: dispatches; adapt {}",
+        site.display()
+    );
+    assert!(out.stderr.contains(&line), "{line}\n{}", out.stderr);
+    assert!(
+        out.stderr.contains("5 site problem(s) with the config"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(sha256_hex(&other.db), untouched, "check changed the DB");
+
+    // Adapted, it fits.
+    other.adapt(QUERIES);
+    other.adapt(&[TIMES]);
+    let out = check_site(&other.cortex);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}
+
+#[test]
+fn check_with_a_config_names_a_missing_db_an_empty_db_and_a_missing_config() {
+    let cortex = Cortex::start(true);
+    let toml = cortex.root.join("ripcord.toml");
+    let text = std::fs::read_to_string(&toml).expect("config");
+    let db = cortex.db().display().to_string();
+    let gone = cortex.root.join("data/gone.db");
+    std::fs::write(&toml, text.replace(&db, &gone.display().to_string())).expect("config");
+    let out = check_site(&cortex);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let line = format!(
+        "site problem: state DB {gone}: {gone} does not exist: the site's queries read [\"health_events\", \"dispatches\"]",
+        gone = gone.display()
+    );
+    assert!(out.stderr.contains(&line), "{line}\n{}", out.stderr);
+    assert!(!gone.exists(), "check created the DB it was asked about");
+
+    std::fs::write(&gone, b"").expect("empty DB");
+    let out = check_site(&cortex);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("{} is empty (0 bytes)", gone.display())),
+        "{}",
+        out.stderr
+    );
+
+    // A config without `db`: the error names the key and the file.
+    std::fs::write(&toml, "api = \"http://127.0.0.1:9\"\n").expect("config");
+    let out = check_site(&cortex);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "`cfg.db` is not set: the config {} has no key `db`",
+            toml.display()
+        )),
+        "{}",
+        out.stderr
+    );
+
+    // A folder without the library that says how a site is checked.
+    let bare = cortex.sb.write("bare/one.rhai", "log::info(\"one\");\n");
+    let bare = bare.parent().expect("folder").display().to_string();
+    let config = toml.display().to_string();
+    let out = cortex.sb.run(&["check", &bare, "--config", &config]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "check --config: none of the folders checked ({bare}) has lib/schema.rhai"
+        )),
+        "{}",
+        out.stderr
+    );
+
+    let scripts = cortex.root.join("scripts").display().to_string();
+    let missing = cortex.root.join("nope.toml").display().to_string();
+    let out = cortex.sb.run(&["check", &scripts, "--config", &missing]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("cannot read the config {missing}")),
+        "{}",
+        out.stderr
+    );
+}

@@ -1,6 +1,9 @@
-//! `ripcord check`: find problems in runbooks without running anything.
+//! `ripcord check`: find problems in runbooks without running anything; with `--config FILE`,
+//! also whether the site's knowledge fits the state DB that config names (`site`).
 
-use std::path::PathBuf;
+mod site;
+
+use std::path::{Path, PathBuf};
 
 use ripcord_runtime::Catalog;
 use ripcord_runtime::error::SourceCache;
@@ -10,7 +13,7 @@ use ripcord_runtime::run::exit;
 use crate::app::Context;
 use crate::error::{Error, Result};
 
-pub fn check(ctx: &Context, paths: &[PathBuf]) -> Result {
+pub fn check(ctx: &Context, paths: &[PathBuf], config: Option<&Path>) -> Result {
     let files = crate::command::doc::expand_paths(ctx, paths);
     if files.is_empty() {
         return Err(Error::usage("no runbooks to check")
@@ -41,9 +44,24 @@ pub fn check(ctx: &Context, paths: &[PathBuf]) -> Result {
             "{findings} problem(s) in {} runbook(s){also}; nothing was run",
             files.len()
         );
-        Err(Error::Exit(exit::USAGE))
     } else {
         eprintln!("{} runbook(s) checked: no problems{also}", files.len());
-        Ok(())
+    }
+    let misfits = match config {
+        Some(config) => site::check(ctx, paths, config)?,
+        None => 0,
+    };
+    if misfits > 0 {
+        eprintln!(
+            "{misfits} site problem(s) with the config {}; nothing was run",
+            config
+                .map(Path::display)
+                .map(|d| d.to_string())
+                .unwrap_or_default()
+        );
+    }
+    match findings + misfits {
+        0 => Ok(()),
+        _ => Err(Error::Exit(exit::USAGE)),
     }
 }
