@@ -479,3 +479,49 @@ fn check_with_a_config_names_a_missing_db_an_empty_db_and_a_missing_config() {
         out.stderr
     );
 }
+
+// ---- a DB lost or replaced ------------------------------------------------------------------
+
+#[test]
+fn triggers_on_an_empty_or_table_less_db_decide_p0_database_empty_or_replaced() {
+    let cortex = Cortex::start(true);
+    let db = cortex.db();
+    cortex.eval("service::stop(cfg.unit); ()");
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    // A zero-length file, then a new DB with a header and no tables.
+    std::fs::write(&db, b"").expect("zero-length DB");
+    for (what, detail) in [
+        (
+            "zero length",
+            format!("{} is empty (0 bytes)", db.display()),
+        ),
+        ("no tables", format!("{} holds no tables (", db.display())),
+    ] {
+        if what == "no tables" {
+            sql(&db, "PRAGMA user_version = 7;");
+            assert!(std::fs::metadata(&db).expect("db").len() > 0);
+        }
+        let out = triggers(&cortex, &[]);
+        assert_eq!(out.code, 0, "{what}: {}", out.stderr);
+        let result = &out.json()["result"];
+        assert_eq!(result["priority"], "P0", "{what}: {result}");
+        assert_eq!(result["decision"], "rollback now", "{what}");
+        let empty: Vec<&serde_json::Value> = result["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .filter(|f| f["check"] == "database empty or replaced")
+            .collect();
+        assert_eq!(empty.len(), 1, "{what}: {result}");
+        let text = empty[0]["detail"].as_str().unwrap_or("");
+        assert!(
+            text.starts_with(&detail)
+                && text.ends_with("the site's queries read [\"health_events\", \"dispatches\"]"),
+            "{what}: {text}"
+        );
+        // No misfit noise: the DB holds nothing to fit.
+        assert!(misfits(&out).is_empty(), "{what}: {}", out.stderr);
+    }
+}
