@@ -308,6 +308,11 @@ fn trial(demo: &Demo, damage: Damage, script: &str, params: &[&str], evidence_pr
         (None, Some(most)) => assert!(most >= gone, "{cell}: {t}"),
         (None, None) => {}
     }
+    let lost_words = match (t["lost"].as_i64(), t["lost_at_most"].as_i64()) {
+        (Some(lost), _) => format!(", {lost} lost, "),
+        (None, Some(most)) => format!(", lost at most {most}, "),
+        (None, None) => ", lost: unknown (a damaged range has no upper bound), ".to_string(),
+    };
     let line = salvage["lines"]
         .as_array()
         .expect("lines")
@@ -323,6 +328,7 @@ fn trial(demo: &Demo, damage: Damage, script: &str, params: &[&str], evidence_pr
         )),
         "{cell}: {line}"
     );
+    assert!(line.contains(&lost_words), "{cell}: {line}");
     assert!(
         stderr.contains(&format!("salvage: {line}")),
         "{cell}: {stderr}"

@@ -742,6 +742,62 @@ fn emergency_corruption_restores_a_good_backup_and_keeps_the_corrupted_db() {
 }
 
 #[test]
+fn a_salvage_that_fails_does_not_stop_the_corruption_procedures() {
+    let cortex = Cortex::start(true);
+    let scripts = cortex.root.join("scripts").display().to_string();
+    let config = cortex.root.join("ripcord.toml").display().to_string();
+    let db_before = sha256_hex(&cortex.db());
+    for (script, params) in [
+        ("emergency-corruption", &["-p", "reason=drill"][..]),
+        (
+            "rollback",
+            &[
+                "-p",
+                "option=full",
+                "-p",
+                "target=v1.4.2",
+                "-p",
+                "reason=drill",
+            ][..],
+        ),
+    ] {
+        let report = cortex.sb.join(&format!("report-{script}"));
+        let report = report.display().to_string();
+        let mut args = vec![
+            "--scripts",
+            &scripts,
+            "drill",
+            script,
+            "--config",
+            &config,
+            "--report",
+            &report,
+            "--inject",
+            "db::salvage=fail",
+        ];
+        args.extend(params);
+        let out = cortex.sb.run(&args);
+        assert_eq!(out.code, 0, "{script}: {}", out.stderr);
+        let line = format!("salvage: nothing salvaged from {}: ", cortex.db().display());
+        assert!(out.stderr.contains(&line), "{script}: {}", out.stderr);
+        assert!(
+            out.stderr
+                .contains("its files as they were are the evidence"),
+            "{script}: {}",
+            out.stderr
+        );
+    }
+    assert_eq!(
+        sha256_hex(&cortex.db()),
+        db_before,
+        "a drill changed the DB"
+    );
+    assert!(cortex.files("backups", "emergency-corruption-").is_empty());
+    assert!(cortex.files("backups", "rollback-evidence-").is_empty());
+    assert_eq!(cortex.health(), 200);
+}
+
+#[test]
 fn emergency_breach_preserves_evidence_and_rotates_the_token_without_showing_it() {
     let cortex = Cortex::start(true);
     let config = cortex.root.join("cortex/cortex.toml");

@@ -490,7 +490,7 @@ fn triggers_on_an_empty_or_table_less_db_decide_p0_database_empty_or_replaced() 
     for suffix in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
-    // A zero-length file, then a new DB with a header and no tables.
+    // A zero-length file, a new DB with a header and no tables, no file at all.
     std::fs::write(&db, b"").expect("zero-length DB");
     for (what, detail) in [
         (
@@ -498,10 +498,14 @@ fn triggers_on_an_empty_or_table_less_db_decide_p0_database_empty_or_replaced() 
             format!("{} is empty (0 bytes)", db.display()),
         ),
         ("no tables", format!("{} holds no tables (", db.display())),
+        ("no file", format!("{} does not exist", db.display())),
     ] {
         if what == "no tables" {
             sql(&db, "PRAGMA user_version = 7;");
             assert!(std::fs::metadata(&db).expect("db").len() > 0);
+        }
+        if what == "no file" {
+            std::fs::remove_file(&db).expect("remove DB");
         }
         let out = triggers(&cortex, &[]);
         assert_eq!(out.code, 0, "{what}: {}", out.stderr);
