@@ -11,7 +11,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::runbooks::{integrity, one, sql, sums_check};
+use crate::runbooks::{integrity, one, sums_check};
 use crate::support::Sandbox;
 use crate::support::systemd::{UserManager, manager};
 
@@ -31,23 +31,41 @@ enum Damage {
 }
 
 impl Damage {
-    /// Damage the checkpointed DB file under the running service.
+    /// Damage the checkpointed DB file under the running service. The faulty release writes
+    /// an event every second: a write between the checkpoint and the damage can put a good
+    /// copy of the damaged page in the WAL, where SQLite reads it first; then it is done again.
     fn apply(self, db: &Path) {
-        sql(db, "PRAGMA wal_checkpoint(TRUNCATE);");
-        let mut bytes = std::fs::read(db).expect("read");
-        let page = 4096;
-        assert!(
-            bytes.len() > 8 * page,
-            "the DB is too small to damage a page"
-        );
-        match self {
-            Damage::Header => bytes[..page].fill(0x5A),
-            Damage::DataPage => bytes[4 * page..5 * page].fill(0xA5),
-            Damage::Truncated => bytes.truncate(bytes.len() * 6 / 10 / page * page),
+        for _ in 0..5 {
+            write(db, "PRAGMA wal_checkpoint(TRUNCATE);");
+            let mut bytes = std::fs::read(db).expect("read");
+            let page = 4096;
+            assert!(
+                bytes.len() > 8 * page,
+                "the DB is too small to damage a page"
+            );
+            match self {
+                Damage::Header => bytes[..page].fill(0x5A),
+                Damage::DataPage => bytes[4 * page..5 * page].fill(0xA5),
+                Damage::Truncated => bytes.truncate(bytes.len() * 6 / 10 / page * page),
+            }
+            std::fs::write(db, &bytes).expect("damage");
+            if integrity(db) != "ok" {
+                return;
+            }
         }
-        std::fs::write(db, &bytes).expect("damage");
-        assert_ne!(integrity(db), "ok", "{self:?}: the damage did not take");
+        panic!("{self:?}: the damage did not take in five tries");
     }
+}
+
+/// Run `batch` on `db`, waiting for the service's own writes (the faulty release's every
+/// second) instead of failing on them.
+fn write(db: &Path, batch: &str) {
+    rusqlite::Connection::open(db)
+        .and_then(|c| {
+            c.busy_timeout(std::time::Duration::from_secs(10))?;
+            c.execute_batch(batch)
+        })
+        .unwrap_or_else(|e| panic!("{batch} on {}: {e}", db.display()));
 }
 
 /// The demo's Cortex as a unit of the test's systemd user manager.
@@ -226,7 +244,7 @@ fn trial(demo: &Demo, damage: Damage, script: &str, params: &[&str], evidence_pr
         expected,
         "the trial does not start from the backup's rows"
     );
-    sql(
+    write(
         &db,
         &format!(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {WRITTEN})
@@ -335,7 +353,10 @@ fn trial(demo: &Demo, damage: Damage, script: &str, params: &[&str], evidence_pr
     );
     let log = std::fs::read_to_string(demo.root.join("rollback-log.txt")).expect("log");
     assert!(log.contains(&line), "{cell}: {log}");
-    eprintln!("{cell}: {line}");
+    eprintln!(
+        "{cell}: run {} ms, salvage {} ms: {line}",
+        json["ms"], salvage["ms"]
+    );
 }
 
 fn evidence_dirs(demo: &Demo, prefix: &str) -> Vec<PathBuf> {
