@@ -128,9 +128,20 @@ fn dispatch(cli: Cli, ctx: &Context) -> Result {
             for_script,
         } => command::doc::doc(ctx, item.as_deref(), format, for_script.as_deref()),
         Command::Drill(args) => command::drill::drill(ctx, args),
-        Command::Report { run, dir, json } => {
-            command::report::report(ctx, run, dir.as_deref(), json)
-        }
+        Command::Report {
+            run,
+            dir,
+            fleet,
+            correlation_id,
+            hosts,
+            json,
+        } => match (fleet, run) {
+            (Some(merged), _) => {
+                command::report::fleet(&merged, correlation_id.as_deref(), &hosts, json)
+            }
+            (None, Some(run)) => command::report::report(ctx, run, dir.as_deref(), json),
+            (None, None) => Err(Error::usage("report needs a run id, or --fleet MERGED")),
+        },
         Command::Repl(args) => command::repl::repl(ctx, args),
         Command::History { limit, json } => command::history::history(ctx, limit, json),
         Command::Show { run, json } => command::history::show(ctx, run, json),
@@ -145,6 +156,9 @@ fn dispatch(cli: Cli, ctx: &Context) -> Result {
                     correlation_id,
                 },
         } => command::journal::export(ctx, &out, correlation_id.as_deref()),
+        Command::Journal {
+            action: JournalAction::Merge { out, files },
+        } => command::journal::merge(&out, &files),
         Command::Init { dir, diff } => command::init::init(&dir, diff),
         Command::Completions { shell } => command::shell::completions(shell),
         Command::Man => command::shell::man(),

@@ -80,10 +80,22 @@ pub enum Command {
     /// Write the report (Markdown, JSON, SVG timeline) of a past run from the journal
     Report {
         /// Run id (from `ripcord history`)
-        run: i64,
+        #[arg(required_unless_present = "fleet", conflicts_with = "fleet")]
+        run: Option<i64>,
         /// Folder for the report files (default: ./drill-reports/SCRIPT-runID/)
-        #[arg(long = "report", value_name = "DIR")]
+        #[arg(long = "report", value_name = "DIR", conflicts_with = "fleet")]
         dir: Option<PathBuf>,
+        /// A fleet run instead, from a merged journal (`journal merge`): per host status,
+        /// duration, changes and where it stopped; the batches; the hosts never touched
+        #[arg(long, value_name = "MERGED")]
+        fleet: Option<PathBuf>,
+        /// With --fleet: the fleet run to report (needed when the file holds several)
+        #[arg(long, value_name = "ID", requires = "fleet")]
+        correlation_id: Option<String>,
+        /// With --fleet: every host the rollout targeted (comma-separated host ids); those
+        /// with no run are listed as never touched
+        #[arg(long, value_name = "HOSTS", value_delimiter = ',', requires = "fleet")]
+        hosts: Vec<String>,
         /// Print the report as JSON on stdout
         #[arg(long)]
         json: bool,
@@ -173,6 +185,17 @@ pub enum JournalAction {
         /// Only the runs recorded with this correlation id, and the sub-runs they started
         #[arg(long, value_name = "ID")]
         correlation_id: Option<String>,
+    },
+    /// Merge hosts' journals (exports or whole journals) into one fleet journal keyed by
+    /// (host id, run UUID); exit 2 for a file that is not a journal, 1 for one that does not
+    /// verify (nothing is merged then)
+    Merge {
+        /// The fleet journal to write (new, or one an earlier merge wrote: merging again adds
+        /// only runs it does not have)
+        out: PathBuf,
+        /// The journals to merge (read only)
+        #[arg(required = true, value_name = "FILES")]
+        files: Vec<PathBuf>,
     },
 }
 

@@ -388,3 +388,243 @@ fn a_sub_run_inherits_the_fleet_run_and_its_approvals() {
         ]
     );
 }
+
+/// A runbook that changes a file, then fails on request.
+const ROLLOUT: &str = r#"//! A fleet rollout step.
+//! @param fail = "no"
+step "switch" { fs::write("switched.txt", "1\n"); }
+if fail == "yes" {
+    step "verify" { fail("health check failed"); }
+}
+"#;
+
+/// Host `host`'s journal (own file) after one run of fleet run `correlation`.
+fn host_run(sb: &Sandbox, host: &str, correlation: &str, fail: bool) -> std::path::PathBuf {
+    let journal = sb.join(&format!("{host}.db"));
+    let journal_arg = journal.display().to_string();
+    sb.test()
+        .args([
+            "--journal",
+            &journal_arg,
+            "run",
+            "rollout.rhai",
+            "--host-id",
+            host,
+            "--correlation-id",
+            correlation,
+            "-p",
+            if fail { "fail=yes" } else { "fail=no" },
+        ])
+        .status(if fail { 1 } else { 0 })
+        .run();
+    journal
+}
+
+#[test]
+fn hosts_journals_merge_once_verify_and_read_as_one_fleet() {
+    let sb = Sandbox::new();
+    sb.write("rollout.rhai", ROLLOUT);
+    let web1 = host_run(&sb, "web-01", "F1", false);
+    let web2 = host_run(&sb, "web-02", "F1", true);
+    let (a, b) = (web1.display().to_string(), web2.display().to_string());
+    sb.test()
+        .args(["journal", "merge", "fleet.db", &a, &b])
+        .stdout_contains("web-01.db: 1 runs added")
+        .stdout_contains("merged 2 runs")
+        .run();
+    // Again: idempotent.
+    sb.test()
+        .args(["journal", "merge", "fleet.db", &b, &a])
+        .stdout_contains("web-02.db: 0 runs added (0 events), 1 already merged")
+        .stdout_contains("merged 0 runs, 0 events")
+        .run();
+    let fleet = ["--journal", "fleet.db"];
+    sb.test()
+        .args(fleet)
+        .args(["journal", "verify"])
+        .stdout_contains("hash chain intact")
+        .run();
+    let history = sb
+        .test()
+        .args(fleet)
+        .args(["history", "--json"])
+        .run()
+        .json();
+    crate::json::assert_valid("history", &history);
+    let hosts: Vec<(Value, Value)> = history["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .map(|r| (r["host_id"].clone(), r["correlation_id"].clone()))
+        .collect();
+    assert_eq!(
+        hosts,
+        [
+            ("web-02".into(), "F1".into()),
+            ("web-01".into(), "F1".into())
+        ]
+    );
+    sb.test()
+        .args(fleet)
+        .args(["history"])
+        .stdout_contains("HOST ID")
+        .stdout_contains("web-02")
+        .run();
+    sb.test()
+        .args(fleet)
+        .args(["show", "2"])
+        .stdout_contains("host id  web-02")
+        .stdout_contains("correlation id F1")
+        .stdout_contains("health check failed")
+        .run();
+
+    let report = sb
+        .test()
+        .args([
+            "report",
+            "--fleet",
+            "fleet.db",
+            "--hosts",
+            "web-01,web-02,web-03",
+            "--json",
+        ])
+        .run()
+        .json();
+    crate::json::assert_valid("fleet_report", &report);
+    assert_eq!(report["correlation_id"], "F1");
+    let lines = report["hosts"].as_array().expect("hosts");
+    assert_eq!(lines.len(), 2, "{report}");
+    assert_eq!(lines[0]["host_id"], "web-01");
+    assert_eq!(lines[0]["status"], "ok");
+    assert_eq!(lines[0]["changes"], 1);
+    assert_eq!(lines[1]["status"], "failed");
+    assert_eq!(lines[1]["exit_code"], 1);
+    assert_eq!(lines[1]["stopped_at"], "verify");
+    assert!(
+        lines[1]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("health check failed")),
+        "{report}"
+    );
+    assert_eq!(report["never_touched"], serde_json::json!(["web-03"]));
+    assert_eq!(
+        report["batches"].as_array().map(Vec::len),
+        Some(2),
+        "runs one after the other are two batches: {report}"
+    );
+    sb.test()
+        .args([
+            "report",
+            "--fleet",
+            "fleet.db",
+            "--hosts",
+            "web-01,web-02,web-03",
+        ])
+        .stdout_contains("web-03")
+        .stdout_contains("never touched")
+        .run();
+
+    // One edited event in the merged file is found.
+    let conn = rusqlite::Connection::open(sb.join("fleet.db")).expect("open");
+    conn.execute(
+        "UPDATE events SET data = replace(data, 'switched', 'SWITCHED') WHERE kind = 'change.start' AND run = 1",
+        [],
+    )
+    .expect("edit");
+    drop(conn);
+    sb.test()
+        .args(fleet)
+        .args(["journal", "verify"])
+        .status(1)
+        .stderr_contains("edited")
+        .run();
+}
+
+#[test]
+fn merge_refuses_a_foreign_file_and_a_broken_chain_and_writes_nothing() {
+    let sb = Sandbox::new();
+    sb.write("rollout.rhai", ROLLOUT);
+    let web1 = host_run(&sb, "web-01", "F1", false).display().to_string();
+    let foreign = sb.join("app.db");
+    rusqlite::Connection::open(&foreign)
+        .expect("open")
+        .execute_batch("CREATE TABLE orders (id INTEGER PRIMARY KEY);")
+        .expect("create");
+    let before = std::fs::read(&foreign).expect("read");
+    sb.test()
+        .args(["journal", "merge", "fleet.db", &web1, "app.db"])
+        .status(2)
+        .stderr_contains("app.db is not a ripcord journal")
+        .stderr_contains("tables: orders")
+        .stderr_contains("nothing was merged")
+        .run();
+    assert_eq!(std::fs::read(&foreign).expect("read"), before);
+    assert!(!sb.join("fleet.db").exists());
+
+    let web2 = host_run(&sb, "web-02", "F1", false);
+    let conn = rusqlite::Connection::open(&web2).expect("open");
+    conn.execute(
+        "UPDATE events SET ts = '2000-01-01T00:00:00.000Z' WHERE id = 2",
+        [],
+    )
+    .expect("edit");
+    drop(conn);
+    let web2 = web2.display().to_string();
+    sb.test()
+        .args(["journal", "merge", "fleet.db", &web1, &web2])
+        .status(1)
+        .stderr_contains("web-02.db does not verify: event 2")
+        .stderr_contains("nothing was merged")
+        .run();
+    assert!(!sb.join("fleet.db").exists());
+
+    // Two fleet runs in one file: the report asks which.
+    let other = host_run(&sb, "web-03", "F2", false).display().to_string();
+    sb.test()
+        .args(["journal", "merge", "fleet.db", &web1, &other])
+        .run();
+    sb.test()
+        .args(["report", "--fleet", "fleet.db"])
+        .status(2)
+        .stderr_contains("holds 2 fleet runs (F1, F2): pick one with --correlation-id")
+        .run();
+    sb.test()
+        .args(["report", "--fleet", "fleet.db", "--correlation-id", "F9"])
+        .status(2)
+        .stderr_contains("no run in fleet.db has correlation id `F9`")
+        .run();
+    sb.test()
+        .args(["report", "--fleet", "app.db"])
+        .status(2)
+        .stderr_contains("app.db is not a ripcord journal")
+        .run();
+}
+
+#[test]
+fn resume_keeps_the_runs_host_id_and_correlation_id() {
+    let sb = Sandbox::new();
+    sb.write(
+        "flaky.rhai",
+        "//! Fails until ok.txt exists.\nstep \"one\" { fs::write(\"one.txt\", \"1\\n\"); }\nstep \"two\" { if !fs::exists(\"ok.txt\") { fail(\"not yet\"); } }\n",
+    );
+    sb.test()
+        .args([
+            "run",
+            "flaky.rhai",
+            "--host-id",
+            "web-07",
+            "--correlation-id",
+            "F3",
+        ])
+        .status(1)
+        .run();
+    sb.write("ok.txt", "1\n");
+    let resumed = sb.test().args(["resume", "1", "--json"]).run().json();
+    assert_eq!(resumed["host_id"], "web-07");
+    assert_eq!(resumed["correlation_id"], "F3");
+    let rows = sql_rows(
+        &sb.journal(),
+        "SELECT host_id, correlation_id FROM run_identity WHERE run = 2",
+    );
+    assert_eq!(rows, vec![vec![Value::from("web-07"), "F3".into()]]);
+}

@@ -20,7 +20,7 @@ fn definitions() -> &'static Value {
 }
 
 /// Panic naming every place `value` breaks the definition `name`.
-fn assert_valid(name: &str, value: &Value) {
+pub(crate) fn assert_valid(name: &str, value: &Value) {
     let schema = json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$defs": definitions(),

@@ -20,8 +20,10 @@ use crate::time::now_rfc3339;
 
 mod export;
 mod identity;
+mod merge;
 
 pub use export::Exported;
+pub use merge::{MergeError, SourceMerged, merge};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (
@@ -187,6 +189,14 @@ pub struct RunStart {
     pub identity: RunIdentity,
 }
 
+/// The columns [`run_row`] reads, from [`RUN_TABLES`].
+const RUN_COLUMNS: &str =
+    "r.id, r.script, r.path, r.sha256, r.params, r.operator, r.host, r.mode, r.pid,
+     r.started, r.ended, r.status, r.exit_code, r.step, r.error, r.parent,
+     i.host_id, i.run_uuid, i.correlation_id";
+/// A run and its fleet identity (none for runs recorded before identities were).
+const RUN_TABLES: &str = "runs r LEFT JOIN run_identity i ON i.run = r.id";
+
 /// One row of `ripcord history`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunRow {
@@ -206,6 +216,11 @@ pub struct RunRow {
     pub step: Option<String>,
     pub error: Option<String>,
     pub parent: Option<i64>,
+    /// `--host-id` of the run (`None` for runs recorded before identities were).
+    pub host_id: Option<String>,
+    pub run_uuid: Option<String>,
+    /// The fleet run it belongs to (`--correlation-id`).
+    pub correlation_id: Option<String>,
 }
 
 /// One event of a run.
@@ -315,6 +330,29 @@ impl Journal {
         })
     }
 
+    /// Open a journal only to read it (a merged journal, a fetched export): nothing is created
+    /// or migrated. A file that is not a ripcord journal is refused untouched.
+    pub fn open_read_only(path: &Path) -> Result<Journal, String> {
+        match identify(path)? {
+            Found::Ours | Found::Legacy => {}
+            Found::Missing => return Err(format!("{}: no such file", path.display())),
+            Found::Empty => {
+                return Err(format!(
+                    "{} is not a ripcord journal: it is empty",
+                    path.display()
+                ));
+            }
+        }
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        identity::migrate_read_only(&conn)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        Ok(Journal {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -393,11 +431,9 @@ impl Journal {
 
     /// Runs, newest first.
     pub fn runs(&self, limit: usize) -> rusqlite::Result<Vec<RunRow>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, script, path, sha256, params, operator, host, mode, pid, started, ended, status,
-                    exit_code, step, error, parent
-             FROM runs ORDER BY id DESC LIMIT ?1",
-        )?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {RUN_COLUMNS} FROM {RUN_TABLES} ORDER BY r.id DESC LIMIT ?1"
+        ))?;
         let rows = stmt.query_map([limit as i64], run_row)?;
         rows.collect()
     }
@@ -405,11 +441,9 @@ impl Journal {
     /// Runs of one script, newest first: a long-lived caller (the watch) finds its own runs
     /// through the `runs_script` index instead of reading the whole journal.
     pub fn runs_of(&self, script: &str, limit: usize) -> rusqlite::Result<Vec<RunRow>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, script, path, sha256, params, operator, host, mode, pid, started, ended, status,
-                    exit_code, step, error, parent
-             FROM runs WHERE script = ?1 ORDER BY id DESC LIMIT ?2",
-        )?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {RUN_COLUMNS} FROM {RUN_TABLES} WHERE r.script = ?1 ORDER BY r.id DESC LIMIT ?2"
+        ))?;
         let rows = stmt.query_map(params![script, limit as i64], run_row)?;
         rows.collect()
     }
@@ -429,9 +463,7 @@ impl Journal {
     pub fn run(&self, id: i64) -> rusqlite::Result<Option<RunRow>> {
         self.conn
             .query_row(
-                "SELECT id, script, path, sha256, params, operator, host, mode, pid, started, ended, status,
-                        exit_code, step, error, parent
-                 FROM runs WHERE id = ?1",
+                &format!("SELECT {RUN_COLUMNS} FROM {RUN_TABLES} WHERE r.id = ?1"),
                 [id],
                 run_row,
             )
@@ -539,7 +571,9 @@ impl Journal {
             prev_id = id;
             count += 1;
         }
-        Ok(Ok(count))
+        drop(rows);
+        // A merged journal: each event against its host's chain too.
+        Ok(merge::check_sources(&self.conn)?.map(|()| count))
     }
 
     /// The journal with runs whose process is gone marked interrupted (they were killed
@@ -604,6 +638,9 @@ fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
         step: r.get(13)?,
         error: r.get(14)?,
         parent: r.get(15)?,
+        host_id: r.get(16)?,
+        run_uuid: r.get(17)?,
+        correlation_id: r.get(18)?,
     })
 }
 
@@ -614,6 +651,30 @@ fn append(
     step: Option<&str>,
     data: &Value,
 ) -> rusqlite::Result<i64> {
+    let event = RawEvent {
+        ts: &now_rfc3339(),
+        kind,
+        step,
+        data: &data.to_string(),
+    };
+    append_raw(tx, run, &event).map(|(id, _)| id)
+}
+
+/// An event as stored: its time and JSON text exactly as written.
+pub(crate) struct RawEvent<'a> {
+    pub ts: &'a str,
+    pub kind: &'a str,
+    pub step: Option<&'a str>,
+    pub data: &'a str,
+}
+
+/// Append `event` to the chain as it is (a merge keeps each event's original time and text);
+/// returns its id and hash.
+fn append_raw(
+    tx: &rusqlite::Transaction<'_>,
+    run: i64,
+    event: &RawEvent<'_>,
+) -> rusqlite::Result<(i64, String)> {
     let (prev_id, prev): (i64, String) = tx
         .query_row(
             "SELECT id, hash FROM events ORDER BY id DESC LIMIT 1",
@@ -623,14 +684,18 @@ fn append(
         .optional()?
         .unwrap_or((0, String::new()));
     let id = prev_id + 1;
-    let ts = now_rfc3339();
-    let data = data.to_string();
-    let hash = link_hash(&prev, id, run, &ts, kind, step, &data);
+    let RawEvent {
+        ts,
+        kind,
+        step,
+        data,
+    } = *event;
+    let hash = link_hash(&prev, id, run, ts, kind, step, data);
     tx.execute(
         "INSERT INTO events (id, run, ts, kind, step, data, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![id, run, ts, kind, step, data, hash],
     )?;
-    Ok(id)
+    Ok((id, hash))
 }
 
 fn link_hash(

@@ -16,6 +16,7 @@ pub mod error;
 pub mod events;
 pub mod failure;
 pub mod fleet;
+pub mod fleet_report;
 pub mod header;
 pub mod host;
 pub mod journal;

@@ -57,6 +57,8 @@ pub fn history(ctx: &Context, limit: usize, json: bool) -> Result {
             "MODE",
             "STATUS",
             "BY",
+            "HOST ID",
+            "CORRELATION ID",
             "WHERE IT ENDED",
         ]);
     for r in &runs {
@@ -67,6 +69,8 @@ pub fn history(ctx: &Context, limit: usize, json: bool) -> Result {
             r.mode.clone(),
             r.status.clone(),
             format!("{}@{}", r.operator, r.host),
+            r.host_id.clone().unwrap_or_else(|| "-".to_string()),
+            r.correlation_id.clone().unwrap_or_else(|| "-".to_string()),
             ended_note(&journal, r),
         ]);
     }
@@ -144,6 +148,15 @@ fn print_run(run: &RunRow) {
     );
     println!("  params   {}", run.params);
     println!("  by       {}@{} pid {}", run.operator, run.host, run.pid);
+    if let Some(host_id) = &run.host_id {
+        println!("  host id  {host_id}");
+    }
+    if let Some(uuid) = &run.run_uuid {
+        println!("  run uuid {uuid}");
+    }
+    if let Some(correlation) = &run.correlation_id {
+        println!("  fleet    correlation id {correlation}");
+    }
     println!("  started  {}", run.started);
     if let Some(end) = &run.ended {
         println!("  ended    {end} (exit {})", run.exit_code.unwrap_or(-1));

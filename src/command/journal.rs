@@ -1,9 +1,10 @@
-//! `ripcord journal export`: a snapshot of the journal for an orchestrator to fetch.
+//! `ripcord journal export`: a snapshot of the journal for an orchestrator to fetch;
+//! `ripcord journal merge`: the fetched journals in one fleet journal.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use ripcord_runtime::fleet::check_id;
-use ripcord_runtime::journal::Journal;
+use ripcord_runtime::journal::{Journal, MergeError};
 
 use crate::app::Context;
 use crate::command::history::open;
@@ -37,6 +38,43 @@ pub fn export(ctx: &Context, out: &Path, correlation: Option<&str>) -> Result {
         } else {
             &done.chain_head
         }
+    );
+    Ok(())
+}
+
+/// Merge `files` into `out`: exit 2 for a file that is not a journal (or an `out` that is not a
+/// merged journal), 1 for a source whose chain does not verify; nothing is merged then.
+pub fn merge(out: &Path, files: &[PathBuf]) -> Result {
+    let merged = ripcord_runtime::journal::merge(out, files).map_err(|e| match e {
+        MergeError::Refused(m) => Error::usage(m),
+        MergeError::Broken(m) | MergeError::Failed(m) => Error::failed(m),
+    })?;
+    let (mut runs, mut events) = (0, 0);
+    for m in &merged {
+        let mut line = format!(
+            "{}: {} runs added ({} events)",
+            m.file.display(),
+            m.added,
+            m.events
+        );
+        if m.present > 0 {
+            line.push_str(&format!(", {} already merged", m.present));
+        }
+        println!("{line}");
+        if m.without_identity > 0 {
+            eprintln!(
+                "warning: {}: {} runs were recorded before runs had a host id and UUID; left out (they cannot be keyed)",
+                m.file.display(),
+                m.without_identity
+            );
+        }
+        runs += m.added;
+        events += m.events;
+    }
+    println!(
+        "merged {runs} runs, {events} events into {}; `ripcord --journal {} journal verify` checks it",
+        out.display(),
+        out.display()
     );
     Ok(())
 }

@@ -66,6 +66,14 @@ fn request(ctx: &Context, args: &ResumeArgs) -> Result<RunRequest, String> {
         .map(|events| ripcord_runtime::replay::Replay::from_events(id, &events))
         .map_err(|e| format!("cannot read the journal: {e}"))?;
     request.resumes = Some(id);
+    // The resumed run is the same host's part of the same fleet run.
+    if let Some(identity) = journal
+        .identity(id)
+        .map_err(|e| format!("cannot read the journal: {e}"))?
+    {
+        request.fleet.host_id = Some(identity.host_id);
+        request.fleet.correlation_id = identity.correlation_id;
+    }
     Ok(request)
 }
 

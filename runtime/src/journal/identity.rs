@@ -33,6 +33,22 @@ pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// A read-only connection to a journal from before identities: an empty temporary
+/// `run_identity` stands in, so the queries that join it still read the runs.
+pub(super) fn migrate_read_only(conn: &Connection) -> rusqlite::Result<()> {
+    let present: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'run_identity')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !present {
+        conn.execute_batch(
+            "CREATE TEMP TABLE run_identity (run INTEGER PRIMARY KEY, run_uuid TEXT, host_id TEXT, correlation_id TEXT);",
+        )?;
+    }
+    Ok(())
+}
+
 /// Record a new run's identity, in the transaction that records the run.
 pub(super) fn record(
     tx: &rusqlite::Transaction<'_>,
