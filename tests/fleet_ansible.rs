@@ -233,6 +233,34 @@ impl Fleet {
             .join(format!("results/{correlation}/{name}.journal.db"))
     }
 
+    /// The fetched journals of `hosts` merged into one fleet journal on the controller.
+    fn merge(&self, correlation: &str, hosts: &[&str]) -> PathBuf {
+        let merged = self.path().join(format!("{correlation}.fleet.db"));
+        let mut args = vec![
+            "journal".to_string(),
+            "merge".to_string(),
+            merged.display().to_string(),
+        ];
+        args.extend(
+            hosts
+                .iter()
+                .map(|h| self.export(correlation, h).display().to_string()),
+        );
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, text) = self.ripcord(&merged, &args);
+        assert_eq!(code, 0, "{text}");
+        merged
+    }
+
+    /// `report --fleet MERGED --hosts HOSTS --json`.
+    fn fleet_report(&self, merged: &Path, hosts: &str) -> Value {
+        let merged_arg = merged.display().to_string();
+        let args = ["report", "--fleet", &merged_arg, "--hosts", hosts, "--json"];
+        let (code, text) = self.ripcord(merged, &args);
+        assert_eq!(code, 0, "{text}");
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+    }
+
     /// Run the test's ripcord on the controller against a fetched journal.
     fn ripcord(&self, journal: &Path, args: &[&str]) -> (i32, String) {
         let out = Command::new(env!("CARGO_BIN_EXE_ripcord"))
@@ -375,6 +403,19 @@ fn fleet_all_hosts_ok_in_batches_then_only_changes_are_copied() {
         assert_eq!(code, 0, "{text}");
         assert!(text.contains("hash chain intact"), "{text}");
     }
+    // The fetched journals merge into one fleet journal the report reads.
+    let merged = fleet.merge("all-ok", &["fake1", "fake2", "fake3"]);
+    let report = fleet.fleet_report(&merged, "fake1,fake2,fake3");
+    assert_eq!(report["correlation_id"], "all-ok");
+    assert_eq!(report["counts"]["ok"], 3, "{report}");
+    assert_eq!(report["never_touched"], serde_json::json!([]));
+    let batches = report["batches"].as_array().expect("batches");
+    assert_eq!(
+        batches.last().map(|b| b["hosts"].clone()),
+        Some(serde_json::json!(["fake3"])),
+        "serial 2: fake3 runs after the first batch ended: {report}"
+    );
+
     // One edited event in a fetched journal is found.
     let export = fleet.export("all-ok", "fake3");
     let conn = rusqlite::Connection::open(&export).expect("open export");
@@ -440,6 +481,63 @@ fn fleet_failing_host_stops_the_later_batches() {
     );
     assert!(!fleet.home(3).join("marker").exists(), "fake3 was touched");
     assert!(!fleet.home(3).exists(), "nothing was installed on fake3");
+
+    // Merged, the fleet journal verifies and the report names where the rollout stopped.
+    let merged = fleet.merge("one-fails", &["fake1", "fake2"]);
+    let (code, text) = fleet.ripcord(&merged, &["journal", "verify"]);
+    assert_eq!(code, 0, "{text}");
+    let report = fleet.fleet_report(&merged, "fake1,fake2,fake3");
+    let hosts = report["hosts"].as_array().expect("hosts");
+    let states: Vec<_> = hosts
+        .iter()
+        .map(|h| {
+            (
+                h["host_id"].clone(),
+                h["status"].clone(),
+                h["batch"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("fake1".into(), "ok".into(), 1.into()),
+            ("fake2".into(), "failed".into(), 2.into())
+        ],
+        "{report}"
+    );
+    assert_eq!(hosts[1]["stopped_at"], "break");
+    assert!(
+        hosts[1]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("asked to fail")),
+        "{report}"
+    );
+    assert_eq!(report["never_touched"], serde_json::json!(["fake3"]));
+    let (code, text) = fleet.ripcord(
+        &merged,
+        &[
+            "report",
+            "--fleet",
+            &merged.display().to_string(),
+            "--hosts",
+            "fake1,fake2,fake3",
+        ],
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("never touched"), "{text}");
+
+    // One edited event in the merged journal fails `journal verify`.
+    let conn = rusqlite::Connection::open(&merged).expect("open merged");
+    conn.execute(
+        "UPDATE events SET data = replace(data, 'asked to fail', 'all fine') WHERE kind = 'run.end'",
+        [],
+    )
+    .expect("edit");
+    drop(conn);
+    let (code, text) = fleet.ripcord(&merged, &["journal", "verify"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("edited"), "{text}");
 }
 
 #[test]
