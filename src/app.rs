@@ -139,6 +139,9 @@ fn dispatch(cli: Cli, ctx: &Context) -> Result {
             (Some(merged), _) => {
                 command::report::fleet(&merged, correlation_id.as_deref(), &hosts, json)
             }
+            (None, _) if correlation_id.is_some() || !hosts.is_empty() => Err(Error::usage(
+                "--correlation-id and --hosts choose what a fleet report shows: they need --fleet MERGED",
+            )),
             (None, Some(run)) => command::report::report(ctx, run, dir.as_deref(), json),
             (None, None) => Err(Error::usage("report needs a run id, or --fleet MERGED")),
         },

@@ -598,6 +598,17 @@ fn merge_refuses_a_foreign_file_and_a_broken_chain_and_writes_nothing() {
         .status(2)
         .stderr_contains("app.db is not a ripcord journal")
         .run();
+    sb.test()
+        .args(["report", "1", "--hosts", "web-01"])
+        .status(2)
+        .stderr_contains("they need --fleet MERGED")
+        .run();
+    sb.test()
+        .args(["journal", "merge", "app.db", &web1])
+        .status(2)
+        .stderr_contains("app.db is not a ripcord journal: it is another application's SQLite database (tables: orders); nothing was merged")
+        .run();
+    assert_eq!(std::fs::read(&foreign).expect("read"), before);
 }
 
 #[test]

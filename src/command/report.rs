@@ -125,8 +125,13 @@ fn fleet_text(report: &FleetReport) -> String {
             h.run.to_string(),
             h.status.clone(),
             h.exit_code.map_or("-".to_string(), |c| c.to_string()),
-            h.duration_ms
-                .map_or("-".to_string(), |ms| format!("{:.1}s", ms as f64 / 1000.0)),
+            h.duration_ms.map_or("-".to_string(), |ms| {
+                if ms < 1000 {
+                    format!("{ms}ms")
+                } else {
+                    format!("{:.1}s", ms as f64 / 1000.0)
+                }
+            }),
             changes,
             h.stopped_at.clone().unwrap_or_else(|| "-".to_string()),
             h.error.as_deref().map_or("-".to_string(), |e| {

@@ -143,20 +143,17 @@ fn open_source(path: &Path) -> Result<Journal, MergeError> {
             )));
         }
         Ok(Found::Empty) => return Err(refuse("it is empty")),
-        Err(message) => {
-            // identify's message names the file and the reason; say what merge did.
-            let first = message.lines().next().unwrap_or(&message);
-            let reason = first
-                .split_once(": ")
-                .map_or(first, |(_, r)| r)
-                .trim_end_matches("; nothing was changed");
-            return Err(refuse(reason));
-        }
+        Err(message) => return Err(refuse(reason(&message))),
     }
-    let conn = Connection::open_with_flags(
-        path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
+    // Without a `-wal` file everything is in the main file: read it without locks or side
+    // files. With one (a journal being written), through SQLite's read-only WAL reader.
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let conn = if Path::new(&wal).exists() {
+        Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    } else {
+        super::peek(path)
+    }
     .map_err(|e| MergeError::Failed(format!("cannot open {shown}: {e}")))?;
     let journal = Journal {
         conn,
@@ -181,7 +178,13 @@ fn open_source(path: &Path) -> Result<Journal, MergeError> {
 fn open_target(out: &Path) -> Result<Journal, MergeError> {
     let existed = std::fs::metadata(out).map(|m| m.len() > 0).unwrap_or(false);
     if existed {
-        identify(out).map_err(MergeError::Refused)?;
+        identify(out).map_err(|message| {
+            MergeError::Refused(format!(
+                "{} is not a ripcord journal: {}; nothing was merged\nhelp: merge into a new file",
+                out.display(),
+                reason(&message)
+            ))
+        })?;
         let peek = super::peek(out)
             .map_err(|e| MergeError::Failed(format!("cannot open {}: {e}", out.display())))?;
         let runs: i64 = peek
@@ -195,6 +198,16 @@ fn open_target(out: &Path) -> Result<Journal, MergeError> {
         }
     }
     Journal::open(out).map_err(MergeError::Refused)
+}
+
+/// The reason in one of `identify`'s refusals ("F is not a ripcord journal: REASON; ...").
+fn reason(message: &str) -> &str {
+    let first = message.lines().next().unwrap_or(message);
+    first
+        .split_once(" is not a ripcord journal: ")
+        .or_else(|| first.split_once(": "))
+        .map_or(first, |(_, r)| r)
+        .trim_end_matches("; nothing was changed")
 }
 
 fn is_merged(conn: &Connection) -> rusqlite::Result<bool> {
@@ -531,6 +544,12 @@ mod tests {
         );
         let events = count(&out, "SELECT COUNT(*) FROM events");
         assert_eq!(events, 2 * 8, "every event of both hosts");
+        for side in ["web-01.db-wal", "web-01.db-shm"] {
+            assert!(
+                !dir.path().join(side).exists(),
+                "a source is read without side files"
+            );
+        }
         let merged = Journal::open(&out).expect("open");
         assert_eq!(merged.verify().expect("verify"), Ok(16));
         // Sub-runs point at their parent's id in the merged file.
