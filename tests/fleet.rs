@@ -477,6 +477,16 @@ fn hosts_journals_merge_once_verify_and_read_as_one_fleet() {
         .stdout_contains("correlation id F1")
         .stdout_contains("health check failed")
         .run();
+    let report = sb
+        .test()
+        .args(fleet)
+        .args(["report", "2", "--report", "rep", "--json"])
+        .run()
+        .json();
+    assert_eq!(
+        (report["script"].clone(), report["status"].clone()),
+        ("rollout".into(), "failed".into())
+    );
 
     let report = sb
         .test()

@@ -68,6 +68,12 @@ pub fn merge(out: &Path, files: &[PathBuf]) -> Result {
                 m.without_identity
             );
         }
+        for run in &m.differing {
+            eprintln!(
+                "warning: {}: {run} (exported while it was still going?); kept the merged copy\nhelp: merge into a new file to take this one",
+                m.file.display()
+            );
+        }
         runs += m.added;
         events += m.events;
     }

@@ -65,6 +65,9 @@ pub struct SourceMerged {
     pub present: usize,
     /// Runs recorded before runs had identities: they cannot be keyed, so they are left out.
     pub without_identity: usize,
+    /// Runs already merged whose events differ in number here (one exported while it was
+    /// still going, then again): the merged copy is kept; each says which and how.
+    pub differing: Vec<String>,
 }
 
 /// A run of a source, its columns as stored.
@@ -244,6 +247,7 @@ fn merge_one(
         events: 0,
         present: 0,
         without_identity: 0,
+        differing: Vec::new(),
     };
     // Source run id -> run id in the merged file, for runs added now or merged before.
     let mut ids: HashMap<i64, i64> = HashMap::new();
@@ -264,6 +268,17 @@ fn merge_one(
             .map_err(write)?;
         match existing {
             Some((id, ref known)) if known == host => {
+                let merged: i64 = tx
+                    .query_row("SELECT COUNT(*) FROM events WHERE run = ?1", [id], |r| {
+                        r.get(0)
+                    })
+                    .map_err(write)?;
+                let here = events.iter().filter(|e| e.run == run.id).count();
+                if usize::try_from(merged).ok() != Some(here) {
+                    done.differing.push(format!(
+                        "run {uuid} of host {host}: merged with {merged} events, this file has {here}"
+                    ));
+                }
                 ids.insert(run.id, id);
                 done.present += 1;
                 continue;
@@ -708,6 +723,29 @@ mod tests {
             "{err:?}"
         );
         assert_eq!(count(&b, "SELECT COUNT(*) FROM events"), before);
+    }
+
+    #[test]
+    fn a_run_merged_while_it_was_going_is_kept_and_the_fuller_copy_named() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("web-01.db");
+        let mut j = Journal::open(&path).expect("open");
+        let run = start(&mut j, "web-01", None);
+        let early = dir.path().join("early.db");
+        j.export(&early, None).expect("export");
+        j.finish_run(run, "ok", 0, None).expect("finish");
+        let late = dir.path().join("late.db");
+        j.export(&late, None).expect("export");
+        let out = dir.path().join("fleet.db");
+        merge(&out, &[early]).expect("merge");
+        let done = merge(&out, &[late]).expect("merge");
+        assert_eq!(done[0].present, 1);
+        assert_eq!(done[0].differing.len(), 1, "{done:?}");
+        assert!(
+            done[0].differing[0].contains("merged with 1 events, this file has 2"),
+            "{:?}",
+            done[0].differing
+        );
     }
 
     #[test]
