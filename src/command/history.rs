@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use ripcord_runtime::RunStatus;
 use ripcord_runtime::journal::{EventRow, Journal, RunRow};
 use ripcord_runtime::run::exit;
 
@@ -82,22 +83,22 @@ pub fn history(ctx: &Context, limit: usize, json: bool) -> Result {
 
 /// Where a run that did not finish stopped, and what to do about it.
 fn ended_note(journal: &Journal, r: &RunRow) -> String {
-    let mut at = match (&r.step, r.status.as_str()) {
-        (Some(s), "interrupted" | "running" | "failed" | "aborted" | "timed out") => {
-            format!("at step `{s}`")
-        }
+    let status = RunStatus::parse(&r.status);
+    let mut at = match (&r.step, status) {
+        (Some(s), Some(RunStatus::Running)) => format!("at step `{s}`"),
+        (Some(s), Some(status)) if status.is_resumable() => format!("at step `{s}`"),
         _ => String::new(),
     };
-    if r.status != "running" {
+    if status != Some(RunStatus::Running) {
         match journal.last_change(r.id) {
-            Ok(Some((summary, true))) if r.status == "interrupted" => {
+            Ok(Some((summary, true))) if status == Some(RunStatus::Interrupted) => {
                 at.push_str(&format!(" (last change completed: {summary})"))
             }
             Ok(Some((summary, false))) => at.push_str(&format!(" (outcome unknown: {summary})")),
             _ => {}
         }
     }
-    if r.status == "interrupted" {
+    if status == Some(RunStatus::Interrupted) {
         at.push_str(&format!(" — `ripcord resume {}` continues it", r.id));
     }
     at.trim_start().to_string()
@@ -126,7 +127,10 @@ pub fn show(ctx: &Context, id: i64, json: bool) -> Result {
         let time = e.ts.get(11..23).unwrap_or(&e.ts);
         let text = event_text(e);
         println!("{time}  {text}");
-        if e.kind == "change.start" && run.status != "running" && !has_end(&events[i + 1..]) {
+        if e.kind == "change.start"
+            && RunStatus::parse(&run.status) != Some(RunStatus::Running)
+            && !has_end(&events[i + 1..])
+        {
             println!(
                 "{time}      outcome unknown: the journal has no end for this change; check it by hand"
             );

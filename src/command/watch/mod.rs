@@ -558,9 +558,9 @@ impl<'a> Watcher<'a> {
         eprintln!("{}", outcome.summary);
         self.streak = 0;
         let why = outcome.error.as_ref().map(|e| e.message.clone());
-        let stage = match outcome.status.as_str() {
-            "ok" => Stage::Succeeded,
-            "interrupted" => Stage::Interrupted,
+        let stage = match outcome.status {
+            ripcord_runtime::RunStatus::Ok => Stage::Succeeded,
+            ripcord_runtime::RunStatus::Interrupted => Stage::Interrupted,
             _ => Stage::Failed,
         };
         let facts = Facts {

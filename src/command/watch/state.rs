@@ -189,7 +189,9 @@ impl Record {
 fn refuse_a_second_watch(journal: &Journal, key: &str) -> Result<(), String> {
     let runs = journal.runs_of(key, 20).map_err(|e| e.to_string())?;
     let live = runs.iter().find(|r| {
-        r.status == "running" && r.mode != "rearm" && ripcord_runtime::who::pid_alive(r.pid)
+        ripcord_runtime::RunStatus::parse(&r.status) == Some(ripcord_runtime::RunStatus::Running)
+            && r.mode != "rearm"
+            && ripcord_runtime::who::pid_alive(r.pid)
     });
     match live {
         Some(r) => Err(format!(

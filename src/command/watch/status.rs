@@ -56,7 +56,9 @@ fn report(ctx: &Context, triggers: &str) -> Result<Value, String> {
         .take(RECENT)
         .map(|e| json!({ "at": e.ts, "phase": e.data["phase"], "priority": e.data["priority"], "evaluation": e.data["evaluation"] }))
         .collect();
-    let alive = current.status == "running" && ripcord_runtime::who::pid_alive(current.pid);
+    let alive = ripcord_runtime::RunStatus::parse(&current.status)
+        == Some(ripcord_runtime::RunStatus::Running)
+        && ripcord_runtime::who::pid_alive(current.pid);
     Ok(json!({
         "watch": key,
         "running": alive,
