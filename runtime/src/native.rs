@@ -77,6 +77,17 @@ impl NativeModule {
         R: Variant + Clone,
         FUNC: RhaiNativeFunc<A, N, X, R, F> + Send + Sync + 'static,
     {
+        // The declared params are what `doc`, `check` and completion show: they must be the
+        // function's own (the return type is listed last).
+        debug_assert_eq!(
+            decl.params.len(),
+            FUNC::num_params() + 1,
+            "`{}::{}`: Decl.params {:?} must list the function's {} params and its return type",
+            self.name,
+            decl.name,
+            decl.params,
+            FUNC::num_params()
+        );
         let comments: Vec<String> = decl.doc.lines().map(|l| format!("/// {l}")).collect();
         let mut reg = FuncRegistration::new(decl.name)
             .with_params_info(decl.params)
@@ -160,5 +171,41 @@ impl Catalog {
 
     pub fn in_module<'a>(&'a self, module: &'a str) -> impl Iterator<Item = &'a FnDoc> + 'a {
         self.functions.iter().filter(move |f| f.module == module)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decl(params: &'static [&'static str]) -> Decl {
+        Decl {
+            name: "twice",
+            effect: Effect::Pure,
+            params,
+            doc: "Twice `n`.",
+            example: "m::twice(2)",
+        }
+    }
+
+    #[test]
+    fn a_decl_listing_the_functions_params_registers() {
+        let mut m = NativeModule::new("m", "test");
+        m.function(decl(&["n: i64", "i64"]), |n: i64| n * 2);
+        assert_eq!(m.docs[0].signatures, ["twice(n: i64) -> i64"]);
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "`m::twice`: Decl.params [\"i64\"] must list the function's 1 params"
+    )]
+    fn a_decl_missing_a_param_is_refused() {
+        NativeModule::new("m", "test").function(decl(&["i64"]), |n: i64| n * 2);
+    }
+
+    #[test]
+    #[should_panic(expected = "must list the function's 1 params and its return type")]
+    fn a_decl_with_a_param_too_many_is_refused() {
+        NativeModule::new("m", "test").function(decl(&["n: i64", "k: i64", "i64"]), |n: i64| n);
     }
 }
