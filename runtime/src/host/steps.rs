@@ -6,7 +6,7 @@ use rhai::{EvalAltResult, Position};
 use serde_json::{Value, json};
 
 use super::operator::{JournaledInspect, decision_text};
-use super::{Decision, Gate, Host, Inspect, State, StepRecord, Stop};
+use super::{Decision, Gate, Host, Inspect, Prompter, State, StepRecord, Stop};
 use crate::failure::{Failure, RhaiResult};
 use crate::status::{EventKind, StepStatus};
 
@@ -27,10 +27,38 @@ impl Host {
             state.ordinal += 1;
             state.ordinal
         };
-        let record = |status: StepStatus, wait_ms: u64| StepRecord {
+        if self
+            .completed_steps
+            .iter()
+            .any(|(n, s)| *n == ordinal && s == name)
+        {
+            self.resume_completed(name, position, ordinal);
+            return Ok(false);
+        }
+        let mut wait_ms = 0;
+        if let Some(prompter) = self.prompter() {
+            match self.ask_before_step(prompter.as_ref(), name, position, ordinal, inspect, pos)? {
+                Some(waited) => wait_ms = waited,
+                None => return Ok(false),
+            }
+        }
+        self.start_step(name, position, ordinal, wait_ms)
+            .map_err(|e| Failure::new(e).at_position(pos))?;
+        Ok(true)
+    }
+
+    /// A new step's record; the step starts when the operator lets it (a pause before it is
+    /// not its time).
+    fn step_record(
+        &self,
+        name: &str,
+        position: &str,
+        status: StepStatus,
+        wait_ms: u64,
+    ) -> StepRecord {
+        StepRecord {
             name: name.to_string(),
             position: position.to_string(),
-            // The step starts when the operator lets it: a pause before it is not its time.
             start_ms: self.elapsed().as_millis() as u64,
             ms: 0,
             wait_ms,
@@ -38,61 +66,76 @@ impl Host {
             error: None,
             changes: Vec::new(),
             observations: Vec::new(),
-        };
-        if self
-            .completed_steps
-            .iter()
-            .any(|(n, s)| *n == ordinal && s == name)
-        {
-            self.state().steps.push(record(StepStatus::Resumed, 0));
-            self.out.step_resumed(name);
-            let _ = self.journal(
-                EventKind::StepResumed,
-                json!({ "name": name, "ordinal": ordinal }),
-            );
-            return Ok(false);
         }
-        let mut wait_ms = 0;
-        if let Some(prompter) = self.prompter() {
-            let mut journaled = JournaledInspect {
-                host: self,
-                inner: inspect,
-            };
-            let decision;
-            (decision, wait_ms) =
-                self.waiting(|| prompter.before_step(name, position, &mut journaled));
-            let _ = self.journal(
-                EventKind::Prompt,
-                json!({ "kind": "step", "step": name, "answer": decision_text(decision), "wait_ms": wait_ms }),
-            );
-            match decision {
-                Decision::Continue => {}
-                Decision::Skip => {
-                    self.state()
-                        .steps
-                        .push(record(StepStatus::Skipped, wait_ms));
-                    self.out.step_skipped(name);
-                    let _ = self.journal(
-                        EventKind::StepSkip,
-                        json!({ "name": name, "ordinal": ordinal }),
-                    );
-                    return Ok(false);
-                }
-                Decision::Abort => {
-                    self.state()
-                        .steps
-                        .push(record(StepStatus::Aborted, wait_ms));
-                    return Err(
-                        self.terminate(Stop::Aborted(format!("aborted before step `{name}`")), pos)
-                    );
-                }
+    }
+
+    /// A step the resumed run completed: recorded and journaled as resumed, not run again.
+    fn resume_completed(&self, name: &str, position: &str, ordinal: usize) {
+        let record = self.step_record(name, position, StepStatus::Resumed, 0);
+        self.state().steps.push(record);
+        self.out.step_resumed(name);
+        let _ = self.journal(
+            EventKind::StepResumed,
+            json!({ "name": name, "ordinal": ordinal }),
+        );
+    }
+
+    /// Step-through: the operator decides before the step. `Some(wait)` to run it after
+    /// waiting `wait` ms; `None` when they skip it (journaled); an abort ends the run.
+    fn ask_before_step(
+        &self,
+        prompter: &dyn Prompter,
+        name: &str,
+        position: &str,
+        ordinal: usize,
+        inspect: &mut dyn Inspect,
+        pos: Position,
+    ) -> RhaiResult<Option<u64>> {
+        let mut journaled = JournaledInspect {
+            host: self,
+            inner: inspect,
+        };
+        let (decision, wait_ms) =
+            self.waiting(|| prompter.before_step(name, position, &mut journaled));
+        let _ = self.journal(
+            EventKind::Prompt,
+            json!({ "kind": "step", "step": name, "answer": decision_text(decision), "wait_ms": wait_ms }),
+        );
+        match decision {
+            Decision::Continue => Ok(Some(wait_ms)),
+            Decision::Skip => {
+                let record = self.step_record(name, position, StepStatus::Skipped, wait_ms);
+                self.state().steps.push(record);
+                self.out.step_skipped(name);
+                let _ = self.journal(
+                    EventKind::StepSkip,
+                    json!({ "name": name, "ordinal": ordinal }),
+                );
+                Ok(None)
+            }
+            Decision::Abort => {
+                let record = self.step_record(name, position, StepStatus::Aborted, wait_ms);
+                self.state().steps.push(record);
+                Err(self.terminate(Stop::Aborted(format!("aborted before step `{name}`")), pos))
             }
         }
+    }
+
+    /// The step runs: it becomes the current one (taking over a pending replay if it is the
+    /// interrupted step) and is journaled as started.
+    fn start_step(
+        &self,
+        name: &str,
+        position: &str,
+        ordinal: usize,
+        wait_ms: u64,
+    ) -> Result<(), String> {
         // Output printed before the step belongs to what came before it.
         self.flush_output();
+        let record = self.step_record(name, position, StepStatus::Running, wait_ms);
         {
             let mut state = self.state();
-            state.steps.push(record(StepStatus::Running, wait_ms));
+            state.steps.push(record);
             state.current = Some(state.steps.len() - 1);
             state.in_step_wait_ms = 0;
             if state
@@ -108,8 +151,6 @@ impl Host {
             EventKind::StepStart,
             json!({ "name": name, "ordinal": ordinal, "position": position }),
         )
-        .map_err(|e| Failure::new(e).at_position(pos))?;
-        Ok(true)
     }
 
     /// Called when a started step ends, with its error if it failed.
