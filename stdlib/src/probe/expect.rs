@@ -12,6 +12,8 @@ use super::observation::Observation;
 use super::request::{REQUEST_OPTIONS, duration_option};
 use crate::options::check_known;
 
+const F: &str = "probe::wait";
+
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(60);
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -46,77 +48,31 @@ impl Expect {
     /// The expectation, and the options for each request (`timeout` there is
     /// `request_timeout` here).
     pub fn parse(expect: &Map) -> NativeResult<(Expect, Map)> {
-        const F: &str = "probe::wait";
         check_known(F, expect, OPTIONS)?;
         let get = |key: &str| expect.get(key).filter(|v| !v.is_unit());
-        let status = match get("status") {
-            None => Vec::new(),
-            Some(v) if v.is_array() => v
-                .clone()
-                .into_array()
-                .unwrap_or_default()
-                .iter()
-                .map(status_code)
-                .collect::<NativeResult<_>>()?,
-            Some(v) => vec![status_code(v)?],
-        };
-        let json = match get("json") {
-            None => None,
-            Some(v) if v.is_map() => Some(ripcord_runtime::host::dynamic_to_json(v)),
-            Some(v) => {
-                return Err(Failure::new(format!(
-                    "{F}: `json` must be a map of expected fields, not {}",
-                    v.type_name()
-                ))
-                .hint("e.g. json: #{ status: \"healthy\" }"));
-            }
-        };
-        let max_ms = match get("max_ms") {
-            None => None,
-            Some(v) => Some(
-                v.as_int()
-                    .ok()
-                    .and_then(|n| u64::try_from(n).ok())
-                    .ok_or_else(|| {
-                        Failure::new(format!(
-                            "{F}: `max_ms` must be a number of milliseconds, not {v}"
-                        ))
-                    })?,
-            ),
-        };
+        let status = get("status").map(statuses).transpose()?;
+        let json = get("json").map(json_fields).transpose()?;
+        let max_ms = get("max_ms").map(max_ms).transpose()?;
         let (need, of) = match get("successes") {
             None => (1, 1),
             Some(v) => successes(v)?,
         };
-        let timeout = get("timeout")
-            .map(|v| duration_option(F, "timeout", v))
-            .transpose()?
-            .unwrap_or(DEFAULT_WAIT);
-        let interval = get("interval")
-            .map(|v| duration_option(F, "interval", v))
-            .transpose()?
-            .unwrap_or(DEFAULT_INTERVAL);
-        let mut request = Map::new();
-        for key in REQUEST_OPTIONS {
-            let from = if *key == "timeout" {
-                "request_timeout"
-            } else {
-                key
-            };
-            if let Some(v) = expect.get(from) {
-                request.insert((*key).into(), v.clone());
-            }
-        }
-        let expect = Expect {
-            status,
+        let duration = |key: &str, default: Duration| {
+            get(key)
+                .map(|v| duration_option(F, key, v))
+                .transpose()
+                .map(|d| d.unwrap_or(default))
+        };
+        let parsed = Expect {
+            status: status.unwrap_or_default(),
             json,
             max_ms,
             need,
             of,
-            timeout,
-            interval,
+            timeout: duration("timeout", DEFAULT_WAIT)?,
+            interval: duration("interval", DEFAULT_INTERVAL)?,
         };
-        Ok((expect, request))
+        Ok((parsed, request_options(expect)))
     }
 
     /// Why `obs` does not meet the expectation; empty when it does.
@@ -159,6 +115,59 @@ impl Expect {
     pub fn satisfied(&self, window: &VecDeque<bool>) -> bool {
         window.iter().filter(|p| **p).count() >= self.need
     }
+}
+
+/// `status`: one code or a list of them.
+fn statuses(v: &Dynamic) -> NativeResult<Vec<u16>> {
+    if v.is_array() {
+        v.clone()
+            .into_array()
+            .unwrap_or_default()
+            .iter()
+            .map(status_code)
+            .collect()
+    } else {
+        Ok(vec![status_code(v)?])
+    }
+}
+
+/// `json`: a map of the fields the body must hold.
+fn json_fields(v: &Dynamic) -> NativeResult<Value> {
+    if v.is_map() {
+        return Ok(ripcord_runtime::host::dynamic_to_json(v));
+    }
+    Err(Failure::new(format!(
+        "{F}: `json` must be a map of expected fields, not {}",
+        v.type_name()
+    ))
+    .hint("e.g. json: #{ status: \"healthy\" }"))
+}
+
+fn max_ms(v: &Dynamic) -> NativeResult<u64> {
+    v.as_int()
+        .ok()
+        .and_then(|n| u64::try_from(n).ok())
+        .ok_or_else(|| {
+            Failure::new(format!(
+                "{F}: `max_ms` must be a number of milliseconds, not {v}"
+            ))
+        })
+}
+
+/// The options passed on to each request, `request_timeout` as `timeout`.
+fn request_options(expect: &Map) -> Map {
+    let mut request = Map::new();
+    for key in REQUEST_OPTIONS {
+        let from = if *key == "timeout" {
+            "request_timeout"
+        } else {
+            key
+        };
+        if let Some(v) = expect.get(from) {
+            request.insert((*key).into(), v.clone());
+        }
+    }
+    request
 }
 
 fn status_code(v: &Dynamic) -> NativeResult<u16> {

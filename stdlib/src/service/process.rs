@@ -41,65 +41,103 @@ pub(crate) struct ProcessUnit {
     reload_signal: (i32, &'static str),
 }
 
+/// A unit's config entry as a table holding only known keys.
+fn known_table<'a>(
+    table: &str,
+    entry: &'a Value,
+) -> Result<&'a serde_json::Map<String, Value>, Failure> {
+    let Some(map) = entry.as_object() else {
+        return Err(Failure::new(format!("config: {table} must be a table")));
+    };
+    if let Some(key) = map
+        .keys()
+        .find(|k| !KNOWN_KEYS.split(", ").any(|known| known == k.as_str()))
+    {
+        return Err(
+            Failure::new(format!("config: {table} has an unknown key `{key}`"))
+                .hint(format!("the keys are: {KNOWN_KEYS}")),
+        );
+    }
+    Ok(map)
+}
+
+/// An optional key holding a non-empty string.
+fn text(
+    map: &serde_json::Map<String, Value>,
+    table: &str,
+    key: &str,
+) -> Result<Option<String>, Failure> {
+    match map.get(key) {
+        None => Ok(None),
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.clone())),
+        Some(other) => Err(Failure::new(format!(
+            "config: {table} `{key}` must be a non-empty string, not `{other}`"
+        ))),
+    }
+}
+
+/// `command`: what is executed (argv) and how messages show it.
+fn command_of(
+    map: &serde_json::Map<String, Value>,
+    table: &str,
+) -> Result<(Vec<String>, String), Failure> {
+    match map.get("command") {
+        Some(Value::String(s)) if !s.trim().is_empty() => {
+            // `exec` makes the command itself the main process, so signals reach it.
+            Ok((
+                vec!["/bin/sh".to_string(), "-c".to_string(), format!("exec {s}")],
+                s.clone(),
+            ))
+        }
+        Some(Value::Array(items)) if !items.is_empty() => {
+            let argv = items
+                .iter()
+                .map(|v| v.as_str().map(str::to_string))
+                .collect::<Option<Vec<String>>>()
+                .ok_or_else(|| {
+                    Failure::new(format!(
+                        "config: {table} `command` must be a string or an array of strings"
+                    ))
+                })?;
+            let shown = argv.join(" ");
+            Ok((argv, shown))
+        }
+        Some(_) => Err(Failure::new(format!(
+            "config: {table} `command` must be a non-empty string or an array of strings"
+        ))),
+        None => Err(Failure::new(format!(
+            "config: {table} has no `command` for the process backend"
+        ))
+        .hint("add `command = \"...\"`, or `backend = \"systemd\"` if systemd runs this unit")),
+    }
+}
+
+/// `env`: a table of variables; values that are not strings are passed as written.
+fn env_of(
+    map: &serde_json::Map<String, Value>,
+    table: &str,
+) -> Result<Vec<(String, String)>, Failure> {
+    match map.get("env") {
+        None => Ok(Vec::new()),
+        Some(Value::Object(vars)) => Ok(vars
+            .iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => (k.clone(), s.clone()),
+                other => (k.clone(), other.to_string()),
+            })
+            .collect()),
+        Some(other) => Err(Failure::new(format!(
+            "config: {table} `env` must be a table, not `{other}`"
+        ))),
+    }
+}
+
 impl ProcessUnit {
     pub fn from_config(name: &str, entry: &Value) -> Result<ProcessUnit, Failure> {
         let table = format!("[service.units.\"{name}\"]");
-        let Some(map) = entry.as_object() else {
-            return Err(Failure::new(format!("config: {table} must be a table")));
-        };
-        if let Some(key) = map
-            .keys()
-            .find(|k| !KNOWN_KEYS.split(", ").any(|known| known == k.as_str()))
-        {
-            return Err(
-                Failure::new(format!("config: {table} has an unknown key `{key}`"))
-                    .hint(format!("the keys are: {KNOWN_KEYS}")),
-            );
-        }
-        let text = |key: &str| -> Result<Option<String>, Failure> {
-            match map.get(key) {
-                None => Ok(None),
-                Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.clone())),
-                Some(other) => Err(Failure::new(format!(
-                    "config: {table} `{key}` must be a non-empty string, not `{other}`"
-                ))),
-            }
-        };
-        let (argv, shown) = match map.get("command") {
-            Some(Value::String(s)) if !s.trim().is_empty() => {
-                // `exec` makes the command itself the main process, so signals reach it.
-                (
-                    vec!["/bin/sh".to_string(), "-c".to_string(), format!("exec {s}")],
-                    s.clone(),
-                )
-            }
-            Some(Value::Array(items)) if !items.is_empty() => {
-                let argv = items
-                    .iter()
-                    .map(|v| v.as_str().map(str::to_string))
-                    .collect::<Option<Vec<String>>>()
-                    .ok_or_else(|| {
-                        Failure::new(format!(
-                            "config: {table} `command` must be a string or an array of strings"
-                        ))
-                    })?;
-                let shown = argv.join(" ");
-                (argv, shown)
-            }
-            Some(_) => {
-                return Err(Failure::new(format!(
-                    "config: {table} `command` must be a non-empty string or an array of strings"
-                )));
-            }
-            None => {
-                return Err(Failure::new(format!(
-                    "config: {table} has no `command` for the process backend"
-                ))
-                .hint(
-                    "add `command = \"...\"`, or `backend = \"systemd\"` if systemd runs this unit",
-                ));
-            }
-        };
+        let map = known_table(&table, entry)?;
+        let text = |key: &str| text(map, &table, key);
+        let (argv, shown) = command_of(map, &table)?;
         let path = |s: String| PathBuf::from(expand_tilde(&s));
         let pidfile = text("pidfile")?
             .map(path)
@@ -111,21 +149,7 @@ impl ProcessUnit {
                 .unwrap_or(Path::new("."))
                 .join(format!("{name}.log")),
         };
-        let env = match map.get("env") {
-            None => Vec::new(),
-            Some(Value::Object(vars)) => vars
-                .iter()
-                .map(|(k, v)| match v {
-                    Value::String(s) => (k.clone(), s.clone()),
-                    other => (k.clone(), other.to_string()),
-                })
-                .collect(),
-            Some(other) => {
-                return Err(Failure::new(format!(
-                    "config: {table} `env` must be a table, not `{other}`"
-                )));
-            }
-        };
+        let env = env_of(map, &table)?;
         let stop_timeout = match text("stop_timeout")? {
             Some(t) => ripcord_runtime::time::parse_duration(&t)
                 .map_err(|e| Failure::new(format!("config: {table} `stop_timeout`: {e}")))?,
