@@ -73,3 +73,41 @@ impl Change {
         self
     }
 }
+
+/// What a change returns to the script. The host keeps results as `Dynamic` (the journal
+/// records them, a simulated or replayed change stands in with one); a native reads its own
+/// type back here instead of casting at every call.
+pub trait ScriptValue: Sized {
+    fn into_dynamic(self) -> Dynamic;
+    /// The value of a simulated, skipped or replayed change. A value of another shape (a
+    /// replayed change journaled by an older ripcord) reads as the type's default.
+    fn from_dynamic(value: Dynamic) -> Self;
+}
+
+impl ScriptValue for Dynamic {
+    fn into_dynamic(self) -> Dynamic {
+        self
+    }
+
+    fn from_dynamic(value: Dynamic) -> Self {
+        value
+    }
+}
+
+impl ScriptValue for rhai::Map {
+    fn into_dynamic(self) -> Dynamic {
+        Dynamic::from_map(self)
+    }
+
+    fn from_dynamic(value: Dynamic) -> Self {
+        value.try_cast::<rhai::Map>().unwrap_or_default()
+    }
+}
+
+impl ScriptValue for () {
+    fn into_dynamic(self) -> Dynamic {
+        Dynamic::UNIT
+    }
+
+    fn from_dynamic(_: Dynamic) -> Self {}
+}

@@ -63,6 +63,18 @@ pub type NativeResult<T> = Result<T, Failure>;
 /// Result of a function registered with Rhai.
 pub type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 
+/// A native body's result as the registered function's, the failure placed at the call:
+/// `body().at(&ctx)` for `body().map_err(|f| f.at(&ctx))`.
+pub trait At<T> {
+    fn at(self, ctx: &NativeCallContext) -> RhaiResult<T>;
+}
+
+impl<T> At<T> for NativeResult<T> {
+    fn at(self, ctx: &NativeCallContext) -> RhaiResult<T> {
+        self.map_err(|f| f.at(ctx))
+    }
+}
+
 /// Turn any error into a positioned Rhai error with a leading context sentence.
 pub trait Context<T> {
     fn context(self, what: impl FnOnce() -> String) -> NativeResult<T>;

@@ -40,8 +40,8 @@ pub mod term;
 pub mod time;
 pub mod who;
 
-pub use effect::{Change, Effect};
-pub use failure::{Context, Failure, NativeResult, RhaiResult};
+pub use effect::{Change, Effect, ScriptValue};
+pub use failure::{At, Context, Failure, NativeResult, RhaiResult};
 pub use host::{Host, Mode};
 pub use native::{Catalog, Decl, FnDoc, NativeModule};
 pub use rhai;

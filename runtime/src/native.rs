@@ -4,7 +4,7 @@
 //! doc`, `ripcord check`'s list of known functions, REPL completion, and a test that compiles
 //! every example.
 
-use rhai::{FuncRegistration, Module, RhaiNativeFunc, Variant};
+use rhai::{FuncRegistration, Module, NativeCallContext, RhaiNativeFunc, Variant};
 
 use crate::Effect;
 
@@ -120,6 +120,16 @@ impl NativeModule {
             }),
         }
         self
+    }
+}
+
+/// The qualified name of the native being called (`fs::copy`), from the call itself: Rhai
+/// gives a module's function the module's id (set by [`NativeModule::new`]) as its source.
+/// Messages and the journal name a native this way instead of repeating its name.
+pub fn called(ctx: &NativeCallContext) -> String {
+    match ctx.fn_source() {
+        Some(module) if !module.is_empty() => format!("{module}::{}", ctx.fn_name()),
+        _ => ctx.fn_name().to_string(),
     }
 }
 

@@ -362,7 +362,7 @@ fn backup(ctx: NativeCallContext, src: &str, dst: &str, opts: &Map) -> RhaiResul
     let stopper = host.clone();
     let stop = move || stopper.check_stop().is_some();
     let out = host.clone();
-    let result = host.change(&ctx, change, || {
+    host.change(&ctx, change, || {
         let facts = if opts.check == Check::None && !opts.compact {
             bytecopy::run(&src, &dst, &opts, &stop)?
         } else {
@@ -374,9 +374,8 @@ fn backup(ctx: NativeCallContext, src: &str, dst: &str, opts: &Map) -> RhaiResul
                 src.display()
             ));
         }
-        Ok(facts.to_map(ms_since(start)).into())
-    })?;
-    Ok(result.try_cast::<Map>().unwrap_or_default())
+        Ok(facts.to_map(ms_since(start)))
+    })
 }
 
 fn backup_options(opts: &Map, host: &Host) -> Result<backup::BackupOpts, Failure> {
@@ -483,7 +482,7 @@ fn restore(ctx: NativeCallContext, backup: &str, target: &str, opts: &Map) -> Rh
     let stopper = host.clone();
     let stop = move || stopper.check_stop().is_some();
     let out = host.clone();
-    let result = host.change(&ctx, change, || {
+    host.change(&ctx, change, || {
         let restored = restore::run(&backup, &target, &opts, &stop)?;
         for note in &restored.notes {
             out.out.warn(note);
@@ -496,9 +495,8 @@ fn restore(ctx: NativeCallContext, backup: &str, target: &str, opts: &Map) -> Rh
         map.insert("safety".into(), safety);
         map.insert("backup".into(), restored.backup.to_map(0).into());
         map.insert("live".into(), restored.live.into());
-        Ok(map.into())
-    })?;
-    Ok(result.try_cast::<Map>().unwrap_or_default())
+        Ok(map)
+    })
 }
 
 fn salvage_options(opts: &Map, host: &Host) -> Result<salvage::SalvageOpts, Failure> {
@@ -543,14 +541,13 @@ fn salvage(ctx: NativeCallContext, src: &str, dst: &str, opts: &Map) -> RhaiResu
     let stopper = host.clone();
     let stop = move || stopper.check_stop().is_some();
     let out = host.clone();
-    let result = host.change(&ctx, change, || {
+    host.change(&ctx, change, || {
         let salvaged = salvage::run(&src, &dst, &opts, &stop)?;
         for warning in &salvaged.warnings {
             out.out.warn(&format!("db::salvage: {warning}"));
         }
-        Ok(salvage_map(&salvaged, ms_since(start)).into())
-    })?;
-    Ok(result.try_cast::<Map>().unwrap_or_default())
+        Ok(salvage_map(&salvaged, ms_since(start)))
+    })
 }
 
 fn salvage_map(s: &salvage::Salvaged, ms: u64) -> Map {
@@ -655,10 +652,9 @@ fn exec(
     .arg("sql", sql)
     .arg("params", params.len())
     .simulated(simulated);
-    let result = host.change(&ctx, change, || {
-        sql::exec(&path, sql, &params, busy_timeout(&host)).map(Dynamic::from)
-    })?;
-    Ok(result.try_cast::<Map>().unwrap_or_default())
+    host.change(&ctx, change, || {
+        sql::exec(&path, sql, &params, busy_timeout(&host))
+    })
 }
 
 fn checkpoint(ctx: NativeCallContext, path: &str, mode: &str) -> RhaiResult<Map> {
@@ -677,10 +673,9 @@ fn checkpoint(ctx: NativeCallContext, path: &str, mode: &str) -> RhaiResult<Map>
     .arg("path", path.display().to_string())
     .arg("mode", mode)
     .simulated(simulated);
-    let result = host.change(&ctx, change, || {
-        sql::checkpoint(&path, mode, busy_timeout(&host)).map(Dynamic::from)
-    })?;
-    Ok(result.try_cast::<Map>().unwrap_or_default())
+    host.change(&ctx, change, || {
+        sql::checkpoint(&path, mode, busy_timeout(&host))
+    })
 }
 
 #[cfg(test)]

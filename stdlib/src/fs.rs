@@ -19,9 +19,10 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use ripcord_runtime::dirs::expand_tilde;
+use ripcord_runtime::native::called;
 use ripcord_runtime::rhai::{Array, Dynamic, Map, NativeCallContext};
 use ripcord_runtime::{
-    Change, Decl, Effect, Failure, Host, NativeModule, NativeResult, RhaiResult,
+    At, Change, Decl, Effect, Failure, Host, NativeModule, NativeResult, RhaiResult,
 };
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -244,17 +245,18 @@ fn fs_glob(ctx: NativeCallContext, pattern: &str) -> RhaiResult<Array> {
 
 fn fs_glob_opts(ctx: NativeCallContext, pattern: &str, opts: Map) -> RhaiResult<Array> {
     let host = Host::of(&ctx)?;
-    let by = options::read::<GlobOptions>("fs::glob", &opts)
-        .map_err(|f| f.at(&ctx))?
+    let function = called(&ctx);
+    let by = options::read::<GlobOptions>(&function, &opts)
+        .at(&ctx)?
         .by
         .unwrap_or_else(|| "name".to_string());
     if by != "name" && by != "modified" {
         return Err(Failure::new(format!(
-            "fs::glob: option `by` must be \"name\" or \"modified\", not \"{by}\""
+            "{function}: option `by` must be \"name\" or \"modified\", not \"{by}\""
         ))
         .at(&ctx));
     }
-    host.read(&ctx, "fs::glob", || {
+    host.read(&ctx, &function, || {
         let mut paths = glob_paths(pattern)?;
         if by == "modified" {
             // Stable sort over the name order: equal times stay by name.
@@ -332,9 +334,8 @@ fn fs_write(ctx: NativeCallContext, path: &str, content: &str) -> RhaiResult<()>
         let target = guard::follow_own_symlink(&resolved, "write")?;
         write_durably(&target, None, |f| f.write_all(content.as_bytes()))
             .map_err(|e| io_failure("cannot write", path, &e))?;
-        Ok(Dynamic::UNIT)
+        Ok(())
     })
-    .map(drop)
 }
 
 fn fs_append(ctx: NativeCallContext, path: &str, content: &str) -> RhaiResult<()> {
@@ -363,9 +364,8 @@ pub(crate) fn append(
         let target = guard::follow_own_symlink(&resolved, "append to")?;
         append_durably(&target, content.as_bytes())
             .map_err(|e| io_failure("cannot append to", path, &e))?;
-        Ok(Dynamic::UNIT)
+        Ok(())
     })
-    .map(drop)
 }
 
 /// Append to `target`, creating it new (private, never through a symlink) when it is missing.
@@ -389,7 +389,8 @@ fn fs_copy(ctx: NativeCallContext, src: &str, dst: &str) -> RhaiResult<String> {
 
 fn fs_copy_opts(ctx: NativeCallContext, src: &str, dst: &str, opts: Map) -> RhaiResult<String> {
     let host = Host::of(&ctx)?;
-    let Force { force } = options::read("fs::copy", &opts).map_err(|f| f.at(&ctx))?;
+    let function = called(&ctx);
+    let Force { force } = options::read(&function, &opts).at(&ctx)?;
     let target = into_folder(src, dst);
     let shown = target.display().to_string();
     let size = std::fs::metadata(expand_tilde(src)).map(|m| m.len()).ok();
@@ -398,8 +399,8 @@ fn fs_copy_opts(ctx: NativeCallContext, src: &str, dst: &str, opts: Map) -> Rhai
         Some(n) => format!("copy {from} -> {shown} ({})", bytes_text(n)),
         None => format!("copy {from} -> {shown}"),
     };
-    warn_if_refused(&host, "fs::copy", &target, force);
-    let change = Change::new("fs::copy", summary)
+    warn_if_refused(&host, &function, &target, force);
+    let change = Change::new(&function, summary)
         .arg("src", src)
         .arg("dst", shown.as_str())
         .arg("force", force)
@@ -418,12 +419,13 @@ fn fs_move(ctx: NativeCallContext, src: &str, dst: &str) -> RhaiResult<String> {
 
 fn fs_move_opts(ctx: NativeCallContext, src: &str, dst: &str, opts: Map) -> RhaiResult<String> {
     let host = Host::of(&ctx)?;
-    let Force { force } = options::read("fs::move", &opts).map_err(|f| f.at(&ctx))?;
+    let function = called(&ctx);
+    let Force { force } = options::read(&function, &opts).at(&ctx)?;
     let target = into_folder(src, dst);
     let shown = target.display().to_string();
-    warn_if_refused(&host, "fs::move", &target, force);
+    warn_if_refused(&host, &function, &target, force);
     let from = guard::shown(src, &guard::resolve(src));
-    let change = Change::new("fs::move", format!("move {from} -> {shown}"))
+    let change = Change::new(&function, format!("move {from} -> {shown}"))
         .arg("src", src)
         .arg("dst", shown.as_str())
         .arg("force", force)
@@ -455,10 +457,11 @@ fn fs_remove(ctx: NativeCallContext, path: &str) -> RhaiResult<()> {
 
 fn fs_remove_opts(ctx: NativeCallContext, path: &str, opts: Map) -> RhaiResult<()> {
     let host = Host::of(&ctx)?;
+    let function = called(&ctx);
     let RemoveOptions {
         recursive,
         missing_ok,
-    } = options::read("fs::remove", &opts).map_err(|f| f.at(&ctx))?;
+    } = options::read(&function, &opts).at(&ctx)?;
     let target = guard::resolve(path);
     let shown = guard::shown(path, &target);
     let is_dir = std::fs::symlink_metadata(&target)
@@ -466,22 +469,21 @@ fn fs_remove_opts(ctx: NativeCallContext, path: &str, opts: Map) -> RhaiResult<(
         .unwrap_or(false);
     if is_dir && recursive {
         // Refused before the change is journaled or simulated: a dry run says so too.
-        guard::refuse_precious(&target, &host.config).map_err(|f| f.at(&ctx))?;
+        guard::refuse_precious(&target, &host.config).at(&ctx)?;
     }
     let summary = if is_dir {
         format!("remove folder {shown} and everything in it")
     } else {
         format!("remove {shown}")
     };
-    let change = Change::new("fs::remove", summary)
+    let change = Change::new(&function, summary)
         .arg("path", path)
         .arg("resolved", target.display().to_string())
         .arg("recursive", recursive);
     host.change(&ctx, change, || {
         remove_path(&target, path, recursive, missing_ok)?;
-        Ok(Dynamic::UNIT)
+        Ok(())
     })
-    .map(drop)
 }
 
 fn remove_path(target: &Path, path: &str, recursive: bool, missing_ok: bool) -> NativeResult<()> {
@@ -514,12 +516,13 @@ fn fs_mkdir(ctx: NativeCallContext, path: &str) -> RhaiResult<()> {
 
 fn fs_mkdir_opts(ctx: NativeCallContext, path: &str, opts: Map) -> RhaiResult<()> {
     let host = Host::of(&ctx)?;
-    let MkdirOptions { fresh } = options::read("fs::mkdir", &opts).map_err(|f| f.at(&ctx))?;
+    let function = called(&ctx);
+    let MkdirOptions { fresh } = options::read(&function, &opts).at(&ctx)?;
     let target = guard::resolve(path);
     let shown = guard::shown(path, &target);
     if fresh && host.mode.simulates_changes() && std::fs::symlink_metadata(&target).is_ok() {
         host.out.warn(&format!(
-            "fs::mkdir: {shown} exists; a real run refuses it (a fresh folder was asked for)"
+            "{function}: {shown} exists; a real run refuses it (a fresh folder was asked for)"
         ));
     }
     let summary = if fresh {
@@ -527,7 +530,7 @@ fn fs_mkdir_opts(ctx: NativeCallContext, path: &str, opts: Map) -> RhaiResult<()
     } else {
         format!("create folder {shown}")
     };
-    let change = Change::new("fs::mkdir", summary)
+    let change = Change::new(&function, summary)
         .arg("path", path)
         .arg("fresh", fresh);
     host.change(&ctx, change, || {
@@ -537,9 +540,8 @@ fn fs_mkdir_opts(ctx: NativeCallContext, path: &str, opts: Map) -> RhaiResult<()
             std::fs::create_dir_all(&target)
                 .map_err(|e| io_failure("cannot create folder", path, &e))?;
         }
-        Ok(Dynamic::UNIT)
+        Ok(())
     })
-    .map(drop)
 }
 
 /// Create `target` itself (its parents as needed) and fail if anything is already there: a

@@ -13,7 +13,7 @@ use git2::{BranchType, Commit, ErrorCode, Repository, ResetType, StatusOptions};
 use ripcord_runtime::dirs::expand_tilde;
 use ripcord_runtime::rhai::{Array, Dynamic, INT, Map, NativeCallContext};
 use ripcord_runtime::{
-    Change, Decl, Effect, Failure, Host, NativeModule, NativeResult, RhaiResult,
+    At, Change, Decl, Effect, Failure, Host, NativeModule, NativeResult, RhaiResult,
 };
 
 pub fn module() -> NativeModule {
@@ -201,8 +201,8 @@ fn git_tags(ctx: NativeCallContext, repo: &str, pattern: &str) -> RhaiResult<Arr
 fn git_branch(ctx: NativeCallContext, repo: &str, name: &str) -> RhaiResult<Map> {
     let host = Host::of(&ctx)?;
     // Checked in every mode, so a drill fails where the real run would.
-    let (path, r) = open(repo).map_err(|f| f.at(&ctx))?;
-    let head = head_commit(&r, &path).map_err(|f| f.at(&ctx))?;
+    let (path, r) = open(repo).at(&ctx)?;
+    let head = head_commit(&r, &path).at(&ctx)?;
     if !git2::Branch::name_is_valid(name).unwrap_or(false) {
         return Err(
             Failure::new(format!("git::branch: `{name}` is not a valid branch name"))
@@ -234,20 +234,19 @@ fn git_branch(ctx: NativeCallContext, repo: &str, name: &str) -> RhaiResult<Map>
     .arg("name", name)
     .arg("sha", sha.as_str())
     .simulated(result());
-    let out = host.change(&ctx, change, || {
+    host.change(&ctx, change, || {
         r.branch(name, &head, false)
             .map_err(|e| git_failure(&path, &format!("cannot create branch `{name}`"), e))?;
-        Ok(result().into())
-    })?;
-    Ok(out.try_cast::<Map>().unwrap_or_default())
+        Ok(result())
+    })
 }
 
 fn git_reset_hard(ctx: NativeCallContext, repo: &str, rev: &str) -> RhaiResult<Map> {
     let host = Host::of(&ctx)?;
-    let (path, r) = open(repo).map_err(|f| f.at(&ctx))?;
-    let previous = head_commit(&r, &path).map_err(|f| f.at(&ctx))?;
-    let target = resolve(&r, &path, rev).map_err(|f| f.at(&ctx))?;
-    let discarded = tracked_changes(&r, &path).map_err(|f| f.at(&ctx))?;
+    let (path, r) = open(repo).at(&ctx)?;
+    let previous = head_commit(&r, &path).at(&ctx)?;
+    let target = resolve(&r, &path, rev).at(&ctx)?;
+    let discarded = tracked_changes(&r, &path).at(&ctx)?;
 
     let mut result = commit_map(&target);
     result.remove("sha");
@@ -288,25 +287,24 @@ fn git_reset_hard(ctx: NativeCallContext, repo: &str, rev: &str) -> RhaiResult<M
         .arg("head", target.id().to_string())
         .arg("discarded", discarded.clone())
         .simulated(result.clone());
-    let out = host.change(&ctx, change, || {
+    host.change(&ctx, change, || {
         let mut checkout = CheckoutBuilder::new();
         checkout.force();
         r.reset(target.as_object(), ResetType::Hard, Some(&mut checkout))
             .map_err(|e| git_failure(&path, &format!("cannot reset to {rev}"), e))?;
-        Ok(result.clone().into())
-    })?;
-    Ok(out.try_cast::<Map>().unwrap_or_default())
+        Ok(result.clone())
+    })
 }
 
 fn git_checkout(ctx: NativeCallContext, repo: &str, rev: &str) -> RhaiResult<Map> {
     let host = Host::of(&ctx)?;
-    let (path, r) = open(repo).map_err(|f| f.at(&ctx))?;
-    let previous = head_commit(&r, &path).map_err(|f| f.at(&ctx))?;
+    let (path, r) = open(repo).at(&ctx)?;
+    let previous = head_commit(&r, &path).at(&ctx)?;
     let branch = r
         .find_branch(rev, BranchType::Local)
         .ok()
         .and_then(|b| b.get().name().ok().map(str::to_string));
-    let target = resolve(&r, &path, rev).map_err(|f| f.at(&ctx))?;
+    let target = resolve(&r, &path, rev).at(&ctx)?;
     // A dry-run checkout finds conflicts with local changes without touching the tree.
     let mut probe = CheckoutBuilder::new();
     probe.safe().dry_run();
@@ -345,7 +343,7 @@ fn git_checkout(ctx: NativeCallContext, repo: &str, rev: &str) -> RhaiResult<Map
         .arg("previous", previous.id().to_string())
         .arg("head", target.id().to_string())
         .simulated(result.clone());
-    let out = host.change(&ctx, change, || {
+    host.change(&ctx, change, || {
         let mut checkout = CheckoutBuilder::new();
         checkout.safe();
         r.checkout_tree(target.as_object(), Some(&mut checkout))
@@ -355,9 +353,8 @@ fn git_checkout(ctx: NativeCallContext, repo: &str, rev: &str) -> RhaiResult<Map
             None => r.set_head_detached(target.id()),
         }
         .map_err(|e| git_failure(&path, &format!("cannot move HEAD to {rev}"), e))?;
-        Ok(result.clone().into())
-    })?;
-    Ok(out.try_cast::<Map>().unwrap_or_default())
+        Ok(result.clone())
+    })
 }
 
 // ---- helpers --------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 //! The `json` module: parse JSON text into Rhai values and write values back as JSON.
 
 use ripcord_runtime::rhai::{Array, Dynamic, Map, NativeCallContext};
-use ripcord_runtime::{Decl, Effect, Failure, NativeModule, NativeResult};
+use ripcord_runtime::{At, Decl, Effect, Failure, NativeModule, NativeResult};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -20,7 +20,7 @@ pub fn module() -> NativeModule {
 if status.status != "healthy" { fail(`service reports ${status.status}`); }"#,
     };
     m.function(parse, |ctx: NativeCallContext, text: &str| {
-        parse_json(text).map_err(|f| f.at(&ctx))
+        parse_json(text).at(&ctx)
     });
 
     let to_string = Decl {
@@ -34,7 +34,7 @@ fs::write("rollback-state.json", json::to_string(state, #{ pretty: true }));"#,
     };
     m.function(to_string, |ctx: NativeCallContext, value: Dynamic| {
         learn_secrets(&ctx, &value);
-        write_json(&value, false).map_err(|f| f.at(&ctx))
+        write_json(&value, false).at(&ctx)
     });
     m.function(
         Decl {
@@ -45,7 +45,7 @@ fs::write("rollback-state.json", json::to_string(state, #{ pretty: true }));"#,
             learn_secrets(&ctx, &value);
             pretty_option(&opts)
                 .and_then(|pretty| write_json(&value, pretty))
-                .map_err(|f| f.at(&ctx))
+                .at(&ctx)
         },
     );
     m

@@ -18,7 +18,7 @@ use ripcord_runtime::live::LiveTail;
 use ripcord_runtime::rhai::{Array, Dynamic, Map, NativeCallContext};
 use ripcord_runtime::time::{human, parse_duration};
 use ripcord_runtime::{
-    Change, Decl, Effect, Failure, Host, NativeModule, NativeResult, RhaiResult,
+    At, Change, Decl, Effect, Failure, Host, NativeModule, NativeResult, RhaiResult,
 };
 use serde::Deserialize;
 
@@ -249,12 +249,10 @@ fn run(
     opts: &Map,
 ) -> RhaiResult<Map> {
     let host = Host::of(ctx)?;
-    let opts = options(function, opts).map_err(|f| f.at(ctx))?;
+    let opts = options(function, opts).at(ctx)?;
     let result = if opts.read_only {
         host.out.note(&format!("$ {shown}"));
-        host.read(ctx, function, || {
-            execute(&host, &shown, command, &opts).map(Dynamic::from_map)
-        })
+        host.read(ctx, function, || execute(&host, &shown, command, &opts))
     } else {
         let mut change = Change::new(function, format!("run `{shown}`"))
             .arg("command", shown.as_str())
@@ -262,9 +260,7 @@ fn run(
         if let Some(cwd) = &opts.cwd {
             change = change.arg("cwd", cwd.as_str());
         }
-        host.change(ctx, change, || {
-            execute(&host, &shown, command, &opts).map(Dynamic::from_map)
-        })
+        host.change(ctx, change, || execute(&host, &shown, command, &opts))
     };
     match result {
         // Interrupted or past `--timeout`: end the run, do not let `try` swallow it.
@@ -275,7 +271,7 @@ fn run(
             Err(host.terminate(stop, ctx.call_position()))
         }
         Err(e) => Err(e),
-        Ok(value) => Ok(value.try_cast::<Map>().unwrap_or_default()),
+        Ok(value) => Ok(value),
     }
 }
 
@@ -289,6 +285,55 @@ fn simulated() -> Map {
 }
 
 fn execute(host: &Host, shown: &str, mut command: Command, opts: &Options) -> NativeResult<Map> {
+    prepare(&mut command, shown, opts)?;
+    let timeout = match host.remaining() {
+        Some(left) => opts.timeout.min(left),
+        None => opts.timeout,
+    };
+    let started = Instant::now();
+    let mut child = command.spawn().map_err(|e| {
+        Failure::new(format!("cannot run `{shown}`: {e}"))
+            .hint("check the program is installed and on PATH")
+    })?;
+    if let (Some(text), Some(mut pipe)) = (opts.stdin.clone(), child.stdin.take()) {
+        // A command that does not read its stdin closes the pipe: that error is not ours to report.
+        std::thread::spawn(move || {
+            let _ = pipe.write_all(text.as_bytes());
+        });
+    }
+    let stdout = Collector::start(child.stdout.take());
+    let stderr = Collector::start(child.stderr.take());
+    let mut live = Live::start(host);
+    let running = Running {
+        host,
+        shown,
+        started,
+        timeout,
+    };
+    let Some(status) = running.wait(&mut child, &stdout, &stderr, &mut live)? else {
+        return Err(timed_out(shown, opts, timeout, stderr));
+    };
+    let ms = started.elapsed().as_millis() as i64;
+    let out = stdout.wait(DRAIN_WAIT);
+    let err = stderr.wait(DRAIN_WAIT);
+    if let Some(live) = live {
+        live.finish(&out, &err);
+    }
+    let code = exit_code(status);
+    if opts.check && code != 0 {
+        return Err(nonzero_exit(shown, code, status, &out, &err));
+    }
+    let mut map = Map::new();
+    map.insert("code".into(), Dynamic::from_int(code));
+    map.insert("stdout".into(), Dynamic::from(out));
+    map.insert("stderr".into(), Dynamic::from(err));
+    map.insert("ms".into(), Dynamic::from_int(ms));
+    Ok(map)
+}
+
+/// The command's folder, environment and pipes; it runs in its own process group, so a
+/// timeout or a stop kills everything it started.
+fn prepare(command: &mut Command, shown: &str, opts: &Options) -> NativeResult<()> {
     if let Some(cwd) = &opts.cwd {
         if !Path::new(cwd).is_dir() {
             return Err(
@@ -308,89 +353,86 @@ fn execute(host: &Host, shown: &str, mut command: Command, opts: &Options) -> Na
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    let timeout = match host.remaining() {
-        Some(left) => opts.timeout.min(left),
-        None => opts.timeout,
-    };
-    let started = Instant::now();
-    let mut child = command.spawn().map_err(|e| {
-        Failure::new(format!("cannot run `{shown}`: {e}"))
-            .hint("check the program is installed and on PATH")
-    })?;
-    let pgid = child.id() as libc::pid_t;
+    Ok(())
+}
 
-    if let (Some(text), Some(mut pipe)) = (opts.stdin.clone(), child.stdin.take()) {
-        // A command that does not read its stdin closes the pipe: that error is not ours to report.
-        std::thread::spawn(move || {
-            let _ = pipe.write_all(text.as_bytes());
-        });
+/// A started command, watched until it exits, times out or the run stops.
+struct Running<'a> {
+    host: &'a Host,
+    shown: &'a str,
+    started: Instant,
+    timeout: Duration,
+}
+
+impl Running<'_> {
+    /// Its exit status, or `None` when it outlived `timeout`. Its process group is killed on
+    /// a timeout or when the run stops (a failure).
+    fn wait(
+        &self,
+        child: &mut Child,
+        stdout: &Collector,
+        stderr: &Collector,
+        live: &mut Option<Live>,
+    ) -> NativeResult<Option<ExitStatus>> {
+        let shown = self.shown;
+        let pgid = child.id() as libc::pid_t;
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => return Ok(Some(status)),
+                Ok(None) => {}
+                Err(e) => {
+                    kill_group(child, pgid);
+                    return Err(Failure::new(format!("cannot wait for `{shown}`: {e}")));
+                }
+            }
+            if self.host.check_stop().is_some() {
+                kill_group(child, pgid);
+                return Err(Failure::new(format!(
+                    "`{shown}` was stopped: the run is ending"
+                )));
+            }
+            if self.started.elapsed() >= self.timeout {
+                kill_group(child, pgid);
+                return Ok(None);
+            }
+            std::thread::sleep(POLL);
+            if let Some(live) = live.as_mut() {
+                live.show_new(stdout, stderr);
+            }
+        }
     }
-    let stdout = Collector::start(child.stdout.take());
-    let stderr = Collector::start(child.stderr.take());
-    let mut live = Live::start(host);
+}
 
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) => {}
-            Err(e) => {
-                kill_group(&mut child, pgid);
-                return Err(Failure::new(format!("cannot wait for `{shown}`: {e}")));
-            }
-        }
-        if host.check_stop().is_some() {
-            kill_group(&mut child, pgid);
-            return Err(Failure::new(format!(
-                "`{shown}` was stopped: the run is ending"
-            )));
-        }
-        if started.elapsed() >= timeout {
-            kill_group(&mut child, pgid);
-            let err = stderr.wait(DRAIN_WAIT);
-            let mut failure = format!(
-                "`{shown}` timed out after {} and was killed",
-                human_timeout(opts, timeout)
-            );
-            if !err.trim().is_empty() {
-                failure.push_str(&format!("\nstderr (last lines):\n{}", tail(&err)));
-            }
-            return Err(Failure::new(failure)
-                .hint("raise #{ timeout: \"...\" } if the command needs longer"));
-        }
-        std::thread::sleep(POLL);
-        if let Some(live) = live.as_mut() {
-            live.show_new(&stdout, &stderr);
-        }
-    };
-    let ms = started.elapsed().as_millis() as i64;
-    let out = stdout.wait(DRAIN_WAIT);
+/// The command outlived `timeout` and was killed: how long it had, and the last lines of
+/// its stderr.
+fn timed_out(shown: &str, opts: &Options, timeout: Duration, stderr: Collector) -> Failure {
     let err = stderr.wait(DRAIN_WAIT);
-    if let Some(live) = live {
-        live.finish(&out, &err);
+    let mut failure = format!(
+        "`{shown}` timed out after {} and was killed",
+        human_timeout(opts, timeout)
+    );
+    if !err.trim().is_empty() {
+        failure.push_str(&format!("\nstderr (last lines):\n{}", tail(&err)));
     }
-    let code = exit_code(status);
-    if opts.check && code != 0 {
-        let what = if err.trim().is_empty() {
-            ("stdout", &out)
-        } else {
-            ("stderr", &err)
-        };
-        let mut message = format!("`{shown}` failed with exit code {code}");
-        if let Some(sig) = status.signal() {
-            message.push_str(&format!(" (killed by signal {sig})"));
-        }
-        if !what.1.trim().is_empty() {
-            message.push_str(&format!("\n{} (last lines):\n{}", what.0, tail(what.1)));
-        }
-        return Err(Failure::new(message)
-            .hint("pass #{ check: false } to handle the exit code in the script"));
+    Failure::new(failure).hint("raise #{ timeout: \"...\" } if the command needs longer")
+}
+
+/// `check: true` and the command exited non-zero: the code (and signal) with the last lines
+/// of stderr, or of stdout when stderr is empty.
+fn nonzero_exit(shown: &str, code: i64, status: ExitStatus, out: &str, err: &str) -> Failure {
+    let what = if err.trim().is_empty() {
+        ("stdout", out)
+    } else {
+        ("stderr", err)
+    };
+    let mut message = format!("`{shown}` failed with exit code {code}");
+    if let Some(sig) = status.signal() {
+        message.push_str(&format!(" (killed by signal {sig})"));
     }
-    let mut map = Map::new();
-    map.insert("code".into(), Dynamic::from_int(code));
-    map.insert("stdout".into(), Dynamic::from(out));
-    map.insert("stderr".into(), Dynamic::from(err));
-    map.insert("ms".into(), Dynamic::from_int(ms));
-    Ok(map)
+    if !what.1.trim().is_empty() {
+        message.push_str(&format!("\n{} (last lines):\n{}", what.0, tail(what.1)));
+    }
+    Failure::new(message).hint("pass #{ check: false } to handle the exit code in the script")
 }
 
 fn human_timeout(opts: &Options, effective: Duration) -> String {

@@ -1,7 +1,7 @@
 //! The `toml` module: parse TOML text into a map and write a map back as TOML.
 
 use ripcord_runtime::rhai::{Array, Dynamic, Map, NativeCallContext};
-use ripcord_runtime::{Decl, Effect, Failure, NativeModule, NativeResult};
+use ripcord_runtime::{At, Decl, Effect, Failure, NativeModule, NativeResult};
 
 pub fn module() -> NativeModule {
     let mut m = NativeModule::new("toml", "TOML: parse and write");
@@ -16,7 +16,7 @@ pub fn module() -> NativeModule {
 print(`cortex listens on port ${conf.server.port}`);"#,
     };
     m.function(parse, |ctx: NativeCallContext, text: &str| {
-        parse_toml(text).map_err(|f| f.at(&ctx))
+        parse_toml(text).at(&ctx)
     });
 
     let to_string = Decl {
@@ -29,7 +29,7 @@ conf.server.port = 8081;
 fs::write("cortex.toml", toml::to_string(conf));"#,
     };
     m.function(to_string, |ctx: NativeCallContext, value: Map| {
-        write_toml(value).map_err(|f| f.at(&ctx))
+        write_toml(value).at(&ctx)
     });
     m
 }

@@ -7,133 +7,179 @@ use rhai::{Dynamic, EvalAltResult, NativeCallContext, Position};
 use serde_json::{Value, json};
 
 use super::operator::decision_text;
-use super::{Decision, Host, Stop, dynamic_to_json};
-use crate::effect::Change;
+use super::{Decision, Host, Prompter, Stop, dynamic_to_json};
+use crate::effect::{Change, ScriptValue};
 use crate::failure::{Failure, RhaiResult};
 use crate::replay::{Recorded, RecordedChange, Verdict};
 use crate::status::{ChangeOutcome, EventKind};
 
 impl Host {
     /// Make (or simulate) a change. `perform` runs only in a real run, after the journal has the
-    /// change and the operator (in step-through) has said yes.
-    pub fn change(
+    /// change and the operator (in step-through) has said yes. What it returns goes back to the
+    /// script as `T`; a simulated, skipped or replayed change returns `change.simulated` (or the
+    /// recorded result) read as `T` (see [`ScriptValue`]).
+    pub fn change<T: ScriptValue>(
         &self,
         ctx: &NativeCallContext,
         change: Change,
+        perform: impl FnOnce() -> Result<T, Failure>,
+    ) -> RhaiResult<T> {
+        self.change_dynamic(ctx.call_position(), change, || {
+            perform().map(ScriptValue::into_dynamic)
+        })
+        .map(T::from_dynamic)
+    }
+
+    fn change_dynamic(
+        &self,
+        pos: Position,
+        change: Change,
         perform: impl FnOnce() -> Result<Dynamic, Failure>,
     ) -> RhaiResult<Dynamic> {
-        let pos = ctx.call_position();
         if let Some(stop) = self.check_stop() {
             return Err(self.terminate(stop, pos));
         }
         let summary = self.secrets.redact(&change.summary);
-        let args = Value::Object(change.args.clone());
         if let Some(replayed) = self.replayed(&change, &summary, pos) {
             return replayed;
         }
         if let Some(failure) = self.injected(&change.function) {
-            self.out.change_failed(&summary, &failure.message);
-            self.record_change(
-                &change.function,
-                &summary,
-                ChangeOutcome::Failed,
-                0,
-                Some(failure.message.clone()),
-            );
-            let _ = self.journal(
-                EventKind::ChangeInjected,
-                json!({ "function": change.function, "summary": summary, "args": args, "error": failure.message }),
-            );
-            return Err(failure.at_position(pos));
+            return Err(self.fail_injected(&change, &summary, failure, pos));
         }
-        if let Some(prompter) = self.prompter() {
-            let (decision, wait_ms) = self.waiting(|| {
-                prompter.before_change(&Change {
-                    summary: summary.clone(),
-                    ..change.clone()
-                })
-            });
-            let _ = self.journal(
-                EventKind::Prompt,
-                json!({ "kind": "change", "function": change.function, "summary": summary, "answer": decision_text(decision), "wait_ms": wait_ms }),
-            );
-            match decision {
-                Decision::Continue => {}
-                Decision::Skip => {
-                    self.out.skipped_change(&summary);
-                    self.record_change(&change.function, &summary, ChangeOutcome::Skipped, 0, None);
-                    let _ = self.journal(
-                        EventKind::ChangeSkip,
-                        json!({ "function": change.function, "summary": summary }),
-                    );
-                    return Ok(change.simulated);
-                }
-                Decision::Abort => {
-                    let _ = self.journal(
-                        EventKind::ChangeAbort,
-                        json!({ "function": change.function, "summary": summary }),
-                    );
-                    return Err(
-                        self.terminate(Stop::Aborted(format!("aborted before: {summary}")), pos)
-                    );
-                }
-            }
-        }
-        if self.mode.simulates_changes() {
-            self.out.would(&summary);
-            self.record_change(
-                &change.function,
-                &summary,
-                ChangeOutcome::Simulated,
-                0,
-                None,
-            );
-            self.journal(
-                EventKind::ChangeSimulated,
-                json!({ "function": change.function, "summary": summary, "args": args }),
-            )
-            .map_err(|e| Failure::new(e).at_position(pos))?;
+        if let Some(prompter) = self.prompter()
+            && self.skipped_by_operator(prompter.as_ref(), &change, &summary, pos)?
+        {
             return Ok(change.simulated);
         }
-        // Journaled (and synced) before the change starts: a killed run shows it.
+        if self.mode.simulates_changes() {
+            self.simulate(&change, &summary, pos)?;
+            return Ok(change.simulated);
+        }
+        self.make(&change, &summary, perform, pos)
+    }
+    /// A fault `--inject` asked for: shown, recorded and journaled as the change failing;
+    /// nothing is made.
+    fn fail_injected(
+        &self,
+        change: &Change,
+        summary: &str,
+        failure: Failure,
+        pos: Position,
+    ) -> Box<EvalAltResult> {
+        self.out.change_failed(summary, &failure.message);
+        self.record_change(
+            &change.function,
+            summary,
+            ChangeOutcome::Failed,
+            0,
+            Some(failure.message.clone()),
+        );
+        let _ = self.journal(
+            EventKind::ChangeInjected,
+            json!({ "function": change.function, "summary": summary, "args": change.args, "error": failure.message }),
+        );
+        failure.at_position(pos)
+    }
+
+    /// Step-through: the operator says whether to make the change. `Ok(true)` when they skip
+    /// it (journaled); an abort ends the run.
+    fn skipped_by_operator(
+        &self,
+        prompter: &dyn Prompter,
+        change: &Change,
+        summary: &str,
+        pos: Position,
+    ) -> RhaiResult<bool> {
+        let (decision, wait_ms) = self.waiting(|| {
+            prompter.before_change(&Change {
+                summary: summary.to_string(),
+                ..change.clone()
+            })
+        });
+        let _ = self.journal(
+            EventKind::Prompt,
+            json!({ "kind": "change", "function": change.function, "summary": summary, "answer": decision_text(decision), "wait_ms": wait_ms }),
+        );
+        match decision {
+            Decision::Continue => Ok(false),
+            Decision::Skip => {
+                self.out.skipped_change(summary);
+                self.record_change(&change.function, summary, ChangeOutcome::Skipped, 0, None);
+                let _ = self.journal(
+                    EventKind::ChangeSkip,
+                    json!({ "function": change.function, "summary": summary }),
+                );
+                Ok(true)
+            }
+            Decision::Abort => {
+                let _ = self.journal(
+                    EventKind::ChangeAbort,
+                    json!({ "function": change.function, "summary": summary }),
+                );
+                Err(self.terminate(Stop::Aborted(format!("aborted before: {summary}")), pos))
+            }
+        }
+    }
+
+    /// A dry run or drill: shown, recorded and journaled as what would happen.
+    fn simulate(&self, change: &Change, summary: &str, pos: Position) -> RhaiResult<()> {
+        self.out.would(summary);
+        self.record_change(&change.function, summary, ChangeOutcome::Simulated, 0, None);
+        self.journal(
+            EventKind::ChangeSimulated,
+            json!({ "function": change.function, "summary": summary, "args": change.args }),
+        )
+        .map_err(|e| Failure::new(e).at_position(pos))
+    }
+
+    /// A real run: the change is journaled (and synced) before it starts, so a killed run shows
+    /// it; then it is made and its outcome journaled.
+    fn make(
+        &self,
+        change: &Change,
+        summary: &str,
+        perform: impl FnOnce() -> Result<Dynamic, Failure>,
+        pos: Position,
+    ) -> RhaiResult<Dynamic> {
+        let function = &change.function;
         self.journal(
             EventKind::ChangeStart,
-            json!({ "function": change.function, "summary": summary, "args": args }),
+            json!({ "function": function, "summary": summary, "args": change.args }),
         )
         .map_err(|e| {
             Failure::new(e)
                 .hint("no change was made; fix the journal and run again")
                 .at_position(pos)
         })?;
-        self.out.change(&summary);
+        self.out.change(summary);
         let started = Instant::now();
         let result = perform();
         let ms = started.elapsed().as_millis() as u64;
         match result {
             Ok(value) => {
                 let shown = self.secrets.redact_json(dynamic_to_json(&value));
-                self.record_change(&change.function, &summary, ChangeOutcome::Made, ms, None);
+                self.record_change(function, summary, ChangeOutcome::Made, ms, None);
                 self.journal(
                     EventKind::ChangeEnd,
-                    json!({ "function": change.function, "ok": true, "ms": ms, "result": shown }),
+                    json!({ "function": function, "ok": true, "ms": ms, "result": shown }),
                 )
-                .map_err(|e| self.outcome_unjournaled(&summary, ChangeOutcome::Made, &e, pos))?;
+                .map_err(|e| self.outcome_unjournaled(summary, ChangeOutcome::Made, &e, pos))?;
                 Ok(value)
             }
             Err(failure) => {
                 let message = self.secrets.redact(&failure.message);
                 self.record_change(
-                    &change.function,
-                    &summary,
+                    function,
+                    summary,
                     ChangeOutcome::Failed,
                     ms,
                     Some(message.clone()),
                 );
                 self.journal(
                     EventKind::ChangeEnd,
-                    json!({ "function": change.function, "ok": false, "ms": ms, "error": message }),
+                    json!({ "function": function, "ok": false, "ms": ms, "error": message }),
                 )
-                .map_err(|e| self.outcome_unjournaled(&summary, ChangeOutcome::Failed, &e, pos))?;
+                .map_err(|e| self.outcome_unjournaled(summary, ChangeOutcome::Failed, &e, pos))?;
                 Err(failure.at_position(pos))
             }
         }

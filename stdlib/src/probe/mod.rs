@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use ripcord_runtime::live::Spinner;
 use ripcord_runtime::rhai::{Array, Dynamic, Map, NativeCallContext};
-use ripcord_runtime::{Decl, Effect, Failure, Host, NativeModule, NativeResult, RhaiResult};
+use ripcord_runtime::{At, Decl, Effect, Failure, Host, NativeModule, NativeResult, RhaiResult};
 use serde_json::json;
 
 use expect::Expect;
@@ -135,7 +135,7 @@ fn probe_http(ctx: NativeCallContext, url: &str, opts: Map) -> RhaiResult<Map> {
         check_known(F, &opts, REQUEST_OPTIONS)?;
         Request::parse(&host, F, url, &opts, &Map::new())
     })()
-    .map_err(|f| f.at(&ctx))?;
+    .at(&ctx)?;
     let req = capped(&host, req);
     observed(&ctx, &host, F, || {
         let client = client()?;
@@ -152,7 +152,7 @@ fn probe_wait(ctx: NativeCallContext, url: &str, expect: Map) -> RhaiResult<Map>
         let req = Request::parse(&host, F, url, &request, &Map::new())?;
         Ok::<_, Failure>((expect, req))
     })()
-    .map_err(|f| f.at(&ctx))?;
+    .at(&ctx)?;
     observed(&ctx, &host, F, || {
         let client = client()?;
         let waited = runtime::block_on(&host, wait_until(&host, &client, &req, &expect))?;
@@ -195,7 +195,7 @@ fn probe_all(ctx: NativeCallContext, list: Array, opts: Map) -> RhaiResult<Array
             .collect::<NativeResult<Vec<_>>>()?;
         Ok::<_, Failure>((requests, concurrency))
     })()
-    .map_err(|f| f.at(&ctx))?;
+    .at(&ctx)?;
     let requests: Vec<Request> = requests.into_iter().map(|r| capped(&host, r)).collect();
     observed(&ctx, &host, F, || {
         let client = client()?;
@@ -221,15 +221,15 @@ fn probe_all(ctx: NativeCallContext, list: Array, opts: Map) -> RhaiResult<Array
 }
 
 fn probe_tcp(ctx: NativeCallContext, addr: &str, timeout: &str) -> RhaiResult<Map> {
-    let timeout = duration_option("probe::tcp", "timeout", &Dynamic::from(timeout.to_string()))
-        .map_err(|f| f.at(&ctx))?;
+    let timeout =
+        duration_option("probe::tcp", "timeout", &Dynamic::from(timeout.to_string())).at(&ctx)?;
     probe_tcp_for(ctx, addr, timeout)
 }
 
 fn probe_tcp_for(ctx: NativeCallContext, addr: &str, timeout: Duration) -> RhaiResult<Map> {
     const F: &str = "probe::tcp";
     let host = Host::of(&ctx)?;
-    tcp::check_addr(addr).map_err(|f| f.at(&ctx))?;
+    tcp::check_addr(addr).at(&ctx)?;
     let timeout = host.remaining().map_or(timeout, |left| timeout.min(left));
     observed(&ctx, &host, F, || {
         let result = runtime::block_on(&host, tcp::connect(addr, timeout))?;

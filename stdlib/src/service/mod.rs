@@ -13,8 +13,9 @@ mod target;
 
 use std::time::{Duration, Instant};
 
+use ripcord_runtime::native::called;
 use ripcord_runtime::rhai::{Dynamic, Map, NativeCallContext};
-use ripcord_runtime::{Change, Decl, Effect, Failure, Host, NativeModule, RhaiResult};
+use ripcord_runtime::{At, Change, Decl, Effect, Failure, Host, NativeModule, RhaiResult};
 
 pub(crate) use status::Status;
 use target::{Options, Target};
@@ -329,8 +330,8 @@ const DEFAULT_SETTLE: Duration = Duration::from_secs(1);
 fn change(ctx: &NativeCallContext, verb: Verb, unit: &str, opts: Map) -> RhaiResult<Map> {
     let host = Host::of(ctx)?;
     let function = format!("service::{}", verb.as_str());
-    let opts = Options::parse(&function, unit, &opts).map_err(|f| f.at(ctx))?;
-    let target = Target::resolve(&host, unit, &opts).map_err(|f| f.at(ctx))?;
+    let opts = Options::parse(&function, unit, &opts).at(ctx)?;
+    let target = Target::resolve(&host, unit, &opts).at(ctx)?;
     let before = host.read(ctx, "service::status", || target.known_status(&host, unit))?;
 
     let mut simulated = before.clone();
@@ -351,7 +352,7 @@ fn change(ctx: &NativeCallContext, verb: Verb, unit: &str, opts: Map) -> RhaiRes
         settle: opts.settle.unwrap_or(DEFAULT_SETTLE),
         timeout_given: opts.timeout.is_some(),
     };
-    let result = host.change(ctx, change, || {
+    host.change(ctx, change, || {
         let goal = if verb == Verb::Stop {
             "inactive"
         } else {
@@ -361,16 +362,16 @@ fn change(ctx: &NativeCallContext, verb: Verb, unit: &str, opts: Map) -> RhaiRes
             .out
             .spinner(&format!("{function} {unit}: waiting until {goal}"));
         let status = target.act(&host, verb, unit, &before, &waits)?;
-        Ok(Dynamic::from_map(status.to_map()))
-    })?;
-    Ok(result.try_cast::<Map>().unwrap_or_default())
+        Ok(status.to_map())
+    })
 }
 
 fn status(ctx: &NativeCallContext, unit: &str, opts: Map) -> RhaiResult<Map> {
     let host = Host::of(ctx)?;
-    let opts = Options::parse("service::status", unit, &opts).map_err(|f| f.at(ctx))?;
-    let target = Target::resolve(&host, unit, &opts).map_err(|f| f.at(ctx))?;
-    let status = host.read(ctx, "service::status", || target.known_status(&host, unit))?;
+    let function = called(ctx);
+    let opts = Options::parse(&function, unit, &opts).at(ctx)?;
+    let target = Target::resolve(&host, unit, &opts).at(ctx)?;
+    let status = host.read(ctx, &function, || target.known_status(&host, unit))?;
     Ok(status.to_map())
 }
 
@@ -383,8 +384,8 @@ pub(crate) fn local_status(
     opts: Map,
 ) -> RhaiResult<Status> {
     let host = Host::of(ctx)?;
-    let opts = Options::parse(function, unit, &opts).map_err(|f| f.at(ctx))?;
-    let target = Target::resolve(&host, unit, &opts).map_err(|f| f.at(ctx))?;
+    let opts = Options::parse(function, unit, &opts).at(ctx)?;
+    let target = Target::resolve(&host, unit, &opts).at(ctx)?;
     if let Target::Systemd(systemd::Systemd {
         host: Some(remote), ..
     }) = &target
@@ -400,11 +401,10 @@ pub(crate) fn local_status(
 
 fn is_active(ctx: &NativeCallContext, unit: &str, opts: Map) -> RhaiResult<bool> {
     let host = Host::of(ctx)?;
-    let opts = Options::parse("service::is_active", unit, &opts).map_err(|f| f.at(ctx))?;
-    let target = Target::resolve(&host, unit, &opts).map_err(|f| f.at(ctx))?;
-    let status = host.read(ctx, "service::is_active", || {
-        target.known_status(&host, unit)
-    })?;
+    let function = called(ctx);
+    let opts = Options::parse(&function, unit, &opts).at(ctx)?;
+    let target = Target::resolve(&host, unit, &opts).at(ctx)?;
+    let status = host.read(ctx, &function, || target.known_status(&host, unit))?;
     Ok(status.is_active())
 }
 
@@ -415,17 +415,15 @@ fn wait_active(
     opts: Map,
 ) -> RhaiResult<Map> {
     let host = Host::of(ctx)?;
-    let mut opts = Options::parse("service::wait_active", unit, &opts).map_err(|f| f.at(ctx))?;
+    let function = called(ctx);
+    let mut opts = Options::parse(&function, unit, &opts).at(ctx)?;
     if let Some(text) = timeout {
-        opts.timeout = Some(
-            target::duration("service::wait_active", unit, "timeout", text)
-                .map_err(|f| f.at(ctx))?,
-        );
+        opts.timeout = Some(target::duration(&function, unit, "timeout", text).at(ctx)?);
     }
-    let target = Target::resolve(&host, unit, &opts).map_err(|f| f.at(ctx))?;
+    let target = Target::resolve(&host, unit, &opts).at(ctx)?;
     let limit = cap(&host, opts.timeout.unwrap_or(DEFAULT_TIMEOUT));
-    let status = host.read(ctx, "service::wait_active", || {
-        let _waiting = host.out.spinner(&format!("service::wait_active {unit}"));
+    let status = host.read(ctx, &function, || {
+        let _waiting = host.out.spinner(&format!("{function} {unit}"));
         let started = Instant::now();
         loop {
             let status = target.known_status(&host, unit)?;
@@ -456,12 +454,13 @@ fn wait_active(
 
 fn logs(ctx: &NativeCallContext, unit: &str, since: Option<&str>, opts: Map) -> RhaiResult<String> {
     let host = Host::of(ctx)?;
-    let mut opts = Options::parse("service::logs", unit, &opts).map_err(|f| f.at(ctx))?;
+    let function = called(ctx);
+    let mut opts = Options::parse(&function, unit, &opts).at(ctx)?;
     if let Some(since) = since {
         opts.since = Some(since.to_string());
     }
-    let target = Target::resolve(&host, unit, &opts).map_err(|f| f.at(ctx))?;
-    host.read(ctx, "service::logs", || {
+    let target = Target::resolve(&host, unit, &opts).at(ctx)?;
+    host.read(ctx, &function, || {
         target.known_status(&host, unit)?;
         target.logs(&host, unit, opts.since.as_deref(), opts.lines)
     })
