@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::support::{Outcome, Sandbox};
+use crate::support::{Sandbox, Test};
 
 /// A sandbox that looks like a fresh user's machine: its own HOME with no config, cache or
 /// runbooks, the working directory outside any checkout.
@@ -15,21 +15,14 @@ fn fresh_user() -> Sandbox {
     sb
 }
 
-fn run_in(sb: &Sandbox, cwd: &str, args: &[&str], env: &[(&str, &str)]) -> Outcome {
-    let mut cmd = sb.command(args);
-    cmd.current_dir(sb.join(cwd))
+/// A command as the fresh user runs it in `cwd` (a folder of the sandbox): their HOME, no XDG
+/// folders set.
+fn user<'a>(sb: &'a Sandbox, cwd: &str) -> Test<'a> {
+    sb.test()
+        .current_dir(cwd)
         .env("HOME", sb.join("home"))
         .env_remove("XDG_CONFIG_HOME")
-        .env_remove("XDG_CACHE_HOME");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("run ripcord");
-    Outcome {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+        .env_remove("XDG_CACHE_HOME")
 }
 
 /// A real SQLite DB with one table of three rows, and a config naming it for the shipped
@@ -62,36 +55,30 @@ fn backups(sb: &Sandbox) -> Vec<String> {
     names
 }
 
-fn row<'a>(list: &'a str, name: &str) -> &'a str {
-    list.lines()
+/// `list`'s row for the runbook `name` says `word` (built-in, edited, shipped).
+#[track_caller]
+fn assert_row(list: &str, name: &str, word: &str) {
+    let row = list
+        .lines()
         .find(|l| l.split_whitespace().next() == Some(name))
-        .unwrap_or_else(|| panic!("no row for {name} in:\n{list}"))
+        .unwrap_or_else(|| panic!("no row for {name} in:\n{list}"));
+    assert!(row.contains(word), "{name} is not {word}:\n{list}");
 }
 
 #[test]
 fn built_in_runbooks_list_describe_and_run_outside_a_checkout() {
     let sb = fresh_user();
-    let list = run_in(&sb, "work", &["list"], &[]);
-    assert_eq!(list.code, 0, "{}", list.stderr);
-    assert!(
-        row(&list.stdout, "rollback").contains("built-in"),
-        "{}",
-        list.stdout
-    );
-    assert!(
-        !list.stdout.contains("lib/"),
-        "libraries are not runbooks:\n{}",
-        list.stdout
-    );
-
-    let describe = run_in(&sb, "work", &["describe", "backup"], &[]);
-    assert_eq!(describe.code, 0, "{}", describe.stderr);
-    assert!(describe.stdout.contains("built-in"), "{}", describe.stdout);
-    assert!(describe.stdout.contains("source"), "{}", describe.stdout);
+    // Libraries are not runbooks.
+    let list = user(&sb, "work").arg("list").stdout_lacks("lib/").run();
+    assert_row(&list.stdout, "rollback", "built-in");
+    user(&sb, "work")
+        .args(["describe", "backup"])
+        .stdout_contains("built-in")
+        .stdout_contains("source")
+        .run();
 
     cortex_db(&sb, "work/ripcord.toml");
-    let run = run_in(&sb, "work", &["run", "backup", "--json"], &[]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = user(&sb, "work").args(["run", "backup", "--json"]).run();
     assert_eq!(run.json()["status"], "ok");
     assert_eq!(backups(&sb).len(), 1, "{:?}", backups(&sb));
     // The built-in copy lives in the user's cache, not in the working directory.
@@ -102,8 +89,7 @@ fn built_in_runbooks_list_describe_and_run_outside_a_checkout() {
 #[test]
 fn init_writes_an_editable_copy_that_runs_and_is_never_overwritten() {
     let sb = fresh_user();
-    let init = run_in(&sb, "work", &["init", "ops"], &[]);
-    assert_eq!(init.code, 0, "{}", init.stderr);
+    user(&sb, "work").args(["init", "ops"]).run();
     for rel in [
         "scripts/rollback.rhai",
         "scripts/lib/health.rhai",
@@ -132,45 +118,32 @@ fn init_writes_an_editable_copy_that_runs_and_is_never_overwritten() {
     assert_ne!(edited, shipped, "the edit point moved; pick another line");
     std::fs::write(&backup, &edited).expect("edit");
     cortex_db(&sb, "work/ops/ripcord.toml");
-    let list = run_in(&sb, "work/ops", &["list"], &[]);
-    assert!(
-        row(&list.stdout, "backup").contains("edited"),
-        "{}",
-        list.stdout
-    );
-    assert!(
-        row(&list.stdout, "rollback").contains("shipped"),
-        "{}",
-        list.stdout
-    );
-    let run = run_in(&sb, "work/ops", &["run", "backup"], &[]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stderr.contains("edited here"), "{}", run.stderr);
+    let list = user(&sb, "work/ops").arg("list").run();
+    assert_row(&list.stdout, "backup", "edited");
+    assert_row(&list.stdout, "rollback", "shipped");
+    user(&sb, "work/ops")
+        .args(["run", "backup"])
+        .stderr_contains("edited here")
+        .run();
 
     // Init again: the edit survives, and --diff shows it against the shipped text.
-    let again = run_in(&sb, "work", &["init", "ops"], &[]);
-    assert_eq!(again.code, 0, "{}", again.stderr);
-    assert!(again.stderr.contains("kept (edited)"), "{}", again.stderr);
+    user(&sb, "work")
+        .args(["init", "ops"])
+        .stderr_contains("kept (edited)")
+        .run();
     assert_eq!(std::fs::read_to_string(&backup).expect("read"), edited);
-    let diff = run_in(&sb, "work", &["init", "--diff", "ops"], &[]);
-    assert_eq!(diff.code, 0, "{}", diff.stderr);
-    assert!(
-        diff.stdout.contains("--- a/scripts/backup.rhai"),
-        "{}",
-        diff.stdout
-    );
-    assert!(
-        diff.stdout.contains("+log::info(\"edited here\");"),
-        "{}",
-        diff.stdout
-    );
-    assert!(!diff.stdout.contains("rollback.rhai"), "{}", diff.stdout);
+    user(&sb, "work")
+        .args(["init", "--diff", "ops"])
+        .stdout_contains("--- a/scripts/backup.rhai")
+        .stdout_contains("+log::info(\"edited here\");")
+        .stdout_lacks("rollback.rhai")
+        .run();
 }
 
 #[test]
 fn init_updates_an_untouched_older_copy_but_keeps_an_unrecorded_one() {
     let sb = fresh_user();
-    assert_eq!(run_in(&sb, "work", &["init", "ops"], &[]).code, 0);
+    user(&sb, "work").args(["init", "ops"]).run();
     let ops = sb.join("work/ops");
     // As an older ripcord would have left it: a different verify.rhai, recorded as shipped.
     let old = "//! Old verify.\nstep \"Old\" { }\n";
@@ -187,9 +160,10 @@ fn init_updates_an_untouched_older_copy_but_keeps_an_unrecorded_one() {
     // And a file the manifest does not know, changed: the operator's.
     std::fs::write(ops.join("scripts/backup.rhai"), "//! Mine.\n").expect("write");
 
-    let init = run_in(&sb, "work", &["init", "ops"], &[]);
-    assert_eq!(init.code, 0, "{}", init.stderr);
-    assert!(init.stderr.contains("updated"), "{}", init.stderr);
+    user(&sb, "work")
+        .args(["init", "ops"])
+        .stderr_contains("updated")
+        .run();
     let verify = std::fs::read_to_string(ops.join("scripts/verify.rhai")).expect("read");
     assert_ne!(verify, old);
     assert!(
@@ -207,13 +181,11 @@ fn init_updates_an_untouched_older_copy_but_keeps_an_unrecorded_one() {
 fn init_refuses_a_file_as_its_folder() {
     let sb = fresh_user();
     sb.write("work/taken", "not a folder\n");
-    let out = run_in(&sb, "work", &["init", "taken"], &[]);
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("taken is not a folder"),
-        "{}",
-        out.stderr
-    );
+    user(&sb, "work")
+        .args(["init", "taken"])
+        .status(2)
+        .stderr_contains("taken is not a folder")
+        .run();
     assert_eq!(
         std::fs::read_to_string(sb.join("work/taken")).expect("read"),
         "not a folder\n"
@@ -233,10 +205,11 @@ fn config_lookup_order_flag_env_working_dir_then_xdg() {
     sb.write("work/who.rhai", WHO);
     sb.write("home/.config/ripcord/config.toml", "who = \"xdg\"\n");
     let who = |args: &[&str], env: &[(&str, &str)]| {
-        let mut all = vec!["run", "who.rhai"];
-        all.extend_from_slice(args);
-        let out = run_in(&sb, "work", &all, env);
-        assert_eq!(out.code, 0, "{}", out.stderr);
+        let mut test = user(&sb, "work").args(["run", "who.rhai"]).args(args);
+        for (key, value) in env {
+            test = test.env(key, value);
+        }
+        let out = test.run();
         let text = format!("{}{}", out.stdout, out.stderr);
         text.lines()
             .find_map(|l| l.trim().strip_prefix("who=").map(str::to_string))
@@ -270,24 +243,13 @@ fn a_missing_ripcord_config_file_is_a_usage_error_not_an_empty_cfg() {
     sb.write("work/who.rhai", WHO);
     sb.write("work/ripcord.toml", "who = \"working-dir\"\n");
     let missing = sb.join("nope.toml").display().to_string();
-    let out = run_in(
-        &sb,
-        "work",
-        &["run", "who.rhai"],
-        &[("RIPCORD_CONFIG", &missing)],
-    );
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("nope.toml (from RIPCORD_CONFIG)"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr
-            .contains("point RIPCORD_CONFIG at an existing file"),
-        "{}",
-        out.stderr
-    );
+    user(&sb, "work")
+        .args(["run", "who.rhai"])
+        .env("RIPCORD_CONFIG", &missing)
+        .status(2)
+        .stderr_contains("nope.toml (from RIPCORD_CONFIG)")
+        .stderr_contains("point RIPCORD_CONFIG at an existing file")
+        .run();
 }
 
 #[test]
@@ -297,29 +259,21 @@ fn env_get_reads_with_a_default_and_stops_on_an_unset_variable() {
         "work/env.rhai",
         "//! Env.\nprint(`region=${env::get(\"RIPCORD_TEST_REGION\")}`);\nprint(`editor=${env::get(\"RIPCORD_TEST_UNSET\", \"vi\")}`);\n",
     );
-    let check = run_in(&sb, "work", &["check", "env.rhai"], &[]);
-    assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
-    let set = run_in(
-        &sb,
-        "work",
-        &["run", "env.rhai", "--dry-run"],
-        &[("RIPCORD_TEST_REGION", "eu-west-1")],
-    );
-    assert_eq!(set.code, 0, "{}", set.stderr);
+    user(&sb, "work").args(["check", "env.rhai"]).run();
+    let set = user(&sb, "work")
+        .args(["run", "env.rhai", "--dry-run"])
+        .env("RIPCORD_TEST_REGION", "eu-west-1")
+        .run();
     let all = format!("{}{}", set.stdout, set.stderr);
     assert!(all.contains("region=eu-west-1"), "{all}");
     assert!(all.contains("editor=vi"), "{all}");
 
-    let unset = run_in(&sb, "work", &["run", "env.rhai"], &[]);
-    assert_eq!(unset.code, 1, "{}", unset.stderr);
-    assert!(
-        unset
-            .stderr
-            .contains("env::get: the environment variable `RIPCORD_TEST_REGION` is not set"),
-        "{}",
-        unset.stderr
-    );
-    assert!(unset.stderr.contains("env.rhai:2:"), "{}", unset.stderr);
+    user(&sb, "work")
+        .args(["run", "env.rhai"])
+        .status(1)
+        .stderr_contains("env::get: the environment variable `RIPCORD_TEST_REGION` is not set")
+        .stderr_contains("env.rhai:2:")
+        .run();
 }
 
 fn generated(args: &[&str]) -> String {
