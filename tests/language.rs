@@ -3,7 +3,7 @@
 //! used as another type than their default gives them, and Rhai's in-place methods used as
 //! values.
 
-use crate::support::Sandbox;
+use crate::support::{Sandbox, Test};
 
 #[test]
 fn doc_lists_the_top_level_once_with_print_and_control_effects() {
@@ -36,39 +36,34 @@ fn doc_lists_the_top_level_once_with_print_and_control_effects() {
     assert!(!run.contains("-> Map"), "{run}");
 }
 
-/// `ripcord check` on one script: (exit code, stderr).
-fn check(script: &str) -> (i32, String) {
-    let sb = Sandbox::new();
-    sb.write("r.rhai", script);
-    let out = sb.run(&["check", "r.rhai"]);
-    (out.code, out.stderr)
+/// `ripcord check` on one script, in a sandbox of its own.
+fn check(script: &str) -> Test<'static> {
+    Test::new()
+        .write("r.rhai", script)
+        .args(["check", "r.rhai"])
+        .context(script)
 }
 
 #[test]
 fn check_finds_a_param_used_as_another_type_than_its_default() {
-    let (code, err) =
-        check("//! Wait.\n//! @param wait = \"60\": seconds\nlet ms = wait * 1000;\n");
-    assert_eq!(code, 2, "{err}");
-    assert!(
-        err.contains("param `wait` is a string (its default `\"60\"` is quoted), but it is used in arithmetic (`*`)"),
-        "{err}"
-    );
-    assert!(err.contains("r.rhai:3:10"), "{err}");
-    assert!(err.contains("`@param wait = 60`"), "{err}");
-
-    let (code, err) =
-        check("//! Phase.\n//! @param phase = \"1\": which\nif phase == 2 { print(1); }\n");
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("it is compared with an integer"), "{err}");
-
-    let (code, err) =
-        check("//! Log.\n//! @param n = \"5\": how many\nlet l = git::log(\".\", n);\n");
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("`git::log` takes an integer there"), "{err}");
-
-    let (code, err) = check("//! Log.\n//! @param n: how many\nlet l = git::log(\".\", n);\n");
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("a required param is always a string"), "{err}");
+    check("//! Wait.\n//! @param wait = \"60\": seconds\nlet ms = wait * 1000;\n")
+        .status(2)
+        .stderr_contains("param `wait` is a string (its default `\"60\"` is quoted), but it is used in arithmetic (`*`)")
+        .stderr_contains("r.rhai:3:10")
+        .stderr_contains("`@param wait = 60`")
+        .run();
+    check("//! Phase.\n//! @param phase = \"1\": which\nif phase == 2 { print(1); }\n")
+        .status(2)
+        .stderr_contains("it is compared with an integer")
+        .run();
+    check("//! Log.\n//! @param n = \"5\": how many\nlet l = git::log(\".\", n);\n")
+        .status(2)
+        .stderr_contains("`git::log` takes an integer there")
+        .run();
+    check("//! Log.\n//! @param n: how many\nlet l = git::log(\".\", n);\n")
+        .status(2)
+        .stderr_contains("a required param is always a string")
+        .run();
 }
 
 #[test]
@@ -80,8 +75,7 @@ fn check_leaves_params_used_as_their_type_or_converted() {
         "//! Log.\n//! @param n = 5: how many\nlet l = git::log(\".\", n);\n",
         "//! Fn.\n//! @param wait = \"60\": seconds\nfn twice(wait) { wait * 2 }\nprint(twice(3));\n",
     ] {
-        let (code, err) = check(script);
-        assert_eq!(code, 0, "{script}\n{err}");
+        check(script).run();
     }
 }
 
@@ -98,17 +92,13 @@ fn check_finds_in_place_methods_used_as_values() {
             "r.rhai:3:14",
         ),
     ] {
-        let (code, err) = check(script);
-        assert_eq!(code, 2, "{script}\n{err}");
-        assert!(
-            err.contains("changes its value in place and returns nothing"),
-            "{err}"
-        );
-        assert!(err.contains(at), "{at} in:\n{err}");
+        check(script)
+            .status(2)
+            .stderr_contains("changes its value in place and returns nothing")
+            .stderr_contains(at)
+            .run();
     }
-    let (code, err) =
-        check("//! T.\nlet s = \" a \";\ns.trim();\nlet t = s;\nlet a = [2, 1];\na.sort();\n");
-    assert_eq!(code, 0, "{err}");
+    check("//! T.\nlet s = \" a \";\ns.trim();\nlet t = s;\nlet a = [2, 1];\na.sort();\n").run();
 }
 
 #[test]
@@ -178,37 +168,58 @@ fn check_reports_what_fails_at_run_time_as_errors_and_the_rest_as_warnings() {
     for (what, script) in failing {
         let sb = Sandbox::new();
         sb.write("r.rhai", script);
-        let checked = sb.run(&["check", "r.rhai"]);
-        assert_eq!(checked.code, 2, "{what}: {}", checked.stderr);
-        assert!(
-            checked.stderr.contains("error"),
-            "{what}: {}",
-            checked.stderr
-        );
-        assert!(
-            !checked.stderr.contains("warning"),
-            "{what}: {}",
-            checked.stderr
-        );
+        sb.test()
+            .args(["check", "r.rhai"])
+            .context(what)
+            .status(2)
+            .stderr_contains("error")
+            .stderr_lacks("warning")
+            .run();
         let ran = sb.run(&["run", "r.rhai"]);
         assert_ne!(ran.code, 0, "{what} ran fine:\n{}", ran.stderr);
     }
 
     let sb = Sandbox::new();
     sb.write("r.rhai", "//! X.\n//! @owner ops team\nprint(\"fine\");\n");
-    let checked = sb.run(&["check", "r.rhai"]);
-    assert_eq!(checked.code, 0, "{}", checked.stderr);
-    assert!(
-        checked.stderr.contains("warning")
-            && checked.stderr.contains("unknown header tag `@owner`"),
-        "{}",
-        checked.stderr
+    sb.test()
+        .args(["check", "r.rhai"])
+        .stderr_contains("warning")
+        .stderr_contains("unknown header tag `@owner`")
+        .stderr_contains("no problems (1 warning(s))")
+        .run();
+    sb.test().args(["run", "r.rhai"]).run();
+}
+
+/// What `catch (e)` holds is part of the language runbooks are written in: a native's failure
+/// is a string, its help on a second line, and rethrowing it renders that help again.
+#[test]
+fn a_caught_native_failure_is_a_string_with_its_help_line() {
+    let sb = Sandbox::new();
+    let code = r#"//! Catch.
+step "Remove" {
+    fs::mkdir("d");
+    try {
+        fs::remove("d");
+    } catch (e) {
+        print(type_of(e));
+        print(e);
+        throw e;
+    }
+}
+"#;
+    let out = sb
+        .runbook("c.rhai", code)
+        .arg("--json")
+        .status(1)
+        .stderr_contains("error: cannot remove d: it is a folder")
+        .stderr_contains("help: pass #{ recursive: true } to remove the folder")
+        .run();
+    assert_eq!(
+        out.json()["output"],
+        "string\ncannot remove d: it is a folder\nhelp: pass #{ recursive: true } to remove the folder and everything in it\n"
     );
-    assert!(
-        checked.stderr.contains("no problems (1 warning(s))"),
-        "{}",
-        checked.stderr
+    assert_eq!(
+        out.json()["error"]["help"],
+        "pass #{ recursive: true } to remove the folder and everything in it"
     );
-    let ran = sb.run(&["run", "r.rhai"]);
-    assert_eq!(ran.code, 0, "{}", ran.stderr);
 }
