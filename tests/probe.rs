@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::support::Sandbox;
+use crate::support::{Sandbox, Test};
 
 /// What the test server does with the Nth request (counting from 0).
 enum Reply {
@@ -294,42 +294,76 @@ fn dns_failures_are_told_apart() {
 
 #[test]
 fn bad_inputs_fail_before_anything_is_sent() {
-    let (_sb, out) = run(r#"probe::http("127.0.0.1:8900/health")"#, &[]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.json()["error"]["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("is not")),
-        "{}",
-        out.stderr
-    );
-
-    let (_sb, out) = run(
-        r#"probe::http("http://127.0.0.1:1/", #{ timout: "2s" })"#,
-        &[],
-    );
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert_eq!(
-        out.json()["error"]["message"],
-        "probe::http: unknown option `timout`; did you mean `timeout`?"
-    );
-    assert_eq!(
-        out.json()["error"]["help"],
-        "known options: method, headers, body, timeout"
-    );
-
-    let (_sb, out) = run(
-        r#"probe::wait("http://127.0.0.1:1/", #{ successes: "6/5" })"#,
-        &[],
-    );
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("`successes` must be N or \"N/M\""),
-        "{}",
-        out.stderr
-    );
-
-    let (_sb, out) = run(r#"probe::tcp("http://127.0.0.1:80")"#, &[]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(out.stderr.contains("is not host:port"), "{}", out.stderr);
+    let server = Server::start(|_| Server::json(200, r#"{"status":"healthy"}"#));
+    let url = &server.url;
+    let wait = |opts: &str| format!(r#"probe::wait("{url}/", {opts})"#);
+    let script = |code: &str| {
+        Test::new()
+            .write("t.rhai", &format!("//! probe test.\n{code}\n"))
+            .args(["run", "t.rhai"])
+            .context(code)
+            .status(1)
+    };
+    let cases: [(String, &[&str]); 10] = [
+        (
+            r#"probe::http("127.0.0.1:8900/health")"#.to_string(),
+            &["is not"],
+        ),
+        (
+            format!(r#"probe::http("{url}/", #{{ timout: "2s" }})"#),
+            &[
+                "probe::http: unknown option `timout`; did you mean `timeout`?",
+                "help: known options: method, headers, body, timeout",
+            ],
+        ),
+        (
+            r#"probe::tcp("http://127.0.0.1:80")"#.to_string(),
+            &["is not host:port"],
+        ),
+        (
+            wait(r#"#{ successes: "6/5" }"#),
+            &["`successes` must be N or \"N/M\""],
+        ),
+        (
+            wait("#{ stauts: 200 }"),
+            &["probe::wait: unknown option `stauts`; did you mean `status`?"],
+        ),
+        (
+            wait("#{ status: [200, 700] }"),
+            &["probe::wait: `status` must be an HTTP status like 200, not 700"],
+        ),
+        (
+            wait(r#"#{ json: "healthy" }"#),
+            &[
+                "probe::wait: `json` must be a map of expected fields, not string",
+                "help: e.g. json: #{ status: \"healthy\" }",
+            ],
+        ),
+        (
+            wait("#{ max_ms: -5 }"),
+            &["probe::wait: `max_ms` must be a number of milliseconds, not -5"],
+        ),
+        (
+            wait("#{ timeout: [] }"),
+            &["probe::wait: option `timeout` must be a duration like \"30s\", not array"],
+        ),
+        (
+            wait(r#"#{ interval: "soon" }"#),
+            &["probe::wait: option `interval`: "],
+        ),
+    ];
+    for (code, messages) in &cases {
+        let mut test = script(code);
+        for message in *messages {
+            test = test.stderr_contains(message);
+        }
+        test.run();
+    }
+    // Options are read in order: the first bad one is the one reported.
+    script(&wait(r#"#{ status: 700, json: "x", max_ms: -1 }"#))
+        .stderr_contains("`status` must be an HTTP status like 200, not 700")
+        .stderr_lacks("`json`")
+        .stderr_lacks("`max_ms`")
+        .run();
+    assert_eq!(server.hits.load(Ordering::SeqCst), 0, "a request was sent");
 }
