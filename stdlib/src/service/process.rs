@@ -662,3 +662,102 @@ fn tail_lines(path: &Path, offset: u64, n: usize) -> Vec<String> {
         .map(|l| l.to_string())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::ProcessUnit;
+
+    /// The message (and help) of a unit entry `from_config` refuses.
+    fn refused(entry: serde_json::Value) -> String {
+        match ProcessUnit::from_config("web.service", &entry) {
+            Ok(unit) => panic!("{entry} was accepted: {unit:?}"),
+            Err(f) => f.to_string(),
+        }
+    }
+
+    #[test]
+    fn each_bad_key_of_a_unit_is_named_and_the_first_one_read_wins() {
+        let table = "config: [service.units.\"web.service\"]";
+        for (entry, message) in [
+            (json!("sleep 9"), format!("{table} must be a table")),
+            (
+                json!({ "comand": "sleep 9" }),
+                format!(
+                    "{table} has an unknown key `comand`\nhelp: the keys are: backend, command"
+                ),
+            ),
+            (
+                json!({ "cwd": "/tmp" }),
+                format!("{table} has no `command` for the process backend\nhelp: add `command"),
+            ),
+            (
+                json!({ "command": " " }),
+                format!("{table} `command` must be a non-empty string or an array of strings"),
+            ),
+            (
+                json!({ "command": ["sleep", 9] }),
+                format!("{table} `command` must be a string or an array of strings"),
+            ),
+            (
+                json!({ "command": "sleep 9", "pidfile": "" }),
+                format!("{table} `pidfile` must be a non-empty string, not `\"\"`"),
+            ),
+            (
+                json!({ "command": "sleep 9", "env": ["A=1"] }),
+                format!("{table} `env` must be a table, not `[\"A=1\"]`"),
+            ),
+            (
+                json!({ "command": "sleep 9", "stop_timeout": "soon" }),
+                format!("{table} `stop_timeout`: "),
+            ),
+            (
+                json!({ "command": "sleep 9", "reload_signal": "KILL" }),
+                format!("{table} `reload_signal` `KILL` is not one of HUP, USR1, USR2, INT, TERM"),
+            ),
+            (
+                json!({ "command": "sleep 9", "cwd": 7 }),
+                format!("{table} `cwd` must be a non-empty string, not `7`"),
+            ),
+            // Read in order: command, pidfile, log, env, stop_timeout, reload_signal, cwd.
+            (
+                json!({ "command": [], "env": 1, "cwd": 7 }),
+                format!("{table} `command` must be a non-empty string"),
+            ),
+            (
+                json!({ "command": "x", "log": "", "env": 1 }),
+                format!("{table} `log` must be a non-empty string"),
+            ),
+        ] {
+            let got = refused(entry.clone());
+            assert!(
+                got.starts_with(&message),
+                "{entry}:\n{got}\nexpected:\n{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_unit_reads_its_command_env_and_defaults() {
+        let unit = ProcessUnit::from_config(
+            "web.service",
+            &json!({ "command": ["srv", "--port", "8080"], "env": { "A": "1", "N": 2 }, "cwd": "/srv" }),
+        )
+        .expect("valid");
+        assert_eq!(unit.argv, ["srv", "--port", "8080"]);
+        assert_eq!(unit.shown, "srv --port 8080");
+        assert_eq!(
+            unit.env,
+            [("A".into(), "1".into()), ("N".into(), "2".into())]
+        );
+        assert_eq!(unit.cwd.as_deref(), Some(std::path::Path::new("/srv")));
+        assert_eq!(unit.log, unit.pidfile.with_file_name("web.service.log"));
+        assert_eq!(unit.stop_timeout, super::DEFAULT_STOP_TIMEOUT);
+        assert_eq!(unit.reload_signal, (libc::SIGHUP, "SIGHUP"));
+
+        let unit = ProcessUnit::from_config("w", &json!({ "command": "srv -q" })).expect("valid");
+        assert_eq!(unit.argv, ["/bin/sh", "-c", "exec srv -q"]);
+        assert_eq!(unit.shown, "srv -q");
+    }
+}
