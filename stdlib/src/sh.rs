@@ -677,6 +677,33 @@ mod tests {
     }
 
     #[test]
+    fn failures_name_the_cwd_the_signal_and_the_last_lines_of_output() {
+        let (engine, _host) = standalone(vec![module()], Mode::Run);
+        let err = |code: &str| engine.eval::<Dynamic>(code).unwrap_err().to_string();
+        let e = err(r#"sh("true", #{ cwd: "/no/such/dir" })"#);
+        assert!(
+            e.contains(
+                "cannot run `true`: cwd /no/such/dir is not a folder\nhelp: check the `cwd` option"
+            ),
+            "{e}"
+        );
+        // Killed by a signal, nothing on stderr: the code as shells report it, and stdout's tail.
+        let e = err(r#"sh("echo only out; kill -TERM $$")"#);
+        assert!(
+            e.contains(
+                "failed with exit code 143 (killed by signal 15)\nstdout (last lines):\n  only out"
+            ),
+            "{e}"
+        );
+        let e = err(r#"sh("echo late >&2; sleep 30", #{ timeout: "300ms" })"#);
+        assert!(
+            e.contains("timed out after 300ms and was killed\nstderr (last lines):\n  late"),
+            "{e}"
+        );
+        assert!(e.contains("help: raise #{ timeout:"), "{e}");
+    }
+
+    #[test]
     fn check_false_returns_the_code() {
         let (engine, _host) = standalone(vec![module()], Mode::Run);
         let r: Map = engine
