@@ -6,13 +6,13 @@
 
 use std::path::{Path, PathBuf};
 
-use rhai::{Dynamic, Map, NativeCallContext};
+use rhai::{Dynamic, EvalAltResult, Map, NativeCallContext};
 
 use crate::Effect;
 use crate::failure::{Failure, RhaiResult};
-use crate::host::Host;
+use crate::host::{Host, SubRunner};
 use crate::native::{Decl, NativeModule};
-use crate::run::{RunRequest, exit};
+use crate::run::{RunOutcome, RunRequest, exit};
 use crate::script::Script;
 
 const CALL: Decl = Decl {
@@ -50,6 +50,25 @@ fn call(ctx: NativeCallContext, name: &str, params: Map) -> RhaiResult<Dynamic> 
         .collect();
     dirs.extend(runner.dirs.iter().cloned());
     let script = Script::find(name, &dirs).map_err(|e| Failure::new(e).at(&ctx))?;
+    let request = sub_request(&host, &runner, script, &params);
+    host.out.note(&format!("↳ runbook {name}"));
+    let outcome = crate::run::run(request, (runner.modules)());
+    if let Some(output) = &outcome.output {
+        host.capture_sub_output(output);
+    }
+    if let Some(rendered) = &outcome.rendered_error {
+        host.out.raw(rendered);
+    }
+    host.out.note(&format!("↲ {}", outcome.summary));
+    match outcome.exit_code {
+        exit::OK => Ok(rhai::serde::to_dynamic(&outcome.result).unwrap_or(Dynamic::UNIT)),
+        code => Err(sub_run_failed(&ctx, &host, name, outcome, code)),
+    }
+}
+
+/// The sub-run's request: the caller's mode, answers, config, journal (as its parent),
+/// folders, limits, secrets and fleet identity.
+fn sub_request(host: &Host, runner: &SubRunner, script: Script, params: &Map) -> RunRequest {
     let mut request = RunRequest::new(script);
     request.params = params
         .iter()
@@ -69,35 +88,32 @@ fn call(ctx: NativeCallContext, name: &str, params: Map) -> RhaiResult<Dynamic> 
     // Secret-ness travels with the value: the sub-run hides what its caller hides.
     request.secrets = host.secrets.clone();
     request.fleet = host.fleet_for_sub_run();
-    host.out.note(&format!("↳ runbook {name}"));
-    let outcome = crate::run::run(request, (runner.modules)());
-    if let Some(output) = &outcome.output {
-        host.capture_sub_output(output);
-    }
-    if let Some(rendered) = &outcome.rendered_error {
-        host.out.raw(rendered);
-    }
-    host.out.note(&format!("↲ {}", outcome.summary));
-    match outcome.exit_code {
-        exit::OK => Ok(rhai::serde::to_dynamic(&outcome.result).unwrap_or(Dynamic::UNIT)),
-        code => {
-            let why = outcome
-                .error
-                .map(|e| e.message)
-                .unwrap_or_else(|| outcome.status.to_string());
-            let failure = Failure::new(format!(
-                "runbook `{name}` {} (exit {code}): {why}",
-                outcome.status
-            ));
-            if matches!(code, exit::ABORTED | exit::INTERRUPTED) {
-                let stop = if code == exit::ABORTED {
-                    crate::host::Stop::Aborted(failure.message.clone())
-                } else {
-                    crate::host::Stop::Interrupted
-                };
-                return Err(host.terminate(stop, ctx.call_position()));
-            }
-            Err(failure.at(&ctx))
-        }
+    request
+}
+
+/// A sub-run that did not end ok fails the calling step; an aborted or interrupted one ends
+/// the caller's run the same way.
+fn sub_run_failed(
+    ctx: &NativeCallContext,
+    host: &Host,
+    name: &str,
+    outcome: RunOutcome,
+    code: i32,
+) -> Box<EvalAltResult> {
+    let why = outcome
+        .error
+        .map(|e| e.message)
+        .unwrap_or_else(|| outcome.status.to_string());
+    let failure = Failure::new(format!(
+        "runbook `{name}` {} (exit {code}): {why}",
+        outcome.status
+    ));
+    match code {
+        exit::ABORTED => host.terminate(
+            crate::host::Stop::Aborted(failure.message),
+            ctx.call_position(),
+        ),
+        exit::INTERRUPTED => host.terminate(crate::host::Stop::Interrupted, ctx.call_position()),
+        _ => failure.at(ctx),
     }
 }

@@ -139,64 +139,83 @@ fn select<'a>(catalog: &'a Catalog, filter: Option<&str>) -> Result<Selection<'a
     let Some(filter) = filter.map(str::trim).filter(|f| !f.is_empty()) else {
         return Ok(Selection::Modules(catalog.modules.clone()));
     };
-    let module_names: Vec<&str> = catalog
+    match filter.rsplit_once("::") {
+        None => select_unqualified(catalog, filter),
+        Some((module, name)) => select_in_module(catalog, module, name),
+    }
+}
+
+/// The named modules, for messages.
+fn module_names(catalog: &Catalog) -> Vec<&'static str> {
+    catalog
         .modules
         .iter()
         .map(|(m, _)| *m)
         .filter(|m| !m.is_empty())
-        .collect();
-    let list = |names: &[&str]| {
-        names
-            .iter()
-            .map(|n| format!("`{n}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    match filter.rsplit_once("::") {
-        None => {
-            if let Some(m) = catalog.modules.iter().find(|(m, _)| *m == filter) {
-                return Ok(Selection::Modules(vec![*m]));
-            }
-            if let Some(f) = catalog.find("", filter) {
-                return Ok(Selection::Function(f));
-            }
-            let top: Vec<&str> = catalog.in_module("").map(|f| f.name).collect();
-            let mut message = format!("no module or top-level function `{filter}`");
-            if let Some(near) = nearest(
-                filter,
-                module_names.iter().copied().chain(top.iter().copied()),
-            ) {
-                message.push_str(&format!("; did you mean `{near}`?"));
-            } else if let Some(f) = catalog.functions.iter().find(|f| f.name == filter) {
-                message.push_str(&format!("; did you mean `{}`?", f.qualified()));
-            }
-            message.push_str(&format!("\nhelp: the modules are {}", list(&module_names)));
-            if !top.is_empty() {
-                message.push_str(&format!("; top-level functions: {}", list(&top)));
-            }
-            Err(message)
-        }
-        Some((module, name)) => {
-            if !catalog.has_module(module) || module.is_empty() {
-                let mut message = format!("no module `{module}`");
-                if let Some(near) = nearest(module, module_names.iter().copied()) {
-                    message.push_str(&format!("; did you mean `{near}::{name}`?"));
-                }
-                message.push_str(&format!("\nhelp: the modules are {}", list(&module_names)));
-                return Err(message);
-            }
-            if let Some(f) = catalog.find(module, name) {
-                return Ok(Selection::Function(f));
-            }
-            let names: Vec<&str> = catalog.in_module(module).map(|f| f.name).collect();
-            let mut message = format!("no function `{module}::{name}`");
-            if let Some(near) = nearest(name, names.iter().copied()) {
-                message.push_str(&format!("; did you mean `{module}::{near}`?"));
-            }
-            message.push_str(&format!("\nhelp: `{module}` has {}", list(&names)));
-            Err(message)
-        }
+        .collect()
+}
+
+/// `` `a`, `b` ``.
+fn list(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A module or a top-level function; otherwise the nearest name, the modules and the
+/// top-level functions.
+fn select_unqualified<'a>(catalog: &'a Catalog, filter: &str) -> Result<Selection<'a>, String> {
+    if let Some(m) = catalog.modules.iter().find(|(m, _)| *m == filter) {
+        return Ok(Selection::Modules(vec![*m]));
     }
+    if let Some(f) = catalog.find("", filter) {
+        return Ok(Selection::Function(f));
+    }
+    let module_names = module_names(catalog);
+    let top: Vec<&str> = catalog.in_module("").map(|f| f.name).collect();
+    let mut message = format!("no module or top-level function `{filter}`");
+    if let Some(near) = nearest(
+        filter,
+        module_names.iter().copied().chain(top.iter().copied()),
+    ) {
+        message.push_str(&format!("; did you mean `{near}`?"));
+    } else if let Some(f) = catalog.functions.iter().find(|f| f.name == filter) {
+        message.push_str(&format!("; did you mean `{}`?", f.qualified()));
+    }
+    message.push_str(&format!("\nhelp: the modules are {}", list(&module_names)));
+    if !top.is_empty() {
+        message.push_str(&format!("; top-level functions: {}", list(&top)));
+    }
+    Err(message)
+}
+
+/// `module::name`; otherwise the nearest module or function and what there is.
+fn select_in_module<'a>(
+    catalog: &'a Catalog,
+    module: &str,
+    name: &str,
+) -> Result<Selection<'a>, String> {
+    if !catalog.has_module(module) || module.is_empty() {
+        let module_names = module_names(catalog);
+        let mut message = format!("no module `{module}`");
+        if let Some(near) = nearest(module, module_names.iter().copied()) {
+            message.push_str(&format!("; did you mean `{near}::{name}`?"));
+        }
+        message.push_str(&format!("\nhelp: the modules are {}", list(&module_names)));
+        return Err(message);
+    }
+    if let Some(f) = catalog.find(module, name) {
+        return Ok(Selection::Function(f));
+    }
+    let names: Vec<&str> = catalog.in_module(module).map(|f| f.name).collect();
+    let mut message = format!("no function `{module}::{name}`");
+    if let Some(near) = nearest(name, names.iter().copied()) {
+        message.push_str(&format!("; did you mean `{module}::{near}`?"));
+    }
+    message.push_str(&format!("\nhelp: `{module}` has {}", list(&names)));
+    Err(message)
 }
 
 fn module_title(module: &str) -> &str {

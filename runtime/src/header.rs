@@ -134,37 +134,11 @@ pub fn parse_lenient(text: &str) -> (Header, Vec<HeaderError>) {
         let column = line[..body_start].chars().count() + 1;
         let body = rest.trim();
         if let Some(tag_line) = body.strip_prefix('@') {
-            let (tag, value) = split_word(tag_line);
-            let value_column =
-                column + 1 + tag.chars().count() + (tag_line.len() - tag.len() - value.len());
-            let result = match tag {
-                "param" => parse_param(value, number, value_column, &header.params)
-                    .map(|p| header.params.push(p)),
-                "rto" => parse_rto(value, number, value_column, &header).map(|(d, t)| {
-                    header.rto = Some(d);
-                    header.rto_text = Some(t);
-                }),
-                "lock" => {
-                    parse_lock(value, number, value_column, &header).map(|l| header.lock = Some(l))
-                }
-                "allow" => parse_allow(value, number, value_column, &mut header.params),
-                "limit" => crate::limits::Setting::parse(value)
-                    .map(|l| header.limits.push(l))
-                    .map_err(|m| HeaderError::new(number, value_column, m)),
+            match header.apply_tag(tag_line, number, column) {
+                Ok(true) => {}
                 // Doc tags from other tools (`@author`, `@since`) are documentation, as in Rhai.
-                _ => {
-                    header.warnings.push(
-                        HeaderError::new(number, column, format!("unknown header tag `@{tag}`"))
-                            .help(format!(
-                                "the header knows {TAGS}; this line is kept as documentation"
-                            )),
-                    );
-                    description.push(body);
-                    Ok(())
-                }
-            };
-            if let Err(e) = result {
-                errors.push(e);
+                Ok(false) => description.push(body),
+                Err(e) => errors.push(e),
             }
         } else if !seen_summary {
             if !body.is_empty() {
@@ -180,6 +154,48 @@ pub fn parse_lenient(text: &str) -> (Header, Vec<HeaderError>) {
     }
     header.description = description.join("\n");
     (header, errors)
+}
+
+impl Header {
+    /// Read one `@tag value` line (`tag_line` is what follows the `@`, at `column` of `line`)
+    /// into the header. `Ok(false)` for a tag the header does not know: a warning, and the line
+    /// is documentation.
+    fn apply_tag(
+        &mut self,
+        tag_line: &str,
+        line: usize,
+        column: usize,
+    ) -> Result<bool, HeaderError> {
+        let (tag, value) = split_word(tag_line);
+        let value_column =
+            column + 1 + tag.chars().count() + (tag_line.len() - tag.len() - value.len());
+        match tag {
+            "param" => {
+                let param = parse_param(value, line, value_column, &self.params)?;
+                self.params.push(param);
+            }
+            "rto" => {
+                let (duration, text) = parse_rto(value, line, value_column, self)?;
+                self.rto = Some(duration);
+                self.rto_text = Some(text);
+            }
+            "lock" => self.lock = Some(parse_lock(value, line, value_column, self)?),
+            "allow" => parse_allow(value, line, value_column, &mut self.params)?,
+            "limit" => self.limits.push(
+                crate::limits::Setting::parse(value)
+                    .map_err(|m| HeaderError::new(line, value_column, m))?,
+            ),
+            _ => {
+                self.warnings.push(
+                    HeaderError::new(line, column, format!("unknown header tag `@{tag}`")).help(
+                        format!("the header knows {TAGS}; this line is kept as documentation"),
+                    ),
+                );
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
 }
 
 /// The first whitespace-separated word and the (trimmed) rest.
@@ -205,29 +221,7 @@ fn parse_param(
         col += text.len() - rest.len();
         (word, rest) = split_word_at_name(rest);
     }
-    if word.is_empty() {
-        return Err(HeaderError::new(line, col, "`@param` needs a name").help(form));
-    }
-    if !is_identifier(word) {
-        return Err(
-            HeaderError::new(line, col, format!("`{word}` is not a valid param name"))
-                .help("a param name is letters, digits and `_`, not starting with a digit"),
-        );
-    }
-    if word == "cfg" || is_keyword(word) {
-        return Err(HeaderError::new(
-            line,
-            col,
-            format!("`{word}` cannot be a param name: it is reserved"),
-        )
-        .help("pick another name"));
-    }
-    if seen.iter().any(|p| p.name == word) {
-        return Err(
-            HeaderError::new(line, col, format!("param `{word}` is declared twice"))
-                .help("remove one of the declarations"),
-        );
-    }
+    check_param_name(word, line, col, seen, form)?;
     let after_name = col + word.chars().count();
     let trimmed = rest.trim_start();
     let mut col = after_name + (rest.len() - trimmed.len());
@@ -261,6 +255,40 @@ fn parse_param(
         line,
         allow: None,
     })
+}
+
+/// A param's name: an identifier, not reserved, not declared before.
+fn check_param_name(
+    word: &str,
+    line: usize,
+    col: usize,
+    seen: &[ParamDecl],
+    form: &str,
+) -> Result<(), HeaderError> {
+    if word.is_empty() {
+        return Err(HeaderError::new(line, col, "`@param` needs a name").help(form));
+    }
+    if !is_identifier(word) {
+        return Err(
+            HeaderError::new(line, col, format!("`{word}` is not a valid param name"))
+                .help("a param name is letters, digits and `_`, not starting with a digit"),
+        );
+    }
+    if word == "cfg" || is_keyword(word) {
+        return Err(HeaderError::new(
+            line,
+            col,
+            format!("`{word}` cannot be a param name: it is reserved"),
+        )
+        .help("pick another name"));
+    }
+    if seen.iter().any(|p| p.name == word) {
+        return Err(
+            HeaderError::new(line, col, format!("param `{word}` is declared twice"))
+                .help("remove one of the declarations"),
+        );
+    }
+    Ok(())
 }
 
 /// The name part of a param declaration: up to whitespace, `=` or `:`.

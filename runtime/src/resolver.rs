@@ -57,6 +57,57 @@ pub fn locate(base: &Path, source: Option<&str>, path: &str) -> PathBuf {
     dir.join(file)
 }
 
+impl RelativeResolver {
+    /// Mark `key` as loading (and, for the outermost import, the script it came from, so a
+    /// module importing the main script back is a cycle too); refused for a cycle or past the
+    /// module limit. Returns how many entries to pop when the load ends.
+    fn start_loading(
+        &self,
+        source: Option<&str>,
+        path: &str,
+        key: &Path,
+        pos: Position,
+    ) -> Result<usize, Box<EvalAltResult>> {
+        let mut loading = lock(&self.loading);
+        if let Some(cycle) = cycle_through(&loading, key) {
+            return Err(runtime_error(
+                format!(
+                    "import cycle: {cycle}\nhelp: modules cannot import each other; move what both need into a third module"
+                ),
+                pos,
+            ));
+        }
+        if let Some(max) = self.max_modules
+            && lock(&self.cache).len() >= max
+        {
+            return Err(runtime_error(
+                format!(
+                    "`import \"{path}\"` would load more than {max} modules (--limit imports)\nhelp: raise it with `--limit imports=N` or `//! @limit imports=N`"
+                ),
+                pos,
+            ));
+        }
+        let root = source
+            .filter(|_| loading.is_empty())
+            .map(|s| canonical(Path::new(s)));
+        let pushed = 1 + usize::from(root.is_some());
+        if let Some(root) = root {
+            if root == key {
+                return Err(runtime_error(
+                    format!(
+                        "import cycle: {} imports itself\nhelp: remove the import",
+                        key.display()
+                    ),
+                    pos,
+                ));
+            }
+            loading.push(root);
+        }
+        loading.push(key.to_path_buf());
+        Ok(pushed)
+    }
+}
+
 impl ModuleResolver for RelativeResolver {
     fn resolve(
         &self,
@@ -70,47 +121,7 @@ impl ModuleResolver for RelativeResolver {
         if let Some(m) = lock(&self.cache).get(&key) {
             return Ok(m.clone());
         }
-        // The outermost import also records the script it came from, so a module importing
-        // the main script back is a cycle too.
-        let pushed = {
-            let mut loading = lock(&self.loading);
-            if let Some(cycle) = cycle_through(&loading, &key) {
-                return Err(runtime_error(
-                    format!(
-                        "import cycle: {cycle}\nhelp: modules cannot import each other; move what both need into a third module"
-                    ),
-                    pos,
-                ));
-            }
-            if let Some(max) = self.max_modules
-                && lock(&self.cache).len() >= max
-            {
-                return Err(runtime_error(
-                    format!(
-                        "`import \"{path}\"` would load more than {max} modules (--limit imports)\nhelp: raise it with `--limit imports=N` or `//! @limit imports=N`"
-                    ),
-                    pos,
-                ));
-            }
-            let root = source
-                .filter(|_| loading.is_empty())
-                .map(|s| canonical(Path::new(s)));
-            let pushed = 1 + usize::from(root.is_some());
-            if let Some(root) = root {
-                if root == key {
-                    return Err(runtime_error(
-                        format!(
-                            "import cycle: {} imports itself\nhelp: remove the import",
-                            key.display()
-                        ),
-                        pos,
-                    ));
-                }
-                loading.push(root);
-            }
-            loading.push(key.clone());
-            pushed
-        };
+        let pushed = self.start_loading(source, path, &key, pos)?;
         let loaded = load(engine, &file, path, pos);
         {
             let mut loading = lock(&self.loading);

@@ -6,28 +6,21 @@ use serde_json::Value;
 
 use super::{REPORT_EVENT, Report, ReportPrompt, ReportStep};
 use crate::host::{ChangeRecord, Gate, ObservationRecord, WOULD_ASK};
-use crate::journal::{EventRow, Journal};
+use crate::journal::{EventRow, Journal, RunRow};
 use crate::status::{ChangeOutcome, EventKind, RunStatus, StepStatus};
 
 impl Report {
     /// The report of a past run, rebuilt from the journal. The RTO target is read from the
     /// script's header if the script is still at the recorded path.
     pub fn from_journal(journal: &Journal, run: i64) -> Result<Report, String> {
-        let row = journal
-            .run(run)
-            .map_err(|e| format!("cannot read the journal: {e}"))?
-            .ok_or_else(|| {
-                format!(
-                    "no run {run} in {}\nhelp: `ripcord history` lists the runs",
-                    journal.path().display()
-                )
-            })?;
-        let events = journal
-            .events(run)
-            .map_err(|e| format!("cannot read the journal: {e}"))?;
-        let header = fs::read_to_string(&row.path)
-            .ok()
-            .and_then(|text| crate::header::parse(&text).ok());
+        let (row, events) = recorded(journal, run)?;
+        let status = RunStatus::parse(&row.status).ok_or_else(|| {
+            format!(
+                "run {run} in {} has the status `{}`, which this version of ripcord does not know",
+                journal.path().display(),
+                row.status
+            )
+        })?;
         let start = parse_ts(&row.started);
         let since_start = |ts: &str| match (start, parse_ts(ts)) {
             (Some(a), Some(b)) => b.saturating_sub(a),
@@ -39,7 +32,21 @@ impl Report {
             .or(events.last().map(|e| e.ts.as_str()))
             .map(since_start)
             .unwrap_or(0);
-        let mut report = Report {
+        let mut report = Report::of_row(&row, status, total_ms);
+        for e in &events {
+            report.apply(e, since_start(&e.ts));
+        }
+        report.cut_short_open_steps();
+        report.rto_met = report.judge_rto();
+        Ok(report)
+    }
+
+    /// The report's frame from the run's row, before any event: no steps yet.
+    fn of_row(row: &RunRow, status: RunStatus, total_ms: u64) -> Report {
+        let header = fs::read_to_string(&row.path)
+            .ok()
+            .and_then(|text| crate::header::parse(&text).ok());
+        Report {
             schema_version: crate::run::SCHEMA_VERSION,
             script: row.script.clone(),
             path: row.path.clone(),
@@ -48,13 +55,7 @@ impl Report {
             operator: row.operator.clone(),
             host: row.host.clone(),
             started: row.started.clone(),
-            status: RunStatus::parse(&row.status).ok_or_else(|| {
-                format!(
-                    "run {run} in {} has the status `{}`, which this version of ripcord does not know",
-                    journal.path().display(),
-                    row.status
-                )
-            })?,
+            status,
             exit_code: row.exit_code.map(|c| c as i32),
             total_ms,
             rto: header.as_ref().and_then(|h| h.rto_text.clone()),
@@ -66,22 +67,20 @@ impl Report {
             prompts: Vec::new(),
             gates: Vec::new(),
             error: row.error.clone(),
-        };
-        for e in &events {
-            report.apply(e, since_start(&e.ts));
         }
-        // A step still open when the events stop was cut short with the run.
-        let unfinished = StepStatus::cut_short_by(report.status);
-        for step in report
+    }
+
+    /// A step still open when the events stop was cut short with the run.
+    fn cut_short_open_steps(&mut self) {
+        let unfinished = StepStatus::cut_short_by(self.status);
+        for step in self
             .steps
             .iter_mut()
             .filter(|s| s.status == StepStatus::Running)
         {
             step.status = unfinished;
-            step.ms = total_ms.saturating_sub(step.start_ms);
+            step.ms = self.total_ms.saturating_sub(step.start_ms);
         }
-        report.rto_met = report.judge_rto();
-        Ok(report)
     }
 
     /// Fold one journal event into the report. Kinds the report does not show are skipped.
@@ -264,6 +263,23 @@ fn text(e: &EventRow, key: &str) -> Option<String> {
 }
 
 /// Milliseconds since the epoch of an RFC 3339 timestamp as the journal writes them.
+/// The run's row and its events.
+fn recorded(journal: &Journal, run: i64) -> Result<(RunRow, Vec<EventRow>), String> {
+    let row = journal
+        .run(run)
+        .map_err(|e| format!("cannot read the journal: {e}"))?
+        .ok_or_else(|| {
+            format!(
+                "no run {run} in {}\nhelp: `ripcord history` lists the runs",
+                journal.path().display()
+            )
+        })?;
+    let events = journal
+        .events(run)
+        .map_err(|e| format!("cannot read the journal: {e}"))?;
+    Ok((row, events))
+}
+
 fn parse_ts(ts: &str) -> Option<u64> {
     let t: jiff::Timestamp = ts.parse().ok()?;
     u64::try_from(t.as_millisecond()).ok()
