@@ -514,7 +514,6 @@ pub(crate) fn run(
     timeout: Duration,
     what: &str,
 ) -> Result<Output, Failure> {
-    use std::io::Read;
     use std::process::Stdio;
 
     let program = cmd.get_program().to_string_lossy().into_owned();
@@ -526,33 +525,40 @@ pub(crate) fn run(
             Failure::new(format!("{what}: cannot run `{program}`: {e}"))
         }
     })?;
-    let reader = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            if let Some(mut pipe) = pipe {
-                let mut bytes = Vec::new();
-                let _ = pipe.read_to_end(&mut bytes);
-                text = String::from_utf8_lossy(&bytes).into_owned();
-            }
-            text
-        })
-    };
-    let stdout = reader(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let stderr = reader(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
+    let stdout = read_all(child.stdout.take());
+    let stderr = read_all(child.stderr.take());
+    let status = wait_for(host, &mut child, timeout, what, &program)?;
+    Ok(Output {
+        code: status.code(),
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
+}
+
+/// Everything a pipe gives until it closes, read on its own thread.
+fn read_all(pipe: Option<impl std::io::Read + Send + 'static>) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut bytes);
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+/// The helper's exit status; it is killed when it outlives `timeout` or the run stops (a
+/// failure naming which).
+fn wait_for(
+    host: &Host,
+    child: &mut std::process::Child,
+    timeout: Duration,
+    what: &str,
+    program: &str,
+) -> Result<std::process::ExitStatus, Failure> {
     let started = Instant::now();
-    let status = loop {
+    loop {
         match child.try_wait() {
-            Ok(Some(status)) => break status,
+            Ok(Some(status)) => return Ok(status),
             Ok(None) => {}
             Err(e) => {
                 return Err(Failure::new(format!(
@@ -579,12 +585,7 @@ pub(crate) fn run(
         std::thread::sleep(
             Duration::from_millis(5).max(started.elapsed().min(Duration::from_millis(50)) / 4),
         );
-    };
-    Ok(Output {
-        code: status.code(),
-        stdout: stdout.join().unwrap_or_default(),
-        stderr: stderr.join().unwrap_or_default(),
-    })
+    }
 }
 
 #[cfg(test)]

@@ -204,32 +204,10 @@ impl Systemd {
         loop {
             let status = self.show(host, unit)?;
             let baseline = *first_restarts.get_or_insert(status.n_restarts);
-            if status.sub_state == "auto-restart" || status.n_restarts > baseline {
-                return Err(self.failed(
-                    host,
-                    unit,
-                    format!(
-                        "{unit} did not {}: it keeps restarting; it is {}",
-                        verb.as_str(),
-                        status.describe()
-                    ),
-                ));
-            }
-            if status.is_stopped() {
-                if status.active_state == "inactive" && status.result == "success" && status.oneshot
-                {
-                    // A oneshot unit without RemainAfterExit is done when it is inactive again.
-                    return Ok(status);
-                }
-                return Err(self.failed(
-                    host,
-                    unit,
-                    format!(
-                        "{unit} did not {}: it is {}",
-                        verb.as_str(),
-                        status.describe()
-                    ),
-                ));
+            match stopped_or_restarting(&status, baseline, verb, unit) {
+                Some(Ok(())) => return Ok(status),
+                Some(Err(message)) => return Err(self.failed(host, unit, message)),
+                None => {}
             }
             if status.active_state == "active" {
                 let since = *active_since.get_or_insert_with(Instant::now);
@@ -381,6 +359,36 @@ impl Systemd {
         }
         Ok(text)
     }
+}
+
+/// While waiting for a unit to become active: `Some(Err(reason))` when it restarts (systemd's
+/// counter grew past `baseline`, or it sits in `auto-restart`) or stopped, `Some(Ok(()))` for a
+/// oneshot that finished, `None` to keep waiting.
+fn stopped_or_restarting(
+    status: &Status,
+    baseline: i64,
+    verb: Verb,
+    unit: &str,
+) -> Option<Result<(), String>> {
+    if status.sub_state == "auto-restart" || status.n_restarts > baseline {
+        return Some(Err(format!(
+            "{unit} did not {}: it keeps restarting; it is {}",
+            verb.as_str(),
+            status.describe()
+        )));
+    }
+    if !status.is_stopped() {
+        return None;
+    }
+    if status.active_state == "inactive" && status.result == "success" && status.oneshot {
+        // A oneshot unit without RemainAfterExit is done when it is inactive again.
+        return Some(Ok(()));
+    }
+    Some(Err(format!(
+        "{unit} did not {}: it is {}",
+        verb.as_str(),
+        status.describe()
+    )))
 }
 
 enum JournalError {

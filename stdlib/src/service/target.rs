@@ -150,6 +150,49 @@ pub(crate) enum Target {
     Process(ProcessUnit),
 }
 
+/// `what.name` in the config, a string if there.
+fn text(v: Option<&Value>, name: &str, what: &str) -> Result<Option<String>, Failure> {
+    match v.and_then(|v| v.get(name)) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(Failure::new(format!(
+            "config: `{what}.{name}` must be a string, not `{other}`"
+        ))),
+    }
+}
+
+/// systemd's scope (user or system) and host: the options, else the unit's entry, else
+/// `[service]`.
+fn systemd_target(
+    opts: &Options,
+    service: Option<&Value>,
+    entry: Option<&Value>,
+    unit_table: &str,
+) -> Result<Systemd, Failure> {
+    let scope = match text(entry, "scope", unit_table)? {
+        Some(s) => Some(s),
+        None => text(service, "scope", "[service]")?,
+    };
+    let user = match (opts.user, scope.as_deref()) {
+        (Some(user), _) => user,
+        (None, None | Some("system")) => false,
+        (None, Some("user")) => true,
+        (None, Some(other)) => {
+            return Err(Failure::new(format!(
+                "config: service scope `{other}` is neither \"user\" nor \"system\""
+            )));
+        }
+    };
+    let host = match &opts.host {
+        Some(h) => Some(h.clone()),
+        None => match text(entry, "host", unit_table)? {
+            Some(h) => Some(h),
+            None => text(service, "host", "[service]")?,
+        },
+    };
+    Ok(Systemd { user, host })
+}
+
 impl Target {
     /// `opts.backend`, else the unit's `[service.units."NAME"]` entry (process unless it says
     /// `backend = "systemd"`), else `[service] backend`, else systemd.
@@ -158,15 +201,6 @@ impl Target {
         let (key, entry) = match unit_entry(service, unit) {
             Some((key, entry)) => (Some(key), Some(entry)),
             None => (None, None),
-        };
-        let text = |v: Option<&Value>, name: &str, what: &str| -> Result<Option<String>, Failure> {
-            match v.and_then(|v| v.get(name)) {
-                None => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(other) => Err(Failure::new(format!(
-                    "config: `{what}.{name}` must be a string, not `{other}`"
-                ))),
-            }
         };
         let unit_table = key
             .map(|k| format!("[service.units.\"{k}\"]"))
@@ -191,30 +225,7 @@ impl Target {
                 };
                 Ok(Target::Process(ProcessUnit::from_config(key, entry)?))
             }
-            "systemd" => {
-                let scope = match text(entry, "scope", &unit_table)? {
-                    Some(s) => Some(s),
-                    None => text(service, "scope", "[service]")?,
-                };
-                let user = match (opts.user, scope.as_deref()) {
-                    (Some(user), _) => user,
-                    (None, None | Some("system")) => false,
-                    (None, Some("user")) => true,
-                    (None, Some(other)) => {
-                        return Err(Failure::new(format!(
-                            "config: service scope `{other}` is neither \"user\" nor \"system\""
-                        )));
-                    }
-                };
-                let remote = match &opts.host {
-                    Some(h) => Some(h.clone()),
-                    None => match text(entry, "host", &unit_table)? {
-                        Some(h) => Some(h),
-                        None => text(service, "host", "[service]")?,
-                    },
-                };
-                Ok(Target::Systemd(Systemd { user, host: remote }))
-            }
+            "systemd" => systemd_target(opts, service, entry, &unit_table).map(Target::Systemd),
             other => Err(Failure::new(format!(
                 "config: unknown service backend `{other}`; use \"systemd\" or \"process\""
             ))),
