@@ -292,19 +292,11 @@ fn dns_failures_are_told_apart() {
     assert_eq!(r[1]["kind"], "dns", "{r}");
 }
 
-#[test]
-fn bad_inputs_fail_before_anything_is_sent() {
-    let server = Server::start(|_| Server::json(200, r#"{"status":"healthy"}"#));
-    let url = &server.url;
+/// Calls of probe natives with bad input against the server at `url`, each with the
+/// messages it must fail with.
+fn bad_calls(url: &str) -> [(String, &'static [&'static str]); 10] {
     let wait = |opts: &str| format!(r#"probe::wait("{url}/", {opts})"#);
-    let script = |code: &str| {
-        Test::new()
-            .write("t.rhai", &format!("//! probe test.\n{code}\n"))
-            .args(["run", "t.rhai"])
-            .context(code)
-            .status(1)
-    };
-    let cases: [(String, &[&str]); 10] = [
+    [
         (
             r#"probe::http("127.0.0.1:8900/health")"#.to_string(),
             &["is not"],
@@ -351,8 +343,21 @@ fn bad_inputs_fail_before_anything_is_sent() {
             wait(r#"#{ interval: "soon" }"#),
             &["probe::wait: option `interval`: "],
         ),
-    ];
-    for (code, messages) in &cases {
+    ]
+}
+
+#[test]
+fn bad_inputs_fail_before_anything_is_sent() {
+    let server = Server::start(|_| Server::json(200, r#"{"status":"healthy"}"#));
+    let url = &server.url;
+    let script = |code: &str| {
+        Test::new()
+            .write("t.rhai", &format!("//! probe test.\n{code}\n"))
+            .args(["run", "t.rhai"])
+            .context(code)
+            .status(1)
+    };
+    for (code, messages) in &bad_calls(url) {
         let mut test = script(code);
         for message in *messages {
             test = test.stderr_contains(message);
@@ -360,10 +365,12 @@ fn bad_inputs_fail_before_anything_is_sent() {
         test.run();
     }
     // Options are read in order: the first bad one is the one reported.
-    script(&wait(r#"#{ status: 700, json: "x", max_ms: -1 }"#))
-        .stderr_contains("`status` must be an HTTP status like 200, not 700")
-        .stderr_lacks("`json`")
-        .stderr_lacks("`max_ms`")
-        .run();
+    script(&format!(
+        r#"probe::wait("{url}/", #{{ status: 700, json: "x", max_ms: -1 }})"#
+    ))
+    .stderr_contains("`status` must be an HTTP status like 200, not 700")
+    .stderr_lacks("`json`")
+    .stderr_lacks("`max_ms`")
+    .run();
     assert_eq!(server.hits.load(Ordering::SeqCst), 0, "a request was sent");
 }
