@@ -8,6 +8,7 @@ before each timed run, default 0), BENCH_DIR (work folder, default a temp dir).
 """
 
 import os
+import resource
 import shutil
 import sqlite3
 import statistics
@@ -109,10 +110,19 @@ def rm(*paths):
                 os.remove(p + suffix)
 
 
+def cpu_seconds():
+    """CPU time (user + system) of this process and of its finished children."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def timed(fn, cap=None):
-    t = time.monotonic()
+    """Wall time, success, and the CPU time the run took (this process's share included, for
+    the copies python makes itself): on a shared machine wall time grows with the load, CPU time
+    much less."""
+    t, c = time.monotonic(), cpu_seconds()
     ok = fn(cap)
-    return time.monotonic() - t, ok
+    return time.monotonic() - t, ok, cpu_seconds() - c
 
 
 def run(cmd, cap=None):
@@ -143,7 +153,7 @@ def settle():
 def interleaved(entries, check=None, give_up=2):
     """Time each (label, prepare, action, cap) once per round, RUNS rounds: a disk that slows down
     or speeds up over the run affects every tool alike. A tool capped `give_up` times is dropped."""
-    results = [{"label": e[0], "times": [], "capped": 0, "lost": 0 if check else None} for e in entries]
+    results = [{"label": e[0], "times": [], "cpu": [], "capped": 0, "lost": 0 if check else None} for e in entries]
     for i in range(RUNS):
         for (label, prepare, action, cap), r in zip(entries, results):
             if r["capped"] >= give_up:
@@ -151,7 +161,7 @@ def interleaved(entries, check=None, give_up=2):
             prepare()
             settle()
             before = check[0]() if check else None
-            secs, ok = timed(action, cap)
+            secs, ok, cpu = timed(action, cap)
             if not ok:
                 r["capped"] += 1
                 log(f"  {label}: run {i + 1} did not finish in {cap:.0f}s")
@@ -159,13 +169,15 @@ def interleaved(entries, check=None, give_up=2):
             if check and not check[1](before):
                 r["lost"] += 1
             r["times"].append(secs)
-            log(f"  {label}: run {i + 1}: {secs:.2f}s")
+            r["cpu"].append(cpu)
+            log(f"  {label}: run {i + 1}: {secs:.2f}s ({cpu:.2f}s CPU)")
     for r in results:
         r["tries"] = len(r["times"]) + r["capped"]
     return results
 
 
 def main():
+    load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     work = os.environ.get("BENCH_DIR") or tempfile.mkdtemp(prefix="ripcord-bench-")
     os.makedirs(work, exist_ok=True)
     src, out, backup, target = (os.path.join(work, n) for n in ("src.db", "out.db", "backup.db", "target.db"))
@@ -261,9 +273,10 @@ def main():
 
     base = {kind: None for kind in ("quiet", "restore")}
     print(f"\nDatabase: {size / 2**20:.0f} MiB WAL, {free * 100 // pages}% free pages, index, ~1 KB rows; "
-          f"{RUNS} runs each; writer at {rate:.0f} commits/s; sqlite3 {'CLI' if SQLITE3 else 'not installed'}\n")
-    print("| source | tool | median | runs | vs cp | commits lost |")
-    print("|---|---|---|---|---|---|")
+          f"{RUNS} runs each; writer at {rate:.0f} commits/s; sqlite3 {'CLI' if SQLITE3 else 'not installed'}; "
+          f"load average {load_before} at the start, {' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end\n")
+    print("| source | tool | median | min-max | runs | vs cp | CPU s (median) | commits lost |")
+    print("|---|---|---|---|---|---|---|---|")
     for kind, r in rows:
         if r["times"]:
             med = statistics.median(r["times"])
@@ -272,11 +285,13 @@ def main():
             ref = base.get("quiet" if kind == "writer" else kind)
             ratio = f"{med / ref:.2f}x" if ref else ""
             shown = f"{med:.2f} s"
+            spread = f"{min(r['times']):.2f}-{max(r['times']):.2f}"
+            cpu = f"{statistics.median(r['cpu']):.2f}"
         else:
-            shown, ratio = f"not finished in {CAP:.0f} s", ""
+            shown, ratio, spread, cpu = f"not finished in {CAP:.0f} s", "", "", ""
         runs = f"{len(r['times'])}/{r['tries']}" + (f" ({r['capped']} capped)" if r["capped"] else "")
         lost = "" if r["lost"] is None or not r["times"] else ("none" if r["lost"] == 0 else f"{r['lost']} runs lost commits")
-        print(f"| {kind} | {r['label']} | {shown} | {runs} | {ratio} | {lost} |")
+        print(f"| {kind} | {r['label']} | {shown} | {spread} | {runs} | {ratio} | {cpu} | {lost} |")
     if not os.environ.get("BENCH_DIR"):
         shutil.rmtree(work)
 
