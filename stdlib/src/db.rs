@@ -42,8 +42,10 @@ pub fn module() -> NativeModule {
         params: &["src: String", "dst: String", "opts: Map", "Map"],
         doc: "Back up the SQLite database `src` to the new file `dst`, consistently, while it is in use.\n\n\
               A read transaction pins a snapshot without blocking WAL writers; when the snapshot lies wholly \
-              in the main file (after a passive checkpoint) the file is copied as `cp` would, else SQLite's \
-              online backup copies it in one step. The copy goes to a temp file beside `dst`, is fsynced and verified, then renamed \
+              in the main file (after a passive checkpoint) the file is copied as `cp` would while `verify` and the row \
+              counts run on that same snapshot, in the same read transaction (so \"verified\" means: the bytes copied passed \
+              the check; the copy is not read back); else SQLite's online backup copies it in one step and the copy is \
+              read back to verify it. The copy goes to a temp file beside `dst`, is fsynced and verified, then renamed \
               onto `dst` (so `dst` never names a partial file). Returns \
               `#{ path, bytes, ms, pages, page_size, free_pages, integrity, user_version, journal_mode, tables, sha256 }`.\n\n\
               Options: `force` (replace an existing `dst`), `compact` (`VACUUM INTO`: smaller, slower), \

@@ -75,8 +75,11 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
     matches!((canonical(a), canonical(b)), (Some(x), Some(y)) if x == y)
 }
 
-/// Copy `src` to a temp file beside `dst`, fsync it, verify the copy, then rename it onto `dst`
-/// and fsync the folder: `dst` never names an unverified or partial file.
+/// Copy `src` to a temp file beside `dst`, fsync it, verify it, then rename it onto `dst` and
+/// fsync the folder: `dst` never names an unverified or partial file. A byte copy of a pinned
+/// snapshot is verified on that snapshot while it is copied (integrity check and row counts in
+/// the same read transaction, the sha256 of the same bytes); a copy SQLite made is verified by
+/// reading the copy back.
 pub fn run(
     src: &Path,
     dst: &Path,
@@ -95,8 +98,8 @@ pub fn run(
         stop,
     };
     let what = format!("backup of {}", src.display());
-    // The sha256 and length of the copy, when they were computed while copying.
-    let summed = {
+    // The copy's facts, when they were measured on the snapshot while it was copied.
+    let measured = {
         // Opened before SQLite's connection and closed after it (declaration order), as is the
         // WAL lock's descriptor: closing a descriptor of the source while SQLite holds a lock on
         // it would drop that lock.
@@ -120,10 +123,15 @@ pub fn run(
                         .pragma_update(None, "query_only", false)
                         .map_err(|e| facts::cannot_read(src, e))?;
                     copy::vacuum_into(&source, &temp, &what, &deadline).map(|()| None)
-                } else if let Some(summed) =
-                    copy::file_snapshot(src, &raw, &source, &mut lock, &temp, (&what, &deadline))?
-                {
-                    Ok(Some(summed))
+                } else if let Some(facts) = copy::file_snapshot(
+                    src,
+                    &raw,
+                    &source,
+                    &mut lock,
+                    (&temp, opts.check),
+                    (&what, &deadline),
+                )? {
+                    Ok(Some(facts))
                 } else {
                     let mut dest = copy::open_writer(&temp)?;
                     copy::online(&source, &mut dest, &temp, &what, &deadline).map(|()| None)
@@ -131,21 +139,15 @@ pub fn run(
             },
         )?
     };
-    // The fsync waits on the disk while the verification reads the copy from the page cache.
-    let verifying = copy::verifying(dst);
-    let (synced, measured) = std::thread::scope(|s| {
-        let synced = s.spawn(|| temp.file().sync_all());
-        let measured = facts::measure(&temp, opts.check, summed.is_none());
-        (synced.join(), measured)
-    });
-    drop(verifying);
-    synced
-        .map_err(|_| Failure::new("internal error: the fsync thread panicked"))?
-        .map_err(|e| files::write_failure(e, &temp, &what, header.pages * header.page_size))?;
-    let mut facts = measured
-        .map_err(|f| Failure::new(format!("the copy of {} did not verify: {}", src.display(), f.message)).hint(
-            "nothing was written to the destination; check the source with db::verify and the disk for errors",
-        ))?;
+    let mut facts = match measured {
+        Some(facts) => {
+            temp.file()
+                .sync_all()
+                .map_err(|e| files::write_failure(e, &temp, &what, facts.bytes))?;
+            facts
+        }
+        None => settle_copy(src, &temp, opts.check, &what)?,
+    };
     if opts.force {
         for suffix in files::SIDE_SUFFIXES {
             files::remove_if_exists(&files::side_file(dst, suffix))?;
@@ -153,11 +155,28 @@ pub fn run(
     }
     files::persist(temp, dst, opts.force)?;
     files::fsync_folder(&files::folder_of(dst))?;
-    if let Some((sha256, bytes)) = summed {
-        facts.sha256 = sha256;
-        facts.bytes = bytes;
-    }
     facts.path = dst.to_path_buf();
     facts.swept = swept;
     Ok(facts)
+}
+
+/// A copy made through SQLite: fsync it while it is verified (integrity, row counts, sha256)
+/// from the page cache.
+fn settle_copy(src: &Path, temp: &files::Temp, check: Check, what: &str) -> Result<Facts, Failure> {
+    let verifying = copy::verifying(temp);
+    let (synced, measured) = std::thread::scope(|s| {
+        let synced = s.spawn(|| temp.file().sync_all());
+        let measured = facts::measure(temp, check, true);
+        (synced.join(), measured)
+    });
+    drop(verifying);
+    let needed = files::len_of(temp).unwrap_or(0);
+    synced
+        .map_err(|_| Failure::new("internal error: the fsync thread panicked"))?
+        .map_err(|e| files::write_failure(e, temp, what, needed))?;
+    measured.map_err(|f| {
+        Failure::new(format!("the copy of {} did not verify: {}", src.display(), f.message)).hint(
+            "nothing was written to the destination; check the source with db::verify and the disk for errors",
+        )
+    })
 }

@@ -12,6 +12,7 @@ use ripcord_runtime::Failure;
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 
+use super::facts::{Check, Facts};
 use super::writelock::WriteGuard;
 
 /// When to give up waiting for a lock, and whether the run was asked to stop.
@@ -80,22 +81,25 @@ pub fn size_of(conn: &Connection) -> u64 {
 /// appending to the WAL. In rollback-journal mode the read transaction's SHARED lock keeps
 /// every writer out until it ends.
 ///
+/// While the kernel copies the file (copy_file_range) and another thread hashes the same bytes
+/// (pread), this thread runs the integrity check and the row counts inside the same read
+/// transaction: they describe exactly the bytes being copied, and cost no time of their own.
+///
 /// `raw` is a descriptor of the source opened BEFORE `src` and closed only after it (and so is
 /// the descriptor `lock` keeps): on Linux, closing any descriptor of a file drops every POSIX
 /// lock the process holds on it, SQLite's read lock included, so the copy and the checksum both
-/// read through `raw` (the kernel copies with copy_file_range while another thread hashes the
-/// same bytes with pread) and nothing opens or closes the source while the read transaction
-/// holds its lock. Returns the sha256 and length; `None`, with `dst` left empty, when the
-/// snapshot still needs the WAL (a reader pinned on an older snapshot, a source this user
-/// cannot write, a lock): the caller then takes SQLite's online backup.
+/// read through `raw` and nothing opens or closes the source while the read transaction holds
+/// its lock. `None`, with `dst` left empty, when the snapshot still needs the WAL (a reader
+/// pinned on an older snapshot, a source this user cannot write, a lock): the caller then takes
+/// SQLite's online backup.
 pub fn file_snapshot(
     path: &Path,
     raw: &File,
     src: &Connection,
     lock: &mut Option<WriteGuard>,
-    dst: &Path,
+    (dst, check): (&Path, Check),
     (what, deadline): (&str, &Deadline),
-) -> Result<Option<(String, u64)>, Failure> {
+) -> Result<Option<Facts>, Failure> {
     let Some(read) = pin_backfilled(path, src, lock, what, deadline)? else {
         return Ok(None);
     };
@@ -117,25 +121,35 @@ pub fn file_snapshot(
         .truncate(true)
         .open(dst)
         .map_err(fail)?;
-    let (copied, summed) = std::thread::scope(|s| {
+    let (copied, summed, measured) = std::thread::scope(|s| {
         let summed = s.spawn(|| super::facts::sha256_at(raw, bytes, path));
-        let copied = (|| {
+        let copied = s.spawn(|| {
             let mut from = raw;
             from.seek(SeekFrom::Start(0))?;
             std::io::copy(&mut from.take(bytes), &mut &to)
-        })();
-        (copied, summed.join())
+        });
+        let measured = super::facts::measure_snapshot(&read, dst, check);
+        (copied.join(), summed.join(), measured)
     });
     drop(read);
-    let copied = copied.map_err(|e| super::files::write_failure(e, dst, what, bytes))?;
-    let summed =
-        summed.map_err(|_| Failure::new("internal error: the checksum thread panicked"))??;
-    if copied != bytes || summed.1 != bytes {
+    let panicked = |_| Failure::new("internal error: a copy thread panicked");
+    let copied = copied
+        .map_err(panicked)?
+        .map_err(|e| super::files::write_failure(e, dst, what, bytes))?;
+    let (sha256, hashed) = summed.map_err(panicked)??;
+    let mut facts = measured.map_err(|f| {
+        Failure::new(format!("the copy of {} did not verify: {}", path.display(), f.message)).hint(
+            "nothing was written to the destination; check the source with db::verify and the disk for errors",
+        )
+    })?;
+    if copied != bytes || hashed != bytes {
         // The main file is shorter than the snapshot says; let SQLite sort it out.
         to.set_len(0).map_err(fail)?;
         return Ok(None);
     }
-    Ok(Some(summed))
+    facts.sha256 = sha256;
+    facts.bytes = bytes;
+    Ok(Some(facts))
 }
 
 /// Open a read transaction on `src` whose snapshot is entirely in the main file. In WAL mode:

@@ -257,17 +257,33 @@ pub fn measure(path: &Path, check: Check, hash: bool) -> Result<Facts, Failure> 
             facts.sha256 = digest;
             facts.bytes = bytes;
         }
-        if facts.integrity != "ok" && check != Check::None {
-            return Err(Failure::new(format!(
-                "{} fails its integrity check ({}): {}",
-                path.display(),
-                check.pragma().unwrap_or_default(),
-                facts.integrity
-            ))
-            .hint("the database is damaged; use another backup, or recover it with `sqlite3 DB .recover`"));
-        }
-        Ok(facts)
+        judge(facts, path, check)
     })
+}
+
+/// Measure the snapshot `conn` reads inside the read transaction the caller holds open: the
+/// integrity check and the row counts of exactly that state. No checksum. `path` names the
+/// file in messages.
+pub fn measure_snapshot(conn: &Connection, path: &Path, check: Check) -> Result<Facts, Failure> {
+    let mut facts = describe_in(conn, path)?;
+    facts.integrity = integrity_of(conn, path, check)?;
+    judge(facts, path, check)
+}
+
+/// A failed integrity check is a refusal naming `path`.
+fn judge(facts: Facts, path: &Path, check: Check) -> Result<Facts, Failure> {
+    if facts.integrity != "ok" && check != Check::None {
+        return Err(Failure::new(format!(
+            "{} fails its integrity check ({}): {}",
+            path.display(),
+            check.pragma().unwrap_or_default(),
+            facts.integrity
+        ))
+        .hint(
+            "the database is damaged; use another backup, or recover it with `sqlite3 DB .recover`",
+        ));
+    }
+    Ok(facts)
 }
 
 fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> Result<T, Failure> {
@@ -277,10 +293,16 @@ fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> Result<T, Failure> {
 }
 
 fn integrity(path: &Path, check: Check) -> Result<String, Failure> {
+    if check == Check::None {
+        return Ok("skipped".to_string());
+    }
+    integrity_of(&open_reader(path)?, path, check)
+}
+
+fn integrity_of(conn: &Connection, path: &Path, check: Check) -> Result<String, Failure> {
     let Some(pragma) = check.pragma() else {
         return Ok("skipped".to_string());
     };
-    let conn = open_reader(path)?;
     let mut stmt = conn
         .prepare(&format!("PRAGMA {pragma}(20)"))
         .map_err(|e| cannot_read(path, e))?;
@@ -300,6 +322,14 @@ pub fn describe(path: &Path) -> Result<Facts, Failure> {
 pub fn describe_conn(conn: &Connection, path: &Path) -> Result<Facts, Failure> {
     let fail = |e| cannot_read(path, e);
     conn.execute_batch("BEGIN").map_err(fail)?;
+    let facts = describe_in(conn, path)?;
+    conn.execute_batch("COMMIT").map_err(fail)?;
+    Ok(facts)
+}
+
+/// [`describe_conn`] inside a read transaction the caller holds.
+fn describe_in(conn: &Connection, path: &Path) -> Result<Facts, Failure> {
+    let fail = |e| cannot_read(path, e);
     let pragma = |name: &str| conn.pragma_query_value(None, name, |r| r.get::<_, i64>(0));
     let mut facts = Facts {
         path: path.to_path_buf(),
@@ -325,7 +355,6 @@ pub fn describe_conn(conn: &Connection, path: &Path) -> Result<Facts, Failure> {
         let rows: i64 = conn.query_row(&sql, [], |r| r.get(0)).map_err(fail)?;
         facts.tables.push((name, rows));
     }
-    conn.execute_batch("COMMIT").map_err(fail)?;
     Ok(facts)
 }
 
