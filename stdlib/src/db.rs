@@ -141,7 +141,10 @@ log::info(`restored; the old database is kept at ${r.safety}`);"#,
               the exact number of rows lost when it is known (else `()`), `lost_at_most` a bound from the rowid \
               ranges of the damaged pages (`()` when a range is open-ended), `lost_rowids` those ranges as \
               `[after, up_to]` pairs. `complete` is true only when every page was read and nothing set aside. \
-              `unreadable` maps each table that could not be salvaged to the reason.\n\n\
+              `unreadable` maps each table that could not be salvaged to the reason: a virtual table (FTS, R*Tree) is \
+              listed there, its shadow tables are salvaged as plain tables. A WITHOUT ROWID table is read from its \
+              index b-tree; it has no rowids, so a damaged page of it makes its loss unknown (`lost` and `lost_at_most` \
+              are `()`) and `missing`/`new_since_backup` match its rows by PRIMARY KEY.\n\n\
               Options: `backup` (the last good backup: gives each table `expected` (its rows there), `missing` \
               (rows there, by rowid, not salvaged) and `new_since_backup`; its schema is used when the source's \
               own is unreadable), `force` (replace an existing `dst`), `timeout` (for the source's locks, default `\"10m\"`).",
