@@ -174,7 +174,14 @@ fn pin_backfilled<'c>(
         let Ok(guard) = WriteGuard::take(path, true, deadline, what) else {
             return Ok(None);
         };
-        backfilled = wal_is_backfilled(path);
+        // Another process's checkpoint may hold the checkpoint lock for a moment: a few short
+        // tries while writers wait, before falling back.
+        backfilled = (0..5).any(|attempt| {
+            if attempt > 0 {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            wal_is_backfilled(path)
+        });
         *lock = Some(guard);
     }
     let read = src.unchecked_transaction().ok().filter(|read| {
