@@ -1,6 +1,7 @@
 //! Real receivers on 127.0.0.1 for the notification tests: an HTTP server that records every
 //! request and answers from a script (a status, or silence to force a timeout), and an SMTP
-//! server that holds a real SMTP dialogue and records the messages it accepts.
+//! server that holds a real SMTP dialogue and records the messages it accepts. Each stops
+//! listening when it drops, however its test ends, so a failed test leaves no server behind.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -40,10 +41,51 @@ pub enum Reply {
     HoldUntil(Arc<AtomicBool>),
 }
 
+/// Stops a receiver's accept loop when dropped: sets the flag, then wakes `accept` with a
+/// connection of its own; the loop returns and its listener closes.
+struct Stop {
+    port: u16,
+    flag: Arc<AtomicBool>,
+}
+
+impl Stop {
+    fn new(port: u16) -> Stop {
+        Stop {
+            port,
+            flag: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        self.flag.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+/// Accept connections on `listener` until `stop` is set; `serve` each (the Nth) on a thread.
+fn accept_until(
+    listener: TcpListener,
+    stop: Arc<AtomicBool>,
+    serve: impl Fn(usize, TcpStream, Arc<AtomicBool>) + Send + 'static,
+) {
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            if stop.load(Ordering::SeqCst) {
+                return;
+            }
+            let Ok(stream) = stream else { continue };
+            serve(n, stream, stop.clone());
+        }
+    });
+}
+
 /// An HTTP receiver; the Nth request gets the Nth reply (the last one repeats).
 pub struct Http {
     pub port: u16,
     seen: Arc<Mutex<Vec<Seen>>>,
+    _stop: Stop,
 }
 
 impl Http {
@@ -52,19 +94,21 @@ impl Http {
         let port = listener.local_addr().expect("addr").port();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
-        std::thread::spawn(move || {
-            for (n, stream) in listener.incoming().enumerate() {
-                let Ok(stream) = stream else { continue };
-                let reply = replies
-                    .get(n)
-                    .or(replies.last())
-                    .cloned()
-                    .unwrap_or(Reply::Status(200, "ok"));
-                let log = log.clone();
-                std::thread::spawn(move || serve(stream, reply, &log));
-            }
+        let stop = Stop::new(port);
+        accept_until(listener, stop.flag.clone(), move |n, stream, stop| {
+            let reply = replies
+                .get(n)
+                .or(replies.last())
+                .cloned()
+                .unwrap_or(Reply::Status(200, "ok"));
+            let log = log.clone();
+            std::thread::spawn(move || serve(stream, reply, &log, &stop));
         });
-        Http { port, seen }
+        Http {
+            port,
+            seen,
+            _stop: stop,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -76,7 +120,7 @@ impl Http {
     }
 }
 
-fn serve(stream: TcpStream, reply: Reply, log: &Mutex<Vec<Seen>>) {
+fn serve(stream: TcpStream, reply: Reply, log: &Mutex<Vec<Seen>>, stop: &AtomicBool) {
     let mut reader = BufReader::new(stream.try_clone().expect("clone"));
     let mut line = String::new();
     if reader.read_line(&mut line).is_err() {
@@ -120,7 +164,10 @@ fn serve(stream: TcpStream, reply: Reply, log: &Mutex<Vec<Seen>>) {
         Reply::Silence(d) => std::thread::sleep(d),
         Reply::HoldUntil(flag) => {
             let until = Instant::now() + Duration::from_secs(120);
-            while !flag.load(Ordering::SeqCst) && Instant::now() < until {
+            while !flag.load(Ordering::SeqCst)
+                && !stop.load(Ordering::SeqCst)
+                && Instant::now() < until
+            {
                 std::thread::sleep(Duration::from_millis(20));
             }
             let _ = write!(
@@ -146,6 +193,7 @@ pub struct Smtp {
     pub port: u16,
     mails: Arc<Mutex<Vec<Mail>>>,
     pub dialogues: Arc<Mutex<Vec<String>>>,
+    _stop: Stop,
 }
 
 impl Smtp {
@@ -155,18 +203,17 @@ impl Smtp {
         let mails = Arc::new(Mutex::new(Vec::new()));
         let dialogues = Arc::new(Mutex::new(Vec::new()));
         let (m, d) = (mails.clone(), dialogues.clone());
-        std::thread::spawn(move || {
-            for (n, stream) in listener.incoming().enumerate() {
-                let Ok(stream) = stream else { continue };
-                let last = finals.get(n).or(finals.last()).copied().unwrap_or("250 ok");
-                let (m, d) = (m.clone(), d.clone());
-                std::thread::spawn(move || smtp_session(stream, last, &m, &d));
-            }
+        let stop = Stop::new(port);
+        accept_until(listener, stop.flag.clone(), move |n, stream, _| {
+            let last = finals.get(n).or(finals.last()).copied().unwrap_or("250 ok");
+            let (m, d) = (m.clone(), d.clone());
+            std::thread::spawn(move || smtp_session(stream, last, &m, &d));
         });
         Smtp {
             port,
             mails,
             dialogues,
+            _stop: stop,
         }
     }
 
@@ -244,4 +291,56 @@ fn smtp_session(
         }
     }
     log.lock().unwrap().push(dialogue);
+}
+
+/// A receiver stops listening when it drops, also when its test fails (panics): its port
+/// refuses connections afterwards, and a request it was holding open is answered.
+#[test]
+fn receivers_stop_listening_when_their_test_fails() {
+    let mut ports = Vec::new();
+    let held = Arc::new(AtomicBool::new(false));
+    let failure = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let http = Http::start(vec![Reply::HoldUntil(Arc::new(AtomicBool::new(false)))]);
+        let smtp = Smtp::start(vec!["250 ok"]);
+        ports.extend([http.port, smtp.port]);
+        let port = http.port;
+        let held = held.clone();
+        // A client whose request the receiver holds open (up to two minutes unless stopped).
+        std::thread::spawn(move || {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+            let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
+            let mut answer = String::new();
+            let _ = s.read_to_string(&mut answer);
+            held.store(answer.starts_with("HTTP/1.1 202"), Ordering::SeqCst);
+        });
+        let until = Instant::now() + Duration::from_secs(30);
+        while http.seen().is_empty() {
+            assert!(
+                Instant::now() < until,
+                "the receiver saw no request in 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("an assertion of the test fails");
+    }));
+    assert!(failure.is_err(), "the closure must panic");
+    assert_eq!(ports.len(), 2);
+    let until = Instant::now() + Duration::from_secs(30);
+    while !held.load(Ordering::SeqCst) {
+        assert!(
+            Instant::now() < until,
+            "the held request was not answered after the stop"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for port in ports {
+        let until = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            assert!(
+                Instant::now() < until,
+                "port {port} still accepts after the test failed"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }
