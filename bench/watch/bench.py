@@ -289,8 +289,10 @@ def main():
         window = [r[f"ripcord watch --every {every}"][3] for r in idle]
         print(f"CPU ratio ripcord / bash loop at {every}: {ratio}; "
               f"events the watch journaled in each window: {window}")
-    print("Resolution: CPU time comes in 10 ms clock ticks, 0.6 CPU s per hour in a 60 s window;")
-    print("at 30s a window holds 2 checks, so the 30s rows agree within a tick or two.")
+    print(f"Resolution: CPU time comes in 10 ms clock ticks, {36 / IDLE_SECS:.2f} CPU s per hour in a "
+          f"{IDLE_SECS:.0f} s window;")
+    print(f"at 30s a window holds {IDLE_SECS / 30:.0f} checks, so the 30s rows differ by a tick or two "
+          "at 60 s (IDLE_SECS=600 resolves them).")
     print("CPU s per hour: user+sys of the process and its waited-for children (sqlite3, curl,")
     print("df for the loop), per hour of the window; wall time does not count, so other load")
     print("on the machine inflates it less. CPU ms per check = CPU per hour / checks per hour.")
