@@ -281,7 +281,7 @@ fn the_journal_is_owner_only_and_records_changes_before_they_are_made() {
     use std::os::unix::fs::PermissionsExt;
     let sb = Sandbox::new();
     sb.write("w.rhai", "step \"Write\" { fs::write(\"f\", \"1\"); }\n");
-    assert_eq!(sb.run(&["run", "w.rhai"]).code, 0);
+    sb.test().args(["run", "w.rhai"]).run();
     let mode = std::fs::metadata(sb.journal())
         .expect("journal")
         .permissions()
@@ -301,12 +301,10 @@ fn the_journal_is_owner_only_and_records_changes_before_they_are_made() {
         .position(|k| k == "change.end")
         .expect("change.end");
     assert!(start < end, "{kinds:?}");
-    let show = sb.run(&["show", "1"]);
-    assert!(
-        show.stdout.contains("write 1 bytes to f"),
-        "{}",
-        show.stdout
-    );
+    sb.test()
+        .args(["show", "1"])
+        .stdout_contains("write 1 bytes to f")
+        .run();
 }
 
 #[test]
@@ -332,8 +330,8 @@ fn secret_params_never_reach_the_journal_or_the_output() {
 fn journal_verify_names_an_edited_event() {
     let sb = Sandbox::new();
     sb.write("two.rhai", TWO_STEPS);
-    assert_eq!(sb.run(&["run", "two.rhai"]).code, 0);
-    assert_eq!(sb.run(&["journal", "verify"]).code, 0);
+    sb.test().args(["run", "two.rhai"]).run();
+    sb.test().args(["journal", "verify"]).run();
     let conn = rusqlite::Connection::open(sb.journal()).expect("open");
     conn.execute(
         "UPDATE events SET data = '{\"name\":\"Forged\"}' WHERE id = 3",
@@ -372,7 +370,7 @@ fn two_runs_of_the_same_script_cannot_run_at_once() {
     );
     // The killed holder's lock is released by the kernel: a new run takes it.
     sb.write("held.rhai", "1\n");
-    assert_eq!(sb.run(&["run", "held.rhai"]).code, 0);
+    sb.test().args(["run", "held.rhai"]).run();
 }
 
 /// Wait until some run in the sandbox's journal has started a step.
@@ -461,14 +459,14 @@ step "Three" { fs::append("log.txt", "three\n"); }
 fn resume_refuses_a_script_changed_since_the_run() {
     let sb = Sandbox::new();
     sb.write("r.rhai", "step \"Fails\" { throw \"no\"; }\n");
-    assert_eq!(sb.run(&["run", "r.rhai"]).code, 1);
+    sb.test().args(["run", "r.rhai"]).status(1).run();
     sb.write("r.rhai", "step \"Fails\" { 1 }\n");
     sb.test()
         .args(["resume", "1"])
         .status(2)
         .stderr_contains("changed since run 1")
         .run();
-    assert_eq!(sb.run(&["resume", "1", "--allow-changed"]).code, 0);
+    sb.test().args(["resume", "1", "--allow-changed"]).run();
     sb.test()
         .args(["resume", "2"])
         .status(2)
@@ -484,7 +482,10 @@ fn resume_from_another_folder_reuses_the_runs_folder_and_config_and_refuses_a_ch
         "step \"One\" { fs::write(\"one.txt\", cfg.name); }\nstep \"Two\" {\n    if !fs::exists(\"go\") { throw `not yet: ${cfg.name}`; }\n    fs::write(\"two.txt\", cfg.name);\n}\n",
     );
     let conf = sb.write("conf.toml", "name = \"alpha\"\n");
-    assert_eq!(sb.run(&["run", "r.rhai", "--config", "conf.toml"]).code, 1);
+    sb.test()
+        .args(["run", "r.rhai", "--config", "conf.toml"])
+        .status(1)
+        .run();
     let elsewhere = sb.join("elsewhere");
     std::fs::create_dir(&elsewhere).expect("mkdir");
     sb.write("elsewhere/other.toml", "name = \"beta\"\n");
