@@ -72,8 +72,12 @@ fn runs_print_one_shape_for_every_exit_code() {
         (&["resume", "999", "--json"], 2, "usage"),
     ];
     for (args, code, status) in cases {
-        let out = sb.run(args);
-        assert_eq!(out.code, *code, "{args:?}: {}", out.stderr);
+        let out = sb
+            .test()
+            .args(*args)
+            .context(format!("{args:?}"))
+            .status(*code)
+            .run();
         let value = valid("run", &out);
         assert_eq!(value["schema_version"], 1, "{args:?}");
         assert_eq!(value["status"], *status, "{args:?}");
@@ -129,11 +133,11 @@ fn history_show_and_doc_match_the_schema_and_no_journal_is_an_empty_history() {
         .run();
 
     sb.write("ok.rhai", OK);
-    assert_eq!(sb.run(&["run", "ok.rhai"]).code, 0);
-    let history = sb.run(&["history", "--json"]);
+    sb.test().args(["run", "ok.rhai"]).run();
+    let history = sb.test().args(["history", "--json"]).run();
     let runs = valid("history", &history)["runs"].clone();
     let id = runs[0]["id"].as_i64().expect("id").to_string();
-    valid("show", &sb.run(&["show", &id, "--json"]));
+    valid("show", &sb.test().args(["show", &id, "--json"]).run());
 
     let doc = sb.test().args(["doc", "--format", "json"]).run();
     let functions = valid("doc", &doc)["functions"].clone();
@@ -144,17 +148,21 @@ fn history_show_and_doc_match_the_schema_and_no_journal_is_an_empty_history() {
 fn commands_failing_outside_a_run_print_the_error_object() {
     let sb = Sandbox::new();
     sb.write("ok.rhai", OK);
-    assert_eq!(sb.run(&["run", "ok.rhai"]).code, 0);
+    sb.test().args(["run", "ok.rhai"]).run();
     for args in [
         &["show", "999", "--json"][..],
         &["report", "999", "--json"],
         &["doc", "nosuchmodule", "--format", "json"],
     ] {
-        let out = sb.run(args);
-        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        let out = sb
+            .test()
+            .args(args)
+            .context(format!("{args:?}"))
+            .status(2)
+            .stderr_contains("error")
+            .run();
         let value = valid("error", &out);
         assert_eq!(value["status"], "usage", "{args:?}");
-        assert!(out.stderr.contains("error"), "{args:?}: {}", out.stderr);
     }
 }
 
@@ -169,7 +177,7 @@ fn the_journal_and_report_json_agree_on_a_missing_answer() {
         .run();
     let id = run.json()["run"].as_i64().expect("run id").to_string();
 
-    let show = valid("show", &sb.run(&["show", &id, "--json"]));
+    let show = valid("show", &sb.test().args(["show", &id, "--json"]).run());
     let prompt = show["events"]
         .as_array()
         .and_then(|e| e.iter().find(|e| e["kind"] == "prompt"))
