@@ -205,6 +205,32 @@ mod tests {
         assert_eq!(m.docs[0].signatures, ["twice(n: i64) -> i64"]);
     }
 
+    /// A native names itself from the call: Rhai gives a static module's function the module's
+    /// id as its source (pinned here against a Rhai upgrade).
+    #[test]
+    fn called_is_the_qualified_name_of_the_native_being_called() {
+        let who = Decl {
+            name: "who",
+            effect: Effect::Pure,
+            params: &["String"],
+            doc: "Who is called.",
+            example: "m::who()",
+        };
+        let mut m = NativeModule::new("m", "test");
+        m.function(who, |ctx: NativeCallContext| called(&ctx));
+        let mut top = NativeModule::new("", "test");
+        top.function(who, |ctx: NativeCallContext| called(&ctx));
+        let mut engine = rhai::Engine::new_raw();
+        engine.register_static_module("m", m.module.into());
+        engine.register_global_module(top.module.into());
+        assert_eq!(engine.eval::<String>("m::who()").unwrap(), "m::who");
+        assert_eq!(engine.eval::<String>("who()").unwrap(), "who");
+        assert_eq!(
+            engine.eval::<String>("fn f() { m::who() } f()").unwrap(),
+            "m::who"
+        );
+    }
+
     #[test]
     #[should_panic(
         expected = "`m::twice`: Decl.params [\"i64\"] must list the function's 1 params"
