@@ -392,9 +392,10 @@ fn process_backend_service_outlives_the_run_that_started_it() {
 #[test]
 fn process_backend_start_of_a_command_that_fails_shows_its_log_tail() {
     let sb = Sandbox::new();
-    let port = free_port();
-    // Taken port: the second server cannot bind and exits at once.
-    let _taken = TcpListener::bind(("127.0.0.1", port)).expect("bind");
+    // Taken port: the second server cannot bind and exits at once. Bound here first (port 0),
+    // so no other test can take it between choosing it and binding it.
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("local address").port();
     sb.write("ripcord.toml", &process_config(&sb, "web.service", port));
     let start = "//! Start.\nstep \"Start\" {\n    service::start(\"web.service\", #{ settle: \"5s\" });\n}\n";
     let out = sb
