@@ -36,7 +36,7 @@ impl Error {
     pub fn new(code: i32, message: impl Into<String>) -> Error {
         Error::Failed {
             code,
-            diagnostic: Box::new(Diagnostic::new(message)),
+            diagnostic: Box::new(Diagnostic::from_text(message)),
             json: false,
         }
     }

@@ -223,3 +223,100 @@ step "Remove" {
         "pass #{ recursive: true } to remove the folder and everything in it"
     );
 }
+
+/// A runbook whose `Remove` step fails inside `nested` (two function calls down), and which
+/// handles the caught failure with `handler`.
+fn removing_in_a_nested_call(handler: &str) -> String {
+    format!(
+        r#"//! Catch.
+fn remove(p) {{ fs::remove(p) }}
+fn nested(p) {{ remove(p) }}
+step "Remove" {{
+    fs::mkdir("d");
+    try {{
+        nested("d");
+    }} catch (e) {{
+        {handler}
+    }}
+}}
+"#
+    )
+}
+
+/// The failure is carried as a value beside the string the script caught: rethrown unchanged,
+/// the error is the native's, with its help and the place it was rethrown.
+#[test]
+fn a_failure_from_a_nested_call_rethrown_keeps_its_help() {
+    let sb = Sandbox::new();
+    let out = sb
+        .runbook("c.rhai", &removing_in_a_nested_call("throw e;"))
+        .arg("--json")
+        .status(1)
+        .stderr_contains("error: cannot remove d: it is a folder")
+        .stderr_contains("help: pass #{ recursive: true } to remove the folder")
+        .run();
+    let error = &out.json()["error"];
+    assert_eq!(error["message"], "cannot remove d: it is a folder");
+    assert_eq!(
+        error["help"],
+        "pass #{ recursive: true } to remove the folder and everything in it"
+    );
+    assert_eq!(error["location"], "c.rhai:9:9", "{error}");
+}
+
+/// A script's own `throw "text"` is that text: no help of the failure it replaced.
+#[test]
+fn a_caught_failure_replaced_by_the_scripts_own_text_has_no_help() {
+    let sb = Sandbox::new();
+    let out = sb
+        .runbook(
+            "c.rhai",
+            &removing_in_a_nested_call(r#"throw "d is still there";"#),
+        )
+        .arg("--json")
+        .status(1)
+        .stderr_contains("error: d is still there")
+        .stderr_lacks("help:")
+        .run();
+    let error = &out.json()["error"];
+    assert_eq!(error["message"], "d is still there");
+    assert_eq!(error["help"], serde_json::Value::Null, "{error}");
+}
+
+/// Text the script builds from the caught string is the script's text, taken as it is: the
+/// help line inside it is not split back out (nothing is parsed from text).
+#[test]
+fn a_caught_failure_built_into_new_text_is_that_text() {
+    let sb = Sandbox::new();
+    let out = sb
+        .runbook(
+            "c.rhai",
+            &removing_in_a_nested_call(r#"throw `cleanup: ${e.split("\n")[0]}`;"#),
+        )
+        .arg("--json")
+        .status(1)
+        .stderr_contains("error: cleanup: cannot remove d: it is a folder")
+        .stderr_lacks("help:")
+        .run();
+    assert_eq!(out.json()["error"]["help"], serde_json::Value::Null);
+}
+
+/// A failure the engine raises itself (not a native) is structured the same way.
+#[test]
+fn an_unknown_function_has_its_help_apart() {
+    let sb = Sandbox::new();
+    let out = sb
+        .runbook("c.rhai", "//! Unknown.\nnope(1);\n")
+        .arg("--json")
+        .status(1)
+        .run();
+    let error = &out.json()["error"];
+    assert_eq!(error["message"], "unknown function: nope (i64)", "{error}");
+    assert!(
+        error["help"]
+            .as_str()
+            .unwrap_or("")
+            .contains("`ripcord doc`"),
+        "{error}"
+    );
+}

@@ -84,7 +84,10 @@ pub fn run(options: Options) -> i32 {
         Ok(s) => s,
         Err(message) => {
             let mut sources = SourceCache::default();
-            eprintln!("{}", Diagnostic::new(message).render(&mut sources, color));
+            eprintln!(
+                "{}",
+                Diagnostic::from_text(message).render(&mut sources, color)
+            );
             return ripcord_runtime::run::exit::USAGE;
         }
     };
@@ -199,7 +202,7 @@ impl Session {
                         }
                     }
                     Ok(command) => self.meta(command),
-                    Err(message) => self.show(&Diagnostic::new(message)),
+                    Err(message) => self.show(&Diagnostic::from_text(message)),
                 }
                 continue;
             }
@@ -260,7 +263,7 @@ impl Session {
             }
             Command::Doc(item) => match crate::doc::render(&self.catalog, item.as_deref()) {
                 Ok(text) => println!("{text}"),
-                Err(message) => self.show(&Diagnostic::new(message)),
+                Err(message) => self.show(&Diagnostic::from_text(message)),
             },
             Command::Load(file) => {
                 let path = self.options.base_dir.join(&file);
@@ -381,13 +384,13 @@ fn all_modules(modules: fn() -> Vec<NativeModule>) -> Vec<NativeModule> {
 fn diagnostic(err: &EvalAltResult, stop: Option<Stop>, source: &str) -> Diagnostic {
     match stop {
         Some(Stop::Aborted(m)) | Some(Stop::Locked(m)) | Some(Stop::Unsafe(m)) => {
-            Diagnostic::new(m).at(source, err.position())
+            Diagnostic::from_text(m).at(source, err.position())
         }
         Some(Stop::Interrupted) => {
             Diagnostic::new("interrupted (Ctrl-C or SIGTERM); stopped at a safe point")
                 .at(source, err.position())
         }
-        Some(Stop::Limit(m)) => Diagnostic::new(m),
+        Some(Stop::Limit(m)) => Diagnostic::from_text(m),
         Some(Stop::OutputClosed) => Diagnostic::new("stopped: the output was closed"),
         Some(Stop::TimedOut(_)) | None => Diagnostic::from_eval(err, source),
     }

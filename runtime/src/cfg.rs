@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Position};
 
+use crate::Failure;
+
 /// One table of the config: its values, where it sits (`service.` for `[service]`) and the file.
 #[derive(Debug, Clone)]
 pub struct Cfg {
@@ -62,17 +64,20 @@ impl Cfg {
             Some((section, entry)) => (format!("[{section}] "), entry.to_string()),
             None => (String::new(), name.clone()),
         };
-        let message = if self.file.is_empty() {
-            format!(
-                "`cfg.{name}` is not set: no config file was loaded\nhelp: pass --config FILE (or create ./ripcord.toml) with {section}`{entry} = ...`; for an optional key use `cfg.get(\"{key}\") ?? default`"
-            )
+        let failure = if self.file.is_empty() {
+            Failure::new(format!("`cfg.{name}` is not set: no config file was loaded")).hint(format!(
+                "pass --config FILE (or create ./ripcord.toml) with {section}`{entry} = ...`; for an optional key use `cfg.get(\"{key}\") ?? default`"
+            ))
         } else {
-            format!(
-                "`cfg.{name}` is not set: the config {} has no key `{name}`\nhelp: add {section}`{entry} = ...` to it; for an optional key use `cfg.get(\"{key}\") ?? default`",
+            Failure::new(format!(
+                "`cfg.{name}` is not set: the config {} has no key `{name}`",
                 self.file
-            )
+            ))
+            .hint(format!(
+                "add {section}`{entry} = ...` to it; for an optional key use `cfg.get(\"{key}\") ?? default`"
+            ))
         };
-        EvalAltResult::ErrorRuntime(message.into(), Position::NONE).into()
+        failure.at_position(Position::NONE)
     }
 
     /// The plain map, nested tables included (for `json::to_string(cfg.to_map())` and the like).

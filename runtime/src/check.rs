@@ -533,7 +533,7 @@ impl Checker<'_> {
     }
 
     fn at(&self, call: &Call, message: String) -> Diagnostic {
-        Diagnostic::new(message).at(self.source, call.pos)
+        Diagnostic::from_text(message).at(self.source, call.pos)
     }
 
     /// A native module with a function of this name, for "did you mean `fs::write`?".

@@ -7,6 +7,8 @@ use std::path::Path;
 use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
 use rhai::{EvalAltResult, ParseError, Position};
 
+use crate::failure::Failure;
+
 /// An error ready to show: the innermost message, where it happened, and how it got there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
@@ -23,15 +25,25 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(message: impl Into<String>) -> Diagnostic {
-        let (message, help) = split_help(&message.into());
         Diagnostic {
-            message,
-            help,
+            message: message.into(),
+            help: None,
             source: None,
             line: None,
             column: None,
             notes: Vec::new(),
             warning: false,
+        }
+    }
+
+    /// A diagnostic of a text from a lower layer (config, params, lock, journal, the command
+    /// line) whose `String` errors may end with a `help:` line. Errors of a script's run come
+    /// through [`Diagnostic::from_eval`] and are never split from text.
+    pub fn from_text(message: impl Into<String>) -> Diagnostic {
+        let (message, help) = split_help(&message.into());
+        Diagnostic {
+            help,
+            ..Diagnostic::new(message)
         }
     }
 
@@ -104,7 +116,7 @@ impl Diagnostic {
             }
         }
         notes.reverse();
-        let mut d = Diagnostic::new(message_of(current)).at(&source, current.position());
+        let mut d = Diagnostic::from(failure_of(current)).at(&source, current.position());
         d.notes = notes;
         d
     }
@@ -163,6 +175,15 @@ impl Diagnostic {
     }
 }
 
+impl From<Failure> for Diagnostic {
+    fn from(failure: Failure) -> Diagnostic {
+        Diagnostic {
+            help: failure.hint,
+            ..Diagnostic::new(failure.message)
+        }
+    }
+}
+
 /// Texts of the scripts an error may point into, read once.
 #[derive(Debug, Default)]
 pub struct SourceCache {
@@ -184,31 +205,36 @@ impl SourceCache {
     }
 }
 
-/// The innermost message of an error, without Rhai's "(line N, position M)" suffix.
+/// The innermost message of an error, without Rhai's "(line N, position M)" suffix, as a
+/// script's `catch (e)` and the journal show it: the help, if any, on a `help:` line.
 pub fn message_of(err: &EvalAltResult) -> String {
+    failure_of(err).to_string()
+}
+
+/// The innermost failure of an error, its help kept apart: a native's failure as it was raised
+/// (also when a script caught and rethrew it unchanged), anything else thrown as its text.
+pub fn failure_of(err: &EvalAltResult) -> Failure {
     match err {
-        EvalAltResult::ErrorRuntime(value, _) => {
-            if value.is_string() {
-                value.to_string()
-            } else {
-                format!("script threw {value}")
-            }
-        }
+        EvalAltResult::ErrorRuntime(value, _) => match Failure::of_value(value) {
+            Some(failure) => failure,
+            None if value.is_string() => Failure::new(value.to_string()),
+            None => Failure::new(format!("script threw {value}")),
+        },
         EvalAltResult::ErrorInFunctionCall(_, _, inner, _) | EvalAltResult::ErrorInModule(_, inner, _) => {
-            message_of(inner)
+            failure_of(inner)
         }
-        EvalAltResult::ErrorParsing(kind, _) => format!("syntax error: {kind}"),
-        EvalAltResult::ErrorFunctionNotFound(sig, _) => {
-            format!("unknown function: {sig}\nhelp: `ripcord doc` lists the native functions; `ripcord check` finds these before a run")
-        }
-        EvalAltResult::ErrorVariableNotFound(name, _) => {
-            format!("undefined variable `{name}`\nhelp: declare it with `let`, or as a param in the `//!` header (`//! @param {name}: ...`)")
-        }
+        EvalAltResult::ErrorParsing(kind, _) => Failure::new(format!("syntax error: {kind}")),
+        EvalAltResult::ErrorFunctionNotFound(sig, _) => Failure::new(format!("unknown function: {sig}"))
+            .hint("`ripcord doc` lists the native functions; `ripcord check` finds these before a run"),
+        EvalAltResult::ErrorVariableNotFound(name, _) => Failure::new(format!("undefined variable `{name}`"))
+            .hint(format!("declare it with `let`, or as a param in the `//!` header (`//! @param {name}: ...`)")),
         EvalAltResult::ErrorTooManyOperations(_) => {
-            "the script ran more operations than its limit allows (a runaway loop?)\nhelp: the limit was set with `--limit operations=N` or `//! @limit operations=N`; raise it, or pass `--limit operations=off`".to_string()
+            Failure::new("the script ran more operations than its limit allows (a runaway loop?)")
+                .hint("the limit was set with `--limit operations=N` or `//! @limit operations=N`; raise it, or pass `--limit operations=off`")
         }
-        EvalAltResult::ErrorStackOverflow(_) => "too many nested calls (runaway recursion?)\nhelp: raise the depth with `--limit call-depth=N` or `//! @limit call-depth=N` if the recursion is meant".to_string(),
-        other => strip_position(&other.to_string()),
+        EvalAltResult::ErrorStackOverflow(_) => Failure::new("too many nested calls (runaway recursion?)")
+            .hint("raise the depth with `--limit call-depth=N` or `//! @limit call-depth=N` if the recursion is meant"),
+        other => Failure::new(strip_position(&other.to_string())),
     }
 }
 

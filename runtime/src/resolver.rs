@@ -12,6 +12,8 @@ use std::sync::Mutex;
 
 use rhai::{Engine, EvalAltResult, Module, ModuleResolver, Position, Scope};
 
+use crate::Failure;
+
 type SharedModule = rhai::Shared<Module>;
 
 pub struct RelativeResolver {
@@ -71,8 +73,8 @@ impl RelativeResolver {
         let mut loading = lock(&self.loading);
         if let Some(cycle) = cycle_through(&loading, key) {
             return Err(runtime_error(
-                format!(
-                    "import cycle: {cycle}\nhelp: modules cannot import each other; move what both need into a third module"
+                Failure::new(format!("import cycle: {cycle}")).hint(
+                    "modules cannot import each other; move what both need into a third module",
                 ),
                 pos,
             ));
@@ -81,9 +83,10 @@ impl RelativeResolver {
             && lock(&self.cache).len() >= max
         {
             return Err(runtime_error(
-                format!(
-                    "`import \"{path}\"` would load more than {max} modules (--limit imports)\nhelp: raise it with `--limit imports=N` or `//! @limit imports=N`"
-                ),
+                Failure::new(format!(
+                    "`import \"{path}\"` would load more than {max} modules (--limit imports)"
+                ))
+                .hint("raise it with `--limit imports=N` or `//! @limit imports=N`"),
                 pos,
             ));
         }
@@ -94,10 +97,8 @@ impl RelativeResolver {
         if let Some(root) = root {
             if root == key {
                 return Err(runtime_error(
-                    format!(
-                        "import cycle: {} imports itself\nhelp: remove the import",
-                        key.display()
-                    ),
+                    Failure::new(format!("import cycle: {} imports itself", key.display()))
+                        .hint("remove the import"),
                     pos,
                 ));
             }
@@ -178,6 +179,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn runtime_error(message: String, pos: Position) -> Box<EvalAltResult> {
-    EvalAltResult::ErrorRuntime(message.into(), pos).into()
+fn runtime_error(failure: Failure, pos: Position) -> Box<EvalAltResult> {
+    failure.at_position(pos)
 }

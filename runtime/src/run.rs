@@ -180,7 +180,7 @@ impl RunOutcome {
     /// Nothing ran because of a usage error found before the run (a runbook that does not
     /// exist, a bad flag): the same object a run prints, so every exit code has one shape.
     pub fn usage(script: &str, mode: Mode, message: &str) -> RunOutcome {
-        let d = Diagnostic::new(message);
+        let d = Diagnostic::from_text(message);
         let rendered = d.render(&mut SourceCache::default(), crate::output::use_color());
         RunOutcome::not_run(script, "", mode).nothing_ran(&d, rendered, false)
     }
@@ -202,7 +202,7 @@ impl RunOutcome {
 impl ErrorReport {
     /// The error object of a message (`help:` lines become `help`).
     pub fn from_message(message: &str) -> ErrorReport {
-        ErrorReport::from(&Diagnostic::new(message), None)
+        ErrorReport::from(&Diagnostic::from_text(message), None)
     }
 
     fn from(d: &Diagnostic, step: Option<String>) -> ErrorReport {
@@ -295,8 +295,8 @@ fn prepare(
     let header = read_header(&request.script, &name)?;
     outcome.rto = header.rto_text.clone();
     outcome.rto_duration = header.rto;
-    let bound =
-        crate::params::bind(&header.params, &request.params, &name).map_err(Diagnostic::new)?;
+    let bound = crate::params::bind(&header.params, &request.params, &name)
+        .map_err(Diagnostic::from_text)?;
     learn_param_secrets(&request.secrets, &bound);
     let config = load_config(request)?;
     let host = build_host(request, &header, &config, out, identity);
@@ -314,7 +314,7 @@ fn prepare(
 fn read_header(script: &Script, name: &str) -> Result<Header, NotStarted> {
     crate::header::parse(&script.text).map_err(|e| {
         let pos = rhai::Position::new(e.line as u16, e.column.max(1) as u16);
-        Diagnostic::new(e.message).at(name, pos).into()
+        Diagnostic::from_text(e.message).at(name, pos).into()
     })
 }
 
@@ -331,14 +331,14 @@ fn learn_param_secrets(secrets: &Secrets, bound: &[Bound]) {
 
 /// The config file, with its secret values learned for redaction.
 fn load_config(request: &RunRequest) -> Result<Config, NotStarted> {
-    let config = Config::load(request.config.as_deref()).map_err(Diagnostic::new)?;
+    let config = Config::load(request.config.as_deref()).map_err(Diagnostic::from_text)?;
     for value in config.secret_values() {
         request.secrets.add(&value);
     }
     request
         .secrets
         .learn_config(&config.value)
-        .map_err(Diagnostic::new)?;
+        .map_err(Diagnostic::from_text)?;
     Ok(config)
 }
 
@@ -427,11 +427,11 @@ fn take_lock(request: &RunRequest, header: &Header, host: &Host) -> Result<(), N
             Ok(())
         }
         Err(crate::lock::LockError::Held(message)) => Err(NotStarted {
-            diagnostic: Box::new(Diagnostic::new(message)),
+            diagnostic: Box::new(Diagnostic::from_text(message)),
             locked: true,
         }),
         // Not contention: nothing ran, and the cause is the message (exit 2).
-        Err(crate::lock::LockError::Failed(message)) => Err(Diagnostic::new(message).into()),
+        Err(crate::lock::LockError::Failed(message)) => Err(Diagnostic::from_text(message).into()),
     }
 }
 
@@ -451,7 +451,8 @@ fn open_journal(
         return Ok(());
     }
     let mut journal = Journal::open_reaped(&path).map_err(|message| {
-        Diagnostic::new(message).help("pass a writable file with --journal or RIPCORD_JOURNAL")
+        Diagnostic::from_text(message)
+            .help("pass a writable file with --journal or RIPCORD_JOURNAL")
     })?;
     let id = journal
         .start_run(&run_start(request, &ready.bound, identity))
@@ -563,7 +564,7 @@ fn describe_stop(stop: Option<Stop>, err: &EvalAltResult, name: &str) -> Diagnos
     let at = err.position();
     match stop {
         Some(Stop::Aborted(m)) | Some(Stop::Locked(m)) | Some(Stop::Unsafe(m)) => {
-            Diagnostic::new(m).at(name, at)
+            Diagnostic::from_text(m).at(name, at)
         }
         Some(Stop::Interrupted) => {
             Diagnostic::new("interrupted (Ctrl-C or SIGTERM); stopped at a safe point").at(name, at)
@@ -573,7 +574,7 @@ fn describe_stop(stop: Option<Stop>, err: &EvalAltResult, name: &str) -> Diagnos
             crate::time::human(d)
         ))
         .at(name, at),
-        Some(Stop::Limit(m)) => Diagnostic::new(m).at(name, at),
+        Some(Stop::Limit(m)) => Diagnostic::from_text(m).at(name, at),
         Some(Stop::OutputClosed) => {
             Diagnostic::new("stopped at a safe point: the output was closed (broken pipe)")
                 .at(name, at)
@@ -638,11 +639,9 @@ pub fn eval_guarded(
             .and_then(|(l, c)| Some(rhai::Position::new(l.trim().parse().ok()?, c.trim().parse().ok()?)))
             .unwrap_or(rhai::Position::NONE);
         let what = what.trim_start_matches("internal error: entered unreachable code: ");
-        Err(EvalAltResult::ErrorRuntime(
-            format!("the script engine failed on this line ({what})\nhelp: this is a known engine bug, not your runbook: e.g. a field of a `const` map cannot be assigned; copy it to a `let` first").into(),
-            pos,
-        )
-        .into())
+        Err(crate::Failure::new(format!("the script engine failed on this line ({what})"))
+            .hint("this is a known engine bug, not your runbook: e.g. a field of a `const` map cannot be assigned; copy it to a `let` first")
+            .at_position(pos))
     })
 }
 
