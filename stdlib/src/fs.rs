@@ -32,6 +32,15 @@ use crate::options;
 pub fn module() -> NativeModule {
     let mut m = NativeModule::new("fs", "Files: read, write, copy, move, glob, hash");
 
+    declare_read_write(&mut m);
+    declare_copy_move_remove(&mut m);
+    declare_find(&mut m);
+    declare_mkdir_and_facts(&mut m);
+    m
+}
+
+/// `fs::read`, `fs::write`, `fs::append`.
+fn declare_read_write(m: &mut NativeModule) {
     let read = Decl {
         name: "read",
         effect: Effect::Read,
@@ -65,7 +74,10 @@ fs::write("maintenance.flag", `rollback started at ${time::now()}` + "\n");"#,
         example: r#"fs::append("rollback-log.txt", `${time::now()}: rollback to abc123` + "\n");"#,
     };
     m.function(append, fs_append);
+}
 
+/// `fs::copy`, `fs::move`, `fs::remove`, each also with options.
+fn declare_copy_move_remove(m: &mut NativeModule) {
     let copy = Decl {
         name: "copy",
         effect: Effect::Change,
@@ -122,7 +134,10 @@ fs::remove("build-cache", #{ recursive: true });"#,
         },
         fs_remove_opts,
     );
+}
 
+/// `fs::exists`, `fs::glob`, `fs::latest`.
+fn declare_find(m: &mut NativeModule) {
     let exists = Decl {
         name: "exists",
         effect: Effect::Read,
@@ -165,7 +180,10 @@ fs::remove("build-cache", #{ recursive: true });"#,
 print(`restoring ${backup}`);"#,
     };
     m.function(latest, fs_latest);
+}
 
+/// `fs::mkdir`, `fs::sha256`, `fs::size`.
+fn declare_mkdir_and_facts(m: &mut NativeModule) {
     let mkdir = Decl {
         name: "mkdir",
         effect: Effect::Change,
@@ -204,8 +222,6 @@ print(`config sha256 ${before}`);"#,
         example: r#"if fs::size("cortex.db") == 0 { fail("cortex.db is empty"); }"#,
     };
     m.function(size, fs_size);
-
-    m
 }
 
 // ---- reads ----------------------------------------------------------------------------------

@@ -22,6 +22,14 @@ pub fn module() -> NativeModule {
         "Git checkouts: head, log, tags, dirty check, reset, checkout, branch",
     );
 
+    declare_history(&mut m);
+    declare_state(&mut m);
+    declare_changes(&mut m);
+    m
+}
+
+/// `git::head`, `git::resolve`, `git::log`.
+fn declare_history(m: &mut NativeModule) {
     let head = Decl {
         name: "head",
         effect: Effect::Read,
@@ -62,7 +70,10 @@ log::info(`target is ${target.sha}`);"#,
         },
         |ctx: NativeCallContext, repo: &str| git_log(ctx, repo, 10),
     );
+}
 
+/// `git::is_dirty`, `git::tags`, `git::branch`.
+fn declare_state(m: &mut NativeModule) {
     let is_dirty = Decl {
         name: "is_dirty",
         effect: Effect::Read,
@@ -102,7 +113,10 @@ if releases.len() > 0 { log::info(`latest release: ${releases[0].name}`); }"#,
         example: r#"git::branch("~/cortex", `rollback-${time::stamp()}`);"#,
     };
     m.function(branch, git_branch);
+}
 
+/// `git::reset_hard`, `git::checkout`.
+fn declare_changes(m: &mut NativeModule) {
     let reset_hard = Decl {
         name: "reset_hard",
         effect: Effect::Change,
@@ -128,8 +142,6 @@ log::info(`moved from ${r.previous} to ${r.head}`);"#,
         example: r#"git::checkout("~/cortex", "main");"#,
     };
     m.function(checkout, git_checkout);
-
-    m
 }
 
 // ---- functions ------------------------------------------------------------------------------

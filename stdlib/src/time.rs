@@ -9,6 +9,13 @@ use ripcord_runtime::{Decl, Effect, Failure, Host, NativeModule, RhaiResult};
 pub fn module() -> NativeModule {
     let mut m = NativeModule::new("time", "Time: timestamps, sleep, elapsed time");
 
+    declare_stamps(&mut m);
+    declare_clock(&mut m);
+    m
+}
+
+/// `time::now`, `time::stamp`, `time::unique`.
+fn declare_stamps(m: &mut NativeModule) {
     let now = Decl {
         name: "now",
         effect: Effect::Pure,
@@ -53,7 +60,10 @@ let older = fs::glob("backups/cortex-*.db").filter(|p| p.sub_string(p.len() - 18
         },
         || -> String { unique() },
     );
+}
 
+/// `time::epoch`, `time::sleep`, `time::ms`, `time::since`.
+fn declare_clock(m: &mut NativeModule) {
     let epoch = Decl {
         name: "epoch",
         effect: Effect::Pure,
@@ -106,7 +116,6 @@ time::sleep("1s");
 log::info(`waited ${time::since(started)} ms`);"#,
     };
     m.function(since, since_ms);
-    m
 }
 
 fn unique() -> String {

@@ -36,6 +36,13 @@ pub fn module() -> NativeModule {
         "Health probes: HTTP requests, waiting for a healthy answer, TCP ports",
     );
 
+    declare_http(&mut m);
+    declare_all_and_tcp(&mut m);
+    m
+}
+
+/// `probe::http`, `probe::wait`.
+fn declare_http(m: &mut NativeModule) {
     let http = Decl {
         name: "http",
         effect: Effect::Probe,
@@ -82,7 +89,10 @@ if !r.ok { log::warn(`health: ${r.error}`); }"#,
         },
         |ctx: NativeCallContext, url: &str| probe_wait(ctx, url, Map::new()),
     );
+}
 
+/// `probe::all`, `probe::tcp`.
+fn declare_all_and_tcp(m: &mut NativeModule) {
     let all = Decl {
         name: "all",
         effect: Effect::Probe,
@@ -122,8 +132,6 @@ if !db.ok { log::error(`database port: ${db.error}`); }"#,
         },
         |ctx: NativeCallContext, addr: &str| probe_tcp_for(ctx, addr, tcp::DEFAULT_TIMEOUT),
     );
-
-    m
 }
 
 // ---- functions ------------------------------------------------------------------------------

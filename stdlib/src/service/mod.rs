@@ -25,6 +25,16 @@ pub fn module() -> NativeModule {
         "service",
         "Services: start, stop, restart, reload, status, logs (systemd or process)",
     );
+
+    declare_changes(&mut m);
+    declare_state(&mut m);
+    declare_wait(&mut m);
+    declare_logs(&mut m);
+    m
+}
+
+/// `service::start`, `stop`, `restart`, `reload`, each also with options.
+fn declare_changes(m: &mut NativeModule) {
     m.function(
         Decl {
             params: &["unit: String", "Map"],
@@ -81,6 +91,10 @@ pub fn module() -> NativeModule {
         },
         |ctx: NativeCallContext, unit: &str, opts: Map| change(&ctx, Verb::Reload, unit, opts),
     );
+}
+
+/// `service::status`, `service::is_active`.
+fn declare_state(m: &mut NativeModule) {
     m.function(
         Decl {
             params: &["unit: String", "Map"],
@@ -109,6 +123,10 @@ pub fn module() -> NativeModule {
         },
         |ctx: NativeCallContext, unit: &str, opts: Map| is_active(&ctx, unit, opts),
     );
+}
+
+/// `service::wait_active`, with and without a timeout and options.
+fn declare_wait(m: &mut NativeModule) {
     m.function(
         Decl {
             params: &["unit: String", "Map"],
@@ -141,6 +159,10 @@ pub fn module() -> NativeModule {
             wait_active(&ctx, unit, Some(timeout), opts)
         },
     );
+}
+
+/// `service::logs`, in its four forms.
+fn declare_logs(m: &mut NativeModule) {
     m.function(
         Decl {
             params: &["unit: String", "String"],
@@ -171,7 +193,6 @@ pub fn module() -> NativeModule {
             logs(&ctx, unit, Some(since), opts)
         },
     );
-    m
 }
 
 /// The options and the process backend's config, shown under `service::start`.
