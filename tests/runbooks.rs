@@ -37,14 +37,8 @@ impl Cortex {
         Cortex { sb, root }
     }
 
-    /// `run SCRIPT --yes --json -p PARAM...` against the sandbox's scripts and config.
-    pub(crate) fn run(&self, script: &str, params: &[&str]) -> Outcome {
-        let args = self.run_args(script, params);
-        self.sb
-            .run(&args.iter().map(String::as_str).collect::<Vec<_>>())
-    }
-
-    /// The same `run` as a test: exit 0 unless the caller says otherwise.
+    /// `run SCRIPT --yes --json -p PARAM...` against the sandbox's scripts and config, as a
+    /// test: exit 0 unless the caller says otherwise.
     pub(crate) fn test(&self, script: &str, params: &[&str]) -> Test<'_> {
         self.sb.test().args(self.run_args(script, params))
     }

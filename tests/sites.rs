@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use crate::runbooks::{
     CAPACITY_OFF, Cortex, corrupt_page, findings, integrity, one, sha256_hex, sql, sums_check,
 };
-use crate::support::Outcome;
+use crate::support::{Outcome, Test};
 
 /// The other site's state DB: its own tables, text times, `journal_mode=DELETE`, and enough old
 /// rows to span many pages (so a damaged page is not the whole file).
@@ -96,11 +96,20 @@ impl OtherSite {
     }
 }
 
-/// `triggers` with the host capacity checks out of the way (`CAPACITY_OFF`).
-pub(crate) fn triggers(cortex: &Cortex, params: &[&str]) -> Outcome {
+/// `triggers` with the host capacity checks out of the way: the machine the tests share may
+/// well have its disk over 90% full (the capacity checks have their own test). Exit 0 unless
+/// the caller says otherwise.
+fn triggers<'a>(cortex: &'a Cortex, params: &[&str]) -> Test<'a> {
     let mut all = CAPACITY_OFF.to_vec();
     all.extend(params);
-    cortex.run("triggers", &all)
+    cortex.test("triggers", &all)
+}
+
+/// Each of `texts` must be in the command's stderr.
+fn says<'a, S: AsRef<str>>(test: Test<'a>, texts: impl IntoIterator<Item = S>) -> Test<'a> {
+    texts
+        .into_iter()
+        .fold(test, |t, text| t.stderr_contains(text))
 }
 
 fn journal_mode(db: &std::path::Path) -> String {
@@ -121,8 +130,7 @@ fn misfits(out: &Outcome) -> Vec<String> {
 #[test]
 fn triggers_and_verify_run_on_another_schema_after_only_the_site_file_is_adapted() {
     let demo = Cortex::start(true);
-    let out = triggers(&demo, &[]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = triggers(&demo, &[]).run();
     assert!(
         misfits(&out).is_empty(),
         "the demo's own site misfits: {}",
@@ -133,22 +141,16 @@ fn triggers_and_verify_run_on_another_schema_after_only_the_site_file_is_adapted
     let cortex = &site.cortex;
     // Not adapted yet: each misfit on a line of its own, the checks that query say they could
     // not decide, and the decision stands.
-    let before = triggers(cortex, &[]);
-    assert_eq!(before.code, 0, "{}", before.stderr);
     let db = site.db.display();
-    for name in [
+    let lines = [
         "CRITICAL_EVENTS_SINCE",
         "CRITICAL_EVENTS",
         "DISPATCHES_SINCE",
-    ] {
-        let line = format!("schema misfit: query {name} does not fit {db}: ");
-        assert!(before.stderr.contains(&line), "{line}\n{}", before.stderr);
-    }
-    assert!(
-        before.stderr.contains("no such table: health_events"),
-        "{}",
-        before.stderr
-    );
+    ]
+    .iter()
+    .map(|name| format!("schema misfit: query {name} does not fit {db}: "))
+    .chain(["no such table: health_events".to_string()]);
+    let before = says(triggers(cortex, &[]), lines).run();
     let found = findings(&before);
     for check in ["gateway_critical events", "dispatch failure rate"] {
         assert!(
@@ -161,85 +163,66 @@ fn triggers_and_verify_run_on_another_schema_after_only_the_site_file_is_adapted
     // A drill says it before an incident does.
     let scripts = cortex.root.join("scripts").display().to_string();
     let config = cortex.root.join("ripcord.toml").display().to_string();
-    let drill = cortex.sb.run(&[
-        "--scripts",
-        &scripts,
-        "drill",
-        "triggers",
-        "--config",
-        &config,
-        "-p",
-        CAPACITY_OFF[0],
-        "-p",
-        CAPACITY_OFF[1],
-    ]);
-    assert_eq!(drill.code, 0, "{}", drill.stderr);
-    assert!(
-        drill
-            .stderr
-            .contains("schema misfit: query DISPATCHES_SINCE does not fit"),
-        "{}",
-        drill.stderr
-    );
+    cortex
+        .sb
+        .test()
+        .args([
+            "--scripts",
+            &scripts,
+            "drill",
+            "triggers",
+            "--config",
+            &config,
+            "-p",
+            CAPACITY_OFF[0],
+            "-p",
+            CAPACITY_OFF[1],
+        ])
+        .stderr_contains("schema misfit: query DISPATCHES_SINCE does not fit")
+        .run();
 
     // Adapted in one place.
     site.adapt(QUERIES);
     site.adapt(&[TIMES]);
-    let after = triggers(cortex, &[]);
-    assert_eq!(after.code, 0, "{}", after.stderr);
+    let after = says(
+        triggers(cortex, &[]),
+        [
+            "3 gateway_critical events in the last 15 min",
+            "dispatch failure rate 50% of 2",
+        ],
+    )
+    .run();
     assert!(misfits(&after).is_empty(), "{}", after.stderr);
     assert_eq!(
         findings(&after),
-        ["P0 gateway_critical storm", "P1 high failure rate"],
-        "{}",
-        after.stderr
+        ["P0 gateway_critical storm", "P1 high failure rate"]
     );
-    for line in [
-        "3 gateway_critical events in the last 15 min",
-        "dispatch failure rate 50% of 2",
-    ] {
-        assert!(after.stderr.contains(line), "{line}\n{}", after.stderr);
-    }
 
     // The thresholds are the site's too; a param still wins for one run.
     site.adapt(&[("    storm_threshold: 3,", "    storm_threshold: 4,")]);
-    let calmer = triggers(cortex, &[]);
     assert_eq!(
-        findings(&calmer),
-        ["P1 high failure rate"],
-        "{}",
-        calmer.stderr
+        findings(&triggers(cortex, &[]).run()),
+        ["P1 high failure rate"]
     );
-    let strict = triggers(cortex, &["storm_threshold=3"]);
+    let strict = triggers(cortex, &["storm_threshold=3"]).run();
     assert_eq!(
         findings(&strict),
-        ["P0 gateway_critical storm", "P1 high failure rate"],
-        "{}",
-        strict.stderr
+        ["P0 gateway_critical storm", "P1 high failure rate"]
     );
-    let zero = triggers(cortex, &["storm_threshold=0"]);
-    assert_eq!(zero.code, 1, "{}", zero.stderr);
-    assert!(
-        zero.stderr
-            .contains("storm_threshold is 0: it must be 1 or more"),
-        "{}",
-        zero.stderr
-    );
+    triggers(cortex, &["storm_threshold=0"])
+        .status(1)
+        .stderr_contains("storm_threshold is 0: it must be 1 or more")
+        .run();
 
-    let verify = cortex.run(
-        "verify",
-        &["phase2_secs=0", "phase3_secs=0", "max_failure_pct=60"],
-    );
-    assert_eq!(verify.code, 0, "{}", verify.stderr);
-    let strict = cortex.run("verify", &["phase2_secs=0", "phase3_secs=0"]);
-    assert_eq!(strict.code, 1, "{}", strict.stderr);
-    assert!(
-        strict
-            .stderr
-            .contains("dispatch failure rate 50% is above 5%"),
-        "{}",
-        strict.stderr
-    );
+    let verify = ["phase2_secs=0", "phase3_secs=0"];
+    cortex
+        .test("verify", &[verify[0], verify[1], "max_failure_pct=60"])
+        .run();
+    cortex
+        .test("verify", &verify)
+        .status(1)
+        .stderr_contains("dispatch failure rate 50% is above 5%")
+        .run();
 }
 
 #[test]
@@ -252,22 +235,17 @@ fn a_time_column_that_does_not_hold_the_sites_time_format_is_a_misfit() {
         TIMES.0,
         "export const TIMES = #{ format: \"epoch\", columns: [\"alerts.raised_at\", \"jobs.began\"] };",
     )]);
-    let out = triggers(&site.cortex, &[]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = says(
+        triggers(&site.cortex, &[]),
+        [
+            "schema misfit: time column alerts.raised_at does not fit",
+            "it holds [\"5 text\"] values where TIMES.format says epoch",
+        ],
+    )
+    .run();
     assert_eq!(
         misfits(&out),
-        ["time column alerts.raised_at", "time column jobs.began"],
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr
-            .contains("schema misfit: time column alerts.raised_at does not fit")
-            && out
-                .stderr
-                .contains("it holds [\"5 text\"] values where TIMES.format says epoch"),
-        "{}",
-        out.stderr
+        ["time column alerts.raised_at", "time column jobs.began"]
     );
     assert!(
         findings(&out).contains(&"P2 schema misfit".to_string()),
@@ -287,14 +265,14 @@ fn rollback_full_and_emergency_corruption_restore_the_other_sites_own_backups() 
 
     // The backup name is still the demo's: the only backup is of the demo's DB. Restoring it
     // over this DB would lose it, so the rollback stops before any change.
-    let foreign = cortex.run(
-        "rollback",
-        &["option=full", "target=v1.4.2", "reason=test: other site"],
-    );
-    assert_eq!(foreign.code, 1, "{}", foreign.stderr);
-    for text in ["a backup of another DB", "holds the live DB's tables"] {
-        assert!(foreign.stderr.contains(text), "{text}\n{}", foreign.stderr);
-    }
+    let full = ["option=full", "target=v1.4.2"];
+    says(
+        cortex
+            .test("rollback", &[full[0], full[1], "reason=test: other site"])
+            .status(1),
+        ["a backup of another DB", "holds the live DB's tables"],
+    )
+    .run();
     assert_eq!(sha256_hex(&site.db), untouched);
     assert_eq!(cortex.git(&["rev-parse", "HEAD"]), head);
     assert!(cortex.files("backups", "rollback-safety-").is_empty());
@@ -302,8 +280,7 @@ fn rollback_full_and_emergency_corruption_restore_the_other_sites_own_backups() 
 
     // With the site's backup name, backup writes it and the rollback restores from it.
     site.adapt(&[BACKUP_NAME]);
-    let backup = cortex.run("backup", &[]);
-    assert_eq!(backup.code, 0, "{}", backup.stderr);
+    cortex.test("backup", &[]).run();
     let taken = cortex.files("backups", "state-");
     assert_eq!(taken.len(), 1, "{taken:?}");
     let (alerts, jobs) = (site.count("alerts"), site.count("jobs"));
@@ -311,15 +288,12 @@ fn rollback_full_and_emergency_corruption_restore_the_other_sites_own_backups() 
         &site.db,
         "INSERT INTO alerts (severity, raised_at) VALUES ('gateway_critical', strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
     );
-    let out = cortex.run(
-        "rollback",
-        &[
-            "option=full",
-            "target=v1.4.2",
-            "reason=test: other\nforged: line",
-        ],
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    cortex
+        .test(
+            "rollback",
+            &[full[0], full[1], "reason=test: other\nforged: line"],
+        )
+        .run();
     assert_eq!((site.count("alerts"), site.count("jobs")), (alerts, jobs));
     assert_eq!(integrity(&site.db), "ok");
     assert_eq!(
@@ -328,25 +302,21 @@ fn rollback_full_and_emergency_corruption_restore_the_other_sites_own_backups() 
         "the restore changed the journal mode"
     );
     assert!(!site.db.with_extension("db-wal").exists());
-    assert_eq!(
-        cortex.git(&["rev-parse", "HEAD"]),
-        cortex.git(&["rev-parse", "v1.4.2^{commit}"])
-    );
+    let target = cortex.git(&["rev-parse", "v1.4.2^{commit}"]);
+    assert_eq!(cortex.git(&["rev-parse", "HEAD"]), target);
     assert_eq!(cortex.health(), 200);
     // The reason's newline is escaped: one line per entry, each stamped.
     let log = site.log();
-    assert!(
-        log.lines()
-            .any(|l| l.ends_with(": rollback initiated due to: test: other\\nforged: line")),
-        "{log}"
-    );
+    let escaped = ": rollback initiated due to: test: other\\nforged: line";
+    assert!(log.lines().any(|l| l.ends_with(escaped)), "{log}");
     assert!(!log.lines().any(|l| l.starts_with("forged")), "{log}");
 
     // Then the DB is damaged: the emergency restores the same backup and keeps the damaged file.
     corrupt_page(&site.db);
     let damaged = sha256_hex(&site.db);
-    let out = cortex.run("emergency-corruption", &["reason=test: other site damaged"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    cortex
+        .test("emergency-corruption", &["reason=test: other site damaged"])
+        .run();
     assert_eq!(integrity(&site.db), "ok");
     assert_eq!((site.count("alerts"), site.count("jobs")), (alerts, jobs));
     let evidence = cortex.files("backups", "emergency-corruption-");
