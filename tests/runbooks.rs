@@ -888,13 +888,76 @@ impl Cortex {
     }
 }
 
+/// Every shipped runbook's dry runs, `TARGET` standing for the checkout's HEAD.
+const DRY_RUNS: &[(&str, &[&str])] = &[
+    ("triggers", &CAPACITY_OFF),
+    ("verify", &["phase2_secs=0", "phase3_secs=0"]),
+    ("backup", &[]),
+    ("restore", &[]),
+    ("backup-restore-drill", &[]),
+    ("prepare-rollback-assets", &[]),
+    ("config-rollback", &["reason=preview"]),
+    (
+        "rollback",
+        &["option=git", "target=TARGET", "reason=preview"],
+    ),
+    ("rollback", &["option=binary", "reason=preview"]),
+    (
+        "rollback",
+        &["option=full", "target=TARGET", "reason=preview"],
+    ),
+    ("rollback-drill", &["target=TARGET"]),
+    (
+        "db-rollback",
+        &["mode=schema", "expected_version=34", "reason=preview"],
+    ),
+    (
+        "db-rollback",
+        &["mode=pitr", "at=2999-01-01T00:00:00Z", "reason=preview"],
+    ),
+    ("emergency", &["kind=corruption", "reason=preview"]),
+    (
+        "emergency",
+        &["kind=breach", "reason=preview", "new_token=preview-token-1"],
+    ),
+    ("emergency-corruption", &["reason=preview"]),
+    (
+        "emergency-breach",
+        &["reason=preview", "new_token=preview-token-2"],
+    ),
+];
+
+/// The runbooks whose dry run must meet a gate (`would ask: `).
+const GATED: &[&str] = &[
+    "restore",
+    "rollback",
+    "db-rollback",
+    "emergency",
+    "emergency-corruption",
+    "emergency-breach",
+    "rollback-drill",
+];
+
+/// The names of the runbooks shipped in scripts/, sorted.
+fn shipped_runbooks() -> Vec<String> {
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts");
+    let mut names: Vec<String> = std::fs::read_dir(shipped)
+        .expect("scripts")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|n| n.strip_suffix(".rhai").map(str::to_string))
+        .collect();
+    names.sort();
+    names
+}
+
 #[test]
 fn every_shipped_runbook_dry_runs_without_a_terminal_on_a_healthy_sandbox() {
     let cortex = Cortex::start(true);
     let head = cortex.git(&["rev-parse", "HEAD"]);
-    let target = format!("target={head}");
     let dry_ok = |script: &str, params: &[&str]| {
-        let out = cortex.dry_run(script, params);
+        let params: Vec<String> = params.iter().map(|p| p.replace("TARGET", &head)).collect();
+        let params: Vec<&str> = params.iter().map(String::as_str).collect();
+        let out = cortex.dry_run(script, &params);
         assert_eq!(out.code, 0, "{script} {params:?}:\n{}", out.stderr);
         out
     };
@@ -909,55 +972,13 @@ fn every_shipped_runbook_dry_runs_without_a_terminal_on_a_healthy_sandbox() {
         "PRAGMA user_version = 35; INSERT INTO dispatches (bead, project, status, started_at) VALUES ('new', 'cortex', 'completed', 1)",
     );
     let db_before = sha256_hex(&cortex.db());
-    let cases: &[(&str, &[&str])] = &[
-        ("triggers", &CAPACITY_OFF),
-        ("verify", &["phase2_secs=0", "phase3_secs=0"]),
-        ("backup", &[]),
-        ("restore", &[]),
-        ("backup-restore-drill", &[]),
-        ("prepare-rollback-assets", &[]),
-        ("config-rollback", &["reason=preview"]),
-        ("rollback", &["option=git", &target, "reason=preview"]),
-        ("rollback", &["option=binary", "reason=preview"]),
-        ("rollback", &["option=full", &target, "reason=preview"]),
-        ("rollback-drill", &[&target]),
-        (
-            "db-rollback",
-            &["mode=schema", "expected_version=34", "reason=preview"],
-        ),
-        (
-            "db-rollback",
-            &["mode=pitr", "at=2999-01-01T00:00:00Z", "reason=preview"],
-        ),
-        ("emergency", &["kind=corruption", "reason=preview"]),
-        (
-            "emergency",
-            &["kind=breach", "reason=preview", "new_token=preview-token-1"],
-        ),
-        ("emergency-corruption", &["reason=preview"]),
-        (
-            "emergency-breach",
-            &["reason=preview", "new_token=preview-token-2"],
-        ),
-    ];
-    let mut gated = Vec::new();
-    for (script, params) in cases {
-        let out = dry_ok(script, params);
-        if out.stderr.contains("would ask: ") {
-            gated.push(*script);
-        }
-    }
-    for script in [
-        "restore",
-        "rollback",
-        "db-rollback",
-        "emergency",
-        "emergency-corruption",
-        "emergency-breach",
-        "rollback-drill",
-    ] {
-        assert!(gated.contains(&script), "{script} met no gate: {gated:?}");
-    }
+    let gated: Vec<&str> = DRY_RUNS
+        .iter()
+        .filter(|(script, params)| dry_ok(script, params).stderr.contains("would ask: "))
+        .map(|(script, _)| *script)
+        .collect();
+    let ungated: Vec<&&str> = GATED.iter().filter(|s| !gated.contains(s)).collect();
+    assert!(ungated.is_empty(), "{ungated:?} met no gate: {gated:?}");
     assert_eq!(
         sha256_hex(&cortex.db()),
         db_before,
@@ -972,26 +993,17 @@ fn every_shipped_runbook_dry_runs_without_a_terminal_on_a_healthy_sandbox() {
 
     // release-switch needs the releases layout the system service rollback uses.
     cortex.releases_layout("v1.5.0");
-    let link = std::fs::read_link(cortex.root.join("app/current")).expect("link");
+    let current = || std::fs::read_link(cortex.root.join("app/current")).expect("link");
+    let link = current();
     dry_ok("release-switch", &["release=v1.4.2", "reason=preview"]);
-    assert_eq!(
-        std::fs::read_link(cortex.root.join("app/current")).expect("link"),
-        link
-    );
+    assert_eq!(current(), link);
 
     // Every shipped runbook was previewed.
-    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts");
-    let mut shipped: Vec<String> = std::fs::read_dir(shipped)
-        .expect("scripts")
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter_map(|n| n.strip_suffix(".rhai").map(str::to_string))
-        .collect();
-    shipped.sort();
-    let mut previewed: Vec<String> = cases.iter().map(|(s, _)| s.to_string()).collect();
+    let mut previewed: Vec<String> = DRY_RUNS.iter().map(|(s, _)| s.to_string()).collect();
     previewed.push("release-switch".to_string());
     previewed.sort();
     previewed.dedup();
-    assert_eq!(previewed, shipped);
+    assert_eq!(previewed, shipped_runbooks());
 }
 
 // ---- the environment is not the demo: another schema, an unreadable DB ------------------------
