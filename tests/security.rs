@@ -377,11 +377,26 @@ const MUST_REFUSE: &[(&str, &str, &[&str])] = &[
 #[test]
 fn hostile_values_in_every_param_of_every_shipped_runbook_are_refused_or_harmless() {
     let cortex = crate::runbooks::Cortex::start(true);
-    let scripts = cortex.root.join("scripts");
     let db = cortex.root.join("data/cortex.db");
     let db_before = sha(&db);
-    let pwned = Path::new("/tmp/ripcord-pwned");
-    let mut names: Vec<String> = std::fs::read_dir(&scripts)
+    let cases = hostile_cases(&cortex.root.join("scripts"));
+    let rows = judge_in_four_threads(&cortex, &cases);
+    assert!(
+        !Path::new("/tmp/ripcord-pwned").exists(),
+        "a shell metacharacter ran a command"
+    );
+    assert_eq!(sha(&db), db_before, "a dry run changed the DB");
+    print_matrix("hostile params (dry runs against the demo service)", &rows);
+    assert!(rows.len() > 200, "only {} cases", rows.len());
+}
+
+/// One hostile dry run: script, param, label of the hostile value, and every `name=value` given.
+type HostileCase = (String, String, &'static str, Vec<String>);
+
+/// Each hostile value in each param of each runbook in `scripts`, the required params (and the
+/// quick ones) given benign values.
+fn hostile_cases(scripts: &Path) -> Vec<HostileCase> {
+    let mut names: Vec<String> = std::fs::read_dir(scripts)
         .unwrap()
         .filter_map(|e| {
             let name = e.ok()?.file_name().to_string_lossy().into_owned();
@@ -406,20 +421,22 @@ fn hostile_values_in_every_param_of_every_shipped_runbook_are_refused_or_harmles
             }
         }
     }
-    let rows: Vec<Row> = std::thread::scope(|scope| {
-        let chunks: Vec<_> = cases.chunks(cases.len().div_ceil(4)).collect();
-        let handles: Vec<_> = chunks
-            .into_iter()
+    cases
+}
+
+/// Dry-run every case (four at a time) and judge each outcome.
+fn judge_in_four_threads(cortex: &crate::runbooks::Cortex, cases: &[HostileCase]) -> Vec<Row> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = cases
+            .chunks(cases.len().div_ceil(4))
             .map(|chunk| {
-                let cortex = &cortex;
                 scope.spawn(move || {
                     chunk
                         .iter()
                         .map(|(script, param, label, given)| {
                             let mut args: Vec<&str> = vec!["--dry-run"];
                             args.extend(given.iter().map(String::as_str));
-                            let out = dry_run(cortex, script, &args);
-                            judge(script, param, label, &out)
+                            judge(script, param, label, &dry_run(cortex, script, &args))
                         })
                         .collect::<Vec<Row>>()
                 })
@@ -429,11 +446,7 @@ fn hostile_values_in_every_param_of_every_shipped_runbook_are_refused_or_harmles
             .into_iter()
             .flat_map(|h| h.join().unwrap())
             .collect()
-    });
-    assert!(!pwned.exists(), "a shell metacharacter ran a command");
-    assert_eq!(sha(&db), db_before, "a dry run changed the DB");
-    print_matrix("hostile params (dry runs against the demo service)", &rows);
-    assert!(rows.len() > 200, "only {} cases", rows.len());
+    })
 }
 
 fn dry_run(cortex: &crate::runbooks::Cortex, script: &str, args: &[&str]) -> Outcome {
