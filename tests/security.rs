@@ -70,6 +70,32 @@ fn attacker_does(script: &str) {
     );
 }
 
+/// The attacker reads every file in `dir` over and over until `stop` exists, then writes to
+/// `hits` how many reads found `marker`.
+fn attacker_watches(dir: &Path, marker: &str, stop: &Path, hits: &Path) -> std::process::Child {
+    let watcher = format!(
+        r#"import os
+d, stop, hits = "{}", "{}", "{}"
+n = 0
+while not os.path.exists(stop):
+    for name in os.listdir(d):
+        try:
+            with open(os.path.join(d, name), "rb") as f:
+                if b"{marker}" in f.read():
+                    n += 1
+        except OSError:
+            pass
+open(hits, "w").write(str(n))
+"#,
+        dir.display(),
+        stop.display(),
+        hits.display()
+    );
+    as_attacker(&format!("python3 -c '{watcher}'"))
+        .spawn()
+        .expect("watcher")
+}
+
 fn sha(path: &Path) -> String {
     use sha2::{Digest, Sha256};
     format!(
@@ -247,27 +273,7 @@ fn a_watcher_never_reads_a_temp_file_while_it_is_written() {
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
     let stop = s.sb.join("shared/.stop");
     let hits = s.sb.join("shared/hits");
-    let watcher = format!(
-        r#"import os
-d, stop, hits = "{}", "{}", "{}"
-n = 0
-while not os.path.exists(stop):
-    for name in os.listdir(d):
-        try:
-            with open(os.path.join(d, name), "rb") as f:
-                if b"{marker}" in f.read():
-                    n += 1
-        except OSError:
-            pass
-open(hits, "w").write(str(n))
-"#,
-        s.shared.display(),
-        stop.display(),
-        hits.display()
-    );
-    let mut child = as_attacker(&format!("python3 -c '{watcher}'"))
-        .spawn()
-        .expect("watcher");
+    let mut child = attacker_watches(&s.shared, marker, &stop, &hits);
     let code = format!(
         r#"for i in 0..60 {{
                fs::copy("{0}", `{1}/copy-${{i}}.toml`);
