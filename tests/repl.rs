@@ -196,6 +196,15 @@ fn names(events: &[(String, Option<String>, serde_json::Value)], kind: &str) -> 
         .collect()
 }
 
+/// The data of the first event of `kind`.
+fn event(events: &[(String, Option<String>, serde_json::Value)], kind: &str) -> serde_json::Value {
+    events
+        .iter()
+        .find(|(k, ..)| k == kind)
+        .map(|(_, _, d)| d.clone())
+        .unwrap_or_else(|| panic!("no {kind} event"))
+}
+
 fn answers(events: &[(String, Option<String>, serde_json::Value)]) -> Vec<String> {
     events
         .iter()
@@ -409,13 +418,11 @@ fn step_without_a_terminal_is_a_usage_error() {
         &["run", "--step", "three.rhai"][..],
         &["repl", "three.rhai"][..],
     ] {
-        let out = sb.run(args);
-        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
-        assert!(
-            out.stderr.contains("--step needs a terminal to ask on"),
-            "{}",
-            out.stderr
-        );
+        sb.test()
+            .args(args)
+            .status(2)
+            .stderr_contains("--step needs a terminal to ask on")
+            .run();
         assert!(!sb.journal().exists(), "nothing may run without a terminal");
     }
 }
@@ -451,11 +458,7 @@ fn enter_alone_repeats_the_pause_and_the_wait_is_kept_apart_from_the_step() {
 
     let events = events(&sb);
     assert_eq!(answers(&events), ["step continue", "change continue"]);
-    let end = events
-        .iter()
-        .find(|(k, ..)| k == "step.end")
-        .map(|(_, _, d)| d.clone())
-        .expect("step.end");
+    let end = event(&events, "step.end");
     let wait = end["wait_ms"].as_u64().expect("wait_ms");
     let own = end["ms"].as_u64().expect("ms");
     assert!(wait >= pause.as_millis() as u64, "{end}");
@@ -464,12 +467,10 @@ fn enter_alone_repeats_the_pause_and_the_wait_is_kept_apart_from_the_step() {
         "the wait is counted in the step's duration: {end}"
     );
 
-    let show = sb.run(&["show", "1"]);
-    assert!(
-        show.stdout.contains("ms waiting for the operator)"),
-        "{}",
-        show.stdout
-    );
+    sb.test()
+        .args(["show", "1"])
+        .stdout_contains("ms waiting for the operator)")
+        .run();
     sb.test().args(["report", "1", "--report", "r"]).run();
     let md = std::fs::read_to_string(sb.join("r/report.md")).expect("report.md");
     assert!(md.contains("| Operator wait |"), "{md}");
@@ -521,12 +522,7 @@ fn command_output_is_shown_live_under_the_step_masked_and_collapsed_to_its_last_
     assert!(!screen.contains("hunter22"), "{screen}");
 
     // The journal keeps the full output, masked.
-    let events = events(&sb);
-    let end = events
-        .iter()
-        .find(|(k, ..)| k == "change.end")
-        .map(|(_, _, d)| d.to_string())
-        .expect("change.end");
+    let end = event(&events(&sb), "change.end").to_string();
     assert!(
         end.contains("line 1 ***") && !end.contains("hunter22"),
         "{end}"
