@@ -49,29 +49,31 @@ const OK: &str = "//! Fine.\n//! @param n = 2: how many\nstep \"Add\" { fs::writ
 const FAILS: &str = "//! Fails.\nstep \"Breaks\" { fail(\"disk on fire\"); }\n";
 const ASKS: &str = "//! Asks.\nstep \"Gate\" { confirm(\"go on?\"); }\n";
 
+/// A run for each exit code: its arguments, the exit code and the status it reports.
+const EXIT_CASES: &[(&[&str], i32, &str)] = &[
+    (&["run", "ok.rhai", "--json"], 0, "ok"),
+    (&["run", "ok.rhai", "--json", "--dry-run"], 0, "ok"),
+    (&["run", "fails.rhai", "--json"], 1, "failed"),
+    (&["run", "asks.rhai", "--json"], 3, "aborted"),
+    (&["run", "nope", "--json"], 2, "usage"),
+    (&["run", "ok.rhai", "--json", "-p", "n=abc"], 2, "usage"),
+    (&["run", "ok.rhai", "--json", "-p", "m=1"], 2, "usage"),
+    (
+        &["run", "ok.rhai", "--json", "--timeout", "soon"],
+        2,
+        "usage",
+    ),
+    (&["drill", "nope", "--json"], 2, "usage"),
+    (&["resume", "999", "--json"], 2, "usage"),
+];
+
 #[test]
 fn runs_print_one_shape_for_every_exit_code() {
     let sb = Sandbox::new();
     sb.write("ok.rhai", OK);
     sb.write("fails.rhai", FAILS);
     sb.write("asks.rhai", ASKS);
-    let cases: &[(&[&str], i32, &str)] = &[
-        (&["run", "ok.rhai", "--json"], 0, "ok"),
-        (&["run", "ok.rhai", "--json", "--dry-run"], 0, "ok"),
-        (&["run", "fails.rhai", "--json"], 1, "failed"),
-        (&["run", "asks.rhai", "--json"], 3, "aborted"),
-        (&["run", "nope", "--json"], 2, "usage"),
-        (&["run", "ok.rhai", "--json", "-p", "n=abc"], 2, "usage"),
-        (&["run", "ok.rhai", "--json", "-p", "m=1"], 2, "usage"),
-        (
-            &["run", "ok.rhai", "--json", "--timeout", "soon"],
-            2,
-            "usage",
-        ),
-        (&["drill", "nope", "--json"], 2, "usage"),
-        (&["resume", "999", "--json"], 2, "usage"),
-    ];
-    for (args, code, status) in cases {
+    for (args, code, status) in EXIT_CASES {
         let out = sb
             .test()
             .args(*args)
