@@ -532,20 +532,16 @@ fn db_rollback_schema_restores_the_newest_verified_backup_at_the_expected_user_v
     assert_eq!(cortex.health(), 200);
 }
 
+/// New completed dispatches, as many as a `LIMIT` after it says.
+const ADD_DISPATCHES: &str = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n)
+    INSERT INTO dispatches (bead, project, status, started_at)
+    SELECT 'pitr-' || i, 'cortex', 'completed', 1 FROM n";
+
 #[test]
 fn db_rollback_pitr_restores_the_newest_backup_at_or_before_the_recovery_point() {
     let cortex = Cortex::start(true);
     let db = cortex.db();
-    let add = |n: i64| {
-        for i in 0..n {
-            sql(
-                &db,
-                &format!(
-                    "INSERT INTO dispatches (bead, project, status, started_at) VALUES ('pitr-{i}', 'cortex', 'completed', 1)"
-                ),
-            );
-        }
-    };
+    let add = |n: i64| sql(&db, &format!("{ADD_DISPATCHES} LIMIT {n}"));
     let base = one(&db, "SELECT count(*) FROM dispatches");
     cortex.backup_as("cortex-backup-20250101-000000.db", 34);
     add(10);
@@ -575,16 +571,12 @@ fn db_rollback_pitr_restores_the_newest_backup_at_or_before_the_recovery_point()
 
     // A recovery point with an offset is a moment whatever the host's zone (the tests run in
     // +05:30): 03:00 at +05:00 is 22:00 UTC the day before the June backup, so January's it is.
-    let out = cortex
-        .test(
-            "db-rollback",
-            &[
-                "mode=pitr",
-                "at=2025-06-01T03:00:00+05:00",
-                "reason=test: zone",
-            ],
-        )
-        .run();
+    let zone = [
+        "mode=pitr",
+        "at=2025-06-01T03:00:00+05:00",
+        "reason=test: zone",
+    ];
+    let out = cortex.test("db-rollback", &zone).run();
     assert_eq!(out.json()["result"]["stamp"], "20250101-000000");
     assert_eq!(one(&db, "SELECT count(*) FROM dispatches"), base);
 }
