@@ -261,7 +261,7 @@ fn a_time_column_that_does_not_hold_the_sites_time_format_is_a_misfit() {
 }
 
 #[test]
-fn rollback_full_and_emergency_corruption_restore_the_other_sites_own_backups() {
+fn a_backup_of_another_db_under_the_demos_backup_name_is_refused_and_nothing_changes() {
     let site = OtherSite::start();
     let cortex = &site.cortex;
     site.adapt(QUERIES);
@@ -283,6 +283,15 @@ fn rollback_full_and_emergency_corruption_restore_the_other_sites_own_backups() 
     assert_eq!(cortex.git(&["rev-parse", "HEAD"]), head);
     assert!(cortex.files("backups", "rollback-safety-").is_empty());
     assert_eq!(cortex.health(), 200);
+}
+
+#[test]
+fn rollback_full_and_emergency_corruption_restore_the_other_sites_own_backups() {
+    let site = OtherSite::start();
+    let cortex = &site.cortex;
+    site.adapt(QUERIES);
+    site.adapt(&[TIMES]);
+    let full = ["option=full", "target=v1.4.2"];
 
     // With the site's backup name, backup writes it and the rollback restores from it.
     site.adapt(&[BACKUP_NAME]);
