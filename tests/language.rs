@@ -320,3 +320,25 @@ fn an_unknown_function_has_its_help_apart() {
         "{error}"
     );
 }
+
+/// A native failing with a lower layer's error (the script path's "no such runbook") keeps
+/// that error's help apart too, also when rethrown.
+#[test]
+fn a_lower_layers_help_inside_a_native_failure_is_its_help() {
+    let sb = Sandbox::new();
+    let code = "//! Missing.\ntry { runbook::run(\"nope\"); } catch (e) { throw e; }\n";
+    let out = sb.runbook("m.rhai", code).arg("--json").status(1).run();
+    let error = &out.json()["error"];
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("runbook `nope`") && !m.contains("help")),
+        "{error}"
+    );
+    assert!(
+        error["help"]
+            .as_str()
+            .is_some_and(|h| h.starts_with("`ripcord list` shows the runbooks")),
+        "{error}"
+    );
+}

@@ -36,15 +36,11 @@ impl Diagnostic {
         }
     }
 
-    /// A diagnostic of a text from a lower layer (config, params, lock, journal, the command
-    /// line) whose `String` errors may end with a `help:` line. Errors of a script's run come
-    /// through [`Diagnostic::from_eval`] and are never split from text.
+    /// A diagnostic of a lower layer's `String` error (config, params, lock, journal, the
+    /// command line), read as [`Failure::new`] reads it. Errors of a script's run come through
+    /// [`Diagnostic::from_eval`], from the failure raised, not from the text a script saw.
     pub fn from_text(message: impl Into<String>) -> Diagnostic {
-        let (message, help) = split_help(&message.into());
-        Diagnostic {
-            help,
-            ..Diagnostic::new(message)
-        }
+        Diagnostic::from(Failure::new(message))
     }
 
     pub fn warning(mut self) -> Diagnostic {
@@ -217,8 +213,8 @@ pub fn failure_of(err: &EvalAltResult) -> Failure {
     match err {
         EvalAltResult::ErrorRuntime(value, _) => match Failure::of_value(value) {
             Some(failure) => failure,
-            None if value.is_string() => Failure::new(value.to_string()),
-            None => Failure::new(format!("script threw {value}")),
+            None if value.is_string() => Failure::new_as_is(value.to_string()),
+            None => Failure::new_as_is(format!("script threw {value}")),
         },
         EvalAltResult::ErrorInFunctionCall(_, _, inner, _) | EvalAltResult::ErrorInModule(_, inner, _) => {
             failure_of(inner)
@@ -234,7 +230,7 @@ pub fn failure_of(err: &EvalAltResult) -> Failure {
         }
         EvalAltResult::ErrorStackOverflow(_) => Failure::new("too many nested calls (runaway recursion?)")
             .hint("raise the depth with `--limit call-depth=N` or `//! @limit call-depth=N` if the recursion is meant"),
-        other => Failure::new(strip_position(&other.to_string())),
+        other => Failure::new_as_is(strip_position(&other.to_string())),
     }
 }
 
@@ -243,13 +239,6 @@ fn strip_position(text: &str) -> String {
     match text.rfind(" (line ") {
         Some(i) if text.ends_with(')') => text[..i].to_string(),
         _ => text.to_string(),
-    }
-}
-
-fn split_help(text: &str) -> (String, Option<String>) {
-    match text.split_once("\nhelp: ") {
-        Some((m, h)) => (m.to_string(), Some(h.to_string())),
-        None => (text.to_string(), None),
     }
 }
 

@@ -20,7 +20,18 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// A failure of `message`. Lower layers' `String` errors carry their help on a last
+    /// `help: ...` line; it is kept apart as the hint here, once, when the failure is made.
     pub fn new(message: impl Into<String>) -> Self {
+        let message = message.into();
+        match message.split_once("\nhelp: ") {
+            Some((message, hint)) => Failure::new_as_is(message).hint(hint),
+            None => Failure::new_as_is(message),
+        }
+    }
+
+    /// A failure of exactly this text, a `help:` line in it included (what a script threw).
+    pub fn new_as_is(message: impl Into<String>) -> Self {
         Failure {
             message: message.into(),
             hint: None,
@@ -149,6 +160,15 @@ mod tests {
 
     fn failure() -> Failure {
         Failure::new("cannot remove d: it is a folder").hint("pass #{ recursive: true }")
+    }
+
+    #[test]
+    fn a_help_line_of_a_lower_layers_message_is_the_hint() {
+        assert_eq!(
+            Failure::new("a\nhelp: b"),
+            Failure::new_as_is("a").hint("b")
+        );
+        assert_eq!(Failure::new_as_is("a\nhelp: b").hint, None);
     }
 
     #[test]
