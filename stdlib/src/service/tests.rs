@@ -196,6 +196,17 @@ fn process_config(dir: &Path, name: &str, command: serde_json::Value) -> serde_j
     } } } })
 }
 
+/// The session id of a process, from /proc (the field after state, ppid and pgrp).
+fn session_of(pid: i64) -> String {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let after_name = stat.rsplit(')').next().unwrap_or("");
+    after_name
+        .split_whitespace()
+        .nth(3)
+        .unwrap_or("")
+        .to_string()
+}
+
 #[test]
 fn process_backend_starts_reports_and_stops_a_real_process() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -227,16 +238,7 @@ fn process_backend_starts_reports_and_stops_a_real_process() {
             .expect("bool")
     );
     // Its own session: Ctrl-C at the operator's terminal does not reach it.
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
-    let session = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .nth(3)
-        .unwrap_or("")
-        .to_string();
-    assert_eq!(session, pid.to_string());
+    assert_eq!(session_of(pid), pid.to_string());
 
     let again = map(eval(&e, r#"service::start("sleeper")"#).expect("start again"));
     assert_eq!(
