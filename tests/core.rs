@@ -474,13 +474,18 @@ fn resume_refuses_a_script_changed_since_the_run() {
         .run();
 }
 
+/// Two steps writing `cfg.name`; the second fails until a file `go` exists.
+const WRITES_CFG_NAME: &str = r#"step "One" { fs::write("one.txt", cfg.name); }
+step "Two" {
+    if !fs::exists("go") { throw `not yet: ${cfg.name}`; }
+    fs::write("two.txt", cfg.name);
+}
+"#;
+
 #[test]
 fn resume_from_another_folder_reuses_the_runs_folder_and_config_and_refuses_a_changed_config() {
     let sb = Sandbox::new();
-    sb.write(
-        "r.rhai",
-        "step \"One\" { fs::write(\"one.txt\", cfg.name); }\nstep \"Two\" {\n    if !fs::exists(\"go\") { throw `not yet: ${cfg.name}`; }\n    fs::write(\"two.txt\", cfg.name);\n}\n",
-    );
+    sb.write("r.rhai", WRITES_CFG_NAME);
     let conf = sb.write("conf.toml", "name = \"alpha\"\n");
     sb.test()
         .args(["run", "r.rhai", "--config", "conf.toml"])
@@ -511,13 +516,10 @@ fn resume_from_another_folder_reuses_the_runs_folder_and_config_and_refuses_a_ch
     sb.write("go", "");
     let with_config = resume("2").args(["--config", "other.toml"]);
     with_config.stderr_contains("(--config) instead of").run();
+    let read = |name: &str| std::fs::read_to_string(sb.join(name)).unwrap_or_default();
     assert_eq!(
-        std::fs::read_to_string(sb.join("two.txt")).ok().as_deref(),
-        Some("beta")
-    );
-    assert_eq!(
-        std::fs::read_to_string(sb.join("one.txt")).ok().as_deref(),
-        Some("alpha")
+        (read("one.txt"), read("two.txt")),
+        ("alpha".into(), "beta".into())
     );
 }
 
