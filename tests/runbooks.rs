@@ -60,6 +60,13 @@ impl Cortex {
         args
     }
 
+    /// Add `text` at the end of the sandbox's ripcord.toml.
+    pub(crate) fn append_config(&self, text: &str) {
+        let config = self.root.join("ripcord.toml");
+        let old = std::fs::read_to_string(&config).expect("ripcord.toml");
+        std::fs::write(&config, old + text).expect("write ripcord.toml");
+    }
+
     /// Evaluate a line of ripcord code against the sandbox's config.
     pub(crate) fn eval(&self, code: &str) -> serde_json::Value {
         let file = format!("eval-{}.rhai", code.len());
@@ -1058,29 +1065,25 @@ fn rollback_with_notify_configured_tells_slack_and_pagerduty_it_started_and_succ
     use crate::support::receiver::{Http, Reply};
     let cortex = Cortex::start(false);
     let http = Http::start(vec![Reply::Status(202, r#"{"status":"success"}"#)]);
-    let config = cortex.root.join("ripcord.toml");
-    let mut text = std::fs::read_to_string(&config).expect("config");
-    text.push_str(&format!(
+    cortex.append_config(&format!(
         "\n[notify]\nservice = \"MCP Cortex\"\n[notify.slack]\nwebhook = \"{}\"\n[notify.pagerduty]\nrouting_key = \"rk-0123456789\"\nurl = \"{}\"\n",
         http.url("/services/T/B/hooksecret"),
         http.url("/v2/enqueue")
     ));
-    std::fs::write(&config, text).expect("config");
-    let out = cortex
-        .test(
-            "rollback",
-            &[
-                "option=git",
-                "target=v1.4.2",
-                "reason=gateway_critical storm",
-            ],
-        )
-        .run();
+    let storm = [
+        "option=git",
+        "target=v1.4.2",
+        "reason=gateway_critical storm",
+    ];
+    let out = cortex.test("rollback", &storm).run();
     let seen = http.seen();
-    let slack: Vec<String> = seen
+    let sent_to = |path: &str| -> Vec<serde_json::Value> {
+        let to = seen.iter().filter(|s| s.path.starts_with(path));
+        to.map(|s| s.json()).collect()
+    };
+    let slack: Vec<String> = sent_to("/services/")
         .iter()
-        .filter(|s| s.path.starts_with("/services/"))
-        .map(|s| s.json()["text"].as_str().unwrap_or("").to_string())
+        .map(|m| m["text"].as_str().unwrap_or("").to_string())
         .collect();
     assert_eq!(slack.len(), 2, "{seen:?}");
     assert!(
@@ -1094,11 +1097,7 @@ fn rollback_with_notify_configured_tells_slack_and_pagerduty_it_started_and_succ
     assert!(slack[1].starts_with(
         "Rollback completed for MCP Cortex - Reason: gateway_critical storm - Took: "
     ));
-    let pages: Vec<serde_json::Value> = seen
-        .iter()
-        .filter(|s| s.path == "/v2/enqueue")
-        .map(|s| s.json())
-        .collect();
+    let pages = sent_to("/v2/enqueue");
     assert_eq!(pages.len(), 2);
     assert_eq!(pages[0]["event_action"], "trigger");
     assert_eq!(pages[0]["payload"]["severity"], "error");
