@@ -492,7 +492,7 @@ fn triggers_on_an_empty_or_table_less_db_decide_p0_database_empty_or_replaced() 
         if what == "no file" {
             std::fs::remove_file(&db).expect("remove DB");
         }
-        let out = triggers(&cortex, &[]);
+        let out = triggers(&cortex, &[]).context(what).run();
         assert_eq!(out.code, 0, "{what}: {}", out.stderr);
         let result = &out.json()["result"];
         assert_eq!(result["priority"], "P0", "{what}: {result}");
