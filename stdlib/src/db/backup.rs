@@ -123,14 +123,21 @@ pub fn run(
                         .pragma_update(None, "query_only", false)
                         .map_err(|e| facts::cannot_read(src, e))?;
                     copy::vacuum_into(&source, &temp, &what, &deadline).map(|()| None)
-                } else if let Some(facts) = copy::file_snapshot(
-                    src,
-                    &raw,
-                    &source,
-                    &mut lock,
-                    (&temp, opts.check),
-                    (&what, &deadline),
-                )? {
+                } else if let Some(facts) = {
+                    // The snapshot is checked while it is copied: where no bar is drawn, a
+                    // spinner shows the wait (the copy and the check together).
+                    let _verifying = (!copy::draws_a_bar(total))
+                        .then(|| copy::verifying(dst))
+                        .flatten();
+                    copy::file_snapshot(
+                        src,
+                        &raw,
+                        &source,
+                        &mut lock,
+                        (&temp, opts.check),
+                        (&what, &deadline),
+                    )?
+                } {
                     Ok(Some(facts))
                 } else {
                     let mut dest = copy::open_writer(&temp)?;

@@ -284,8 +284,7 @@ pub fn plain(src: &Path, dst: &super::files::Temp, what: &str) -> Result<(), Fai
 /// watches the destination grow, because one backup step reports nothing until it is done. It
 /// shows the time so far: one step gives no rate to estimate the time left from.
 pub fn with_progress<T>(dst: &Path, total: u64, label: &str, work: impl FnOnce() -> T) -> T {
-    const WORTH_A_BAR: u64 = 64 << 20;
-    if total < WORTH_A_BAR || !ripcord_runtime::live::enabled() {
+    if !draws_a_bar(total) {
         return work();
     }
     let done = AtomicBool::new(false);
@@ -313,6 +312,13 @@ pub fn with_progress<T>(dst: &Path, total: u64, label: &str, work: impl FnOnce()
         done.store(true, Ordering::Relaxed);
         result
     })
+}
+
+/// True when [`with_progress`] draws a bar for a copy of `total` bytes: a long copy, where
+/// lines are redrawn.
+pub fn draws_a_bar(total: u64) -> bool {
+    const WORTH_A_BAR: u64 = 64 << 20;
+    total >= WORTH_A_BAR && ripcord_runtime::live::enabled()
 }
 
 /// A spinner line while a copy is verified, where lines are redrawn; cleared when dropped.
