@@ -1,6 +1,6 @@
 //! `db::salvage` on real SQLite files damaged in every way the fault matrix names (a leaf page,
 //! the table's interior root, the schema page, the freelist, the WAL, random bytes across the
-//! file), in WAL and rollback-journal mode, with and without a process holding the database
+//! file, a cut file), in WAL and rollback-journal mode, with and without a process holding the database
 //! open. What a salvage returns is checked against what was committed: only true rows, every
 //! row of what was not damaged, honest evidence (never `complete` when rows are missing).
 //!
@@ -98,6 +98,17 @@ fn damage(sb: &Sandbox, kind: &str, fill: &[u8]) {
         "interior" => overwrite_page(&db, root, 0, fill),
         "page1" => overwrite_page(&db, 1, 0, fill),
         "freelist" => overwrite_page(&db, trunk, 0, fill),
+        "truncate" => {
+            // Cut between 40 % and 80 % of the pages, by the fill's first byte.
+            let (size, count) = page_size_and_count(&db);
+            let kept = count * (40 + u64::from(fill[0]) % 41) / 100;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&db)
+                .expect("open")
+                .set_len(kept * size)
+                .expect("truncate");
+        }
         "wal" => {
             use std::os::unix::fs::FileExt;
             let wal = std::fs::OpenOptions::new()
@@ -198,8 +209,12 @@ fn check_result(sb: &Sandbox, kind: &str, wal: bool, r: &serde_json::Value) -> R
     {
         return Err(format!("lost_at_most {bound} < {missing} missing"));
     }
+    // With the header whole and no commit lost in the WAL, the loss is always bounded.
+    if !matches!(kind, "wal" | "page1") && items["lost_at_most"].is_null() {
+        return Err(format!("no bound on the rows lost: {items}"));
+    }
     // Damage confined to one table leaves the others whole.
-    let whole_other = kind != "random";
+    let whole_other = !matches!(kind, "random" | "truncate");
     if whole_other && scalar(&out, "SELECT count(*) FROM other") != "Integer(500)" {
         return Err("`other` lost rows".into());
     }
@@ -210,6 +225,8 @@ fn check_result(sb: &Sandbox, kind: &str, wal: bool, r: &serde_json::Value) -> R
         "random" => truth.len() - 120,
         // The WAL damage loses the commits after it, never the rows before.
         "wal" => truth.len() - 1,
+        // A cut can take most of the table: only the bound is checked.
+        "truncate" => 0,
         // Interior, schema page, freelist: every leaf is intact.
         _ => truth.len(),
     };
@@ -220,10 +237,11 @@ fn check_result(sb: &Sandbox, kind: &str, wal: bool, r: &serde_json::Value) -> R
             truth.len()
         ));
     }
-    if scalar(
-        &out,
-        "SELECT seq FROM sqlite_sequence WHERE name = 'counted'",
-    ) != "Integer(3)"
+    if kind != "truncate"
+        && scalar(
+            &out,
+            "SELECT seq FROM sqlite_sequence WHERE name = 'counted'",
+        ) != "Integer(3)"
     {
         return Err("the AUTOINCREMENT mark was not kept".into());
     }
@@ -247,8 +265,12 @@ fn salvage_of_every_damage_kind_in_both_journal_modes_keeps_only_true_rows_with_
     )];
     let mut failures = Vec::new();
     for wal in [false, true] {
-        for kind in ["leaf", "interior", "page1", "freelist", "wal", "random"] {
-            if kind == "wal" && !wal {
+        for kind in [
+            "leaf", "interior", "page1", "freelist", "wal", "random", "truncate",
+        ] {
+            // A WAL is damaged only in WAL mode; a cut file only in rollback mode (in WAL
+            // mode SQLite reads the cut pages from the WAL).
+            if (kind == "wal" && !wal) || (kind == "truncate" && wal) {
                 continue;
             }
             let mut cell = (0, 0);
@@ -517,7 +539,7 @@ fn salvage_reads_without_rowid_tables_key_first_and_skips_virtual_tables_with_a_
 }
 
 #[test]
-fn salvage_of_a_damaged_without_rowid_table_keeps_only_true_rows_and_says_the_loss_is_unknown() {
+fn salvage_of_a_damaged_without_rowid_table_keeps_only_true_rows_and_bounds_the_loss_by_room() {
     for fill in [&[0x5a_u8, 0x13, 0xc7, 0x01, 0xee][..], &[0], &[0xff]] {
         let sb = Sandbox::new();
         make_keyed_source(&sb);
@@ -545,10 +567,12 @@ fn salvage_of_a_damaged_without_rowid_table_keeps_only_true_rows_and_says_the_lo
         assert_eq!(kv["recovered"], got.len(), "fill {fill:?}: {kv}");
         assert_eq!(kv["complete"], false, "fill {fill:?}: {kv}");
         assert_eq!(kv["lost"], serde_json::Value::Null, "fill {fill:?}: {kv}");
-        assert_eq!(
-            kv["lost_at_most"],
-            serde_json::Value::Null,
-            "fill {fill:?}: {kv}"
+        // No rowid range: the room on the dark pages (the damaged leaf, and overflow pages,
+        // which no walk marks) bounds the loss.
+        let lost = (truth.len() - got.len()) as i64;
+        assert!(
+            kv["lost_at_most"].as_i64().is_some_and(|most| most >= lost),
+            "fill {fill:?}: {lost} lost: {kv}"
         );
         assert_eq!(
             kv["damaged_pages"],
@@ -659,4 +683,171 @@ fn a_salvage_in_a_drill_is_simulated_and_writes_nothing() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(!sb.join("out.db").exists());
     assert_eq!(leftovers(sb.path()), Vec::<String>::new());
+}
+
+/// A rollback-journal database: `items` (3000 rows, ~17 a leaf page), its index, and `kv`, a
+/// WITHOUT ROWID table of 1000 rows, and free pages; `good.db` is a copy of it.
+fn make_bounded(sb: &Sandbox) -> std::path::PathBuf {
+    let db = sb.join("app.db");
+    make_db(&db, 3000, "seed");
+    let conn = Connection::open(&db).expect("open");
+    conn.execute_batch(
+        "CREATE TABLE kv (k TEXT PRIMARY KEY, v) WITHOUT ROWID;
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)
+         INSERT INTO kv SELECT printf('key%05d', i), i FROM n;
+         CREATE TABLE scratch AS SELECT zeroblob(40000) AS b; DROP TABLE scratch;
+         PRAGMA wal_checkpoint(TRUNCATE);",
+    )
+    .expect("kv");
+    conn.query_row("PRAGMA journal_mode = DELETE", [], |r| {
+        r.get::<_, String>(0)
+    })
+    .expect("rollback mode");
+    drop(conn);
+    std::fs::copy(&db, sb.join("good.db")).expect("good copy");
+    db
+}
+
+fn one_count(db: &Path, table: &str) -> i64 {
+    Connection::open(db)
+        .and_then(|c| c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)))
+        .expect("count")
+}
+
+/// Salvage app.db against good.db; the result and the rows of `items` truly lost.
+fn salvage_bounded(sb: &Sandbox) -> (serde_json::Value, i64) {
+    sb.write(
+        "s.rhai",
+        "db::salvage(\"app.db\", \"out.db\", #{ backup: \"good.db\" })",
+    );
+    let out = sb.run(&["run", "s.rhai", "--json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let got = items_of(&sb.join("out.db")).len() as i64;
+    (out.json()["result"].clone(), 3000 - got)
+}
+
+#[test]
+fn salvage_bounds_the_rows_lost_under_a_damaged_leaf_a_truncation_and_in_a_without_rowid_table() {
+    // The first leaf of `items`: its range (none, hi] is open-ended, so only the room on the
+    // one dark page bounds it: at most (4096 - 8) / 6 rows.
+    let sb = Sandbox::new();
+    let db = make_bounded(&sb);
+    let (_, leaf, _) = pages_of(&db);
+    overwrite_page(&db, leaf, 0, &[0xa5]);
+    let (r, lost) = salvage_bounded(&sb);
+    let items = &r["tables"]["items"];
+    assert!(lost > 0, "the damage lost nothing: {r}");
+    assert_eq!(items["lost"], serde_json::Value::Null, "{r}");
+    assert_eq!(items["lost_at_most"], 681, "{r}");
+    assert!(items["lost_at_most"].as_i64() >= Some(lost), "{lost}: {r}");
+    assert_eq!(items["lost_at_least"], 0, "{r}");
+    assert_eq!(items["lost_unknown"], serde_json::Value::Null, "{r}");
+    assert_eq!(items["missing"], lost, "{r}");
+    assert_eq!(r["tables"]["kv"]["lost"], 0, "{r}");
+
+    // Cut to 60 %: the header still counts the pages cut off, so the root still reads and
+    // names each cut-off leaf with its rowid range; the last one's range is open-ended, and
+    // its room bounds it.
+    let sb = Sandbox::new();
+    let db = make_bounded(&sb);
+    let (size, count) = page_size_and_count(&db);
+    let kept = count * 6 / 10;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&db)
+        .expect("open")
+        .set_len(kept * size)
+        .expect("truncate");
+    let (r, lost) = salvage_bounded(&sb);
+    let items = &r["tables"]["items"];
+    let most = items["lost_at_most"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{r}"));
+    assert!(lost > 0, "the cut lost nothing: {r}");
+    assert!(most >= lost, "{lost}: {r}");
+    assert!(most <= lost + 681, "{r}");
+    println!("truncated to {kept} of {count} pages: {lost} rows lost, at most {most}");
+    assert_eq!(items["lost_unknown"], serde_json::Value::Null, "{r}");
+
+    // The right-most leaf of the WITHOUT ROWID table: no rowid range, but the room on the
+    // one dark page (that leaf) bounds its loss.
+    let sb = Sandbox::new();
+    let db = make_bounded(&sb);
+    let conn =
+        Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open");
+    let root: i64 = conn
+        .query_row(
+            "SELECT rootpage FROM sqlite_schema WHERE name = 'kv'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("root");
+    drop(conn);
+    let bytes = std::fs::read(&db).expect("read");
+    let at = (root as u64 - 1) * size;
+    assert_eq!(
+        bytes[at as usize], 0x02,
+        "kv's root is not an interior page"
+    );
+    overwrite_page(
+        &db,
+        u64::from(u32::from_be_bytes(
+            bytes[at as usize + 8..at as usize + 12]
+                .try_into()
+                .expect("4 bytes"),
+        )),
+        0,
+        &[0xa5],
+    );
+    let (r, lost) = salvage_bounded(&sb);
+    assert_eq!(lost, 0, "{r}");
+    let kv = &r["tables"]["kv"];
+    let kv_lost = 1000 - one_count(&sb.join("out.db"), "kv");
+    assert!(kv_lost > 0, "{r}");
+    assert_eq!(kv["lost"], serde_json::Value::Null, "{r}");
+    assert_eq!(kv["lost_at_most"], 681, "{kv_lost} lost: {r}");
+    assert_eq!(kv["missing"], kv_lost, "{r}");
+    assert_eq!(r["tables"]["items"]["lost"], 0, "{r}");
+
+    // A header whose page count was overwritten with a huge (still "valid") one: the pages it
+    // claims past the file are counted, not read; the damaged page is at the depth of the
+    // leaves, so one leaf's room still bounds it.
+    let sb = Sandbox::new();
+    let db = make_bounded(&sb);
+    let (_, leaf, _) = pages_of(&db);
+    overwrite_page(&db, leaf, 0, &[0xa5]);
+    {
+        use std::os::unix::fs::FileExt;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&db)
+            .expect("open");
+        file.write_all_at(&0x7fff_ffffu32.to_be_bytes(), 28)
+            .expect("count");
+    }
+    let (r, lost) = salvage_bounded(&sb);
+    let most = r["tables"]["items"]["lost_at_most"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{r}"));
+    assert!(most >= lost, "{lost}: {r}");
+    assert_eq!(most, 681, "{r}");
+    assert_eq!(r["tables"]["items"]["missing"], lost, "{r}");
+
+    // The interior root of `items` and the header damaged: no leaf is reachable (the depth of
+    // the leaves is not known), the range is open-ended and the page count is not known.
+    let sb = Sandbox::new();
+    let db = make_bounded(&sb);
+    let (root, _, _) = pages_of(&db);
+    overwrite_page(&db, root, 0, &[0xa5]);
+    overwrite_page(&db, 1, 0, &[0x5a]);
+    let (r, _) = salvage_bounded(&sb);
+    let items = &r["tables"]["items"];
+    assert_eq!(items["lost_at_most"], serde_json::Value::Null, "{r}");
+    assert!(
+        items["lost_unknown"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("the damaged header does not say how many pages the file had"),
+        "{r}"
+    );
 }

@@ -137,14 +137,23 @@ log::info(`restored; the old database is kept at ${r.safety}`);"#,
               file, verified, fsynced and renamed: a failed or killed salvage leaves nothing.\n\n\
               Returns `#{ path, bytes, sha256, ms, complete, rows, tables, unreadable, lost_and_found, schema_damaged, wal_frames_lost, \
               journal_mode, warnings, swept }`. `tables` maps each table to `#{ recovered, complete, damaged_pages, damage, \
-              lost, lost_at_most, lost_rowids, adopted, set_aside, expected, missing, new_since_backup }`: `lost` is \
-              the exact number of rows lost when it is known (else `()`), `lost_at_most` a bound from the rowid \
-              ranges of the damaged pages (`()` when a range is open-ended), `lost_rowids` those ranges as \
-              `[after, up_to]` pairs. `complete` is true only when every page was read and nothing set aside. \
+              lost, lost_at_most, lost_at_least, lost_unknown, lost_rowids, adopted, set_aside, expected, missing, \
+              new_since_backup }`: `lost` is the exact number of rows lost when it is known (else `()`); \
+              `lost_at_most` a sound upper bound, the smaller of two: range by range (a range `(lo, hi]` named by \
+              the interior page above a damaged page holds at most `hi - lo` rows; a damaged page at the depth \
+              of the tree's leaves is one leaf, holding at most `(usable - 8) / 6`), and all together the room \
+              on the file's dark pages (pages no readable b-tree, freelist or adopted leaf accounts for, \
+              including those cut off by a truncation, counted from the header's page count; a leaf page \
+              holds at most `(usable - 8) / 6` rows; a damaged page of a WITHOUT ROWID table, which has no \
+              rowid range, is bounded by this room alone); `()` when neither exists, with the reason in \
+              `lost_unknown` (commits lost in a damaged WAL; an open-ended range in a file whose page count \
+              is not known). `lost_at_least` counts the rows whose rowid was read and whose values were not, \
+              and entries that did not decode (a backup's `missing` rows may have been deleted since, so \
+              they bound nothing). \
+              `lost_rowids` the ranges as `[after, up_to]` pairs. `complete` is true only when every page was read and nothing set aside. \
               `unreadable` maps each table that could not be salvaged to the reason: a virtual table (FTS, R*Tree) is \
               listed there, its shadow tables are salvaged as plain tables. A WITHOUT ROWID table is read from its \
-              index b-tree; it has no rowids, so a damaged page of it makes its loss unknown (`lost` and `lost_at_most` \
-              are `()`) and `missing`/`new_since_backup` match its rows by PRIMARY KEY.\n\n\
+              index b-tree, and its `missing`/`new_since_backup` match its rows by PRIMARY KEY.\n\n\
               Options: `backup` (the last good backup: gives each table `expected` (its rows there), `missing` \
               (rows there, by rowid, not salvaged) and `new_since_backup`; its schema is used when the source's \
               own is unreadable), `force` (replace an existing `dst`), `timeout` (for the source's locks, default `\"10m\"`).",
@@ -572,6 +581,11 @@ fn salvage_map(s: &salvage::Salvaged, ms: u64) -> Map {
         );
         e.insert("lost".into(), maybe(t.lost()));
         e.insert("lost_at_most".into(), maybe(t.lost_at_most()));
+        e.insert("lost_at_least".into(), int(t.lost_at_least()));
+        e.insert(
+            "lost_unknown".into(),
+            t.lost_unknown().map_or(Dynamic::UNIT, Dynamic::from),
+        );
         let ranges: Array = t
             .lost_ranges
             .iter()

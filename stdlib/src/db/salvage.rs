@@ -87,6 +87,14 @@ pub struct Evidence {
     pub set_aside: i64,
     /// Commits in a damaged stretch of the WAL were lost, and may have changed this table.
     pub wal_lost: bool,
+    /// The most rows the file's dark pages can hold (see [`DarkPages`]); `None` when their
+    /// number is not known, with the reason in `unbounded`.
+    pub page_bound: Option<i64>,
+    pub unbounded: &'static str,
+    /// Per lost range: its damaged page is at the depth of the tree's leaves (so one page).
+    pub single_pages: Vec<bool>,
+    /// The most rows one table leaf page holds (see [`DarkPages`]).
+    pub leaf_room: i64,
     /// From the last good backup, when one was given.
     pub expected: Option<i64>,
     pub missing: Option<i64>,
@@ -115,20 +123,148 @@ impl Evidence {
         self.without_rowid && !self.damaged_pages.is_empty()
     }
 
-    /// An upper bound on the rows lost: each lost range holds at most one row per rowid, and
-    /// the adopted rows came from those ranges.
+    /// An upper bound on the rows lost. The rows under a damaged page are bounded twice, and
+    /// the smaller bound wins: range by range (the damaged subtree's range `(lo, hi]`, known
+    /// from the keys of the interior page above it, holds at most `hi - lo` rows; a damaged
+    /// page at the depth of the tree's readable leaves is a leaf, holding at most `leaf_room`;
+    /// less the rows adopted back), and all together by room (they sat on the file's dark
+    /// pages, which hold at most `page_bound`). `None` when neither bound exists (see [`Evidence::lost_unknown`]).
     pub fn lost_at_most(&self) -> Option<i64> {
-        if self.wal_lost || self.keyless_damage() {
+        if self.wal_lost {
             return None;
         }
-        let mut total = self.lost_rows.len() as i64 + self.lost_entries - self.adopted;
-        for range in &self.lost_ranges {
-            match range {
-                (Some(lo), Some(hi)) => total = total.saturating_add(hi.saturating_sub(*lo)),
-                _ => return None,
-            }
+        let cells = self.lost_rows.len() as i64 + self.lost_entries;
+        if self.keyless_damage() {
+            // No rowid ranges: only the room on the dark pages bounds the entries lost.
+            return self.page_bound.map(|room| cells.saturating_add(room));
         }
-        Some(total.max(0))
+        if self.lost_ranges.is_empty() {
+            return Some(cells);
+        }
+        let by_rowid = self
+            .lost_ranges
+            .iter()
+            .enumerate()
+            .try_fold(0i64, |sum, (i, range)| {
+                let width = match range {
+                    (Some(lo), Some(hi)) => Some(hi.saturating_sub(*lo)),
+                    _ => None,
+                };
+                let room = self
+                    .single_pages
+                    .get(i)
+                    .is_some_and(|one| *one && self.leaf_room > 0)
+                    .then_some(self.leaf_room);
+                let most = match (width, room) {
+                    (Some(a), Some(b)) => a.min(b),
+                    (a, b) => a.or(b)?,
+                };
+                Some(sum.saturating_add(most))
+            })
+            .map(|width| width.saturating_sub(self.adopted).max(0));
+        let under = match (by_rowid, self.page_bound) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b)?,
+        };
+        Some(cells.saturating_add(under))
+    }
+
+    /// A lower bound on the rows lost: rows whose rowid was read on a page and whose values
+    /// were not, and entries of a WITHOUT ROWID table found but not decoded. (A backup's `missing` rows may have been deleted since: not a bound.)
+    pub fn lost_at_least(&self) -> i64 {
+        self.lost_rows.len() as i64 + self.lost_entries
+    }
+
+    /// Why no bound on the rows lost is known, when none is.
+    pub fn lost_unknown(&self) -> Option<&'static str> {
+        if self.lost_at_most().is_some() {
+            None
+        } else if self.wal_lost {
+            Some("commits lost in a damaged WAL may have changed it")
+        } else if self.unbounded.is_empty() {
+            Some("a damaged range of rowids is open-ended")
+        } else if self.keyless_damage() {
+            Some(
+                "a damaged page of a WITHOUT ROWID table has no rowid range, and the file's page count is not known",
+            )
+        } else {
+            Some(self.unbounded)
+        }
+    }
+}
+
+/// The pages of the file no readable b-tree, freelist or adopted leaf accounts for: the pages
+/// that could not be read, those cut off past a truncation, and those no readable page points
+/// to any more. Every row under a damaged page sat on one of them, and a table leaf page holds
+/// at most `(usable - 8) / 6` rows (8 header bytes; per cell a 2-byte pointer and at least 4
+/// bytes, SQLite's smallest cell). Interior, overflow and pointer-map pages among them only
+/// loosen the bound. The file's page count is the header's (valid when its version-valid-for
+/// matches the change counter: it still counts pages cut off by a truncation) or the WAL's
+/// last commit's; without either the dark pages cannot be counted.
+struct DarkPages {
+    pages: u32,
+    per_page: i64,
+}
+
+impl DarkPages {
+    fn bound(&self) -> i64 {
+        i64::from(self.pages).saturating_mul(self.per_page)
+    }
+}
+
+/// The most rows a table leaf page of `usable` bytes holds.
+fn rows_per_leaf(usable: usize) -> i64 {
+    (usable.saturating_sub(8) / 6) as i64
+}
+
+/// The most rows a table leaf page of this file holds (the whole page when the header, which
+/// says how many bytes are reserved, is damaged: a bound still).
+fn leaf_room(image: &Image) -> i64 {
+    let reserved = image
+        .page(1)
+        .filter(|p| p.len() >= 100 && !image.header_damaged)
+        .map_or(0, |p| p[20] as usize);
+    rows_per_leaf(image.page_size.saturating_sub(reserved))
+}
+
+/// The file's page count as its header or its WAL says, and the usable bytes of a page.
+fn page_count(image: &Image) -> Result<(u32, usize), &'static str> {
+    let p1 = image
+        .page(1)
+        .filter(|p| p.len() >= 100 && !image.header_damaged)
+        .ok_or("a damaged range of rowids is open-ended and the damaged header does not say how many pages the file had")?;
+    let usable = image.page_size.saturating_sub(p1[20] as usize);
+    if image.wal.used > 0 {
+        return Ok((image.pages, usable));
+    }
+    let count = u32::from_be_bytes([p1[28], p1[29], p1[30], p1[31]]);
+    if count == 0 || p1[92..96] != p1[24..28] {
+        return Err(
+            "a damaged range of rowids is open-ended and the header's page count is not valid (a file last written by an old SQLite)",
+        );
+    }
+    Ok((count.max(image.pages), usable))
+}
+
+/// Put the readable pages of the index b-tree at `root` in `lit` (a page already lit, or
+/// damaged in a table's walk, is not walked again).
+fn index_pages(image: &Image, root: u32, lit: &mut HashSet<u32>, damaged: &HashSet<u32>) {
+    let mut stack = vec![root];
+    while let Some(n) = stack.pop() {
+        if n < 2 || n > image.pages || lit.contains(&n) || damaged.contains(&n) {
+            continue;
+        }
+        match image.index_page(n) {
+            IndexPage::Interior { children, right } => {
+                lit.insert(n);
+                stack.extend(children.iter().map(|(child, _)| *child));
+                stack.push(right);
+            }
+            IndexPage::Leaf(_) => {
+                lit.insert(n);
+            }
+            IndexPage::Damaged(_) => {}
+        }
     }
 }
 
@@ -167,12 +303,12 @@ pub fn run(
         swept,
         ..Salvaged::default()
     };
-    let image = working_copy(src, &work, opts, &deadline, &what, &mut salvaged)?;
+    let (image, readable) = working_copy(src, &work, opts, &deadline, &what, &mut salvaged)?;
     let out = files::temp_beside(dst, "salvage")?;
     {
         let conn = Connection::open(&*out)
             .map_err(|e| files::sqlite_write_failure(e, &out, &what, needed))?;
-        let mut writer = Writer::new(&conn, &image, &out, &what, needed)?;
+        let mut writer = Writer::new(&conn, &image, readable, &out, &what, needed)?;
         let schema = read_schema(&image, opts.backup.as_deref(), &mut salvaged)?;
         writer.copy_tables(&schema, &mut salvaged, stop)?;
         files::test_pause("salvage-rows");
@@ -215,22 +351,29 @@ fn working_copy(
     deadline: &Deadline,
     what: &str,
     salvaged: &mut Salvaged,
-) -> Result<Image, Failure> {
+) -> Result<(Image, u32), Failure> {
     let snap = super::bytecopy::snapshot(src, work, deadline, what)?;
     if snap.side == Some("-journal") {
         roll_back_hot_journal(work, &mut salvaged.warnings);
     }
     let wal = side_file(work, "-wal");
     let hint = backup_page_size(opts.backup.as_deref());
-    let image = Image::open(work, (snap.side == Some("-wal")).then_some(&wal), hint)
+    let mut image = Image::open(work, (snap.side == Some("-wal")).then_some(&wal), hint)
         .map_err(|e| Failure::new(format!("{what}: cannot read the working copy: {e}")))?;
+    // A truncated file: its header still counts the pages cut off, so the interior pages that
+    // name them stay readable and each cut-off child is a damaged page with its key range.
+    // (Only the pages up to `readable` can be read: loops over pages stop there.)
+    let readable = image.pages;
+    if let Ok((count, _)) = page_count(&image) {
+        image.pages = count;
+    }
     salvaged.wal = image.wal.clone();
     salvaged.journal_mode = if snap.side == Some("-wal") || wal_mode(&image) {
         "wal".into()
     } else {
         "delete".into()
     };
-    Ok(image)
+    Ok((image, readable))
 }
 
 /// Commits lost in a damaged WAL may have changed any table: no table's loss is known then.
@@ -288,6 +431,8 @@ fn read_schema(
         visited: &mut visited,
         evidence: &mut evidence,
         broken: Vec::new(),
+        leaf_depth: None,
+        depths: Vec::new(),
     };
     walk.tree(1, None, None, 0, &mut |_, values| {
         rows.push(values);
@@ -374,6 +519,11 @@ struct Walk<'a> {
     visited: &'a mut HashSet<u32>,
     evidence: &'a mut Evidence,
     broken: Vec<Broken>,
+    /// The depth of the readable leaves: every leaf of a b-tree is at one depth. `Some(None)`
+    /// when they were not (a pointer led astray): then no damaged page is known to be a leaf.
+    leaf_depth: Option<Option<u32>>,
+    /// The depth of each damaged page, in the order of `evidence.lost_ranges`.
+    depths: Vec<u32>,
 }
 
 /// Receives each row read: its rowid (`None` in a WITHOUT ROWID table) and its record.
@@ -403,16 +553,22 @@ impl Walk<'_> {
                 }
                 self.tree(right, low, hi, depth + 1, sink)
             }
-            TablePage::Leaf(cells) => self.leaf(page, cells, lo, hi, sink),
+            TablePage::Leaf(cells) => {
+                if *self.leaf_depth.get_or_insert(Some(depth)) != Some(depth) {
+                    self.leaf_depth = Some(None);
+                }
+                self.leaf(page, cells, (lo, hi, depth), sink)
+            }
             TablePage::Damaged(why) => {
                 self.evidence.damage.get_or_insert(why);
-                self.damaged(page, lo, hi);
+                self.damaged(page, lo, hi, depth);
                 Ok(())
             }
         }
     }
 
-    fn damaged(&mut self, page: u32, lo: Option<i64>, hi: Option<i64>) {
+    fn damaged(&mut self, page: u32, lo: Option<i64>, hi: Option<i64>, depth: u32) {
+        self.depths.push(depth);
         self.evidence.damaged_pages.push(page);
         self.evidence.lost_ranges.push((lo, hi));
         self.broken.push(Broken { lo, hi });
@@ -480,8 +636,7 @@ impl Walk<'_> {
         &mut self,
         page: u32,
         cells: Vec<Cell>,
-        lo: Option<i64>,
-        hi: Option<i64>,
+        (lo, hi, depth): (Option<i64>, Option<i64>, u32),
         sink: &mut Sink,
     ) -> Result<(), Failure> {
         let bounds = Broken { lo, hi };
@@ -505,7 +660,7 @@ impl Walk<'_> {
             self.evidence
                 .damage
                 .get_or_insert("cells that do not decode");
-            self.damaged(page, lo, hi);
+            self.damaged(page, lo, hi, depth);
         }
         Ok(())
     }
@@ -516,6 +671,12 @@ struct Writer<'c> {
     conn: &'c Connection,
     image: &'c Image,
     visited: HashSet<u32>,
+    /// Pages a walk reached but could not read (all of them dark).
+    damaged: HashSet<u32>,
+    /// Leaf pages cut off from the tree whose rows all went back to their table.
+    adopted: HashSet<u32>,
+    /// The pages that can be read (a truncated file's header counts more).
+    readable: u32,
     /// Per salvaged table (in the order of `Salvaged::tables`): its damaged subtrees, for
     /// leaf pages cut off from the tree.
     tables: Vec<(Table, Vec<Broken>)>,
@@ -528,6 +689,7 @@ impl<'c> Writer<'c> {
     fn new(
         conn: &'c Connection,
         image: &'c Image,
+        readable: u32,
         out: &'c Path,
         what: &'c str,
         needed: u64,
@@ -536,6 +698,9 @@ impl<'c> Writer<'c> {
             conn,
             image,
             visited: HashSet::new(),
+            damaged: HashSet::new(),
+            adopted: HashSet::new(),
+            readable,
             tables: Vec::new(),
             out,
             what,
@@ -594,6 +759,7 @@ impl<'c> Writer<'c> {
         self.copy_sequence(schema)?;
         self.adopt_orphans(salvaged)?;
         salvaged.lost_and_found += salvaged.tables.iter().map(|t| t.set_aside).sum::<i64>();
+        self.bound_by_dark_pages(schema, salvaged);
         self.batch("COMMIT")
     }
 
@@ -629,6 +795,8 @@ impl<'c> Writer<'c> {
                 visited: &mut self.visited,
                 evidence: &mut evidence,
                 broken: Vec::new(),
+                leaf_depth: None,
+                depths: Vec::new(),
             };
             let (conn, out, what, needed) = (self.conn, self.out, self.what, self.needed);
             let mut recovered = 0;
@@ -649,8 +817,15 @@ impl<'c> Writer<'c> {
                 walk.tree(entry.root, None, None, 0, &mut sink)?;
             }
             walk.evidence.recovered = recovered;
+            // A damaged page at the leaves' depth is one page: its rows fit on it.
+            walk.evidence.single_pages = walk
+                .depths
+                .iter()
+                .map(|d| walk.leaf_depth == Some(Some(*d)))
+                .collect();
             walk.broken
         };
+        self.damaged.extend(&evidence.damaged_pages);
         evidence.set_aside = set_aside.len() as i64;
         for (rowid, reason, values) in set_aside {
             self.lost_and_found(&entry.name, rowid, 0, &reason, &values)?;
@@ -669,12 +844,15 @@ impl<'c> Writer<'c> {
                 visited: &mut self.visited,
                 evidence: &mut evidence,
                 broken: Vec::new(),
+                leaf_depth: None,
+                depths: Vec::new(),
             };
             walk.any_tree(entry.root, &mut |rowid, values| {
                 rows.push((rowid, values));
                 Ok(())
             })?;
         }
+        self.damaged.extend(&evidence.damaged_pages);
         for (rowid, values) in &rows {
             self.lost_and_found(&entry.name, *rowid, 0, reason, values)?;
         }
@@ -692,7 +870,7 @@ impl<'c> Writer<'c> {
                 .warnings
                 .push("the freelist could not be read: pages cut off from their table were kept in lost_and_found, not put back".into());
         }
-        for page in 2..=self.image.pages {
+        for page in 2..=self.readable.min(self.image.pages) {
             if self.visited.contains(&page) || free.contains(&page) {
                 continue;
             }
@@ -710,11 +888,50 @@ impl<'c> Writer<'c> {
                 })
                 .collect();
             let owner = if free_ok { self.owner_of(&rows) } else { None };
+            let before = salvaged.lost_and_found;
             for (rowid, values) in rows {
                 self.place_orphan(owner, page, rowid, values, salvaged)?;
             }
+            if owner.is_some() && salvaged.lost_and_found == before {
+                self.adopted.insert(page);
+            }
         }
         Ok(())
+    }
+
+    /// Count the dark pages ([`DarkPages`]) and give every table their bound.
+    fn bound_by_dark_pages(&self, schema: &[Entry], salvaged: &mut Salvaged) {
+        let mut lit: HashSet<u32> = self.visited.difference(&self.damaged).copied().collect();
+        lit.extend(&self.adopted);
+        let (free, free_ok) = self.image.freelist();
+        if free_ok {
+            lit.extend(free);
+        }
+        for entry in schema.iter().filter(|e| e.kind == "index") {
+            index_pages(self.image, entry.root, &mut lit, &self.damaged);
+        }
+        let dark = page_count(self.image).and_then(|(pages, usable)| {
+            if self.visited.iter().any(|p| *p > pages) {
+                return Err("a damaged range of rowids is open-ended and the b-tree names pages past the file's page count");
+            }
+            Ok(DarkPages {
+                // Pages past the readable ones are all dark: counted, not walked (the
+                // header's count can be large).
+                pages: (1..=pages.min(self.readable))
+                    .filter(|p| !lit.contains(p))
+                    .count() as u32
+                    + pages.saturating_sub(self.readable),
+                per_page: rows_per_leaf(usable),
+            })
+        });
+        let room = leaf_room(self.image);
+        for table in &mut salvaged.tables {
+            table.leaf_room = room;
+            match &dark {
+                Ok(dark) => table.page_bound = Some(dark.bound()),
+                Err(why) => table.unbounded = why,
+            }
+        }
     }
 
     fn owner_of(&self, rows: &[(i64, Vec<Value>)]) -> Option<usize> {
@@ -807,6 +1024,8 @@ impl<'c> Writer<'c> {
             visited: &mut self.visited,
             evidence: &mut evidence,
             broken: Vec::new(),
+            leaf_depth: None,
+            depths: Vec::new(),
         };
         let conn = self.conn;
         walk.tree(entry.root, None, None, 0, &mut |_, values| {
@@ -822,7 +1041,9 @@ impl<'c> Writer<'c> {
                 );
             }
             Ok(())
-        })
+        })?;
+        self.damaged.extend(&evidence.damaged_pages);
+        Ok(())
     }
 
     fn lost_and_found(
