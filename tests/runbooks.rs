@@ -388,7 +388,7 @@ impl Cortex {
     /// Move the service to the releases layout of the system service rollback:
     /// `app/releases/<tag>/bin/cortex` for the stable and the faulty tag, `app/current`
     /// pointing at `current`, and the unit running `app/current/bin/cortex`.
-    fn releases_layout(&self, current: &str) -> PathBuf {
+    pub(crate) fn releases_layout(&self, current: &str) -> PathBuf {
         self.eval("service::stop(cfg.unit); ()");
         let app = self.root.join("app");
         for tag in ["v1.4.2", "v1.5.0"] {
@@ -868,7 +868,7 @@ fn emergency_refuses_an_unknown_kind_and_a_breach_without_a_new_token() {
 
 impl Cortex {
     /// `run --dry-run` as a pipeline runs it: no terminal, no `--yes`.
-    fn dry_run(&self, script: &str, params: &[&str]) -> Outcome {
+    pub(crate) fn dry_run(&self, script: &str, params: &[&str]) -> Outcome {
         let scripts = self.root.join("scripts").display().to_string();
         let config = self.root.join("ripcord.toml").display().to_string();
         let mut args = vec![
@@ -887,56 +887,6 @@ impl Cortex {
     }
 }
 
-/// Every shipped runbook's dry runs, `TARGET` standing for the checkout's HEAD.
-const DRY_RUNS: &[(&str, &[&str])] = &[
-    ("triggers", &CAPACITY_OFF),
-    ("verify", &["phase2_secs=0", "phase3_secs=0"]),
-    ("backup", &[]),
-    ("restore", &[]),
-    ("backup-restore-drill", &[]),
-    ("prepare-rollback-assets", &[]),
-    ("config-rollback", &["reason=preview"]),
-    (
-        "rollback",
-        &["option=git", "target=TARGET", "reason=preview"],
-    ),
-    ("rollback", &["option=binary", "reason=preview"]),
-    (
-        "rollback",
-        &["option=full", "target=TARGET", "reason=preview"],
-    ),
-    ("rollback-drill", &["target=TARGET"]),
-    (
-        "db-rollback",
-        &["mode=schema", "expected_version=34", "reason=preview"],
-    ),
-    (
-        "db-rollback",
-        &["mode=pitr", "at=2999-01-01T00:00:00Z", "reason=preview"],
-    ),
-    ("emergency", &["kind=corruption", "reason=preview"]),
-    (
-        "emergency",
-        &["kind=breach", "reason=preview", "new_token=preview-token-1"],
-    ),
-    ("emergency-corruption", &["reason=preview"]),
-    (
-        "emergency-breach",
-        &["reason=preview", "new_token=preview-token-2"],
-    ),
-];
-
-/// The runbooks whose dry run must meet a gate (`would ask: `).
-const GATED: &[&str] = &[
-    "restore",
-    "rollback",
-    "db-rollback",
-    "emergency",
-    "emergency-corruption",
-    "emergency-breach",
-    "rollback-drill",
-];
-
 /// The names of the runbooks shipped in scripts/, sorted.
 fn shipped_runbooks() -> Vec<String> {
     let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts");
@@ -953,10 +903,9 @@ fn shipped_runbooks() -> Vec<String> {
 fn every_shipped_runbook_dry_runs_without_a_terminal_on_a_healthy_sandbox() {
     let cortex = Cortex::start(true);
     let head = cortex.git(&["rev-parse", "HEAD"]);
+    let target = format!("target={head}");
     let dry_ok = |script: &str, params: &[&str]| {
-        let params: Vec<String> = params.iter().map(|p| p.replace("TARGET", &head)).collect();
-        let params: Vec<&str> = params.iter().map(String::as_str).collect();
-        let out = cortex.dry_run(script, &params);
+        let out = cortex.dry_run(script, params);
         assert_eq!(out.code, 0, "{script} {params:?}:\n{}", out.stderr);
         out
     };
@@ -971,13 +920,26 @@ fn every_shipped_runbook_dry_runs_without_a_terminal_on_a_healthy_sandbox() {
         "PRAGMA user_version = 35; INSERT INTO dispatches (bead, project, status, started_at) VALUES ('new', 'cortex', 'completed', 1)",
     );
     let db_before = sha256_hex(&cortex.db());
-    let gated: Vec<&str> = DRY_RUNS
-        .iter()
-        .filter(|(script, params)| dry_ok(script, params).stderr.contains("would ask: "))
-        .map(|(script, _)| *script)
-        .collect();
-    let ungated: Vec<&&str> = GATED.iter().filter(|s| !gated.contains(s)).collect();
-    assert!(ungated.is_empty(), "{ungated:?} met no gate: {gated:?}");
+    let cases = preview_cases(&target);
+    let mut gated = Vec::new();
+    for (script, params) in &cases {
+        let params: Vec<&str> = params.iter().map(String::as_str).collect();
+        let out = dry_ok(script, &params);
+        if out.stderr.contains("would ask: ") {
+            gated.push(*script);
+        }
+    }
+    for script in [
+        "restore",
+        "rollback",
+        "db-rollback",
+        "emergency",
+        "emergency-corruption",
+        "emergency-breach",
+        "rollback-drill",
+    ] {
+        assert!(gated.contains(&script), "{script} met no gate: {gated:?}");
+    }
     assert_eq!(
         sha256_hex(&cortex.db()),
         db_before,
@@ -997,8 +959,59 @@ fn every_shipped_runbook_dry_runs_without_a_terminal_on_a_healthy_sandbox() {
     dry_ok("release-switch", &["release=v1.4.2", "reason=preview"]);
     assert_eq!(current(), link);
 
-    // Every shipped runbook was previewed.
-    let mut previewed: Vec<String> = DRY_RUNS.iter().map(|(s, _)| s.to_string()).collect();
+    assert_every_shipped_runbook_in(&cases);
+}
+
+/// The parameters each shipped runbook's preview is given (release-switch aside: it needs the
+/// releases layout). `target` is the commit the git rollbacks aim at.
+pub(crate) fn preview_cases(target: &str) -> Vec<(&'static str, Vec<String>)> {
+    let cases: &[(&'static str, &[&str])] = &[
+        ("triggers", &CAPACITY_OFF),
+        ("verify", &["phase2_secs=0", "phase3_secs=0"]),
+        ("backup", &[]),
+        ("restore", &[]),
+        ("backup-restore-drill", &[]),
+        ("prepare-rollback-assets", &[]),
+        ("config-rollback", &["reason=preview"]),
+        ("rollback", &["option=git", target, "reason=preview"]),
+        ("rollback", &["option=binary", "reason=preview"]),
+        ("rollback", &["option=full", target, "reason=preview"]),
+        ("rollback-drill", &[target]),
+        (
+            "db-rollback",
+            &["mode=schema", "expected_version=34", "reason=preview"],
+        ),
+        (
+            "db-rollback",
+            &["mode=pitr", "at=2999-01-01T00:00:00Z", "reason=preview"],
+        ),
+        ("emergency", &["kind=corruption", "reason=preview"]),
+        (
+            "emergency",
+            &["kind=breach", "reason=preview", "new_token=preview-token-1"],
+        ),
+        ("emergency-corruption", &["reason=preview"]),
+        (
+            "emergency-breach",
+            &["reason=preview", "new_token=preview-token-2"],
+        ),
+    ];
+    cases
+        .iter()
+        .map(|(s, p)| (*s, p.iter().map(|p| p.to_string()).collect()))
+        .collect()
+}
+
+/// Every shipped runbook is among `cases` or is release-switch.
+pub(crate) fn assert_every_shipped_runbook_in(cases: &[(&str, Vec<String>)]) {
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts");
+    let mut shipped: Vec<String> = std::fs::read_dir(shipped)
+        .expect("scripts")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|n| n.strip_suffix(".rhai").map(str::to_string))
+        .collect();
+    shipped.sort();
+    let mut previewed: Vec<String> = cases.iter().map(|(s, _)| s.to_string()).collect();
     previewed.push("release-switch".to_string());
     previewed.sort();
     previewed.dedup();

@@ -5,7 +5,8 @@
 use std::path::PathBuf;
 
 use crate::runbooks::{
-    CAPACITY_OFF, Cortex, corrupt_page, findings, integrity, one, sha256_hex, sql, sums_check,
+    CAPACITY_OFF, Cortex, assert_every_shipped_runbook_in, corrupt_page, findings, integrity, one,
+    preview_cases, sha256_hex, sql, sums_check,
 };
 use crate::support::{Outcome, Test};
 
@@ -513,4 +514,69 @@ fn triggers_on_an_empty_or_table_less_db_decide_p0_database_empty_or_replaced() 
         // No misfit noise: the DB holds nothing to fit.
         assert!(misfits(&out).is_empty(), "{what}: {}", out.stderr);
     }
+}
+
+/// The previews an operator at this site would make before an incident: every shipped
+/// runbook's `--dry-run`, with no terminal, on the other shape (its own tables, text times, a
+/// rollback-journal DB, backups under its own name), after adapting only `lib/site.rhai`.
+#[test]
+fn every_shipped_runbook_dry_runs_without_a_terminal_at_another_site() {
+    let site = OtherSite::start();
+    let cortex = &site.cortex;
+    site.adapt(QUERIES);
+    site.adapt(&[TIMES, BACKUP_NAME]);
+    let head = cortex.git(&["rev-parse", "HEAD"]);
+    let target = format!("target={head}");
+    // What the previews read: a backup under the site's name and the rollback assets, made
+    // for real; a DB ahead of the code for the schema rollback (the backup is at the code's).
+    sql(&site.db, "PRAGMA user_version = 34");
+    for script in ["backup", "prepare-rollback-assets"] {
+        cortex.test(script, &[]).context(script).run();
+    }
+    assert_eq!(cortex.files("backups", "state-").len(), 1);
+    sql(&site.db, "PRAGMA user_version = 35");
+    let before = sha256_hex(&site.db);
+    let backups = cortex.files("backups", "");
+    let cases = preview_cases(&target);
+    let mut gated = Vec::new();
+    for (script, params) in &cases {
+        let mut params: Vec<&str> = params.iter().map(String::as_str).collect();
+        if *script == "verify" {
+            // One of the site's two recent jobs failed: verify's verdict, not the preview's.
+            params.push("max_failure_pct=100");
+        }
+        let out = cortex.dry_run(script, &params);
+        assert_eq!(out.code, 0, "{script} {params:?}:\n{}", out.stderr);
+        assert!(
+            !out.stderr.contains("schema misfit"),
+            "{script}: {}",
+            out.stderr
+        );
+        if out.stderr.contains("would ask: ") {
+            gated.push(*script);
+        }
+    }
+    // The previews show the confirm gates an operator will meet.
+    for script in ["restore", "rollback", "db-rollback", "emergency-corruption"] {
+        assert!(gated.contains(&script), "{script} met no gate: {gated:?}");
+    }
+    assert_eq!(
+        cortex.git(&["rev-parse", "HEAD"]),
+        head,
+        "a dry run moved HEAD"
+    );
+    assert_eq!(cortex.health(), 200, "a dry run stopped the service");
+    // release-switch needs the releases layout (a reset to v1.5.0, the faulty release).
+    cortex.releases_layout("v1.5.0");
+    let out = cortex.dry_run("release-switch", &["release=v1.4.2", "reason=preview"]);
+    assert_eq!(out.code, 0, "release-switch:\n{}", out.stderr);
+    assert_every_shipped_runbook_in(&cases);
+    assert_eq!(sha256_hex(&site.db), before, "a dry run changed the DB");
+    assert_eq!(journal_mode(&site.db), "delete");
+    assert!(!site.db.with_extension("db-wal").exists());
+    assert_eq!(
+        cortex.files("backups", ""),
+        backups,
+        "a dry run wrote a backup"
+    );
 }
