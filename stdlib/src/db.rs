@@ -145,7 +145,7 @@ log::info(`restored; the old database is kept at ${r.safety}`);"#,
               on the file's dark pages (pages no readable b-tree, freelist or adopted leaf accounts for, \
               including those cut off by a truncation, counted from the header's page count; a leaf page \
               holds at most `(usable - 8) / 6` rows; a damaged page of a WITHOUT ROWID table, which has no \
-              rowid range, is bounded by this room alone); `()` when neither exists, with the reason in \
+              rowid range, is bounded by one leaf's room at the leaves' depth, else by the dark pages' room); `()` when neither exists, with the reason in \
               `lost_unknown` (commits lost in a damaged WAL; an open-ended range in a file whose page count \
               is not known). `lost_at_least` counts the rows whose rowid was read and whose values were not, \
               and entries that did not decode (a backup's `missing` rows may have been deleted since, so \

@@ -91,7 +91,8 @@ pub struct Evidence {
     /// number is not known, with the reason in `unbounded`.
     pub page_bound: Option<i64>,
     pub unbounded: &'static str,
-    /// Per lost range: its damaged page is at the depth of the tree's leaves (so one page).
+    /// Per lost range (per damaged page in a WITHOUT ROWID table): its damaged page is at the
+    /// depth of the tree's leaves (so one page).
     pub single_pages: Vec<bool>,
     /// The most rows one table leaf page holds (see [`DarkPages`]).
     pub leaf_room: i64,
@@ -135,8 +136,19 @@ impl Evidence {
         }
         let cells = self.lost_rows.len() as i64 + self.lost_entries;
         if self.keyless_damage() {
-            // No rowid ranges: only the room on the dark pages bounds the entries lost.
-            return self.page_bound.map(|room| cells.saturating_add(room));
+            // No rowid ranges: the room of the damaged pages when each is a leaf (an index
+            // leaf page holds at most as many entries as a table leaf page rows), else the
+            // room on the dark pages.
+            let all_leaves = self.single_pages.len() == self.damaged_pages.len()
+                && self.single_pages.iter().all(|one| *one)
+                && self.leaf_room > 0;
+            let leaves = all_leaves
+                .then(|| (self.damaged_pages.len() as i64).saturating_mul(self.leaf_room));
+            let under = match (leaves, self.page_bound) {
+                (Some(a), Some(b)) => a.min(b),
+                (a, b) => a.or(b)?,
+            };
+            return Some(cells.saturating_add(under));
         }
         if self.lost_ranges.is_empty() {
             return Some(cells);
@@ -592,6 +604,9 @@ impl Walk<'_> {
                 self.index_tree(right, depth + 1, sink)
             }
             IndexPage::Leaf(entries) => {
+                if *self.leaf_depth.get_or_insert(Some(depth)) != Some(depth) {
+                    self.leaf_depth = Some(None);
+                }
                 for entry in entries {
                     self.entry(entry, sink)?;
                 }
@@ -600,6 +615,8 @@ impl Walk<'_> {
             IndexPage::Damaged(why) => {
                 self.evidence.damage.get_or_insert(why);
                 self.evidence.damaged_pages.push(page);
+                // No rowid range, but its depth: at the leaves' depth it is one leaf.
+                self.depths.push(depth);
                 Ok(())
             }
         }
