@@ -1118,3 +1118,46 @@ fn rollback_with_notify_configured_tells_slack_and_pagerduty_it_started_and_succ
     assert_eq!(pages[0]["dedup_key"], pages[1]["dedup_key"]);
     assert!(!out.stderr.contains("hooksecret") && !out.stdout.contains("rk-0123456789"));
 }
+
+/// Two backups in one second (a re-run, a retry) each get their own name, and the runbooks that
+/// look for a backup by its stamp read both: the newer is the one a recovery point after both
+/// picks, the older stays.
+#[test]
+fn two_backups_in_one_second_keep_their_own_names_and_the_newest_is_chosen() {
+    let cortex = Cortex::start(true);
+    let before = cortex.files("backups", "cortex-backup-");
+    let paths: Vec<String> = (0..2)
+        .map(|_| {
+            let out = cortex.test("backup", &[]).run();
+            out.json()["result"]["path"]
+                .as_str()
+                .expect("the backup's path")
+                .to_string()
+        })
+        .collect();
+    assert_ne!(paths[0], paths[1]);
+    let after = cortex.files("backups", "cortex-backup-");
+    assert_eq!(after.len(), before.len() + 2, "{after:?}");
+    let second = std::path::Path::new(&paths[1])
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .to_string();
+    // cortex-backup-<%Y%m%d-%H%M%S>-<usec>-<pid>.db
+    let stamp = &second["cortex-backup-".len().."cortex-backup-".len() + 15];
+    let out = cortex
+        .test(
+            "db-rollback",
+            &[
+                "mode=pitr",
+                "at=2999-01-01T00:00:00Z",
+                "reason=test: same second",
+            ],
+        )
+        .arg("--dry-run")
+        .run();
+    let result = &out.json()["result"];
+    assert_eq!(result["backup"], paths[1].as_str(), "{result}");
+    assert_eq!(result["stamp"], stamp, "{result}");
+    assert!(std::path::Path::new(&paths[0]).exists());
+}
