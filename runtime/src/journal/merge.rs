@@ -6,7 +6,8 @@
 //! (so merging the same files again adds nothing), its parent remapped, and its events appended
 //! to the merged file's own chain with their original time and text. `merged_events` keeps each
 //! event's place in its host's chain (source event id, run id, predecessor's hash and hash), so
-//! `journal verify` on the merged file re-checks every event against the chain it came from.
+//! `journal verify` on the merged file re-checks every event against the chain it came from. A
+//! merged journal can be a source too: its events keep the links it recorded.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -88,6 +89,17 @@ struct SourceEvent {
     kind: String,
     step: Option<String>,
     data: String,
+    /// Its place in its host's chain: the host journal's event and run id, its predecessor's
+    /// hash and its hash. In a whole journal or an export these are its own; in a merged
+    /// journal, what that file recorded.
+    link: Link,
+    /// In a merged journal, the `merged_sources` row it came from.
+    origin: Option<i64>,
+}
+
+struct Link {
+    event: i64,
+    run: i64,
     prev_hash: String,
     hash: String,
 }
@@ -162,11 +174,6 @@ fn open_source(path: &Path) -> Result<Journal, MergeError> {
         conn,
         path: path.to_path_buf(),
     };
-    if is_merged(&journal.conn).unwrap_or(false) {
-        return Err(MergeError::Refused(format!(
-            "{shown} is itself a merged journal: nothing was merged\nhelp: merge the journals it was made from into one file"
-        )));
-    }
     match journal.verify() {
         Ok(Ok(_)) => Ok(journal),
         Ok(Err(broken)) => Err(MergeError::Broken(format!(
@@ -252,7 +259,7 @@ fn merge_one(
     // Source run id -> run id in the merged file, for runs added now or merged before.
     let mut ids: HashMap<i64, i64> = HashMap::new();
     let mut added: HashMap<i64, i64> = HashMap::new();
-    let mut source_row: Option<i64> = None;
+    let origins = origins(&source.conn).map_err(read)?;
     for run in &runs {
         let Some((uuid, host, correlation)) = &run.identity else {
             done.without_identity += 1;
@@ -290,14 +297,6 @@ fn merge_one(
             }
             None => {}
         }
-        if source_row.is_none() {
-            tx.execute(
-                "INSERT INTO merged_sources (file, chain_head, correlation_id, merged_at) VALUES (?1, ?2, ?3, ?4)",
-                params![shown.to_string(), meta.0, meta.1, now_rfc3339()],
-            )
-            .map_err(write)?;
-            source_row = Some(tx.last_insert_rowid());
-        }
         let parent = run.parent.and_then(|p| ids.get(&p).copied());
         let mut values: Vec<&dyn rusqlite::ToSql> = run
             .columns
@@ -322,26 +321,52 @@ fn merge_one(
         added.insert(run.id, id);
         done.added += 1;
     }
-    if let Some(source_id) = source_row {
-        for e in events.iter() {
-            let Some(&run) = added.get(&e.run) else {
-                continue;
-            };
-            let raw = RawEvent {
-                ts: &e.ts,
-                kind: &e.kind,
-                step: e.step.as_deref(),
-                data: &e.data,
-            };
-            let (id, _) = append_raw(tx, run, &raw).map_err(write)?;
-            tx.execute(
-                "INSERT INTO merged_events (event, source, source_event, source_run, prev_hash, hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![id, source_id, e.id, e.run, e.prev_hash, e.hash],
-            )
-            .map_err(write)?;
-            done.events += 1;
-        }
+    // The `merged_sources` row in OUT of each origin (one for a journal or an export; one per
+    // file it was made from for a merged journal), made when its first event is added.
+    let mut rows: HashMap<Option<i64>, i64> = HashMap::new();
+    for e in events.iter() {
+        let Some(&run) = added.get(&e.run) else {
+            continue;
+        };
+        let source_id = match rows.get(&e.origin) {
+            Some(&id) => id,
+            None => {
+                let (file, chain_head, correlation) = match e.origin.and_then(|o| origins.get(&o)) {
+                    Some(origin) => origin.clone(),
+                    None => (shown.to_string(), meta.0.clone(), meta.1.clone()),
+                };
+                tx.execute(
+                    "INSERT INTO merged_sources (file, chain_head, correlation_id, merged_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![file, chain_head, correlation, now_rfc3339()],
+                )
+                .map_err(write)?;
+                let id = tx.last_insert_rowid();
+                rows.insert(e.origin, id);
+                id
+            }
+        };
+        let raw = RawEvent {
+            ts: &e.ts,
+            kind: &e.kind,
+            step: e.step.as_deref(),
+            data: &e.data,
+        };
+        let (id, _) = append_raw(tx, run, &raw).map_err(write)?;
+        let link = &e.link;
+        tx.execute(
+            "INSERT INTO merged_events (event, source, source_event, source_run, prev_hash, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                id,
+                source_id,
+                link.event,
+                link.run,
+                link.prev_hash,
+                link.hash
+            ],
+        )
+        .map_err(write)?;
+        done.events += 1;
     }
     Ok(done)
 }
@@ -383,35 +408,81 @@ fn source_runs(conn: &Connection) -> rusqlite::Result<Vec<SourceRun>> {
     rows.collect()
 }
 
-/// Every event of a source in order, with its predecessor's hash: the one an export recorded,
-/// or the previous event's in a whole journal.
+/// Every event of a source in order, with its place in its host's chain: for a journal, its
+/// predecessor's hash is the previous event's; for an export, the one the export recorded; for
+/// a merged journal, the link that file recorded.
 fn source_events(conn: &Connection) -> rusqlite::Result<Vec<SourceEvent>> {
+    if is_merged(conn)? {
+        let mut stmt = conn.prepare(
+            "SELECT e.id, e.run, e.ts, e.kind, e.step, e.data,
+                    m.source_event, m.source_run, m.prev_hash, m.hash, m.source
+             FROM events e JOIN merged_events m ON m.event = e.id ORDER BY e.id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(SourceEvent {
+                id: r.get(0)?,
+                run: r.get(1)?,
+                ts: r.get(2)?,
+                kind: r.get(3)?,
+                step: r.get(4)?,
+                data: r.get(5)?,
+                link: Link {
+                    event: r.get(6)?,
+                    run: r.get(7)?,
+                    prev_hash: r.get(8)?,
+                    hash: r.get(9)?,
+                },
+                origin: Some(r.get(10)?),
+            })
+        })?;
+        return rows.collect();
+    }
     let links: Option<HashMap<i64, String>> =
         super::export::links(conn)?.map(|l| l.into_iter().collect());
     let mut stmt =
         conn.prepare("SELECT id, run, ts, kind, step, data, hash FROM events ORDER BY id")?;
     let rows = stmt.query_map([], |r| {
+        let (id, run) = (r.get(0)?, r.get(1)?);
         Ok(SourceEvent {
-            id: r.get(0)?,
-            run: r.get(1)?,
+            id,
+            run,
             ts: r.get(2)?,
             kind: r.get(3)?,
             step: r.get(4)?,
             data: r.get(5)?,
-            prev_hash: String::new(),
-            hash: r.get(6)?,
+            link: Link {
+                event: id,
+                run,
+                prev_hash: String::new(),
+                hash: r.get(6)?,
+            },
+            origin: None,
         })
     })?;
     let mut events = rows.collect::<rusqlite::Result<Vec<_>>>()?;
     let mut prev = String::new();
     for e in &mut events {
-        e.prev_hash = match &links {
+        e.link.prev_hash = match &links {
             Some(links) => links.get(&e.id).cloned().unwrap_or_default(),
             None => prev.clone(),
         };
-        prev = e.hash.clone();
+        prev = e.link.hash.clone();
     }
     Ok(events)
+}
+
+/// Where events came from, as `merged_sources` records it: file, chain head, correlation id.
+type Origin = (String, Option<String>, Option<String>);
+
+/// A merged journal's sources by id; none for other files.
+fn origins(conn: &Connection) -> rusqlite::Result<HashMap<i64, Origin>> {
+    if !is_merged(conn)? {
+        return Ok(HashMap::new());
+    }
+    let mut stmt =
+        conn.prepare("SELECT id, file, chain_head, correlation_id FROM merged_sources")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))?;
+    rows.collect()
 }
 
 /// An export's chain head and correlation id (none for a whole journal).
@@ -746,6 +817,39 @@ mod tests {
             "{:?}",
             done[0].differing
         );
+    }
+
+    #[test]
+    fn a_merged_journal_merges_into_another_keeping_each_hosts_chain() {
+        let dir = tempfile::tempdir().expect("dir");
+        let a = host_journal(dir.path(), "web-01");
+        let b = host_journal(dir.path(), "web-02");
+        let c = host_journal(dir.path(), "web-03");
+        let first = dir.path().join("first.db");
+        merge(&first, &[a.clone(), b]).expect("merge");
+        let all = dir.path().join("all.db");
+        let done = merge(&all, &[c, first.clone()]).expect("merge a merged journal");
+        assert_eq!(done[1].added, 4);
+        let merged = Journal::open(&all).expect("open");
+        assert_eq!(merged.verify().expect("verify"), Ok(24));
+        let sources = count(&all, "SELECT COUNT(*) FROM merged_sources");
+        assert_eq!(sources, 3, "one per host journal the events came from");
+        let again = merge(&all, &[first, a]).expect("merge again");
+        assert_eq!((again[0].added, again[1].added), (0, 0));
+        // An edit to an event that came through the first merge is still caught.
+        let conn = Connection::open(&all).expect("open");
+        conn.execute(
+            "UPDATE events SET data = replace(data, 'web-02 switched', 'web-02 SWITCHED')",
+            [],
+        )
+        .expect("edit");
+        drop(conn);
+        let broken = Journal::open(&all)
+            .expect("open")
+            .verify()
+            .expect("verify")
+            .expect_err("edited");
+        assert!(broken.reason.contains("edited"), "{}", broken.reason);
     }
 
     #[test]
