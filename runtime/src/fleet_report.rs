@@ -243,3 +243,69 @@ fn batches(lines: &mut [HostRun]) -> Vec<Batch> {
     }
     batches
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(host: &str, started: &str, ended: Option<&str>) -> HostRun {
+        HostRun {
+            host_id: host.into(),
+            run: 0,
+            run_uuid: String::new(),
+            script: "rollback".into(),
+            mode: "run".into(),
+            status: "ok".into(),
+            exit_code: Some(0),
+            started: started.into(),
+            ended: ended.map(str::to_string),
+            duration_ms: None,
+            changes: 0,
+            changes_failed: 0,
+            simulated: 0,
+            stopped_at: None,
+            error: None,
+            batch: 0,
+        }
+    }
+
+    fn t(s: u32) -> String {
+        format!("2026-12-01T10:00:{s:02}.000Z")
+    }
+
+    #[test]
+    fn overlapping_runs_are_one_batch_and_a_later_start_opens_the_next() {
+        let mut lines = vec![
+            line("a", &t(0), Some(&t(5))),
+            line("b", &t(1), Some(&t(9))),
+            // Starts after a ended but before b did: same batch.
+            line("c", &t(6), Some(&t(7))),
+            line("d", &t(9), Some(&t(12))),
+            // Still running: every later run joins its batch.
+            line("e", &t(20), None),
+            line("f", &t(40), Some(&t(41))),
+        ];
+        let batches = batches(&mut lines);
+        let hosts: Vec<Vec<String>> = batches.iter().map(|b| b.hosts.clone()).collect();
+        assert_eq!(hosts, [vec!["a", "b", "c"], vec!["d"], vec!["e", "f"]]);
+        assert_eq!(batches[0].ended.as_deref(), Some(t(9).as_str()));
+        assert_eq!(
+            batches[2].ended, None,
+            "a batch with a run still going has no end"
+        );
+        let numbers: Vec<usize> = lines.iter().map(|l| l.batch).collect();
+        assert_eq!(numbers, [1, 1, 1, 2, 3, 3]);
+    }
+
+    #[test]
+    fn durations_come_from_the_recorded_times() {
+        assert_eq!(
+            millis_between("2026-12-01T10:00:00.250Z", "2026-12-01T10:00:01.000Z"),
+            Some(750)
+        );
+        assert_eq!(
+            millis_between("yesterday", "2026-12-01T10:00:01.000Z"),
+            None
+        );
+    }
+}
