@@ -587,6 +587,10 @@ impl Journal {
     }
 
     fn reap_dead_runs(&mut self) -> rusqlite::Result<()> {
+        // A merged journal's runs are other processes', often on other hosts: never reaped.
+        if merge::is_merged(&self.conn)? {
+            return Ok(());
+        }
         let running: Vec<(i64, i64, String)> = {
             let mut stmt = self
                 .conn

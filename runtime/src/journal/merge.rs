@@ -220,7 +220,7 @@ fn reason(message: &str) -> &str {
         .trim_end_matches("; nothing was changed")
 }
 
-fn is_merged(conn: &Connection) -> rusqlite::Result<bool> {
+pub(super) fn is_merged(conn: &Connection) -> rusqlite::Result<bool> {
     conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'merged_sources')",
         [],
@@ -850,6 +850,25 @@ mod tests {
             .expect("verify")
             .expect_err("edited");
         assert!(broken.reason.contains("edited"), "{}", broken.reason);
+    }
+
+    #[test]
+    fn a_running_run_in_a_merged_journal_is_never_reaped() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("web-01.db");
+        let mut j = Journal::open(&path).expect("open");
+        start(&mut j, &crate::who::hostname(), None);
+        drop(j);
+        let out = dir.path().join("fleet.db");
+        merge(&out, &[path]).expect("merge");
+        // The run's process, as far as this machine can tell, is gone.
+        Connection::open(&out)
+            .expect("open")
+            .execute("UPDATE runs SET pid = 999999999", [])
+            .expect("edit");
+        let merged = Journal::open_reaped(&out).expect("open");
+        let runs = merged.runs(10).expect("runs");
+        assert_eq!(runs[0].status, "running");
     }
 
     #[test]
