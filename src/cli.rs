@@ -335,6 +335,13 @@ pub struct FleetArgs {
     /// The fleet run this run is part of, recorded on the run
     #[arg(long, env = "RIPCORD_CORRELATION_ID", value_name = "ID")]
     pub correlation_id: Option<String>,
+    /// The orchestrator's batch this run is in, recorded on the run: the same number for every
+    /// host of a batch, larger for later ones (`report --fleet` groups hosts by it)
+    #[arg(long, env = "RIPCORD_FLEET_BATCH", value_name = "N")]
+    pub fleet_batch: Option<String>,
+    /// The play or rollout whose batches --fleet-batch counts, recorded on the run
+    #[arg(long, env = "RIPCORD_FLEET_PLAY", value_name = "ID")]
+    pub fleet_play: Option<String>,
     /// Answer confirm() from this approval file (exact messages, approver, ticket); any other
     /// confirm aborts the run (exit 3)
     #[arg(long, value_name = "FILE", conflicts_with = "yes")]

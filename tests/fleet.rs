@@ -2,7 +2,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::support::Sandbox;
 
@@ -126,6 +126,21 @@ fn bad_host_and_correlation_ids_are_usage_errors() {
             "--correlation-id",
             &"x".repeat(201),
             "it is 201 bytes long (at most 200)",
+        ),
+        (
+            "--fleet-batch",
+            "two",
+            "--fleet-batch `two`: not a whole number",
+        ),
+        (
+            "--fleet-batch",
+            "2.5",
+            "not a whole number from 0 to 4294967295",
+        ),
+        (
+            "--fleet-play",
+            "play one",
+            "--fleet-play `play one`: it contains ' '",
         ),
     ] {
         sb.test()
@@ -648,4 +663,135 @@ fn resume_keeps_the_runs_host_id_and_correlation_id() {
         "SELECT host_id, correlation_id FROM run_identity WHERE run = 2",
     );
     assert_eq!(rows, vec![vec![Value::from("web-07"), "F3".into()]]);
+}
+
+/// Fails at step two until `ok.txt` exists in the folder it runs in.
+const FLAKY: &str = "//! Fails until ok.txt exists.\nstep \"one\" { fs::write(\"one.txt\", \"1\\n\"); }\nstep \"two\" { if !fs::exists(\"ok.txt\") { fail(\"not yet\"); } }\n";
+
+#[test]
+fn fleet_report_uses_recorded_batches_and_a_resumes_outcome() {
+    let sb = Sandbox::new();
+    sb.write("flaky.rhai", FLAKY);
+    let run = |host: &str, batch: Option<&str>, code: i32| {
+        let journal = sb.join(&format!("{host}.db")).display().to_string();
+        let mut args = vec![
+            "--journal",
+            &journal,
+            "run",
+            "flaky.rhai",
+            "--host-id",
+            host,
+            "--correlation-id",
+            "F5",
+        ];
+        if let Some(batch) = batch {
+            args.extend(["--fleet-batch", batch, "--fleet-play", "rollback"]);
+        }
+        sb.test().args(args).status(code).run();
+    };
+    // One after another: by their times these would be four batches.
+    sb.write("ok.txt", "1\n");
+    run("web-01", Some("1"), 0);
+    std::fs::remove_file(sb.join("ok.txt")).expect("remove ok.txt");
+    run("web-02", Some("1"), 1);
+    sb.write("ok.txt", "1\n");
+    run("web-03", Some("3"), 0);
+    run("web-04", None, 0);
+    // web-02's run is resumed on its host: the fleet report shows the resume's outcome.
+    let web2 = sb.join("web-02.db").display().to_string();
+    sb.test().args(["--journal", &web2, "resume", "1"]).run();
+
+    let files: Vec<String> = ["web-01", "web-02", "web-03", "web-04"]
+        .iter()
+        .map(|h| sb.join(&format!("{h}.db")).display().to_string())
+        .collect();
+    sb.test()
+        .args(["journal", "merge", "fleet.db"])
+        .args(&files)
+        .run();
+    let fleet = ["--journal", "fleet.db"];
+    sb.test()
+        .args(fleet)
+        .args(["journal", "verify"])
+        .stdout_contains("hash chain intact")
+        .run();
+    let report = sb
+        .test()
+        .args(["report", "--fleet", "fleet.db", "--json"])
+        .run()
+        .json();
+    crate::json::assert_valid("fleet_report", &report);
+    let lines: Vec<(Value, Value, Value, Value, Value)> = report["hosts"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .map(|h| {
+            (
+                h["host_id"].clone(),
+                h["status"].clone(),
+                h["batch"].clone(),
+                h["fleet_batch"].clone(),
+                h["resumed_by"].clone(),
+            )
+        })
+        .collect();
+    let resume_run = report["hosts"][1]["resumed_by"][0].clone();
+    assert!(resume_run.is_i64(), "{report}");
+    assert_eq!(
+        lines,
+        [
+            ("web-01".into(), "ok".into(), 1.into(), 1.into(), json!([])),
+            (
+                "web-02".into(),
+                "ok".into(),
+                1.into(),
+                1.into(),
+                json!([resume_run])
+            ),
+            ("web-03".into(), "ok".into(), 2.into(), 3.into(), json!([])),
+            (
+                "web-04".into(),
+                "ok".into(),
+                3.into(),
+                Value::Null,
+                json!([])
+            ),
+        ],
+        "{report}"
+    );
+    let web02 = &report["hosts"][1];
+    assert_eq!(web02["exit_code"], 0, "the resume's exit: {web02}");
+    assert_eq!(web02["stopped_at"], Value::Null, "{web02}");
+    assert_eq!(web02["error"], Value::Null, "{web02}");
+    assert_eq!(web02["fleet_play"], "rollback");
+    assert_eq!(report["counts"]["ok"], 4, "{report}");
+    assert_eq!(report["counts"]["failed"], 0, "{report}");
+    let batches: Vec<(Value, Value)> = report["batches"]
+        .as_array()
+        .expect("batches")
+        .iter()
+        .map(|b| (b["hosts"].clone(), b["recorded"].clone()))
+        .collect();
+    assert_eq!(
+        batches,
+        [
+            (json!(["web-01", "web-02"]), Value::Bool(true)),
+            (json!(["web-03"]), Value::Bool(true)),
+            (json!(["web-04"]), Value::Bool(false)),
+        ]
+    );
+    let text = sb.test().args(["report", "--fleet", "fleet.db"]).run();
+    assert!(
+        text.stdout
+            .contains(&format!("{} -> {resume_run}", web02["run"])),
+        "the chain run -> resume: {}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains(
+            "web-04  (guessed from overlapping run times: these runs recorded no --fleet-batch)"
+        ),
+        "{}",
+        text.stdout
+    );
 }

@@ -409,12 +409,44 @@ fn fleet_all_hosts_ok_in_batches_then_only_changes_are_copied() {
     assert_eq!(report["correlation_id"], "all-ok");
     assert_eq!(report["counts"]["ok"], 3, "{report}");
     assert_eq!(report["never_touched"], serde_json::json!([]));
+    // The role recorded Ansible's batches on the runs: serial 2 over 3 hosts is {1,2},{3},
+    // whatever the runs' times (no guessing from overlaps).
     let batches = report["batches"].as_array().expect("batches");
+    let grouped: Vec<(Vec<String>, Value)> = batches
+        .iter()
+        .map(|b| {
+            let mut hosts: Vec<String> = b["hosts"]
+                .as_array()
+                .expect("hosts")
+                .iter()
+                .map(|h| h.as_str().expect("host id").to_string())
+                .collect();
+            hosts.sort();
+            (hosts, b["recorded"].clone())
+        })
+        .collect();
     assert_eq!(
-        batches.last().map(|b| b["hosts"].clone()),
-        Some(serde_json::json!(["fake3"])),
-        "serial 2: fake3 runs after the first batch ended: {report}"
+        grouped,
+        [
+            (
+                vec!["fake1".to_string(), "fake2".to_string()],
+                Value::Bool(true)
+            ),
+            (vec!["fake3".to_string()], Value::Bool(true))
+        ],
+        "serial 2 over 3 hosts: {report}"
     );
+    for host in report["hosts"].as_array().expect("hosts") {
+        let expected = if host["host_id"] == "fake3" { 3 } else { 1 };
+        assert_eq!(host["fleet_batch"], expected, "{host}");
+        assert_eq!(host["fleet_play"], "Run-work-across-all", "{host}");
+    }
+    let (code, text) = fleet.ripcord(
+        &merged,
+        &["report", "--fleet", &merged.display().to_string()],
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(!text.contains("guessed"), "recorded batches: {text}");
 
     // One edited event in a fetched journal is found.
     let export = fleet.export("all-ok", "fake3");

@@ -20,6 +20,13 @@ pub struct RunIdentity {
     pub host_id: String,
     /// The fleet run this run belongs to (`--correlation-id` / `RIPCORD_CORRELATION_ID`).
     pub correlation_id: Option<String>,
+    /// The orchestrator's batch this run was part of (`--fleet-batch`): every run of one batch
+    /// carries the same number, later batches larger ones. Only in the run's `run.start` event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet_batch: Option<u32>,
+    /// The play (or rollout) that ran the batches (`--fleet-play`): batch numbers count within it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet_play: Option<String>,
 }
 
 impl RunIdentity {
@@ -29,6 +36,8 @@ impl RunIdentity {
             run_uuid: uuid::Uuid::new_v4().to_string(),
             host_id: host_id.unwrap_or_else(crate::who::hostname),
             correlation_id,
+            fleet_batch: None,
+            fleet_play: None,
         }
     }
 }
@@ -38,6 +47,9 @@ impl RunIdentity {
 pub struct FleetOptions {
     pub host_id: Option<String>,
     pub correlation_id: Option<String>,
+    /// `--fleet-batch N` and `--fleet-play ID`: the orchestrator's batch, recorded on the run.
+    pub fleet_batch: Option<u32>,
+    pub fleet_play: Option<String>,
     /// `--approve FILE`: answers `confirm()` without a terminal, or aborts the run.
     pub approvals: Option<Approvals>,
     /// `--events ndjson[=FILE]`.

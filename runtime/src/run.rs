@@ -247,10 +247,14 @@ pub fn run(request: RunRequest, modules: Vec<NativeModule>) -> RunOutcome {
     let name = request.script.display_path();
     let mut sources = SourceCache::default();
     sources.insert(&name, &request.script.text);
-    let identity = RunIdentity::new(
-        request.fleet.host_id.clone(),
-        request.fleet.correlation_id.clone(),
-    );
+    let identity = RunIdentity {
+        fleet_batch: request.fleet.fleet_batch,
+        fleet_play: request.fleet.fleet_play.clone(),
+        ..RunIdentity::new(
+            request.fleet.host_id.clone(),
+            request.fleet.correlation_id.clone(),
+        )
+    };
     let mut outcome = RunOutcome::not_run(&request.script.name, &name, request.mode);
     outcome.secrets = request.secrets.clone();
     outcome.identity = Some(identity.clone());
@@ -467,6 +471,11 @@ fn open_journal(
     let _ = ready
         .host
         .journal(CONTEXT_EVENT, run_context(&ready.config));
+    if let Some(resumed) = request.resumes {
+        let _ = ready
+            .host
+            .journal(EventKind::Resume, json!({ "resumes": resumed }));
+    }
     outcome.journal = Some(path.display().to_string());
     Ok(())
 }

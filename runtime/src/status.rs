@@ -162,6 +162,8 @@ spelled! {
         RunEnd = "run.end",
         /// Where a run ran (working folder, config), for `ripcord resume`.
         Context = "context",
+        /// First event of a `ripcord resume` run: `{"resumes": RUN}`, the run it continues.
+        Resume = "resume",
         StepStart = "step.start",
         StepEnd = "step.end",
         StepSkip = "step.skip",

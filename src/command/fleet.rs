@@ -19,6 +19,20 @@ pub fn options(args: &FleetArgs, json: bool) -> Result<FleetOptions, String> {
     let correlation_id = given(&args.correlation_id)
         .map(|id| check_id("--correlation-id", &id))
         .transpose()?;
+    let fleet_batch = given(&args.fleet_batch)
+        .map(|n| {
+            n.parse::<u32>().map_err(|_| {
+                format!(
+                    "--fleet-batch `{}`: not a whole number from 0 to {}\nhelp: pass the batch's number, e.g. --fleet-batch 2",
+                    n.escape_debug(),
+                    u32::MAX
+                )
+            })
+        })
+        .transpose()?;
+    let fleet_play = given(&args.fleet_play)
+        .map(|id| check_id("--fleet-play", &id))
+        .transpose()?;
     let approvals = args.approve.as_deref().map(Approvals::load).transpose()?;
     let events = match args.events.as_deref().map(EventTarget::parse).transpose()? {
         Some(EventTarget::Stdout) if json => {
@@ -30,6 +44,8 @@ pub fn options(args: &FleetArgs, json: bool) -> Result<FleetOptions, String> {
     Ok(FleetOptions {
         host_id,
         correlation_id,
+        fleet_batch,
+        fleet_play,
         approvals,
         events,
     })

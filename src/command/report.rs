@@ -119,10 +119,16 @@ fn fleet_text(report: &FleetReport) -> String {
         if h.simulated > 0 {
             changes.push_str(&format!(" ({} simulated)", h.simulated));
         }
+        // A resumed run: the chain, ending with the run whose outcome the line shows.
+        let run = std::iter::once(h.run)
+            .chain(h.resumed_by.iter().copied())
+            .map(|id| id.to_string())
+            .collect::<Vec<_>>()
+            .join(" -> ");
         table.add_row([
             h.host_id.clone(),
             h.batch.to_string(),
-            h.run.to_string(),
+            run,
             h.status.clone(),
             h.exit_code.map_or("-".to_string(), |c| c.to_string()),
             h.duration_ms.map_or("-".to_string(), |ms| {
@@ -156,14 +162,19 @@ fn fleet_text(report: &FleetReport) -> String {
         text.push_str(line.trim_end());
         text.push('\n');
     }
-    text.push_str("\nbatches (runs overlapping in time):\n");
+    text.push_str("\nbatches:\n");
     for b in &report.batches {
         text.push_str(&format!(
-            "  {}  {} .. {}  {}\n",
+            "  {}  {} .. {}  {}{}\n",
             b.number,
             b.started,
             b.ended.as_deref().unwrap_or("(still running)"),
-            b.hosts.join(", ")
+            b.hosts.join(", "),
+            if b.recorded {
+                ""
+            } else {
+                "  (guessed from overlapping run times: these runs recorded no --fleet-batch)"
+            }
         ));
     }
     if !report.never_touched.is_empty() {

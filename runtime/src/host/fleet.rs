@@ -44,6 +44,8 @@ impl Host {
                 .identity
                 .as_ref()
                 .and_then(|i| i.correlation_id.clone()),
+            fleet_batch: hooks.identity.as_ref().and_then(|i| i.fleet_batch),
+            fleet_play: hooks.identity.as_ref().and_then(|i| i.fleet_play.clone()),
             approvals: hooks.approvals.clone(),
             events: hooks.events.clone(),
         }

@@ -79,6 +79,9 @@ impl Journal {
                         run_uuid: r.get(0)?,
                         host_id: r.get(1)?,
                         correlation_id: r.get(2)?,
+                        // Recorded in the run's `run.start` event, not in this table.
+                        fleet_batch: None,
+                        fleet_play: None,
                     })
                 },
             )

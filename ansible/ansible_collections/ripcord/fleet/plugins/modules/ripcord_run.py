@@ -50,6 +50,15 @@ options:
   correlation_id:
     description: The fleet run this run belongs to, recorded on every host's run.
     type: str
+  fleet_batch:
+    description:
+      - The orchestrator's batch this run is in (C(--fleet-batch)), recorded on the run; the same
+        number for every host of a batch, larger for later ones. C(ripcord report --fleet) groups
+        hosts by it.
+    type: int
+  fleet_play:
+    description: The play whose batches I(fleet_batch) counts (C(--fleet-play)), recorded on the run.
+    type: str
   approve:
     description: An approval file on the host (exact confirm messages, approver, ticket).
     type: path
@@ -139,11 +148,14 @@ def command_line(module):
         ("config", "--config"),
         ("host_id", "--host-id"),
         ("correlation_id", "--correlation-id"),
+        ("fleet_play", "--fleet-play"),
         ("approve", "--approve"),
         ("timeout", "--timeout"),
     ):
         if p[option]:
             cmd += [flag, p[option]]
+    if p["fleet_batch"] is not None:
+        cmd += ["--fleet-batch", str(p["fleet_batch"])]
     if p["events"]:
         cmd += ["--events", "ndjson=%s" % p["events"]]
     if module.check_mode and not p["drill"]:
@@ -194,6 +206,8 @@ def main():
             config=dict(type="path"),
             host_id=dict(type="str"),
             correlation_id=dict(type="str"),
+            fleet_batch=dict(type="int"),
+            fleet_play=dict(type="str"),
             approve=dict(type="path"),
             timeout=dict(type="str"),
             events=dict(type="path"),
