@@ -1,9 +1,10 @@
 """ripcord across a fleet of fake hosts, against running the same runbook host after host.
 
-Each fake host is `sshd -D` on 127.0.0.1 inside its own UTS, mount and PID namespace
-(`unshare`, root needed), with its own hostname (fakeN) and a tmpfs over /root (its own
-journal and locks), as tests/fleet_ansible.rs starts them. The controller is the pinned
-ansible-core (ansible/setup).
+Each fake host is `sshd -D` on 127.0.0.1 inside its own UTS and mount namespace (`unshare`,
+root needed), with its own hostname (fakeN) and a tmpfs over /root (its own journal and locks),
+as tests/fleet_ansible.rs starts them, but sharing the PID namespace: each host's Cortex
+service (below) is started from the controller and stopped and started by the runbook on the
+host, through its pidfile. The controller is the pinned ansible-core (ansible/setup).
 
 Per round:
 1. fleet: `ansible-playbook ripcord.fleet.run` with `serial: SERIAL` over HOSTS hosts (the role
@@ -17,9 +18,11 @@ A host's time in the fleet is its batch's wall time (fleet wall / ceil(HOSTS / S
 of a batch run in parallel and the next batch waits for them. ripcord's share of it is its run's
 own duration; the rest is Ansible (connections, module transfer, the role's other tasks).
 
-The runbook is a stand-in for the shipped `rollback` (which needs a service, a git repository
-and probes on every host): four steps with a file change and a 0.3 s command standing in for
-the restart; the same runbook on both sides.
+The runbook is the shipped `rollback` (option git, target v1.4.2), on every host against its own
+demo sandbox as the runbook tests build it (`ripcord demo --setup-only --backend process`: a
+WAL SQLite DB, a git checkout built with make, the HTTP service as a process): safety checklist,
+stop, reset and rebuild, start, verify. Its one `confirm` is answered by a per-host approval file
+(`--approve`; the message names the host's repository and commit), on both sides.
 
 Usage: bench.py RIPCORD_BINARY ANSIBLE_BIN_DIR COLLECTIONS_DIR (bench/fleet/run calls it).
 """
@@ -39,17 +42,47 @@ RUNS = int(os.environ.get("RUNS", "3"))
 HOSTS = int(os.environ.get("HOSTS", "20"))
 SERIAL = int(os.environ.get("SERIAL", "5"))
 # The role's tasks a host executes on a run where nothing new is installed (folders, binary,
-# runbooks, results folder, run, keep the result, clear, export, fetch); four more are skipped.
-ROLE_TASKS = 9
+# runbooks, approval file, config, results folder, run, keep the result, clear, export, fetch);
+# two more are skipped.
+ROLE_TASKS = 11
+PARAMS = {"option": "git", "target": "v1.4.2", "reason": "fleet bench"}
 
-RUNBOOK = """//! Stand-in rollback: check, switch the release, restart, verify.
-//! @param home: the host's folder
-//! @param target = "v1"
-step "check" { let current = if fs::exists(`${home}/release`) { fs::read(`${home}/release`) } else { "none" }; }
-step "switch" { fs::write(`${home}/release`, target); }
-step "restart" { sh("sleep 0.3"); }
-step "verify" { if fs::read(`${home}/release`) != target { fail("release not switched"); } }
-"""
+
+def sandbox(work, root):
+    """A demo sandbox at `root` (service started), with its approval file; (config, approvals)."""
+    env = dict(os.environ, NO_COLOR="1", XDG_STATE_HOME=os.path.join(work, "setup-state"))
+    subprocess.run([BIN, "--journal", "off", "demo", "--setup-only", "--dir", root, "--backend",
+                    "process"], check=True, env=env, stdin=subprocess.DEVNULL,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    config = os.path.join(root, "ripcord.toml")
+    # The confirms a real run stops at, as the dry run lists them.
+    out = subprocess.run(
+        [BIN, "--journal", "off", "--scripts", os.path.join(root, "scripts"), "run", "rollback",
+         "--config", config, "--dry-run", "--json"]
+        + [a for k, v in PARAMS.items() for a in ("-p", f"{k}={v}")],
+        env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    gates = json.loads(out.stdout).get("gates") or []
+    if not gates:
+        raise SystemExit(f"the dry run of rollback in {root} listed no confirm:\n{out.stdout}{out.stderr}")
+    approvals = os.path.join(root, "approvals.toml")
+    fd = os.open(approvals, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        for g in gates:
+            f.write(f"[[approval]]\nconfirm = {json.dumps(g['message'])}\n"
+                    "approver = \"bench\"\nticket = \"BENCH-1\"\n")
+    return config, approvals
+
+
+def stop_services(work):
+    """Stop every sandbox's service this bench started (its pidfile; it runs in its own session)."""
+    for base, _, files in os.walk(work):
+        if "cortex.pid" in files:
+            try:
+                with open(os.path.join(base, "cortex.pid")) as f:
+                    pid = int(f.read().split()[0])
+                os.killpg(pid, 15)
+            except (OSError, ValueError, IndexError):
+                pass
 
 
 def free_port():
@@ -82,8 +115,8 @@ def start_hosts(work):
                   f"exec /usr/sbin/sshd -D -e -f {conf}")
         log = open(os.path.join(work, f"sshd{i}.log"), "w")
         hosts.append(subprocess.Popen(
-            ["unshare", "--uts", "--mount", "--pid", "--mount-proc", "--propagation", "private",
-             "--fork", "--kill-child", "sh", "-c", script],
+            ["unshare", "--uts", "--mount", "--propagation", "private", "--fork", "--kill-child",
+             "sh", "-c", script],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log))
         ports.append(port)
     deadline = time.monotonic() + 60
@@ -99,7 +132,9 @@ def start_hosts(work):
     with open(os.path.join(work, "hosts.ini"), "w") as f:
         f.write("[fleet]\n")
         for i, port in enumerate(ports, 1):
-            f.write(f"fake{i} ansible_port={port} ripcord_home={work}/h{i}\n")
+            f.write(f"fake{i} ansible_port={port} ripcord_home={work}/h{i} "
+                    f"ripcord_config_src={work}/h{i}/cortex/ripcord.toml "
+                    f"ripcord_approve_src={work}/h{i}/cortex/approvals.toml\n")
         f.write(
             f"[fleet:vars]\nansible_host=127.0.0.1\nansible_user=root\n"
             f"ansible_ssh_private_key_file={work}/client_key\n"
@@ -112,9 +147,9 @@ def play(work, correlation):
     with open(os.path.join(work, f"{correlation}.yml"), "w") as f:
         f.write(
             f"ripcord_binary_src: {work}/ripcord\nripcord_scripts_src: {work}/scripts\n"
-            f"ripcord_runbook: rollback-standin\nripcord_correlation_id: {correlation}\n"
+            f"ripcord_runbook: rollback\nripcord_correlation_id: {correlation}\n"
             f"ripcord_results_dir: {work}/results/{correlation}\n"
-            "ripcord_params:\n  home: \"{{ ripcord_home }}\"\n  target: \"" + correlation + "\"\n")
+            f"ripcord_params: {json.dumps(PARAMS)}\n")
     env = dict(os.environ)
     env.update(
         ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_CONFIG=os.path.join(work, "none.cfg"),
@@ -154,12 +189,14 @@ def local(work, round_no):
     start = time.monotonic()
     for i in range(1, HOSTS + 1):
         home = os.path.join(work, "local", f"h{i}")
-        os.makedirs(home, exist_ok=True)
         subprocess.run(
             [BIN, "--journal", os.path.join(home, f"journal-{round_no}.db"), "--scripts",
-             os.path.join(work, "scripts"), "run", "rollback-standin", "--host-id", f"local{i}",
-             "-p", f"home={home}", "-p", f"target=r{round_no}"],
-            check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             os.path.join(work, "scripts"), "run", "rollback", "--host-id", f"local{i}",
+             "--config", f"{home}/cortex/ripcord.toml", "--approve",
+             f"{home}/cortex/approvals.toml"]
+            + [a for k, v in PARAMS.items() for a in ("-p", f"{k}={v}")],
+            check=True, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
     return time.monotonic() - start
 
 
@@ -171,8 +208,9 @@ def ssh_loop(work, ports, round_no):
         subprocess.run(
             ["ssh", "-p", str(port), "-i", f"{work}/client_key", "-o", "StrictHostKeyChecking=no",
              "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "root@127.0.0.1",
-             f"{home}/bin/ripcord --scripts {home}/scripts run rollback-standin "
-             f"-p home={home} -p target=s{round_no}"],
+             f"{home}/bin/ripcord --scripts {home}/scripts run rollback "
+             f"--config {home}/cortex/ripcord.toml --approve {home}/cortex/approvals.toml "
+             "-p option=git -p target=v1.4.2 -p 'reason=fleet bench'"],
             check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL)
     return time.monotonic() - start
@@ -186,10 +224,12 @@ def main():
     work = tempfile.mkdtemp(prefix="ripcord-fleet-bench-")
     hosts = []
     try:
-        os.makedirs(os.path.join(work, "scripts"))
-        with open(os.path.join(work, "scripts", "rollback-standin.rhai"), "w") as f:
-            f.write(RUNBOOK)
         subprocess.run(["strip", "-o", os.path.join(work, "ripcord"), BIN], check=True)
+        for i in range(1, HOSTS + 1):
+            for side in (f"h{i}", f"local/h{i}"):
+                sandbox(work, os.path.join(work, side, "cortex"))
+        # The shipped runbooks, as the sandboxes hold them.
+        shutil.copytree(os.path.join(work, "h1", "cortex", "scripts"), os.path.join(work, "scripts"))
         hosts, ports = start_hosts(work)
         print(f"{HOSTS} fake hosts up; warm-up play (installs the binary and runbooks)...",
               flush=True)
@@ -200,6 +240,7 @@ def main():
             wall = play(work, corr)
             report = fleet_report(work, corr)
             seen = len(report["batches"])
+            assert all(b["recorded"] for b in report["batches"]), report["batches"]
             batches = -(-HOSTS // SERIAL)
             runs_ms = [h["duration_ms"] for h in report["hosts"]]
             seq = local(work, r)
@@ -210,7 +251,7 @@ def main():
                        run=run_s, share=run_s / slot,
                        per_task=(slot - run_s) / ROLE_TASKS)
             rows.append(row)
-            print(f"round {r}: fleet {wall:.2f} s ({batches} batches; {seen} seen in the journal), "
+            print(f"round {r}: fleet {wall:.2f} s ({batches} batches; {seen} recorded in the journal), "
                   f"local x{HOSTS} {seq:.2f} s, ratio {row['ratio']:.2f}, ssh loop {over_ssh:.2f} s; "
                   f"per host: slot {slot:.2f} s, ripcord run {run_s:.3f} s "
                   f"({100 * row['share']:.1f}%), Ansible per task {row['per_task']:.2f} s",
@@ -228,6 +269,7 @@ def main():
         print(f"  Ansible per task ({ROLE_TASKS} tasks), s         "
               f"{spread([r['per_task'] for r in rows])}")
     finally:
+        stop_services(work)
         for h in hosts:
             h.kill()
             h.wait()
