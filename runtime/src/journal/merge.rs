@@ -241,13 +241,12 @@ fn merge_one(
     path: &Path,
     source: &Journal,
 ) -> Result<SourceMerged, MergeError> {
-    let shown = path.display();
+    let shown = path.display().to_string();
     let read = |e: rusqlite::Error| MergeError::Failed(format!("cannot read {shown}: {e}"));
-    let write =
-        |e: rusqlite::Error| MergeError::Failed(format!("cannot write the merged journal: {e}"));
     let runs = source_runs(&source.conn).map_err(read)?;
     let events = source_events(&source.conn).map_err(read)?;
     let meta = export_meta(&source.conn).map_err(read)?;
+    let origins = origins(&source.conn).map_err(read)?;
     let mut done = SourceMerged {
         file: path.to_path_buf(),
         added: 0,
@@ -256,46 +255,41 @@ fn merge_one(
         without_identity: 0,
         differing: Vec::new(),
     };
+    let added = merge_runs(tx, &shown, &runs, &events, &mut done)?;
+    let from = EventsFrom {
+        shown: &shown,
+        meta: &meta,
+        origins: &origins,
+    };
+    done.events = merge_events(tx, &from, &events, &added)?;
+    Ok(done)
+}
+
+fn write_failed(e: rusqlite::Error) -> MergeError {
+    MergeError::Failed(format!("cannot write the merged journal: {e}"))
+}
+
+/// Add each of the source's runs with an identity unless the merged file has it; returns the
+/// runs added now, source run id -> run id in the merged file.
+fn merge_runs(
+    tx: &rusqlite::Transaction<'_>,
+    shown: &str,
+    runs: &[SourceRun],
+    events: &[SourceEvent],
+    done: &mut SourceMerged,
+) -> Result<HashMap<i64, i64>, MergeError> {
     // Source run id -> run id in the merged file, for runs added now or merged before.
     let mut ids: HashMap<i64, i64> = HashMap::new();
     let mut added: HashMap<i64, i64> = HashMap::new();
-    let origins = origins(&source.conn).map_err(read)?;
-    for run in &runs {
+    for run in runs {
         let Some((uuid, host, correlation)) = &run.identity else {
             done.without_identity += 1;
             continue;
         };
-        let existing: Option<(i64, String)> = tx
-            .query_row(
-                "SELECT run, host_id FROM run_identity WHERE run_uuid = ?1",
-                [uuid],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(write)?;
-        match existing {
-            Some((id, ref known)) if known == host => {
-                let merged: i64 = tx
-                    .query_row("SELECT COUNT(*) FROM events WHERE run = ?1", [id], |r| {
-                        r.get(0)
-                    })
-                    .map_err(write)?;
-                let here = events.iter().filter(|e| e.run == run.id).count();
-                if usize::try_from(merged).ok() != Some(here) {
-                    done.differing.push(format!(
-                        "run {uuid} of host {host}: merged with {merged} events, this file has {here}"
-                    ));
-                }
-                ids.insert(run.id, id);
-                done.present += 1;
-                continue;
-            }
-            Some((_, known)) => {
-                return Err(MergeError::Broken(format!(
-                    "run {uuid} is host {known}'s in the merged journal but host {host}'s in {shown}: one of the files was edited; nothing was merged"
-                )));
-            }
-            None => {}
+        if let Some(id) = merged_before(tx, shown, run, events, done)? {
+            ids.insert(run.id, id);
+            done.present += 1;
+            continue;
         }
         let parent = run.parent.and_then(|p| ids.get(&p).copied());
         let mut values: Vec<&dyn rusqlite::ToSql> = run
@@ -310,37 +304,90 @@ fn merge_one(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             values.as_slice(),
         )
-        .map_err(write)?;
+        .map_err(write_failed)?;
         let id = tx.last_insert_rowid();
         tx.execute(
             "INSERT INTO run_identity (run, run_uuid, host_id, correlation_id) VALUES (?1, ?2, ?3, ?4)",
             params![id, uuid, host, correlation],
         )
-        .map_err(write)?;
+        .map_err(write_failed)?;
         ids.insert(run.id, id);
         added.insert(run.id, id);
         done.added += 1;
     }
+    Ok(added)
+}
+
+/// The merged file's id of `run` when it was merged before (noting a different number of
+/// events in `done`); an error when its UUID is another host's there.
+fn merged_before(
+    tx: &rusqlite::Transaction<'_>,
+    shown: &str,
+    run: &SourceRun,
+    events: &[SourceEvent],
+    done: &mut SourceMerged,
+) -> Result<Option<i64>, MergeError> {
+    let Some((uuid, host, _)) = &run.identity else {
+        return Ok(None);
+    };
+    let existing: Option<(i64, String)> = tx
+        .query_row(
+            "SELECT run, host_id FROM run_identity WHERE run_uuid = ?1",
+            [uuid],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(write_failed)?;
+    match existing {
+        Some((id, known)) if &known == host => {
+            let merged: i64 = tx
+                .query_row("SELECT COUNT(*) FROM events WHERE run = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .map_err(write_failed)?;
+            let here = events.iter().filter(|e| e.run == run.id).count();
+            if usize::try_from(merged).ok() != Some(here) {
+                done.differing.push(format!(
+                    "run {uuid} of host {host}: merged with {merged} events, this file has {here}"
+                ));
+            }
+            Ok(Some(id))
+        }
+        Some((_, known)) => Err(MergeError::Broken(format!(
+            "run {uuid} is host {known}'s in the merged journal but host {host}'s in {shown}: one of the files was edited; nothing was merged"
+        ))),
+        None => Ok(None),
+    }
+}
+
+/// Where a source's events came from: its name, its export metadata and, for a merged
+/// journal, the files it was made from.
+struct EventsFrom<'a> {
+    shown: &'a str,
+    meta: &'a (Option<String>, Option<String>),
+    origins: &'a HashMap<i64, Origin>,
+}
+
+/// Append the events of the runs `added` to the merged chain, each with its place in its
+/// host's chain; returns how many.
+fn merge_events(
+    tx: &rusqlite::Transaction<'_>,
+    from: &EventsFrom<'_>,
+    events: &[SourceEvent],
+    added: &HashMap<i64, i64>,
+) -> Result<usize, MergeError> {
     // The `merged_sources` row in OUT of each origin (one for a journal or an export; one per
     // file it was made from for a merged journal), made when its first event is added.
     let mut rows: HashMap<Option<i64>, i64> = HashMap::new();
-    for e in events.iter() {
+    let mut count = 0;
+    for e in events {
         let Some(&run) = added.get(&e.run) else {
             continue;
         };
         let source_id = match rows.get(&e.origin) {
             Some(&id) => id,
             None => {
-                let (file, chain_head, correlation) = match e.origin.and_then(|o| origins.get(&o)) {
-                    Some(origin) => origin.clone(),
-                    None => (shown.to_string(), meta.0.clone(), meta.1.clone()),
-                };
-                tx.execute(
-                    "INSERT INTO merged_sources (file, chain_head, correlation_id, merged_at) VALUES (?1, ?2, ?3, ?4)",
-                    params![file, chain_head, correlation, now_rfc3339()],
-                )
-                .map_err(write)?;
-                let id = tx.last_insert_rowid();
+                let id = source_row(tx, from, e.origin)?;
                 rows.insert(e.origin, id);
                 id
             }
@@ -351,7 +398,7 @@ fn merge_one(
             step: e.step.as_deref(),
             data: &e.data,
         };
-        let (id, _) = append_raw(tx, run, &raw).map_err(write)?;
+        let (id, _) = append_raw(tx, run, &raw).map_err(write_failed)?;
         let link = &e.link;
         tx.execute(
             "INSERT INTO merged_events (event, source, source_event, source_run, prev_hash, hash)
@@ -365,10 +412,32 @@ fn merge_one(
                 link.hash
             ],
         )
-        .map_err(write)?;
-        done.events += 1;
+        .map_err(write_failed)?;
+        count += 1;
     }
-    Ok(done)
+    Ok(count)
+}
+
+/// The `merged_sources` row of an event's origin, added to the merged file.
+fn source_row(
+    tx: &rusqlite::Transaction<'_>,
+    from: &EventsFrom<'_>,
+    origin: Option<i64>,
+) -> Result<i64, MergeError> {
+    let (file, chain_head, correlation) = match origin.and_then(|o| from.origins.get(&o)) {
+        Some(origin) => origin.clone(),
+        None => (
+            from.shown.to_string(),
+            from.meta.0.clone(),
+            from.meta.1.clone(),
+        ),
+    };
+    tx.execute(
+        "INSERT INTO merged_sources (file, chain_head, correlation_id, merged_at) VALUES (?1, ?2, ?3, ?4)",
+        params![file, chain_head, correlation, now_rfc3339()],
+    )
+    .map_err(write_failed)?;
+    Ok(tx.last_insert_rowid())
 }
 
 fn source_runs(conn: &Connection) -> rusqlite::Result<Vec<SourceRun>> {
