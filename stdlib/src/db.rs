@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use ripcord_runtime::rhai::{Array, Dynamic, Map, NativeCallContext};
-use ripcord_runtime::{Change, Decl, Effect, Failure, Host, NativeModule, RhaiResult};
+use ripcord_runtime::{At, Change, Decl, Effect, Failure, Host, NativeModule, RhaiResult};
 use serde::Deserialize;
 
 use crate::options;
@@ -36,6 +36,18 @@ pub fn module() -> NativeModule {
         "db",
         "SQLite: backup, verify, restore, salvage, query, exec, checkpoint",
     );
+    declare_backup(&mut m);
+    declare_verify(&mut m);
+    declare_restore(&mut m);
+    declare_salvage(&mut m);
+    declare_query(&mut m);
+    declare_exec(&mut m);
+    declare_checkpoint(&mut m);
+    m
+}
+
+/// `db::backup` with and without options.
+fn declare_backup(m: &mut NativeModule) {
     let backup_decl = Decl {
         name: "backup",
         effect: Effect::Change,
@@ -65,7 +77,10 @@ log::info(`backed up ${b.pages} pages, sha256 ${b.sha256}`);"#,
         },
         |ctx: NativeCallContext, src: &str, dst: &str| backup(ctx, src, dst, &Map::new()),
     );
+}
 
+/// `db::verify` with and without options.
+fn declare_verify(m: &mut NativeModule) {
     let verify_decl = Decl {
         name: "verify",
         effect: Effect::Read,
@@ -88,7 +103,10 @@ if v.tables.dispatches == 0 { fail("the backup has no dispatches"); }"#,
         },
         |ctx: NativeCallContext, path: &str| verify(ctx, path, &Map::new()),
     );
+}
 
+/// `db::restore` with and without options.
+fn declare_restore(m: &mut NativeModule) {
     let restore_decl = Decl {
         name: "restore",
         effect: Effect::Change,
@@ -121,7 +139,10 @@ log::info(`restored; the old database is kept at ${r.safety}`);"#,
         },
         |ctx: NativeCallContext, b: &str, t: &str| restore(ctx, b, t, &Map::new()),
     );
+}
 
+/// `db::salvage` with and without options.
+fn declare_salvage(m: &mut NativeModule) {
     let salvage_decl = Decl {
         name: "salvage",
         effect: Effect::Change,
@@ -175,7 +196,10 @@ if !s.complete { log::warn("the salvage is partial; see the per-table evidence")
         },
         |ctx: NativeCallContext, src: &str, dst: &str| salvage(ctx, src, dst, &Map::new()),
     );
+}
 
+/// `db::query` with and without params and options.
+fn declare_query(m: &mut NativeModule) {
     let query_decl = Decl {
         name: "query",
         effect: Effect::Read,
@@ -207,7 +231,10 @@ log::info(`${rows[0].n} failed dispatches`);"#,
         },
         |ctx: NativeCallContext, path: &str, sql: &str| query(ctx, path, sql, Ok(Params::None)),
     );
+}
 
+/// `db::exec` with and without params and options.
+fn declare_exec(m: &mut NativeModule) {
     let exec_decl = Decl {
         name: "exec",
         effect: Effect::Change,
@@ -238,7 +265,10 @@ log::info(`${rows[0].n} failed dispatches`);"#,
         },
         |ctx: NativeCallContext, path: &str, sql: &str| exec(ctx, path, sql, Ok(Params::None)),
     );
+}
 
+/// `db::checkpoint` with and without a mode.
+fn declare_checkpoint(m: &mut NativeModule) {
     let checkpoint_decl = Decl {
         name: "checkpoint",
         effect: Effect::Change,
@@ -260,7 +290,6 @@ log::info(`checkpointed ${c.checkpointed} of ${c.wal_frames} frames`);"#,
         },
         |ctx: NativeCallContext, path: &str| checkpoint(ctx, path, "passive"),
     );
-    m
 }
 
 // ---- options ----------------------------------------------------------------------------------
@@ -348,7 +377,7 @@ fn backup(ctx: NativeCallContext, src: &str, dst: &str, opts: &Map) -> RhaiResul
     let host = Host::of(&ctx)?;
     let start = Instant::now();
     let (src, dst) = (path_of(src), path_of(dst));
-    let opts = backup_options(opts, &host).map_err(|f| f.at(&ctx))?;
+    let opts = backup_options(opts, &host).at(&ctx)?;
     let how = if opts.compact {
         "VACUUM INTO"
     } else {
@@ -363,12 +392,12 @@ fn backup(ctx: NativeCallContext, src: &str, dst: &str, opts: &Map) -> RhaiResul
     if host.mode.simulates_changes() {
         // The source is read for real: a drill shows a broken source now, not during the incident.
         let mut facts = if opts.check == Check::None && !opts.compact {
-            backup::check_destination(&src, &dst, opts.force).map_err(|f| f.at(&ctx))?;
-            let (sha, bytes) = facts::sha256_file(&src).map_err(|f| f.at(&ctx))?;
+            backup::check_destination(&src, &dst, opts.force).at(&ctx)?;
+            let (sha, bytes) = facts::sha256_file(&src).at(&ctx)?;
             bytecopy::assess(&src, sha, bytes)
         } else {
-            backup::preflight(&src, &dst, opts.force).map_err(|f| f.at(&ctx))?;
-            facts::measure(&src, opts.check, true).map_err(|f| f.at(&ctx))?
+            backup::preflight(&src, &dst, opts.force).at(&ctx)?;
+            facts::measure(&src, opts.check, true).at(&ctx)?
         };
         facts.path = dst.clone();
         change = change.simulated(facts.to_map(ms_since(start)));
@@ -408,7 +437,7 @@ fn verify(ctx: NativeCallContext, path: &str, opts: &Map) -> RhaiResult<Map> {
     let path = path_of(path);
     let check = options::read::<VerifyOptions>("db::verify", opts)
         .and_then(|o| check_of(o.check.as_deref()))
-        .map_err(|f| f.at(&ctx))?;
+        .at(&ctx)?;
     if check == Check::None {
         return Err(
             Failure::new("db::verify: check \"none\" would verify nothing")
@@ -449,11 +478,11 @@ fn restore(ctx: NativeCallContext, backup: &str, target: &str, opts: &Map) -> Rh
     let host = Host::of(&ctx)?;
     let start = Instant::now();
     let (backup, target) = (path_of(backup), path_of(target));
-    let (opts, dry_run) = restore_options(opts, &host).map_err(|f| f.at(&ctx))?;
+    let (opts, dry_run) = restore_options(opts, &host).at(&ctx)?;
     let simulated = dry_run || host.mode.simulates_changes();
     let planned = if simulated {
         // Verify the backup for real and work out the plan; change nothing.
-        let plan = restore::plan(&backup, &target, &opts).map_err(|f| f.at(&ctx))?;
+        let plan = restore::plan(&backup, &target, &opts).at(&ctx)?;
         let backup_facts = host.read(&ctx, "db::verify", || {
             facts::measure(&backup, opts.check, true)
         })?;
@@ -526,9 +555,9 @@ fn salvage(ctx: NativeCallContext, src: &str, dst: &str, opts: &Map) -> RhaiResu
     let host = Host::of(&ctx)?;
     let start = Instant::now();
     let (src, dst) = (path_of(src), path_of(dst));
-    let opts = salvage_options(opts, &host).map_err(|f| f.at(&ctx))?;
+    let opts = salvage_options(opts, &host).at(&ctx)?;
     if let Some(backup) = &opts.backup {
-        facts::check_file(backup).map_err(|f| f.at(&ctx))?;
+        facts::check_file(backup).at(&ctx)?;
     }
     let mut change = Change::new(
         "db::salvage",
@@ -545,7 +574,7 @@ fn salvage(ctx: NativeCallContext, src: &str, dst: &str, opts: &Map) -> RhaiResu
         change = change.arg("backup", backup.display().to_string());
     }
     if host.mode.simulates_changes() {
-        backup::check_destination(&src, &dst, opts.force).map_err(|f| f.at(&ctx))?;
+        backup::check_destination(&src, &dst, opts.force).at(&ctx)?;
         let planned = salvage::Salvaged {
             path: dst.clone(),
             ..salvage::Salvaged::default()
@@ -644,7 +673,7 @@ fn query(
     params: Result<Params, Failure>,
 ) -> RhaiResult<Array> {
     let host = Host::of(&ctx)?;
-    let params = params.map_err(|f| f.at(&ctx))?;
+    let params = params.at(&ctx)?;
     let path = path_of(path);
     host.read(&ctx, "db::query", || {
         sql::query(&path, sql, &params, busy_timeout(&host))
@@ -658,7 +687,7 @@ fn exec(
     params: Result<Params, Failure>,
 ) -> RhaiResult<Map> {
     let host = Host::of(&ctx)?;
-    let params = params.map_err(|f| f.at(&ctx))?;
+    let params = params.at(&ctx)?;
     let path = path_of(path);
     let mut simulated = Map::new();
     simulated.insert("changes".into(), Dynamic::from(0_i64));
@@ -678,7 +707,7 @@ fn exec(
 
 fn checkpoint(ctx: NativeCallContext, path: &str, mode: &str) -> RhaiResult<Map> {
     let host = Host::of(&ctx)?;
-    let mode = sql::checkpoint_mode(mode).map_err(|f| f.at(&ctx))?;
+    let mode = sql::checkpoint_mode(mode).at(&ctx)?;
     let path = path_of(path);
     let mut simulated = Map::new();
     simulated.insert("mode".into(), mode.to_ascii_lowercase().into());
