@@ -17,7 +17,7 @@ use reqwest::{Method, Url};
 use ripcord_runtime::rhai::{Dynamic, EvalAltResult, Map, NativeCallContext};
 use ripcord_runtime::secrets::Secrets;
 use ripcord_runtime::{
-    Change, Decl, Effect, Failure, Host, NativeModule, NativeResult, RhaiResult,
+    At, Change, Decl, Effect, Failure, Host, NativeModule, NativeResult, RhaiResult,
 };
 use serde_json::{Value, json};
 
@@ -36,6 +36,14 @@ pub fn module() -> NativeModule {
         "notify",
         "Notifications: Slack, PagerDuty, webhooks, email; rollback message templates",
     );
+    declare_slack(&mut m);
+    declare_pagerduty_and_webhook(&mut m);
+    declare_email_and_message(&mut m);
+    m
+}
+
+/// `notify::slack` with a text or a message map, with and without options.
+fn declare_slack(m: &mut NativeModule) {
     m.function(SLACK, |ctx: NativeCallContext, url: &str, text: &str| {
         slack(&ctx, url, text_payload(text), Map::new())
     });
@@ -64,6 +72,10 @@ pub fn module() -> NativeModule {
             slack(&ctx, url, message, opts)
         },
     );
+}
+
+/// `notify::pagerduty` and `notify::webhook`, with and without options.
+fn declare_pagerduty_and_webhook(m: &mut NativeModule) {
     m.function(
         PAGERDUTY,
         |ctx: NativeCallContext, key: &str, event: Map| pagerduty(&ctx, key, event, Map::new()),
@@ -86,6 +98,10 @@ pub fn module() -> NativeModule {
         },
         webhook_opts,
     );
+}
+
+/// `notify::email` with and without options, and `notify::message`.
+fn declare_email_and_message(m: &mut NativeModule) {
     m.function(
         EMAIL,
         |ctx: NativeCallContext, to: &str, subject: &str, body: &str| {
@@ -110,10 +126,9 @@ pub fn module() -> NativeModule {
         |ctx: NativeCallContext, stage: &str, facts: Map| {
             message::Stage::parse(stage)
                 .and_then(|s| message::render(s, &facts))
-                .map_err(|f| f.at(&ctx))
+                .at(&ctx)
         },
     );
-    m
 }
 
 macro_rules! options_doc {
@@ -568,8 +583,8 @@ fn deliver(
     simulated.insert("ok".into(), true.into());
     simulated.insert("simulated".into(), true.into());
     let change = change.simulated(Dynamic::from_map(simulated));
-    match host.change(ctx, change, || perform().map(Dynamic::from_map)) {
-        Ok(value) => Ok(value.try_cast::<Map>().unwrap_or_default()),
+    match host.change(ctx, change, perform) {
+        Ok(value) => Ok(value),
         Err(e) if !policy.required && matches!(*e, EvalAltResult::ErrorRuntime(..)) => {
             let error = host.secrets.redact(&first_line(&e));
             host.out
