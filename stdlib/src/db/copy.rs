@@ -126,7 +126,11 @@ pub fn file_snapshot(
         let copied = s.spawn(|| {
             let mut from = raw;
             from.seek(SeekFrom::Start(0))?;
-            std::io::copy(&mut from.take(bytes), &mut &to)
+            let copied = std::io::copy(&mut from.take(bytes), &mut &to)?;
+            // Flushed here, while the hash and the check still read the source: the fsync
+            // after them then has nothing left to write.
+            to.sync_all()?;
+            Ok::<u64, std::io::Error>(copied)
         });
         let measured = super::facts::measure_snapshot(&read, dst, check);
         (copied.join(), summed.join(), measured)
