@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ripcord_runtime::fleet_report::{FleetReport, FleetReportError};
+use ripcord_runtime::fleet_report::{FleetReport, FleetReportError, HostRun};
 use ripcord_runtime::journal::Journal;
 use ripcord_runtime::report::Report;
 
@@ -96,69 +96,7 @@ fn fleet_text(report: &FleetReport) -> String {
         report.counts.failed,
         report.counts.never_touched
     );
-    let mut table = comfy_table::Table::new();
-    table
-        .load_preset(comfy_table::presets::NOTHING)
-        .set_content_arrangement(comfy_table::ContentArrangement::Disabled)
-        .set_header([
-            "HOST",
-            "BATCH",
-            "RUN",
-            "STATUS",
-            "EXIT",
-            "DURATION",
-            "CHANGES",
-            "STOPPED AT",
-            "ERROR",
-        ]);
-    for h in &report.hosts {
-        let mut changes = h.changes.to_string();
-        if h.changes_failed > 0 {
-            changes.push_str(&format!(" (+{} failed)", h.changes_failed));
-        }
-        if h.simulated > 0 {
-            changes.push_str(&format!(" ({} simulated)", h.simulated));
-        }
-        // A resumed run: the chain, ending with the run whose outcome the line shows.
-        let run = std::iter::once(h.run)
-            .chain(h.resumed_by.iter().copied())
-            .map(|id| id.to_string())
-            .collect::<Vec<_>>()
-            .join(" -> ");
-        table.add_row([
-            h.host_id.clone(),
-            h.batch.to_string(),
-            run,
-            h.status.clone(),
-            h.exit_code.map_or("-".to_string(), |c| c.to_string()),
-            h.duration_ms.map_or("-".to_string(), |ms| {
-                if ms < 1000 {
-                    format!("{ms}ms")
-                } else {
-                    format!("{:.1}s", ms as f64 / 1000.0)
-                }
-            }),
-            changes,
-            h.stopped_at.clone().unwrap_or_else(|| "-".to_string()),
-            h.error.as_deref().map_or("-".to_string(), |e| {
-                e.lines().next().unwrap_or("").to_string()
-            }),
-        ]);
-    }
-    for h in &report.never_touched {
-        table.add_row([
-            h.as_str(),
-            "-",
-            "-",
-            "never touched",
-            "-",
-            "-",
-            "-",
-            "-",
-            "-",
-        ]);
-    }
-    for line in table.lines() {
+    for line in hosts_table(report).lines() {
         text.push_str(line.trim_end());
         text.push('\n');
     }
@@ -184,4 +122,75 @@ fn fleet_text(report: &FleetReport) -> String {
         ));
     }
     text
+}
+
+/// One row per host that ran, then one per host never touched.
+fn hosts_table(report: &FleetReport) -> comfy_table::Table {
+    let mut table = comfy_table::Table::new();
+    table
+        .load_preset(comfy_table::presets::NOTHING)
+        .set_content_arrangement(comfy_table::ContentArrangement::Disabled)
+        .set_header([
+            "HOST",
+            "BATCH",
+            "RUN",
+            "STATUS",
+            "EXIT",
+            "DURATION",
+            "CHANGES",
+            "STOPPED AT",
+            "ERROR",
+        ]);
+    for h in &report.hosts {
+        table.add_row(host_row(h));
+    }
+    for h in &report.never_touched {
+        table.add_row([
+            h.as_str(),
+            "-",
+            "-",
+            "never touched",
+            "-",
+            "-",
+            "-",
+            "-",
+            "-",
+        ]);
+    }
+    table
+}
+
+fn host_row(h: &HostRun) -> [String; 9] {
+    let mut changes = h.changes.to_string();
+    if h.changes_failed > 0 {
+        changes.push_str(&format!(" (+{} failed)", h.changes_failed));
+    }
+    if h.simulated > 0 {
+        changes.push_str(&format!(" ({} simulated)", h.simulated));
+    }
+    // A resumed run: the chain, ending with the run whose outcome the line shows.
+    let run = std::iter::once(h.run)
+        .chain(h.resumed_by.iter().copied())
+        .map(|id| id.to_string())
+        .collect::<Vec<_>>()
+        .join(" -> ");
+    [
+        h.host_id.clone(),
+        h.batch.to_string(),
+        run,
+        h.status.clone(),
+        h.exit_code.map_or("-".to_string(), |c| c.to_string()),
+        h.duration_ms.map_or("-".to_string(), |ms| {
+            if ms < 1000 {
+                format!("{ms}ms")
+            } else {
+                format!("{:.1}s", ms as f64 / 1000.0)
+            }
+        }),
+        changes,
+        h.stopped_at.clone().unwrap_or_else(|| "-".to_string()),
+        h.error.as_deref().map_or("-".to_string(), |e| {
+            e.lines().next().unwrap_or("").to_string()
+        }),
+    ]
 }
