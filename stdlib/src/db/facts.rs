@@ -247,10 +247,14 @@ pub fn cannot_read(path: &Path, e: rusqlite::Error) -> Failure {
 /// copying. The checksum, the integrity check and the counts run on separate threads.
 pub fn measure(path: &Path, check: Check, hash: bool) -> Result<Facts, Failure> {
     check_file(path)?;
+    // Closed last, after the integrity thread's connection: two connections of one process
+    // closing at the same moment can each see the other still open, and then neither removes
+    // the `-wal`/`-shm` that readers of a WAL database make (the last one to close does).
+    let conn = open_reader(path)?;
     std::thread::scope(|s| {
         let sha = hash.then(|| s.spawn(|| sha256_file(path)));
         let integrity = s.spawn(|| integrity(path, check));
-        let mut facts = describe(path)?;
+        let mut facts = describe_conn(&conn, path)?;
         facts.integrity = join(integrity)??;
         if let Some(sha) = sha {
             let (digest, bytes) = join(sha)??;
