@@ -247,12 +247,21 @@ pub fn cannot_read(path: &Path, e: rusqlite::Error) -> Failure {
 /// copying. The checksum, the integrity check and the counts run on separate threads.
 pub fn measure(path: &Path, check: Check, hash: bool) -> Result<Facts, Failure> {
     check_file(path)?;
-    // Closed last, after the integrity thread's connection: two connections of one process
-    // closing at the same moment can each see the other still open, and then neither removes
-    // the `-wal`/`-shm` that readers of a WAL database make (the last one to close does).
+    // The descriptor the checksum reads is opened before any SQLite connection and closed after
+    // all of them (declaration order): on Linux, closing any descriptor of a file drops every
+    // POSIX lock the process holds on it, SQLite's included.
+    let raw = hash
+        .then(|| File::open(path))
+        .transpose()
+        .map_err(|e| Failure::new(format!("{}: cannot read it: {e}", path.display())))?;
+    // Closed last of the connections, after the integrity thread's: two connections of one
+    // process closing at the same moment can each see the other still open, and then neither
+    // removes the `-wal`/`-shm` that readers of a WAL database make (the last one does).
     let conn = open_reader(path)?;
     std::thread::scope(|s| {
-        let sha = hash.then(|| s.spawn(|| sha256_file(path)));
+        let sha = raw
+            .as_ref()
+            .map(|raw| s.spawn(|| sha256_at(raw, u64::MAX, path)));
         let integrity = s.spawn(|| integrity(path, check));
         let mut facts = describe_conn(&conn, path)?;
         facts.integrity = join(integrity)??;
