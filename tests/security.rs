@@ -737,3 +737,44 @@ fn a_deleted_lock_file_lets_no_second_run_in_and_same_names_in_two_folders_do_no
     // With the holder gone, the lock is free again.
     assert_eq!(sb.run(&["run", "other.rhai"]).code, 0);
 }
+
+#[test]
+fn a_lock_file_replaced_by_a_copy_or_a_removed_lock_folder_lets_no_second_run_in() {
+    let sb = Sandbox::new();
+    sb.write(
+        "held.rhai",
+        "lock(\"db /srv/cortex.db\");\nstep \"Hold\" { loop {} }\n",
+    );
+    sb.write("other.rhai", "lock(\"db /srv/cortex.db\");\n1\n");
+    let mut first = sb
+        .command(&["run", "held.rhai", "--timeout", "60s"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    crate::core::wait_for_step_start(&sb);
+    let locks = sb.join(".state/ripcord/locks");
+    // A tool that syncs the state folder puts a copy of each lock file (the holder's note
+    // included) in its place: the new file is not the one the holder locked.
+    for entry in std::fs::read_dir(&locks).unwrap() {
+        let path = entry.unwrap().path();
+        let copy = path.with_extension("copy");
+        std::fs::copy(&path, &copy).unwrap();
+        std::fs::rename(&copy, &path).unwrap();
+    }
+    let replaced = sb.run(&["run", "other.rhai"]);
+    // A cleanup removes the whole lock folder.
+    std::fs::remove_dir_all(&locks).unwrap();
+    let removed = sb.run(&["run", "other.rhai"]);
+    let _ = first.kill();
+    let _ = first.wait();
+    for out in [&replaced, &removed] {
+        assert_eq!(out.code, 4, "{}", out.stderr);
+        assert!(
+            out.stderr
+                .contains(&format!("pid {} (its lock file was deleted", first.id())),
+            "{}",
+            out.stderr
+        );
+    }
+    assert_eq!(sb.run(&["run", "other.rhai"]).code, 0);
+}
