@@ -122,17 +122,13 @@ pub fn file_snapshot(
         .open(dst)
         .map_err(fail)?;
     let (copied, summed, measured) = std::thread::scope(|s| {
-        let summed = s.spawn(|| super::facts::sha256_at(raw, bytes, path));
-        let copied = s.spawn(|| {
-            let mut from = raw;
-            from.seek(SeekFrom::Start(0))?;
-            let copied = std::io::copy(&mut from.take(bytes), &mut &to)?;
-            // Flushed here, while the hash and the check still read the source: the fsync
-            // after them then has nothing left to write.
-            to.sync_all()?;
-            Ok::<u64, std::io::Error>(copied)
-        });
+        let summed = s.spawn(|| super::facts::sha256_mapped(raw, bytes, path));
+        // Made durable here, while the hash and the check still read the source: the fsync
+        // after them then has nothing left to write.
+        let copied = s.spawn(|| copy_synced(raw, &to, bytes));
         let measured = super::facts::measure_snapshot(&read, dst, check);
+        // Unmap SQLite's view of the file now, while the copy runs, not when the read ends.
+        let _ = read.pragma_update(None, "mmap_size", 0);
         (copied.join(), summed.join(), measured)
     });
     drop(read);
@@ -273,15 +269,50 @@ pub fn vacuum_into(
 
 /// Copy a file byte for byte into the temp file `dst` (in the kernel where it can) and fsync it.
 pub fn plain(src: &Path, dst: &super::files::Temp, what: &str) -> Result<(), Failure> {
-    let mut from = File::open(src).map_err(|e| {
+    let from = File::open(src).map_err(|e| {
         Failure::new(format!("{what}: cannot read {}: {e}", src.display()))
             .hint("check the file's permissions")
     })?;
     let needed = from.metadata().map(|m| m.len()).unwrap_or(0);
-    std::io::copy(&mut from, &mut dst.file())
-        .and_then(|_| dst.file().sync_all())
+    copy_synced(&from, dst.file(), u64::MAX)
         .map_err(|e| super::files::write_failure(e, dst, what, needed))?;
     Ok(())
+}
+
+/// Copy the first `limit` bytes of `from` (from its start) to `to` and make them durable. The
+/// copy goes in slices (in the kernel where it can), and each slice is handed to the disk as
+/// soon as it is copied, so the disk writes while the next one is copied and the closing fsync
+/// has little left to wait for: on the machines measured, a copy and its fsync took half the
+/// time of `cp` followed by `fsync`. Returns the bytes copied.
+pub fn copy_synced(from: &File, to: &File, limit: u64) -> std::io::Result<u64> {
+    const SLICE: u64 = 8 << 20;
+    let mut reader = from;
+    reader.seek(SeekFrom::Start(0))?;
+    let mut done = 0;
+    while done < limit {
+        let n = std::io::copy(&mut reader.take(SLICE.min(limit - done)), &mut &*to)?;
+        if n == 0 {
+            break;
+        }
+        start_writeback(to, done, n);
+        done += n;
+    }
+    to.sync_all()?;
+    Ok(done)
+}
+
+/// Ask the kernel to start writing a range of `file` to disk now, without waiting for it. Only
+/// a head start for the fsync that follows, which is what makes the bytes durable.
+fn start_writeback(file: &File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return;
+    };
+    // SAFETY: sync_file_range on a descriptor `file` owns; no memory is passed. A failure
+    // (a filesystem that does not support it) only loses the head start.
+    let _ = unsafe {
+        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE)
+    };
 }
 
 /// A progress bar for a long copy, shown only where lines are redrawn (`live::enabled`): it

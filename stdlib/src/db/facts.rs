@@ -409,6 +409,39 @@ pub fn sha256_at(file: &File, limit: u64, path: &Path) -> Result<(String, u64), 
     Ok((format!("{:x}", hasher.finalize()), total))
 }
 
+/// The sha256 of the first `limit` bytes of an open file, read through memory maps of a few
+/// MiB at a time (no copy into a buffer; each map filled in one call and dropped when hashed).
+/// Only for a file SQLite's locks keep from shrinking: a file truncated under a map kills the
+/// process that reads past its end.
+pub fn sha256_mapped(file: &File, limit: u64, path: &Path) -> Result<(String, u64), Failure> {
+    const WINDOW: u64 = 32 << 20;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0).min(limit);
+    let mut hasher = Sha256::new();
+    let mut done = 0;
+    while done < len {
+        let size = WINDOW.min(len - done);
+        let Ok(window) = usize::try_from(size) else {
+            return sha256_at(file, limit, path);
+        };
+        // SAFETY: a read-only map dropped before the next; the caller holds a lock that keeps
+        // every writer (and so any truncation by SQLite) off the file's first `limit` bytes.
+        let map = unsafe {
+            memmap2::MmapOptions::new()
+                .offset(done)
+                .len(window)
+                .populate()
+                .map(file)
+        };
+        match map {
+            Ok(map) => hasher.update(&map[..]),
+            // No map (an odd filesystem): read the whole file the ordinary way.
+            Err(_) => return sha256_at(file, limit, path),
+        }
+        done += size;
+    }
+    Ok((format!("{:x}", hasher.finalize()), len))
+}
+
 /// Bytes as lowercase hex (a blob in an SQL literal).
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
