@@ -281,10 +281,6 @@ fn offline(
         timeout: opts.timeout,
         stop,
     };
-    if plan.target_exists {
-        // It is about to become the safety copy: let the new copy reuse its memory.
-        files::drop_cached_pages(target);
-    }
     let temp = files::temp_beside(target, "restore")?;
     let before = stat(backup);
     let (mut backup_facts, sha) = copy_verified(backup, &temp, opts.check, &deadline)?;
