@@ -394,7 +394,9 @@ fn backup(ctx: NativeCallContext, src: &str, dst: &str, opts: &Map) -> RhaiResul
         let mut facts = if opts.check == Check::None && !opts.compact {
             backup::check_destination(&src, &dst, opts.force).at(&ctx)?;
             let (sha, bytes) = facts::sha256_file(&src).at(&ctx)?;
-            bytecopy::assess(&src, sha, bytes)
+            let mut facts = bytecopy::assess(&src, &src);
+            (facts.sha256, facts.bytes) = (sha, bytes);
+            facts
         } else {
             backup::preflight(&src, &dst, opts.force).at(&ctx)?;
             facts::measure(&src, opts.check, true).at(&ctx)?

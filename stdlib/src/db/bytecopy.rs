@@ -5,7 +5,6 @@
 //! before touching a corrupted database.
 
 use std::fs::File;
-use std::io::{Seek, SeekFrom};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
@@ -13,7 +12,7 @@ use ripcord_runtime::Failure;
 use rusqlite::{Connection, OpenFlags};
 
 use super::backup::BackupOpts;
-use super::copy::Deadline;
+use super::copy::{self, Deadline};
 use super::facts::{self, Facts};
 use super::files::{self, Temp, side_file};
 use super::writelock::WriteGuard;
@@ -40,11 +39,14 @@ pub fn run(
         .map(|suffix| files::len_of(&side_file(src, suffix)).unwrap_or(0))
         .sum();
     super::backup::ensure_space(src, dst, needed)?;
-    let snap = snapshot(src, &temp, &deadline, &what)?;
-    let (sha256, bytes, side) = (snap.sha256, snap.bytes, snap.side);
+    let temp_path = temp.to_path_buf();
+    // What SQLite can tell of the copy is found out while the checksum finishes.
+    let (snap, mut facts) = snapshot(src, &temp, &deadline, &what, || assess(&temp_path, dst))?;
+    let side = snap.side;
     let side_temp = side_file(&temp, side.unwrap_or("-wal"));
     persist_set(temp, &side_temp, side, dst, opts.force)?;
-    let mut facts = assess(dst, sha256, bytes);
+    facts.sha256 = snap.sha256;
+    facts.bytes = snap.bytes;
     facts.swept = swept;
     if let Some(side) = side {
         facts.warnings.push(format!(
@@ -68,12 +70,14 @@ pub struct Snapshot {
 
 /// Copy `src` into `temp` (already created, locked) and its non-empty `-wal` or `-journal` to
 /// the same side file of `temp`, under SQLite's locks taken without SQLite; both fsynced.
-pub fn snapshot(
+/// `while_hashing` runs once both are copied, while the main file's checksum is finished.
+pub fn snapshot<T>(
     src: &Path,
     temp: &Temp,
     deadline: &Deadline,
     what: &str,
-) -> Result<Snapshot, Failure> {
+    while_hashing: impl FnOnce() -> T,
+) -> Result<(Snapshot, T), Failure> {
     let wal = is_wal(src);
     let side = if wal { "-wal" } else { "-journal" };
     let side_temp = side_file(temp, side);
@@ -84,28 +88,47 @@ pub fn snapshot(
         (Some(g), false) => g.file().try_clone().map_err(|e| unreadable(src, e))?,
         _ => File::open(src).map_err(|e| unreadable(src, e))?,
     };
-    let (sha256, bytes) = copy_into(&main, src, temp.file(), temp, what)?;
-    let side_src = side_file(src, side);
-    let side_copied = if files::len_of(&side_src).is_some_and(|n| n > 0) {
-        let from = File::open(&side_src).map_err(|e| unreadable(&side_src, e))?;
-        let to = create_new(&side_temp)?;
-        copy_into(&from, &side_src, &to, &side_temp, what)?;
-        to.sync_all()
-            .map_err(|e| files::write_failure(e, &side_temp, what, 0))?;
-        true
-    } else {
-        false
-    };
+    let needed = main.metadata().map(|m| m.len()).unwrap_or(0);
+    let (summed, copied) = std::thread::scope(|s| {
+        let summed = s.spawn(|| facts::sha256_at(&main, u64::MAX, src));
+        let copied = (|| {
+            let copied = copy::copy_slices(&main, temp.file(), u64::MAX)
+                .map_err(|e| files::write_failure(e, temp, what, needed))?;
+            let side_copied = copy_side(&side_file(src, side), &side_temp, what)?;
+            Ok::<_, Failure>((copied, side_copied, while_hashing()))
+        })();
+        (summed.join(), copied)
+    });
+    let (copied, side_copied, extra) = copied?;
+    let (sha256, bytes) =
+        summed.map_err(|_| Failure::new("internal error: the checksum thread panicked"))??;
+    if bytes != copied {
+        return Err(changed_while_copied(what, src, bytes, copied));
+    }
     drop(main);
     drop(guard);
     temp.file()
         .sync_all()
         .map_err(|e| files::write_failure(e, temp, what, bytes))?;
-    Ok(Snapshot {
+    let snap = Snapshot {
         sha256,
         bytes,
         side: side_copied.then_some(side),
-    })
+    };
+    Ok((snap, extra))
+}
+
+/// Copy a non-empty side file (`-wal`, `-journal`) to `to` and fsync it; false when there is none.
+fn copy_side(from_path: &Path, to_path: &Path, what: &str) -> Result<bool, Failure> {
+    if files::len_of(from_path).unwrap_or(0) == 0 {
+        return Ok(false);
+    }
+    let from = File::open(from_path).map_err(|e| unreadable(from_path, e))?;
+    let to = create_new(to_path)?;
+    copy_into(&from, from_path, &to, to_path, what)?;
+    to.sync_all()
+        .map_err(|e| files::write_failure(e, to_path, what, 0))?;
+    Ok(true)
 }
 
 /// A source that is missing or not a file is refused; a damaged one is not.
@@ -150,7 +173,8 @@ fn create_new(path: &Path) -> Result<File, Failure> {
         .map_err(|e| Failure::new(format!("cannot create {}: {e}", path.display())))
 }
 
-/// Copy all of `from` into `to` from offset 0, hashing it on the way.
+/// Copy all of `from` into `to` from offset 0, hashing it on the way (the disk writes start at
+/// once; the caller fsyncs).
 fn copy_into(
     from: &File,
     from_path: &Path,
@@ -161,25 +185,24 @@ fn copy_into(
     let needed = from.metadata().map(|m| m.len()).unwrap_or(0);
     let (summed, copied) = std::thread::scope(|s| {
         let summed = s.spawn(|| facts::sha256_at(from, u64::MAX, from_path));
-        let copied = (|| {
-            let mut reader = from;
-            reader.seek(SeekFrom::Start(0))?;
-            std::io::copy(&mut reader, &mut &*to)
-        })();
+        let copied = super::copy::copy_slices(from, to, u64::MAX);
         (summed.join(), copied)
     });
     let copied = copied.map_err(|e| files::write_failure(e, to_path, what, needed))?;
     let summed =
         summed.map_err(|_| Failure::new("internal error: the checksum thread panicked"))??;
     if summed.1 != copied {
-        return Err(Failure::new(format!(
-            "{what}: {} changed while it was copied ({} bytes read, {copied} copied)",
-            from_path.display(),
-            summed.1
-        ))
-        .hint("something wrote to it without SQLite's locks; stop that process and copy again"));
+        return Err(changed_while_copied(what, from_path, summed.1, copied));
     }
     Ok(summed)
+}
+
+fn changed_while_copied(what: &str, path: &Path, read: u64, copied: u64) -> Failure {
+    Failure::new(format!(
+        "{what}: {} changed while it was copied ({read} bytes read, {copied} copied)",
+        path.display()
+    ))
+    .hint("something wrote to it without SQLite's locks; stop that process and copy again")
 }
 
 /// Rename the side file (if any) and then the main file onto `dst`: the main file's rename is
@@ -209,37 +232,20 @@ fn persist_set(
     files::fsync_folder(&files::folder_of(dst))
 }
 
-/// What SQLite can still tell about the copy, through a read-only connection that can neither
-/// checkpoint nor remove its `-wal` (the copy stays byte-exact). A file SQLite cannot read gives
-/// `readable: false` and the error as `integrity`.
-pub fn assess(dst: &Path, sha256: String, bytes: u64) -> Facts {
-    let shm = side_file(dst, "-shm");
-    let shm_was_there = shm.exists();
-    let measured = (|| -> Result<Facts, Failure> {
-        facts::check_file(dst)?;
-        let conn = Connection::open_with_flags(
-            dst,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| facts::cannot_read(dst, e))?;
-        let mut f = facts::describe_conn(&conn, dst)?;
-        let mut stmt = conn
-            .prepare("PRAGMA quick_check(20)")
-            .map_err(|e| facts::cannot_read(dst, e))?;
-        let lines: Vec<String> = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .and_then(|rows| rows.collect())
-            .map_err(|e| facts::cannot_read(dst, e))?;
-        f.integrity = lines.join("; ");
-        Ok(f)
-    })();
-    if !shm_was_there {
-        let _ = std::fs::remove_file(&shm);
-    }
+/// What SQLite can still tell about the copy at `path`, through a read-only connection that can
+/// neither checkpoint nor remove its `-wal` (the copy stays byte-exact). A file SQLite cannot
+/// read gives `readable: false` and the error as `integrity`. Messages name `dst`, the name the
+/// copy is about to take. No checksum.
+pub fn assess(path: &Path, dst: &Path) -> Facts {
+    let measured = assess_at(path).map_err(|f| Failure {
+        message: f
+            .message
+            .replace(&path.display().to_string(), &dst.display().to_string()),
+        ..f
+    });
     let mut facts = match measured {
         Ok(f) => f,
         Err(failure) => Facts {
-            path: dst.to_path_buf(),
             integrity: failure.message.clone(),
             damage: Some(failure.message),
             ..Facts::default()
@@ -249,7 +255,32 @@ pub fn assess(dst: &Path, sha256: String, bytes: u64) -> Facts {
         facts.damage = Some(facts.integrity.clone());
     }
     facts.path = dst.to_path_buf();
-    facts.sha256 = sha256;
-    facts.bytes = bytes;
     facts
+}
+
+fn assess_at(path: &Path) -> Result<Facts, Failure> {
+    let shm = side_file(path, "-shm");
+    let shm_was_there = shm.exists();
+    let measured = (|| -> Result<Facts, Failure> {
+        facts::check_file(path)?;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| facts::cannot_read(path, e))?;
+        let mut f = facts::describe_conn(&conn, path)?;
+        let mut stmt = conn
+            .prepare("PRAGMA quick_check(20)")
+            .map_err(|e| facts::cannot_read(path, e))?;
+        let lines: Vec<String> = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| facts::cannot_read(path, e))?;
+        f.integrity = lines.join("; ");
+        Ok(f)
+    })();
+    if !shm_was_there {
+        let _ = std::fs::remove_file(&shm);
+    }
+    measured
 }

@@ -364,7 +364,7 @@ fn working_copy(
     what: &str,
     salvaged: &mut Salvaged,
 ) -> Result<(Image, u32), Failure> {
-    let snap = super::bytecopy::snapshot(src, work, deadline, what)?;
+    let (snap, ()) = super::bytecopy::snapshot(src, work, deadline, what, || ())?;
     if snap.side == Some("-journal") {
         roll_back_hot_journal(work, &mut salvaged.warnings);
     }
