@@ -387,6 +387,41 @@ fn backup_of_a_rollback_journal_database_is_an_exact_copy() {
 }
 
 #[test]
+fn a_byte_copy_leaves_only_the_copy_beside_it_in_either_journal_mode() {
+    for mode in ["wal", "delete"] {
+        let sb = Sandbox::new();
+        let db = sb.join("app.db");
+        make_db(&db, 500, "seed");
+        // Closed cleanly: a WAL database then has no -wal or -shm beside it.
+        let conn = Connection::open(&db).expect("open");
+        let _: String = conn
+            .query_row(&format!("PRAGMA journal_mode = {mode}"), [], |r| r.get(0))
+            .expect("journal_mode");
+        drop(conn);
+        let backup = r#"db::backup("app.db", "copy.db", #{ verify: "none" })"#;
+        let out = sb.runbook("b.rhai", backup).arg("--json").run();
+        assert_eq!(out.json()["result"]["integrity"], "ok", "{mode}");
+        let mut names: Vec<String> = std::fs::read_dir(sb.path())
+            .expect("read_dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".db"))
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            ["app.db", "copy.db"],
+            "{mode}: the side files SQLite made to read the copy stay behind"
+        );
+        assert_eq!(
+            std::fs::read(sb.join("copy.db")).expect("copy"),
+            std::fs::read(&db).expect("source"),
+            "{mode}"
+        );
+    }
+}
+
+#[test]
 fn backup_refuses_an_existing_destination_without_force_and_dry_run_writes_nothing() {
     let sb = Sandbox::new();
     make_db(&sb.join("app.db"), 10, "a");

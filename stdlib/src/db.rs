@@ -394,7 +394,7 @@ fn backup(ctx: NativeCallContext, src: &str, dst: &str, opts: &Map) -> RhaiResul
         let mut facts = if opts.check == Check::None && !opts.compact {
             backup::check_destination(&src, &dst, opts.force).at(&ctx)?;
             let (sha, bytes) = facts::sha256_file(&src).at(&ctx)?;
-            let mut facts = bytecopy::assess(&src, &src);
+            let mut facts = bytecopy::assess(&src, &src, false);
             (facts.sha256, facts.bytes) = (sha, bytes);
             facts
         } else {

@@ -6,7 +6,7 @@
 
 use std::fs::File;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use ripcord_runtime::Failure;
 use rusqlite::{Connection, OpenFlags};
@@ -41,7 +41,9 @@ pub fn run(
     super::backup::ensure_space(src, dst, needed)?;
     let temp_path = temp.to_path_buf();
     // What SQLite can tell of the copy is found out while the checksum finishes.
-    let (snap, mut facts) = snapshot(src, &temp, &deadline, &what, || assess(&temp_path, dst))?;
+    let (snap, mut facts) = snapshot(src, &temp, &deadline, &what, || {
+        assess(&temp_path, dst, true)
+    })?;
     let side = snap.side;
     let side_temp = side_file(&temp, side.unwrap_or("-wal"));
     persist_set(temp, &side_temp, side, dst, opts.force)?;
@@ -235,9 +237,11 @@ fn persist_set(
 /// What SQLite can still tell about the copy at `path`, through a read-only connection that can
 /// neither checkpoint nor remove its `-wal` (the copy stays byte-exact). A file SQLite cannot
 /// read gives `readable: false` and the error as `integrity`. Messages name `dst`, the name the
-/// copy is about to take. No checksum.
-pub fn assess(path: &Path, dst: &Path) -> Facts {
-    let measured = assess_at(path).map_err(|f| Failure {
+/// copy is about to take. No checksum. `ours`: nobody else opens `path` (a temp copy), so the
+/// side files SQLite makes to read it are removed after; never for a live database, whose
+/// `-wal` another process may have just opened.
+pub fn assess(path: &Path, dst: &Path, ours: bool) -> Facts {
+    let measured = assess_at(path, ours).map_err(|f| Failure {
         message: f
             .message
             .replace(&path.display().to_string(), &dst.display().to_string()),
@@ -258,9 +262,14 @@ pub fn assess(path: &Path, dst: &Path) -> Facts {
     facts
 }
 
-fn assess_at(path: &Path) -> Result<Facts, Failure> {
-    let shm = side_file(path, "-shm");
-    let shm_was_there = shm.exists();
+fn assess_at(path: &Path, ours: bool) -> Result<Facts, Failure> {
+    // The side files SQLite creates to read a WAL database (an empty -wal, a -shm) go when it
+    // is done; the copy's own -wal stays.
+    let made: Vec<PathBuf> = ["-wal", "-shm"]
+        .iter()
+        .map(|suffix| side_file(path, suffix))
+        .filter(|side| ours && !side.exists())
+        .collect();
     let measured = (|| -> Result<Facts, Failure> {
         facts::check_file(path)?;
         let conn = Connection::open_with_flags(
@@ -279,8 +288,8 @@ fn assess_at(path: &Path) -> Result<Facts, Failure> {
         f.integrity = lines.join("; ");
         Ok(f)
     })();
-    if !shm_was_there {
-        let _ = std::fs::remove_file(&shm);
+    for side in made {
+        let _ = std::fs::remove_file(side);
     }
     measured
 }
