@@ -89,8 +89,8 @@ pub fn run(
     let header = preflight(src, dst, opts.force)?;
     let swept = files::sweep_dead_temps(dst);
     let temp = files::temp_beside(dst, "backup")?;
-    let needed = header.pages * header.page_size
-        + files::len_of(&files::side_file(src, "-wal")).unwrap_or(0);
+    let total = header.pages * header.page_size;
+    let needed = total + files::len_of(&files::side_file(src, "-wal")).unwrap_or(0);
     ensure_space(src, dst, needed)?;
     let deadline = Deadline {
         at: std::time::Instant::now() + opts.timeout,
@@ -98,54 +98,7 @@ pub fn run(
         stop,
     };
     let what = format!("backup of {}", src.display());
-    // The copy's facts, when they were measured on the snapshot while it was copied.
-    let measured = {
-        // Opened before SQLite's connection and closed after it (declaration order), as is the
-        // WAL lock's descriptor: closing a descriptor of the source while SQLite holds a lock on
-        // it would drop that lock.
-        let raw = File::open(src).map_err(|e| {
-            Failure::new(format!("{what}: cannot read {}: {e}", src.display()))
-                .hint("check the file's permissions")
-        })?;
-        let mut lock = None;
-        let source = facts::open_reader(src)?;
-        // Short waits inside SQLite; the deadline loop decides when to give up.
-        let _ = source.busy_timeout(Duration::from_millis(200));
-        let total = header.pages * header.page_size;
-        copy::with_progress(
-            &temp,
-            total,
-            &format!("backup {}", files::file_name(src)),
-            || {
-                if opts.compact {
-                    // VACUUM INTO writes a new database, which `query_only` forbids.
-                    source
-                        .pragma_update(None, "query_only", false)
-                        .map_err(|e| facts::cannot_read(src, e))?;
-                    copy::vacuum_into(&source, &temp, &what, &deadline).map(|()| None)
-                } else if let Some(facts) = {
-                    // The snapshot is checked while it is copied: where no bar is drawn, a
-                    // spinner shows the wait (the copy and the check together).
-                    let _verifying = (!copy::draws_a_bar(total))
-                        .then(|| copy::verifying(dst))
-                        .flatten();
-                    copy::file_snapshot(
-                        src,
-                        &raw,
-                        &source,
-                        &mut lock,
-                        (&temp, opts.check),
-                        (&what, &deadline),
-                    )?
-                } {
-                    Ok(Some(facts))
-                } else {
-                    let mut dest = copy::open_writer(&temp)?;
-                    copy::online(&source, &mut dest, &temp, &what, &deadline).map(|()| None)
-                }
-            },
-        )?
-    };
+    let measured = copy_to_temp(src, dst, &temp, total, opts, &deadline, &what)?;
     let mut facts = match measured {
         Some(facts) => {
             temp.file()
@@ -165,6 +118,55 @@ pub fn run(
     facts.path = dst.to_path_buf();
     facts.swept = swept;
     Ok(facts)
+}
+
+/// Copy `src` into `temp`: `VACUUM INTO` when compacting, else the pinned snapshot as a file
+/// (checked while it is copied: its facts are returned), else SQLite's online backup in one
+/// step. `total` is the source's size, for the progress bar.
+fn copy_to_temp(
+    src: &Path,
+    dst: &Path,
+    temp: &files::Temp,
+    total: u64,
+    opts: &BackupOpts,
+    deadline: &Deadline,
+    what: &str,
+) -> Result<Option<Facts>, Failure> {
+    // Opened before SQLite's connection and closed after it (declaration order), as is the WAL
+    // lock's descriptor: closing a descriptor of the source while SQLite holds a lock on it
+    // would drop that lock.
+    let raw = File::open(src).map_err(|e| {
+        Failure::new(format!("{what}: cannot read {}: {e}", src.display()))
+            .hint("check the file's permissions")
+    })?;
+    let mut lock = None;
+    let source = facts::open_reader(src)?;
+    // Short waits inside SQLite; the deadline loop decides when to give up.
+    let _ = source.busy_timeout(Duration::from_millis(200));
+    let label = format!("backup {}", files::file_name(src));
+    copy::with_progress(temp, total, &label, || {
+        if opts.compact {
+            // VACUUM INTO writes a new database, which `query_only` forbids.
+            source
+                .pragma_update(None, "query_only", false)
+                .map_err(|e| facts::cannot_read(src, e))?;
+            return copy::vacuum_into(&source, temp, what, deadline).map(|()| None);
+        }
+        // The snapshot is checked while it is copied: where no bar is drawn, a spinner shows
+        // the wait (the copy and the check together).
+        let verifying = (!copy::draws_a_bar(total))
+            .then(|| copy::verifying(dst))
+            .flatten();
+        let checked = (temp.as_ref(), opts.check);
+        let measured =
+            copy::file_snapshot(src, &raw, &source, &mut lock, checked, (what, deadline))?;
+        drop(verifying);
+        if measured.is_some() {
+            return Ok(measured);
+        }
+        let mut dest = copy::open_writer(temp)?;
+        copy::online(&source, &mut dest, temp, what, deadline).map(|()| None)
+    })
 }
 
 /// A copy made through SQLite: fsync it while it is verified (integrity, row counts, sha256)
