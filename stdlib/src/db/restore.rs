@@ -481,6 +481,34 @@ struct LiveTarget {
     guard: WriteGuard,
 }
 
+impl LiveTarget {
+    /// Connect to the live `target` and take its write lock; also returns whether it is in WAL
+    /// mode. Refuses a rollback-journal target with a journal beside it once no one may write.
+    fn open(target: &Path, deadline: &Deadline, what: &str) -> Result<(Self, bool), Failure> {
+        let fail =
+            |e: rusqlite::Error| Failure::new(format!("cannot open {}: {e}", target.display()));
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE;
+        let conn = rusqlite::Connection::open_with_flags(target, flags).map_err(fail)?;
+        conn.busy_timeout(Duration::from_millis(200))
+            .map_err(fail)?;
+        // A read first: it rolls back a crashed writer's hot journal and maps the WAL index.
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .map_err(fail)?;
+        let wal = mode.eq_ignore_ascii_case("wal");
+        let guard = WriteGuard::take(target, wal, deadline, what)?;
+        let live = LiveTarget { conn, guard };
+        if !wal && files::len_of(&side_file(target, "-journal")).is_some_and(|n| n > 0) {
+            return Err(Failure::new(format!(
+                "{what}: {} has a journal beside it although no one may write now (a writer crashed, or it keeps a persistent journal)",
+                target.display()
+            ))
+            .hint("nothing was changed; open the database once with sqlite3 to roll it back, or stop its service and restore without live"));
+        }
+        Ok((live, wal))
+    }
+}
+
 /// Restore into a database other processes hold open: the database's write lock is taken first
 /// and held until the restore commits, so no commit can land between the safety copy and the
 /// restore (it would be in neither). SQLite's backup API then writes the backup into it as one
@@ -500,26 +528,7 @@ fn live(
         stop,
     };
     let what = format!("live restore into {}", target.display());
-    let fail = |e: rusqlite::Error| Failure::new(format!("cannot open {}: {e}", target.display()));
-    let conn =
-        rusqlite::Connection::open_with_flags(target, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
-            .map_err(fail)?;
-    conn.busy_timeout(Duration::from_millis(200))
-        .map_err(fail)?;
-    // A read first: it rolls back a crashed writer's hot journal and maps the WAL index.
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-        .map_err(fail)?;
-    let wal = mode.eq_ignore_ascii_case("wal");
-    let guard = WriteGuard::take(target, wal, &deadline, &what)?;
-    let mut live = LiveTarget { conn, guard };
-    if !wal && files::len_of(&side_file(target, "-journal")).is_some_and(|n| n > 0) {
-        return Err(Failure::new(format!(
-            "{what}: {} has a journal beside it although no one may write now (a writer crashed, or it keeps a persistent journal)",
-            target.display()
-        ))
-        .hint("nothing was changed; open the database once with sqlite3 to roll it back, or stop its service and restore without live"));
-    }
+    let (mut live, wal) = LiveTarget::open(target, &deadline, &what)?;
     if let Some(safety) = &safety {
         safety_copy_locked(&live.conn, &live.guard, wal, target, safety, &deadline)?;
     }
