@@ -108,13 +108,7 @@ pub fn run(
         }
         None => settle_copy(src, &temp, opts.check, &what)?,
     };
-    if opts.force {
-        for suffix in files::SIDE_SUFFIXES {
-            files::remove_if_exists(&files::side_file(dst, suffix))?;
-        }
-    }
-    files::persist(temp, dst, opts.force)?;
-    files::fsync_folder(&files::folder_of(dst))?;
+    files::install(temp, dst, opts.force)?;
     facts.path = dst.to_path_buf();
     facts.swept = swept;
     Ok(facts)

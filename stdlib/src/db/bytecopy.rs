@@ -217,9 +217,7 @@ fn persist_set(
     force: bool,
 ) -> Result<(), Failure> {
     if force {
-        for suffix in files::SIDE_SUFFIXES {
-            files::remove_if_exists(&side_file(dst, suffix))?;
-        }
+        files::remove_side_files(dst)?;
     }
     if let Some(side) = side {
         let target = side_file(dst, side);

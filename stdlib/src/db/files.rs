@@ -361,6 +361,25 @@ pub fn fsync_folder(folder: &Path) -> Result<(), Failure> {
     })
 }
 
+/// Put a finished, fsynced copy in place as `dst` and fsync the folder. With `force`, the
+/// side files of the file it replaces go first: a stale `-wal` beside the new file would be
+/// applied to it.
+pub fn install(temp: Temp, dst: &Path, force: bool) -> Result<(), Failure> {
+    if force {
+        remove_side_files(dst)?;
+    }
+    persist(temp, dst, force)?;
+    fsync_folder(&folder_of(dst))
+}
+
+/// Remove `db`'s `-wal`, `-journal` and `-shm`, where there are any.
+pub fn remove_side_files(db: &Path) -> Result<(), Failure> {
+    for suffix in SIDE_SUFFIXES {
+        remove_if_exists(&side_file(db, suffix))?;
+    }
+    Ok(())
+}
+
 /// Rename a finished temp file onto `dst`; with `replace: false` an existing `dst` is refused
 /// atomically (no window between the check and the rename).
 pub fn persist(mut temp: Temp, dst: &Path, replace: bool) -> Result<(), Failure> {

@@ -341,13 +341,7 @@ pub fn run(
     out.file()
         .sync_all()
         .map_err(|e| files::write_failure(e, &out, &what, needed))?;
-    if opts.force {
-        for suffix in files::SIDE_SUFFIXES {
-            files::remove_if_exists(&side_file(dst, suffix))?;
-        }
-    }
-    files::persist(out, dst, opts.force)?;
-    files::fsync_folder(&files::folder_of(dst))?;
+    files::install(out, dst, opts.force)?;
     salvaged.path = dst.to_path_buf();
     salvaged.sha256 = measured.sha256;
     salvaged.bytes = measured.bytes;
