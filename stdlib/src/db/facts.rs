@@ -117,9 +117,8 @@ impl Facts {
 
 const MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
-/// Refuse what is missing, not a file, not SQLite, or visibly truncated, before SQLite sees it
-/// (SQLite would call an empty file an empty database and a short one merely "malformed").
-pub fn check_file(path: &Path) -> Result<Header, Failure> {
+/// The length of the regular, non-empty file at `path`; a missing, empty or odd one is refused.
+fn nonempty_file_len(path: &Path) -> Result<u64, Failure> {
     let shown = path.display();
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Failure::new(format!("{shown}: no such file"))
@@ -137,13 +136,20 @@ pub fn check_file(path: &Path) -> Result<Header, Failure> {
         return Err(Failure::new(format!("{shown} is not a regular file"))
             .hint("give the path of a SQLite database file"));
     }
-    let len = meta.len();
-    if len == 0 {
+    if meta.len() == 0 {
         return Err(
             Failure::new(format!("{shown} is empty (0 bytes), not a SQLite database"))
                 .hint("an interrupted copy leaves empty files; use another backup"),
         );
     }
+    Ok(meta.len())
+}
+
+/// Refuse what is missing, not a file, not SQLite, or visibly truncated, before SQLite sees it
+/// (SQLite would call an empty file an empty database and a short one merely "malformed").
+pub fn check_file(path: &Path) -> Result<Header, Failure> {
+    let shown = path.display();
+    let len = nonempty_file_len(path)?;
     let mut head = Vec::with_capacity(100);
     File::open(path)
         .and_then(|f| f.take(100).read_to_end(&mut head))
