@@ -81,9 +81,11 @@ pub fn size_of(conn: &Connection) -> u64 {
 /// appending to the WAL. In rollback-journal mode the read transaction's SHARED lock keeps
 /// every writer out until it ends.
 ///
-/// While the kernel copies the file (copy_file_range) and another thread hashes the same bytes
-/// (pread), this thread runs the integrity check and the row counts inside the same read
-/// transaction: they describe exactly the bytes being copied, and cost no time of their own.
+/// While the kernel copies the file (copy_file_range, each slice's writeback started at once)
+/// and another thread hashes the same bytes (memory maps), a third runs the integrity check and
+/// the row counts on a second connection whose read transaction has the same snapshot: they
+/// describe exactly the bytes being copied. The check yields to the checksum (the one job that
+/// cannot be split), so on two cores the checksum has one to itself.
 ///
 /// `raw` is a descriptor of the source opened BEFORE `src` and closed only after it (and so is
 /// the descriptor `lock` keeps): on Linux, closing any descriptor of a file drops every POSIX
@@ -100,7 +102,10 @@ pub fn file_snapshot(
     (dst, check): (&Path, Check),
     (what, deadline): (&str, &Deadline),
 ) -> Result<Option<Facts>, Failure> {
-    let Some(read) = pin_backfilled(path, src, lock, what, deadline)? else {
+    // The integrity check and the row counts run on a connection of their own, on a thread of
+    // their own, in a read transaction started on the same snapshot as `src`'s.
+    let checker = super::facts::open_reader(path)?;
+    let Some(read) = pin_backfilled(path, (src, &checker), lock, what, deadline)? else {
         return Ok(None);
     };
     let Ok(bytes) = read
@@ -126,10 +131,14 @@ pub fn file_snapshot(
         // Made durable here, while the hash and the check still read the source: the fsync
         // after them then has nothing left to write.
         let copied = s.spawn(|| copy_synced(raw, &to, bytes));
-        let measured = super::facts::measure_snapshot(&read, dst, check);
-        // Unmap SQLite's view of the file now, while the copy runs, not when the read ends.
-        let _ = read.pragma_update(None, "mmap_size", 0);
-        (copied.join(), summed.join(), measured)
+        let measured = s.spawn(move || {
+            super::facts::behind_the_checksum();
+            let measured = super::facts::measure_snapshot(&checker, dst, check);
+            // Closed here, so its map of the whole file is undone on this thread.
+            drop(checker);
+            measured
+        });
+        (copied.join(), summed.join(), measured.join())
     });
     drop(read);
     let panicked = |_| Failure::new("internal error: a copy thread panicked");
@@ -137,7 +146,7 @@ pub fn file_snapshot(
         .map_err(panicked)?
         .map_err(|e| super::files::write_failure(e, dst, what, bytes))?;
     let (sha256, hashed) = summed.map_err(panicked)??;
-    let mut facts = measured.map_err(|f| {
+    let mut facts = measured.map_err(panicked)?.map_err(|f| {
         Failure::new(format!("the copy of {} did not verify: {}", path.display(), f.message)).hint(
             "nothing was written to the destination; check the source with db::verify and the disk for errors",
         )
@@ -152,15 +161,16 @@ pub fn file_snapshot(
     Ok(Some(facts))
 }
 
-/// Open a read transaction on `src` whose snapshot is entirely in the main file. In WAL mode:
+/// Open a read transaction on `src` whose snapshot is entirely in the main file, and one on
+/// `checker` on the same snapshot (left open; it ends when `checker` is closed). In WAL mode:
 /// a checkpoint moves the WAL's frames while writers go on; then, with other processes'
 /// writers held off (the WAL write lock, a few milliseconds), a second checkpoint moves the
-/// last ones and the read transaction starts, so its snapshot is exactly what the main file
+/// last ones and both read transactions start, so their snapshot is exactly what the main file
 /// holds. The lock's descriptor stays open in `lock` (see [`WriteGuard::let_writers_in`]).
 /// `None` when that cannot be had; the caller copies through SQLite instead.
 fn pin_backfilled<'c>(
     path: &Path,
-    src: &'c Connection,
+    (src, checker): (&'c Connection, &Connection),
     lock: &mut Option<WriteGuard>,
     what: &str,
     deadline: &Deadline,
@@ -184,16 +194,18 @@ fn pin_backfilled<'c>(
         });
         *lock = Some(guard);
     }
-    let read = src.unchecked_transaction().ok().filter(|read| {
-        read.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+    let reads = |conn: &Connection| {
+        conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
             r.get::<_, i64>(0)
         })
         .is_ok()
-    });
+    };
+    let read = src.unchecked_transaction().ok().filter(|read| reads(read));
+    let checked = checker.execute_batch("BEGIN").is_ok() && reads(checker);
     if let Some(guard) = lock {
         guard.let_writers_in();
     }
-    Ok(read.filter(|_| backfilled))
+    Ok(read.filter(|_| backfilled && checked))
 }
 
 /// A passive checkpoint of the database at `path` from a connection of its own (a connection

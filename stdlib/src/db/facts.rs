@@ -454,7 +454,7 @@ pub fn sha256_mapped(file: &File, limit: u64, path: &Path) -> Result<(String, u6
 /// Lower this thread's priority, so the checksum beside it gets a core of its own. The
 /// checksum (sha256 cannot be split across cores) is the longest job of a verification; the
 /// integrity check has time to spare and takes what the checksum leaves.
-fn behind_the_checksum() {
+pub fn behind_the_checksum() {
     // SAFETY: gettid and setpriority touch no memory; a failure only leaves the priority as is.
     unsafe {
         let tid = libc::gettid();
