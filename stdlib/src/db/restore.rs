@@ -337,18 +337,19 @@ fn copy_verified(
     // the target is touched only after both succeed, and the caller checks the backup unchanged
     // afterwards, so the copy has the bytes that were verified.
     let total = files::len_of(backup).unwrap_or(0);
+    let label = format!("restore {}", files::file_name(backup));
     std::thread::scope(|s| {
         let verified = s.spawn(|| facts::measure(backup, check, true));
-        let copied = copy::with_progress(
-            temp,
-            total,
-            &format!("restore {}", files::file_name(backup)),
-            || copy::plain(backup, temp, &format!("restore of {}", backup.display())),
-        );
-        let verified = verified
-            .join()
-            .map_err(|_| Failure::new("internal error: the verification thread panicked"))??;
-        copied?;
+        let copied = s.spawn(|| {
+            // The copy and its fsync have time to spare beside the checksum.
+            facts::behind_the_checksum();
+            copy::with_progress(temp, total, &label, || {
+                copy::plain(backup, temp, &format!("restore of {}", backup.display()))
+            })
+        });
+        let panicked = |_| Failure::new("internal error: a restore thread panicked");
+        let verified = verified.join().map_err(panicked)??;
+        copied.join().map_err(panicked)??;
         let sha = verified.sha256.clone();
         Ok((verified, sha))
     })
