@@ -566,6 +566,27 @@ fn backup_into_a_read_only_folder_fails_cleanly() {
 // ---- restore ---------------------------------------------------------------------------------
 
 #[test]
+fn restore_reports_the_sha256_of_the_bytes_it_put_in_place() {
+    let sb = Sandbox::new();
+    // Larger than one slice of the copy (8 MiB) and not a whole number of them.
+    let backup = sb.join("backup.db");
+    make_db(&backup, 60_000, "backup");
+    Connection::open(&backup)
+        .and_then(|c| c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())))
+        .expect("checkpoint");
+    let target = sb.join("app.db");
+    make_db(&target, 5, "old");
+    let out = sb.runbook("r.rhai", RESTORE).arg("--json").run();
+    let result = &out.json()["result"];
+    let len = std::fs::metadata(&target).expect("target").len();
+    assert!(len > 8 << 20 && !len.is_multiple_of(8 << 20), "{len} bytes");
+    assert_eq!(result["sha256"], sha256_hex(&target));
+    assert_eq!(result["sha256"], sha256_hex(&backup));
+    assert_eq!(result["backup"]["sha256"], sha256_hex(&backup));
+    assert_eq!(result["tables"]["items"], 60_000);
+}
+
+#[test]
 fn restore_over_a_killed_writers_hot_wal_holds_exactly_the_backups_rows() {
     let sb = Sandbox::new();
     make_db(&sb.join("backup.db"), 30, "backup");

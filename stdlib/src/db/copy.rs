@@ -281,14 +281,72 @@ pub fn vacuum_into(
 
 /// Copy a file byte for byte into the temp file `dst` (in the kernel where it can) and fsync it.
 pub fn plain(src: &Path, dst: &super::files::Temp, what: &str) -> Result<(), Failure> {
+    plain_told(src, dst, what, None)
+}
+
+/// [`plain`], telling `copied` how far the copy has got after each slice.
+pub fn plain_told(
+    src: &Path,
+    dst: &super::files::Temp,
+    what: &str,
+    copied: Option<&Copied>,
+) -> Result<(), Failure> {
+    let _finished = copied.map(Copied::finish_on_drop);
     let from = File::open(src).map_err(|e| {
         Failure::new(format!("{what}: cannot read {}: {e}", src.display()))
             .hint("check the file's permissions")
     })?;
     let needed = from.metadata().map(|m| m.len()).unwrap_or(0);
-    copy_synced(&from, dst.file(), u64::MAX)
+    copy_slices(&from, dst.file(), u64::MAX, copied)
+        .and_then(|_| dst.file().sync_all())
         .map_err(|e| super::files::write_failure(e, dst, what, needed))?;
     Ok(())
+}
+
+/// How far a copy has got, for a reader that follows it (hashing the copy as it is written).
+#[derive(Default)]
+pub struct Copied {
+    /// Bytes copied so far, and whether the copy has ended (done or failed).
+    state: std::sync::Mutex<(u64, bool)>,
+    moved: std::sync::Condvar,
+}
+
+impl Copied {
+    fn advance(&self, to: u64) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).0 = to;
+        self.moved.notify_all();
+    }
+
+    fn finish(&self) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).1 = true;
+        self.moved.notify_all();
+    }
+
+    /// Marks the copy ended when dropped, however it ends, so a follower never waits forever.
+    fn finish_on_drop(&self) -> impl Drop + '_ {
+        struct Finish<'a>(&'a Copied);
+        impl Drop for Finish<'_> {
+            fn drop(&mut self) {
+                self.0.finish();
+            }
+        }
+        Finish(self)
+    }
+
+    /// Wait until more than `seen` bytes are copied: how many, or `None` once the copy has
+    /// ended with no more.
+    pub fn beyond(&self, seen: u64) -> Option<u64> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            match *state {
+                (copied, _) if copied > seen => return Some(copied),
+                (_, true) => return None,
+                _ => {
+                    state = self.moved.wait(state).unwrap_or_else(|p| p.into_inner());
+                }
+            }
+        }
+    }
 }
 
 /// Copy the first `limit` bytes of `from` (from its start) to `to` and make them durable. The
@@ -297,14 +355,20 @@ pub fn plain(src: &Path, dst: &super::files::Temp, what: &str) -> Result<(), Fai
 /// has little left to wait for: on the machines measured, a copy and its fsync took half the
 /// time of `cp` followed by `fsync`. Returns the bytes copied.
 pub fn copy_synced(from: &File, to: &File, limit: u64) -> std::io::Result<u64> {
-    let copied = copy_slices(from, to, limit)?;
+    let copied = copy_slices(from, to, limit, None)?;
     to.sync_all()?;
     Ok(copied)
 }
 
 /// [`copy_synced`] without the closing fsync: every slice's writeback is started, none is
-/// waited for (for a caller that must release a lock before it waits for the disk).
-pub fn copy_slices(from: &File, to: &File, limit: u64) -> std::io::Result<u64> {
+/// waited for (for a caller that must release a lock before it waits for the disk). `copied`
+/// is told how far the copy has got after each slice.
+pub fn copy_slices(
+    from: &File,
+    to: &File,
+    limit: u64,
+    copied: Option<&Copied>,
+) -> std::io::Result<u64> {
     const SLICE: u64 = 8 << 20;
     let mut reader = from;
     reader.seek(SeekFrom::Start(0))?;
@@ -316,6 +380,9 @@ pub fn copy_slices(from: &File, to: &File, limit: u64) -> std::io::Result<u64> {
         }
         start_writeback(to, done, n);
         done += n;
+        if let Some(copied) = copied {
+            copied.advance(done);
+        }
     }
     Ok(done)
 }

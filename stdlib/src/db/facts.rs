@@ -423,32 +423,57 @@ pub fn sha256_at(file: &File, limit: u64, path: &Path) -> Result<(String, u64), 
 /// Only for a file SQLite's locks keep from shrinking: a file truncated under a map kills the
 /// process that reads past its end.
 pub fn sha256_mapped(file: &File, limit: u64, path: &Path) -> Result<(String, u64), Failure> {
-    const WINDOW: u64 = 32 << 20;
     let len = file.metadata().map(|m| m.len()).unwrap_or(0).min(limit);
     let mut hasher = Sha256::new();
+    // SAFETY (of the maps): the caller holds a lock that keeps every writer (and so any
+    // truncation by SQLite) off the file's first `limit` bytes.
+    if hash_mapped(&mut hasher, file, 0, len).is_err() {
+        // No map (an odd filesystem): read the whole file the ordinary way.
+        return sha256_at(file, limit, path);
+    }
+    Ok((format!("{:x}", hasher.finalize()), len))
+}
+
+/// The sha256 of a file being written by a copy that `copied` follows, hashed through memory
+/// maps slice by slice as the copy goes. Only for a file of our own (a temp file no one else
+/// may write): a file truncated under a map kills the process that reads past its end.
+pub fn sha256_following(
+    file: &File,
+    copied: &super::copy::Copied,
+    path: &Path,
+) -> Result<(String, u64), Failure> {
+    let mut hasher = Sha256::new();
     let mut done = 0;
-    while done < len {
-        let size = WINDOW.min(len - done);
-        let Ok(window) = usize::try_from(size) else {
-            return sha256_at(file, limit, path);
-        };
-        // SAFETY: a read-only map dropped before the next; the caller holds a lock that keeps
-        // every writer (and so any truncation by SQLite) off the file's first `limit` bytes.
+    while let Some(upto) = copied.beyond(done) {
+        hash_mapped(&mut hasher, file, done, upto)
+            .map_err(|e| Failure::new(format!("{}: cannot read it: {e}", path.display())))?;
+        done = upto;
+    }
+    Ok((format!("{:x}", hasher.finalize()), done))
+}
+
+/// Feed bytes `from..to` of `file` to `hasher` through read-only maps of at most 32 MiB, each
+/// filled in one call and dropped when hashed. `from` must be a multiple of the page size. The
+/// caller makes sure no one shrinks the file meanwhile (see the callers).
+fn hash_mapped(hasher: &mut Sha256, file: &File, from: u64, to: u64) -> std::io::Result<()> {
+    const WINDOW: u64 = 32 << 20;
+    let mut done = from;
+    while done < to {
+        let size = WINDOW.min(to - done);
+        let window = usize::try_from(size).map_err(std::io::Error::other)?;
+        // SAFETY: a read-only map of bytes the caller keeps from being truncated, dropped
+        // before the next one is made.
         let map = unsafe {
             memmap2::MmapOptions::new()
                 .offset(done)
                 .len(window)
                 .populate()
-                .map(file)
+                .map(file)?
         };
-        match map {
-            Ok(map) => hasher.update(&map[..]),
-            // No map (an odd filesystem): read the whole file the ordinary way.
-            Err(_) => return sha256_at(file, limit, path),
-        }
+        hasher.update(&map[..]);
         done += size;
     }
-    Ok((format!("{:x}", hasher.finalize()), len))
+    Ok(())
 }
 
 /// Lower this thread's priority, so the checksum beside it gets a core of its own. The

@@ -283,7 +283,13 @@ fn offline(
     };
     let temp = files::temp_beside(target, "restore")?;
     let before = stat(backup);
-    let (mut backup_facts, sha) = copy_verified(backup, &temp, opts.check, &deadline)?;
+    let (mut backup_facts, sha) = std::thread::scope(|s| {
+        if plan.target_exists {
+            // It is about to become the safety copy: let the new copy reuse its memory.
+            s.spawn(|| files::drop_cached_pages(target));
+        }
+        copy_verified(backup, &temp, opts.check, &deadline)
+    })?;
     if stat(backup) != before {
         return Err(Failure::new(format!("backup {} changed while it was being restored", backup.display()))
             .hint("nothing was replaced; make sure nothing writes to the backup file, then run the restore again"));
@@ -333,24 +339,33 @@ fn copy_verified(
             .map_err(|e| files::write_failure(e, temp, "restore", 0))?;
         return Ok((backup_facts, facts::sha256_file(temp)?.0));
     }
-    // Verify (checksum included) and copy at once, the copy in the kernel (copy_file_range):
-    // the target is touched only after both succeed, and the caller checks the backup unchanged
-    // afterwards, so the copy has the bytes that were verified.
+    // Verify and copy at once, the copy in the kernel (copy_file_range): the target is touched
+    // only after both succeed, and the caller checks the backup unchanged afterwards, so the
+    // copy has the bytes that were verified.
     let total = files::len_of(backup).unwrap_or(0);
     let label = format!("restore {}", files::file_name(backup));
+    // The checksum is of the copy, read as it is written (the copy is ours alone, so it can be
+    // read through memory maps; the backup is not, and someone could truncate it meanwhile).
+    let progress = copy::Copied::default();
     std::thread::scope(|s| {
-        let verified = s.spawn(|| facts::measure(backup, check, true));
+        let verified = s.spawn(|| facts::measure(backup, check, false));
+        let summed = s.spawn(|| facts::sha256_following(temp.file(), &progress, temp));
         let copied = s.spawn(|| {
             // The copy and its fsync have time to spare beside the checksum.
             facts::behind_the_checksum();
             copy::with_progress(temp, total, &label, || {
-                copy::plain(backup, temp, &format!("restore of {}", backup.display()))
+                let what = format!("restore of {}", backup.display());
+                copy::plain_told(backup, temp, &what, Some(&progress))
             })
         });
         let panicked = |_| Failure::new("internal error: a restore thread panicked");
-        let verified = verified.join().map_err(panicked)??;
-        copied.join().map_err(panicked)??;
-        let sha = verified.sha256.clone();
+        let copied = copied.join().map_err(panicked)?;
+        let mut verified = verified.join().map_err(panicked)??;
+        let summed = summed.join().map_err(panicked)?;
+        copied?;
+        let (sha, bytes) = summed?;
+        verified.sha256 = sha.clone();
+        verified.bytes = bytes;
         Ok((verified, sha))
     })
 }
