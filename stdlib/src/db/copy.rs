@@ -130,7 +130,10 @@ pub fn file_snapshot(
         let summed = s.spawn(|| super::facts::sha256_mapped(raw, bytes, path));
         // Made durable here, while the hash and the check still read the source: the fsync
         // after them then has nothing left to write.
-        let copied = s.spawn(|| copy_synced(raw, &to, bytes));
+        let copied = s.spawn(|| match copy_direct(raw, &to, bytes)? {
+            Some(copied) => to.sync_all().map(|()| copied),
+            None => copy_synced(raw, &to, bytes),
+        });
         let measured = s.spawn(move || {
             super::facts::behind_the_checksum();
             let measured = super::facts::measure_snapshot(&checker, dst, check);
@@ -358,6 +361,62 @@ pub fn copy_synced(from: &File, to: &File, limit: u64) -> std::io::Result<u64> {
     let copied = copy_slices(from, to, limit, None)?;
     to.sync_all()?;
     Ok(copied)
+}
+
+/// Copy the first `limit` bytes of `from` to `to` with direct I/O (`O_DIRECT`): the bytes go
+/// from `from`'s cached pages, mapped, straight to the disk, so the copy neither copies them
+/// into new cached pages nor leaves a file's worth of them to write back. On the 2-core VM
+/// measured, a 1 GiB copy took 0.54-0.70 s and 0.17 s of system CPU this way, against 0.74 s
+/// and 0.4 s written through the cache and fsynced, and 3 s whenever the host had to find the
+/// memory for a new file's cache. Only for a source that SQLite's locks keep from shrinking (a
+/// file truncated under a map kills the process). `Ok(None)`, with nothing written, where the
+/// destination's filesystem refuses direct I/O: the caller copies the ordinary way. A tail
+/// shorter than a disk block is written through the cache. The caller fsyncs `to`.
+pub fn copy_direct(from: &File, to: &File, limit: u64) -> std::io::Result<Option<u64>> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::{FileExt, OpenOptionsExt};
+    const BLOCK: u64 = 4096;
+    const SLICE: u64 = 8 << 20;
+    if super::files::test_hook("no-direct-io") {
+        return Ok(None);
+    }
+    // A second open file description of the same file, the only one with O_DIRECT.
+    let Ok(direct) = OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(format!("/proc/self/fd/{}", to.as_raw_fd()))
+    else {
+        return Ok(None);
+    };
+    let len = from.metadata()?.len().min(limit);
+    let whole_blocks = len - len % BLOCK;
+    let map = |offset: u64, size: u64| {
+        let size = usize::try_from(size).map_err(std::io::Error::other)?;
+        // SAFETY: a read-only map of bytes the caller's lock keeps from being truncated,
+        // dropped before the next one is made.
+        unsafe {
+            memmap2::MmapOptions::new()
+                .offset(offset)
+                .len(size)
+                .map(from)
+        }
+    };
+    let mut done = 0;
+    while done < whole_blocks {
+        let size = SLICE.min(whole_blocks - done);
+        let slice = map(done, size)?;
+        match direct.write_all_at(&slice, done) {
+            Ok(()) => {}
+            // The filesystem takes O_DIRECT opens but not these writes: nothing is written yet.
+            Err(e) if done == 0 && e.raw_os_error() == Some(libc::EINVAL) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        done += size;
+    }
+    if done < len {
+        to.write_all_at(&map(done, len - done)?, done)?;
+    }
+    Ok(Some(len))
 }
 
 /// [`copy_synced`] without the closing fsync: every slice's writeback is started, none is

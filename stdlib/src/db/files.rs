@@ -513,6 +513,12 @@ pub fn copy_ownership(from: &Path, to: &Path) {
 
 /// A test hook: in debug builds only, `RIPCORD_TEST_PAUSE_AT=<point>` stops here for a minute
 /// so a test can SIGKILL the process at a known point of a restore. Release builds ignore it.
+/// A debug build's test hook that changes behaviour: set in `RIPCORD_TEST_HOOKS` (a comma list).
+pub fn test_hook(name: &str) -> bool {
+    cfg!(debug_assertions)
+        && std::env::var("RIPCORD_TEST_HOOKS").is_ok_and(|v| v.split(',').any(|h| h == name))
+}
+
 pub fn test_pause(point: &str) {
     if cfg!(debug_assertions) && std::env::var("RIPCORD_TEST_PAUSE_AT").is_ok_and(|p| p == point) {
         eprintln!("ripcord: test hook: paused at {point}");
