@@ -108,13 +108,7 @@ pub fn file_snapshot(
     let Some(read) = pin_backfilled(path, (src, &checker), lock, what, deadline)? else {
         return Ok(None);
     };
-    let Ok(bytes) = read
-        .query_row("PRAGMA page_count", [], |r| r.get::<_, u32>(0))
-        .and_then(|pages| {
-            let size = read.query_row("PRAGMA page_size", [], |r| r.get::<_, u32>(0))?;
-            Ok(u64::from(pages) * u64::from(size))
-        })
-    else {
+    let Ok(bytes) = snapshot_size(&read) else {
         return Ok(None);
     };
     let fail = |e: std::io::Error| {
@@ -130,10 +124,7 @@ pub fn file_snapshot(
         let summed = s.spawn(|| super::facts::sha256_mapped(raw, bytes, path));
         // Made durable here, while the hash and the check still read the source: the fsync
         // after them then has nothing left to write.
-        let copied = s.spawn(|| match copy_direct(raw, &to, bytes)? {
-            Some(copied) => to.sync_all().map(|()| copied),
-            None => copy_synced(raw, &to, bytes),
-        });
+        let copied = s.spawn(|| copy_durably(raw, &to, bytes));
         let measured = s.spawn(move || {
             super::facts::behind_the_checksum();
             let measured = super::facts::measure_snapshot(&checker, dst, check);
@@ -162,6 +153,22 @@ pub fn file_snapshot(
     facts.sha256 = sha256;
     facts.bytes = bytes;
     Ok(Some(facts))
+}
+
+/// The size of the snapshot a read transaction sees: its page count times the page size.
+fn snapshot_size(read: &Connection) -> rusqlite::Result<u64> {
+    let pages = read.query_row("PRAGMA page_count", [], |r| r.get::<_, u32>(0))?;
+    let size = read.query_row("PRAGMA page_size", [], |r| r.get::<_, u32>(0))?;
+    Ok(u64::from(pages) * u64::from(size))
+}
+
+/// Copy the first `limit` bytes of a source SQLite's lock keeps from shrinking into `to` and
+/// fsync it: with direct I/O where the filesystem takes it, else through the cache.
+fn copy_durably(from: &File, to: &File, limit: u64) -> std::io::Result<u64> {
+    match copy_direct(from, to, limit)? {
+        Some(copied) => to.sync_all().map(|()| copied),
+        None => copy_synced(from, to, limit),
+    }
 }
 
 /// Open a read transaction on `src` whose snapshot is entirely in the main file, and one on
