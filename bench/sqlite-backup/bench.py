@@ -235,6 +235,11 @@ def main():
     log(f"  the writer made {rate:.0f} commits/s")
 
     log("restore:")
+    # The killed writer's last commits are only in the -wal, and its checkpoints may have moved
+    # part of it: the main file alone is a consistent database only once all of it is moved.
+    conn = sqlite3.connect(src)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
     rm(backup)
     shutil.copyfile(src, backup)
     fsync(backup)
