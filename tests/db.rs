@@ -570,6 +570,42 @@ fn backup_into_a_read_only_folder_fails_cleanly() {
 // ---- restore ---------------------------------------------------------------------------------
 
 #[test]
+fn restore_of_a_database_of_small_pages_copies_its_last_partial_block_too() {
+    let sb = Sandbox::new();
+    let backup = sb.join("backup.db");
+    let conn = Connection::open(&backup).expect("open");
+    conn.execute_batch(
+        "PRAGMA page_size = 512; CREATE TABLE items (id INTEGER PRIMARY KEY, tag TEXT, payload BLOB);",
+    )
+    .expect("schema");
+    // Rows until the file is not a whole number of 4 KiB blocks.
+    let mut n = 0;
+    while n < 50
+        || std::fs::metadata(&backup)
+            .expect("len")
+            .len()
+            .is_multiple_of(4096)
+    {
+        conn.execute(
+            "INSERT INTO items (tag, payload) VALUES ('backup', zeroblob(300))",
+            [],
+        )
+        .expect("insert");
+        n += 1;
+    }
+    drop(conn);
+    let target = sb.join("app.db");
+    make_db(&target, 5, "old");
+    let out = sb.runbook("r.rhai", RESTORE).arg("--json").run();
+    assert_eq!(out.json()["result"]["sha256"], sha256_hex(&backup));
+    assert_eq!(
+        std::fs::read(&target).expect("target"),
+        std::fs::read(&backup).expect("backup")
+    );
+    assert_eq!(integrity(&target), "ok");
+}
+
+#[test]
 fn restore_reports_the_sha256_of_the_bytes_it_put_in_place() {
     let sb = Sandbox::new();
     // Larger than one slice of the copy (8 MiB) and not a whole number of them.
