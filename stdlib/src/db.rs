@@ -476,6 +476,32 @@ fn restore_options(opts: &Map, host: &Host) -> Result<(restore::RestoreOpts, boo
     Ok((opts, o.dry_run))
 }
 
+/// A restore's plan, for a dry run or a drill: the backup verified for real, what the restore
+/// would do and what would make it refuse now; nothing changed.
+fn restore_plan(
+    ctx: &NativeCallContext,
+    host: &Host,
+    (backup, target): (&PathBuf, &PathBuf),
+    opts: &restore::RestoreOpts,
+    start: Instant,
+) -> RhaiResult<Map> {
+    let plan = restore::plan(backup, target, opts).at(ctx)?;
+    let backup_facts = host.read(ctx, "db::verify", || {
+        facts::measure(backup, opts.check, true)
+    })?;
+    for blocker in &plan.blockers {
+        host.out.warn(&format!(
+            "db::restore would refuse now: {blocker} (stop it first, or pass #{{ live: true }})"
+        ));
+    }
+    let mut map = plan.to_map(&backup_facts, target);
+    for (key, value) in backup_facts.to_map(ms_since(start)) {
+        map.entry(key).or_insert(value);
+    }
+    map.insert("path".into(), target.display().to_string().into());
+    Ok(map)
+}
+
 fn restore(ctx: NativeCallContext, backup: &str, target: &str, opts: &Map) -> RhaiResult<Map> {
     let host = Host::of(&ctx)?;
     let start = Instant::now();
@@ -483,22 +509,7 @@ fn restore(ctx: NativeCallContext, backup: &str, target: &str, opts: &Map) -> Rh
     let (opts, dry_run) = restore_options(opts, &host).at(&ctx)?;
     let simulated = dry_run || host.mode.simulates_changes();
     let planned = if simulated {
-        // Verify the backup for real and work out the plan; change nothing.
-        let plan = restore::plan(&backup, &target, &opts).at(&ctx)?;
-        let backup_facts = host.read(&ctx, "db::verify", || {
-            facts::measure(&backup, opts.check, true)
-        })?;
-        for blocker in &plan.blockers {
-            host.out.warn(&format!(
-                "db::restore would refuse now: {blocker} (stop it first, or pass #{{ live: true }})"
-            ));
-        }
-        let mut map = plan.to_map(&backup_facts, &target);
-        for (key, value) in backup_facts.to_map(ms_since(start)) {
-            map.entry(key).or_insert(value);
-        }
-        map.insert("path".into(), target.display().to_string().into());
-        Some(map)
+        Some(restore_plan(&ctx, &host, (&backup, &target), &opts, start)?)
     } else {
         None
     };
