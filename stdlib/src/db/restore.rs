@@ -283,13 +283,8 @@ fn offline(
     };
     let temp = files::temp_beside(target, "restore")?;
     let before = stat(backup);
-    let (mut backup_facts, sha) = std::thread::scope(|s| {
-        if plan.target_exists {
-            // It is about to become the safety copy: let the new copy reuse its memory.
-            s.spawn(|| files::drop_cached_pages(target));
-        }
-        copy_verified(backup, &temp, opts.check, &deadline)
-    })?;
+    let replaced = plan.target_exists.then_some(target);
+    let (mut backup_facts, sha) = copy_verified(backup, &temp, opts.check, &deadline, replaced)?;
     if stat(backup) != before {
         return Err(Failure::new(format!("backup {} changed while it was being restored", backup.display()))
             .hint("nothing was replaced; make sure nothing writes to the backup file, then run the restore again"));
@@ -318,12 +313,13 @@ fn offline(
 }
 
 /// Copy the backup into `temp` (fsynced) and verify it; returns the backup's facts and the
-/// copy's sha256.
+/// copy's sha256. `replaced` is the database the copy will replace, if there is one.
 fn copy_verified(
     backup: &Path,
     temp: &files::Temp,
     check: Check,
     deadline: &Deadline,
+    replaced: Option<&Path>,
 ) -> Result<(Facts, String), Failure> {
     if hot_side_file(backup).is_some() {
         // The backup's committed state includes its WAL: copy it through SQLite.
@@ -339,34 +335,54 @@ fn copy_verified(
             .map_err(|e| files::write_failure(e, temp, "restore", 0))?;
         return Ok((backup_facts, facts::sha256_file(temp)?.0));
     }
-    // Verify and copy at once, the copy in the kernel (copy_file_range): the target is touched
-    // only after both succeed, and the caller checks the backup unchanged afterwards, so the
-    // copy has the bytes that were verified.
+    // Verify and copy at once: the target is touched only after both succeed, and the caller
+    // checks the backup unchanged afterwards, so the copy has the bytes that were verified.
     let total = files::len_of(backup).unwrap_or(0);
     let label = format!("restore {}", files::file_name(backup));
-    // The checksum is of the copy, read as it is written (the copy is ours alone, so it can be
-    // read through memory maps; the backup is not, and someone could truncate it meanwhile).
-    let progress = copy::Copied::default();
     std::thread::scope(|s| {
         let verified = s.spawn(|| facts::measure(backup, check, false));
-        let summed = s.spawn(|| facts::sha256_following(temp.file(), &progress, temp));
-        let copied = s.spawn(|| {
-            // The copy and its fsync have time to spare beside the checksum.
-            facts::behind_the_checksum();
-            copy::with_progress(temp, total, &label, || {
-                let what = format!("restore of {}", backup.display());
-                copy::plain_told(backup, temp, &what, Some(&progress))
-            })
-        });
-        let panicked = |_| Failure::new("internal error: a restore thread panicked");
-        let copied = copied.join().map_err(panicked)?;
-        let mut verified = verified.join().map_err(panicked)??;
-        let summed = summed.join().map_err(panicked)?;
-        copied?;
-        let (sha, bytes) = summed?;
+        let copied =
+            copy::with_progress(temp, total, &label, || copy_hashed(backup, temp, replaced));
+        let mut verified = verified
+            .join()
+            .map_err(|_| Failure::new("internal error: a restore thread panicked"))??;
+        let (sha, bytes) = copied?;
         verified.sha256 = sha.clone();
         verified.bytes = bytes;
         Ok((verified, sha))
+    })
+}
+
+/// Copy the backup's bytes into `temp` and fsync it; returns the sha256 of the bytes written
+/// and their number. The checksum reads the copy, a file of our own, through maps as it is
+/// written (the backup is not ours: someone could truncate it under a map).
+fn copy_hashed(
+    backup: &Path,
+    temp: &files::Temp,
+    replaced: Option<&Path>,
+) -> Result<(String, u64), Failure> {
+    let what = format!("restore of {}", backup.display());
+    let progress = copy::Copied::default();
+    std::thread::scope(|s| {
+        let summed = s.spawn(|| {
+            if let Some(replaced) = replaced {
+                // It is about to become the safety copy: its cached pages are dropped so the
+                // new copy reuses their memory (a VM can take seconds to find a file's worth of
+                // new memory). Done here, before the checksum starts, it costs no time: the
+                // copy it follows runs ahead meanwhile, and the checksum, the longest job,
+                // keeps its core instead of sharing one with this.
+                files::drop_cached_pages(replaced);
+            }
+            facts::sha256_following(temp.file(), &progress, temp)
+        });
+        let copied = s.spawn(|| {
+            // The copy and its fsync have time to spare beside the checksum.
+            facts::behind_the_checksum();
+            copy::plain_told(backup, temp, &what, Some(&progress))
+        });
+        let panicked = |_| Failure::new("internal error: a restore thread panicked");
+        copied.join().map_err(panicked)??;
+        summed.join().map_err(panicked)?
     })
 }
 
