@@ -877,6 +877,75 @@ fn paused_run(
     panic!("the run never reached {point}");
 }
 
+/// Run the restore of `RESTORE` paused right after its rename, let `meddle` change the target
+/// then, and return the run's exit code and stderr.
+fn restore_meddled_after_rename(sb: &Sandbox, meddle: impl FnOnce(&Path)) -> (Option<i32>, String) {
+    use std::io::Read;
+    make_db(&sb.join("backup.db"), 3000, "new");
+    make_db(&sb.join("app.db"), 2000, "old");
+    sb.write("r.rhai", RESTORE);
+    let resume = sb.join("resume");
+    let mut cmd = sb.command(&["run", "r.rhai"]);
+    cmd.stderr(Stdio::piped()).stdout(Stdio::null());
+    cmd.env("RIPCORD_TEST_PAUSE_AT", "after-rename");
+    cmd.env("RIPCORD_TEST_RESUME", &resume);
+    let mut child = cmd.spawn().expect("spawn ripcord");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut seen = String::new();
+    while !seen.contains("paused at after-rename") {
+        assert!(
+            stderr.read_line(&mut seen).expect("stderr") > 0,
+            "never paused: {seen}"
+        );
+    }
+    meddle(&sb.join("app.db"));
+    std::fs::write(&resume, "").expect("resume");
+    stderr.read_to_string(&mut seen).expect("stderr");
+    (child.wait().expect("wait").code(), seen)
+}
+
+/// After the rename, the restore checks that the file under the target's name is the one it
+/// wrote and reads as the backup, instead of counting every row again.
+#[test]
+fn a_restored_target_replaced_or_changed_after_the_rename_is_caught() {
+    let sb = Sandbox::new();
+    let (code, stderr) = restore_meddled_after_rename(&sb, |target| {
+        let other = target.with_file_name("other.db");
+        make_db(&other, 10, "other");
+        std::fs::rename(&other, target).expect("replace the target");
+    });
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("app.db is not the file the restore wrote"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(".pre-restore-"),
+        "the safety copy is not named: {stderr}"
+    );
+
+    let sb = Sandbox::new();
+    let (code, stderr) = restore_meddled_after_rename(&sb, |target| {
+        use std::os::unix::fs::FileExt;
+        // user_version, in place: the same file, no longer what was verified.
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(target)
+            .expect("open");
+        file.write_all_at(&8_u32.to_be_bytes(), 60).expect("write");
+    });
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("app.db does not read as the backup"),
+        "{stderr}"
+    );
+
+    let sb = Sandbox::new();
+    let (code, stderr) = restore_meddled_after_rename(&sb, |_| {});
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(ids(&sb.join("app.db")), (1..=3000).collect::<Vec<_>>());
+}
+
 fn swept_by(out: &crate::support::Outcome) -> Vec<String> {
     out.json()["result"]["swept"]
         .as_array()

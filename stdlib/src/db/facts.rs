@@ -351,9 +351,32 @@ pub fn describe_conn(conn: &Connection, path: &Path) -> Result<Facts, Failure> {
 
 /// [`describe_conn`] inside a read transaction the caller holds.
 fn describe_in(conn: &Connection, path: &Path) -> Result<Facts, Failure> {
+    let (mut facts, names) = shape_in(conn, path)?;
+    for name in names {
+        let sql = format!("SELECT count(*) FROM \"{}\"", name.replace('"', "\"\""));
+        let rows: i64 = conn
+            .query_row(&sql, [], |r| r.get(0))
+            .map_err(|e| cannot_read(path, e))?;
+        facts.tables.push((name, rows));
+    }
+    Ok(facts)
+}
+
+/// Version, pages and the names of the tables (no row counts): what SQLite reads from the
+/// header and the schema, without reading any table.
+pub fn describe_shape(path: &Path) -> Result<(Facts, Vec<String>), Failure> {
+    let conn = open_reader(path)?;
+    let fail = |e| cannot_read(path, e);
+    conn.execute_batch("BEGIN").map_err(fail)?;
+    let shape = shape_in(&conn, path)?;
+    conn.execute_batch("COMMIT").map_err(fail)?;
+    Ok(shape)
+}
+
+fn shape_in(conn: &Connection, path: &Path) -> Result<(Facts, Vec<String>), Failure> {
     let fail = |e| cannot_read(path, e);
     let pragma = |name: &str| conn.pragma_query_value(None, name, |r| r.get::<_, i64>(0));
-    let mut facts = Facts {
+    let facts = Facts {
         path: path.to_path_buf(),
         bytes: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
         user_version: pragma("user_version").map_err(fail)?,
@@ -365,19 +388,14 @@ fn describe_in(conn: &Connection, path: &Path) -> Result<Facts, Failure> {
             .map_err(fail)?,
         ..Facts::default()
     };
-    let names: Vec<String> = conn
+    let names = conn
         .prepare(
             "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
              AND coalesce(sql, '') NOT LIKE 'CREATE VIRTUAL%' ORDER BY name",
         )
         .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
         .map_err(fail)?;
-    for name in names {
-        let sql = format!("SELECT count(*) FROM \"{}\"", name.replace('"', "\"\""));
-        let rows: i64 = conn.query_row(&sql, [], |r| r.get(0)).map_err(fail)?;
-        facts.tables.push((name, rows));
-    }
-    Ok(facts)
+    Ok((facts, names))
 }
 
 /// The file's sha256 (hex) and its length.

@@ -511,17 +511,23 @@ pub fn copy_ownership(from: &Path, to: &Path) {
     let _ = std::os::unix::fs::chown(to, Some(meta.uid()), Some(meta.gid()));
 }
 
-/// A test hook: in debug builds only, `RIPCORD_TEST_PAUSE_AT=<point>` stops here for a minute
-/// so a test can SIGKILL the process at a known point of a restore. Release builds ignore it.
 /// A debug build's test hook that changes behaviour: set in `RIPCORD_TEST_HOOKS` (a comma list).
 pub fn test_hook(name: &str) -> bool {
     cfg!(debug_assertions)
         && std::env::var("RIPCORD_TEST_HOOKS").is_ok_and(|v| v.split(',').any(|h| h == name))
 }
 
+/// A test hook: in debug builds only, `RIPCORD_TEST_PAUSE_AT=<point>` stops here for a minute,
+/// or until the file `RIPCORD_TEST_RESUME` names exists, so a test can SIGKILL the process at a
+/// known point of a restore, or change the world under it and let it go on. Release builds
+/// ignore it.
 pub fn test_pause(point: &str) {
     if cfg!(debug_assertions) && std::env::var("RIPCORD_TEST_PAUSE_AT").is_ok_and(|p| p == point) {
         eprintln!("ripcord: test hook: paused at {point}");
-        std::thread::sleep(std::time::Duration::from_secs(60));
+        let resume = std::env::var_os("RIPCORD_TEST_RESUME").map(PathBuf::from);
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::time::Instant::now() < until && !resume.as_ref().is_some_and(|r| r.exists()) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 }

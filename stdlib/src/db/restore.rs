@@ -135,7 +135,13 @@ fn planned_steps(
             "rename the temp file onto {t} and fsync the folder"
         ));
     }
-    steps.push(format!("check the row counts of {t} equal the backup's"));
+    if live || hot_side_file(backup).is_some() {
+        steps.push(format!("check the row counts of {t} equal the backup's"));
+    } else {
+        steps.push(format!(
+            "check {t} is the file written and reads as the backup (pages, tables)"
+        ));
+    }
     steps
 }
 
@@ -284,13 +290,15 @@ fn offline(
     let temp = files::temp_beside(target, "restore")?;
     let before = stat(backup);
     let replaced = plan.target_exists.then_some(target);
-    let (mut backup_facts, sha) = copy_verified(backup, &temp, opts.check, &deadline, replaced)?;
+    let (mut backup_facts, copied) = copy_verified(backup, &temp, opts.check, &deadline, replaced)?;
     if stat(backup) != before {
         return Err(Failure::new(format!("backup {} changed while it was being restored", backup.display()))
             .hint("nothing was replaced; make sure nothing writes to the backup file, then run the restore again"));
     }
+    let sha = copied.sha256().to_string();
     backup_facts.sha256 = sha.clone();
     files::copy_ownership(if plan.target_exists { target } else { backup }, &temp);
+    let written = file_id(temp.file().metadata().ok());
     files::test_pause("after-temp");
     let notes = if plan.target_exists {
         set_old_aside(target, &plan.safety)?
@@ -301,7 +309,10 @@ fn offline(
     files::persist(temp, target, true)?;
     files::test_pause("after-rename");
     files::fsync_folder(&files::folder_of(target))?;
-    let mut restored = recount(target, &backup_facts, &plan.safety)?;
+    let mut restored = match copied {
+        Copy::Bytes(_) => check_in_place(target, written, &backup_facts, &plan.safety)?,
+        Copy::Sqlite(_) => recount(target, &backup_facts, &plan.safety)?,
+    };
     restored.sha256 = sha;
     Ok(Restored {
         facts: restored,
@@ -312,15 +323,31 @@ fn offline(
     })
 }
 
-/// Copy the backup into `temp` (fsynced) and verify it; returns the backup's facts and the
-/// copy's sha256. `replaced` is the database the copy will replace, if there is one.
+/// How the backup went into the temp file, and the sha256 of what was written.
+enum Copy {
+    /// Byte for byte: the temp file holds exactly the bytes of the backup that were verified.
+    Bytes(String),
+    /// Through SQLite (the backup's state includes its `-wal`): the same pages, in another file.
+    Sqlite(String),
+}
+
+impl Copy {
+    fn sha256(&self) -> &str {
+        match self {
+            Copy::Bytes(sha) | Copy::Sqlite(sha) => sha,
+        }
+    }
+}
+
+/// Copy the backup into `temp` (fsynced) and verify it; returns the backup's facts and how it
+/// was copied. `replaced` is the database the copy will replace, if there is one.
 fn copy_verified(
     backup: &Path,
     temp: &files::Temp,
     check: Check,
     deadline: &Deadline,
     replaced: Option<&Path>,
-) -> Result<(Facts, String), Failure> {
+) -> Result<(Facts, Copy), Failure> {
     if hot_side_file(backup).is_some() {
         // The backup's committed state includes its WAL: copy it through SQLite.
         let backup_facts = facts::measure(backup, check, false)?;
@@ -333,7 +360,7 @@ fn copy_verified(
         temp.file()
             .sync_all()
             .map_err(|e| files::write_failure(e, temp, "restore", 0))?;
-        return Ok((backup_facts, facts::sha256_file(temp)?.0));
+        return Ok((backup_facts, Copy::Sqlite(facts::sha256_file(temp)?.0)));
     }
     // Verify and copy at once: the target is touched only after both succeed, and the caller
     // checks the backup unchanged afterwards, so the copy has the bytes that were verified.
@@ -349,7 +376,7 @@ fn copy_verified(
         let (sha, bytes) = copied?;
         verified.sha256 = sha.clone();
         verified.bytes = bytes;
-        Ok((verified, sha))
+        Ok((verified, Copy::Bytes(sha)))
     })
 }
 
@@ -427,6 +454,60 @@ fn set_old_aside(target: &Path, safety: &Option<PathBuf>) -> Result<Vec<String>,
     }
     files::fsync_folder(&files::folder_of(target))?;
     Ok(notes)
+}
+
+/// Where a file lives: its device and inode.
+fn file_id(meta: Option<std::fs::Metadata>) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    meta.map(|m| (m.dev(), m.ino()))
+}
+
+/// After a byte-for-byte restore: the file under the target's name must be the one written
+/// (same device and inode), and SQLite must read it as the backup (same page size, pages, free
+/// pages, user_version and tables) with no journal to apply. Its bytes are the ones
+/// checksummed as they were written, from a backup verified and found unchanged, so its row
+/// counts are the backup's: counting them again would only read the same bytes once more (for
+/// a table without an index, every page of it).
+fn check_in_place(
+    target: &Path,
+    written: Option<(u64, u64)>,
+    backup: &Facts,
+    safety: &Option<PathBuf>,
+) -> Result<Facts, Failure> {
+    let t = target.display();
+    if written.is_none() || file_id(std::fs::metadata(target).ok()) != written {
+        return Err(after_swap(
+            Failure::new(format!(
+                "{t} is not the file the restore wrote: something replaced it meanwhile"
+            )),
+            safety,
+        ));
+    }
+    // Before SQLite opens it: it would apply such a journal.
+    if let Some(side) = hot_side_file(target) {
+        return Err(after_swap(
+            Failure::new(format!(
+                "restored {t} has a journal beside it that SQLite would apply: {side}"
+            )),
+            safety,
+        ));
+    }
+    let (mut restored, names) = facts::describe_shape(target).map_err(|f| after_swap(f, safety))?;
+    let shape = |f: &Facts| (f.page_size, f.pages, f.free_pages, f.user_version);
+    let backup_names: Vec<&String> = backup.tables.iter().map(|(name, _)| name).collect();
+    if shape(&restored) != shape(backup) || names.iter().collect::<Vec<_>>() != backup_names {
+        return Err(after_swap(
+            Failure::new(format!(
+                "restored {t} does not read as the backup: page size, pages, free pages and user_version {:?}, tables {names:?}; the backup's {:?}, tables {backup_names:?}",
+                shape(&restored),
+                shape(backup),
+            )),
+            safety,
+        ));
+    }
+    restored.tables = backup.tables.clone();
+    restored.integrity = backup.integrity.clone();
+    Ok(restored)
 }
 
 /// The restored target must hold the backup's rows, table by table.
