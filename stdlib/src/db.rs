@@ -606,45 +606,12 @@ fn salvage(ctx: NativeCallContext, src: &str, dst: &str, opts: &Map) -> RhaiResu
     })
 }
 
+/// What `db::salvage` returns.
 fn salvage_map(s: &salvage::Salvaged, ms: u64) -> Map {
     let int = |n: i64| Dynamic::from(n);
-    let maybe = |n: Option<i64>| n.map_or(Dynamic::UNIT, Dynamic::from);
-    let bound = |b: Option<i64>| b.map_or(Dynamic::UNIT, Dynamic::from);
     let mut tables = Map::new();
     for t in &s.tables {
-        let mut e = Map::new();
-        e.insert("recovered".into(), int(t.recovered));
-        e.insert("complete".into(), t.complete().into());
-        let pages: Array = t.damaged_pages.iter().map(|p| int(i64::from(*p))).collect();
-        e.insert("damaged_pages".into(), pages.into());
-        e.insert(
-            "damage".into(),
-            t.damage.map_or(Dynamic::UNIT, Dynamic::from),
-        );
-        e.insert("lost".into(), maybe(t.lost()));
-        e.insert("lost_at_most".into(), maybe(t.lost_at_most()));
-        e.insert("lost_at_least".into(), int(t.lost_at_least()));
-        e.insert(
-            "lost_unknown".into(),
-            t.lost_unknown().map_or(Dynamic::UNIT, Dynamic::from),
-        );
-        let ranges: Array = t
-            .lost_ranges
-            .iter()
-            .map(|(lo, hi)| Dynamic::from(vec![bound(*lo), bound(*hi)]))
-            .chain(
-                t.lost_rows
-                    .iter()
-                    .map(|r| Dynamic::from(vec![int(r - 1), int(*r)])),
-            )
-            .collect();
-        e.insert("lost_rowids".into(), ranges.into());
-        e.insert("adopted".into(), int(t.adopted));
-        e.insert("set_aside".into(), int(t.set_aside));
-        e.insert("expected".into(), maybe(t.expected));
-        e.insert("missing".into(), maybe(t.missing));
-        e.insert("new_since_backup".into(), maybe(t.new_since_backup));
-        tables.insert(t.name.as_str().into(), e.into());
+        tables.insert(t.name.as_str().into(), salvaged_table_map(t).into());
     }
     let mut unreadable = Map::new();
     for (name, why) in &s.unreadable {
@@ -672,6 +639,46 @@ fn salvage_map(s: &salvage::Salvaged, ms: u64) -> Map {
         facts::texts(s.swept.iter().map(|p| p.display().to_string()).collect()),
     );
     m
+}
+
+/// What `db::salvage` reports of one table.
+fn salvaged_table_map(t: &salvage::Evidence) -> Map {
+    let int = |n: i64| Dynamic::from(n);
+    let maybe = |n: Option<i64>| n.map_or(Dynamic::UNIT, Dynamic::from);
+    let bound = |b: Option<i64>| b.map_or(Dynamic::UNIT, Dynamic::from);
+    let mut e = Map::new();
+    e.insert("recovered".into(), int(t.recovered));
+    e.insert("complete".into(), t.complete().into());
+    let pages: Array = t.damaged_pages.iter().map(|p| int(i64::from(*p))).collect();
+    e.insert("damaged_pages".into(), pages.into());
+    e.insert(
+        "damage".into(),
+        t.damage.map_or(Dynamic::UNIT, Dynamic::from),
+    );
+    e.insert("lost".into(), maybe(t.lost()));
+    e.insert("lost_at_most".into(), maybe(t.lost_at_most()));
+    e.insert("lost_at_least".into(), int(t.lost_at_least()));
+    e.insert(
+        "lost_unknown".into(),
+        t.lost_unknown().map_or(Dynamic::UNIT, Dynamic::from),
+    );
+    let ranges: Array = t
+        .lost_ranges
+        .iter()
+        .map(|(lo, hi)| Dynamic::from(vec![bound(*lo), bound(*hi)]))
+        .chain(
+            t.lost_rows
+                .iter()
+                .map(|r| Dynamic::from(vec![int(r - 1), int(*r)])),
+        )
+        .collect();
+    e.insert("lost_rowids".into(), ranges.into());
+    e.insert("adopted".into(), int(t.adopted));
+    e.insert("set_aside".into(), int(t.set_aside));
+    e.insert("expected".into(), maybe(t.expected));
+    e.insert("missing".into(), maybe(t.missing));
+    e.insert("new_since_backup".into(), maybe(t.new_since_backup));
+    e
 }
 
 fn busy_timeout(host: &Host) -> Duration {
