@@ -698,6 +698,30 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Start `script` (which takes the lock `db /srv/cortex.db` and then loops in a step) and return
+/// once its step has started, so it holds the lock.
+fn hold_the_lock(sb: &Sandbox, script: &str) -> std::process::Child {
+    let child = sb
+        .command(&["run", script, "--timeout", "60s"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    crate::core::wait_for_step_start(sb);
+    child
+}
+
+/// `out` was refused (exit 4) naming the holder `pid`, whose lock file is gone.
+fn refused_by_the_holder_of_a_deleted_lock_file(out: &crate::support::Outcome, pid: u32) {
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "pid {pid} (its lock file was deleted while it ran)"
+        )),
+        "{}",
+        out.stderr
+    );
+}
+
 #[test]
 fn a_deleted_lock_file_lets_no_second_run_in_and_same_names_in_two_folders_do_not_collide() {
     let sb = Sandbox::new();
@@ -707,12 +731,7 @@ fn a_deleted_lock_file_lets_no_second_run_in_and_same_names_in_two_folders_do_no
     );
     sb.write("b/held.rhai", "1\n");
     sb.write("other.rhai", "lock(\"db /srv/cortex.db\");\n1\n");
-    let mut first = sb
-        .command(&["run", "a/held.rhai", "--timeout", "60s"])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
-    crate::core::wait_for_step_start(&sb);
+    let mut first = hold_the_lock(&sb, "a/held.rhai");
     let same_name = sb.run(&["run", "b/held.rhai"]);
     // An operator's cleanup removes every lock file while the first run holds its locks.
     for entry in std::fs::read_dir(sb.join(".state/ripcord/locks")).unwrap() {
@@ -724,15 +743,7 @@ fn a_deleted_lock_file_lets_no_second_run_in_and_same_names_in_two_folders_do_no
     let _ = first.wait();
     assert_eq!(same_name.code, 0, "{}", same_name.stderr);
     for out in [&resource, &again] {
-        assert_eq!(out.code, 4, "{}", out.stderr);
-        assert!(
-            out.stderr.contains(&format!(
-                "pid {} (its lock file was deleted while it ran)",
-                first.id()
-            )),
-            "{}",
-            out.stderr
-        );
+        refused_by_the_holder_of_a_deleted_lock_file(out, first.id());
     }
     // With the holder gone, the lock is free again.
     assert_eq!(sb.run(&["run", "other.rhai"]).code, 0);
@@ -746,12 +757,7 @@ fn a_lock_file_replaced_by_a_copy_or_a_removed_lock_folder_lets_no_second_run_in
         "lock(\"db /srv/cortex.db\");\nstep \"Hold\" { loop {} }\n",
     );
     sb.write("other.rhai", "lock(\"db /srv/cortex.db\");\n1\n");
-    let mut first = sb
-        .command(&["run", "held.rhai", "--timeout", "60s"])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
-    crate::core::wait_for_step_start(&sb);
+    let mut first = hold_the_lock(&sb, "held.rhai");
     let locks = sb.join(".state/ripcord/locks");
     // A tool that syncs the state folder puts a copy of each lock file (the holder's note
     // included) in its place: the new file is not the one the holder locked.
@@ -768,13 +774,7 @@ fn a_lock_file_replaced_by_a_copy_or_a_removed_lock_folder_lets_no_second_run_in
     let _ = first.kill();
     let _ = first.wait();
     for out in [&replaced, &removed] {
-        assert_eq!(out.code, 4, "{}", out.stderr);
-        assert!(
-            out.stderr
-                .contains(&format!("pid {} (its lock file was deleted", first.id())),
-            "{}",
-            out.stderr
-        );
+        refused_by_the_holder_of_a_deleted_lock_file(out, first.id());
     }
     assert_eq!(sb.run(&["run", "other.rhai"]).code, 0);
 }
