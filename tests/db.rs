@@ -946,6 +946,66 @@ fn a_restored_target_replaced_or_changed_after_the_rename_is_caught() {
     assert_eq!(ids(&sb.join("app.db")), (1..=3000).collect::<Vec<_>>());
 }
 
+/// A database unlike `make_db`'s, in journal mode `mode`: a table with no index (its count
+/// reads every page), a WITHOUT ROWID table and an empty one.
+fn make_other_schema(path: &Path, mode: &str, rows: i64) {
+    let conn = Connection::open(path).expect("open");
+    conn.query_row(&format!("PRAGMA journal_mode = {mode}"), [], |r| {
+        r.get::<_, String>(0)
+    })
+    .expect("journal_mode");
+    conn.execute_batch(
+        "CREATE TABLE log (at REAL, line TEXT);
+         CREATE TABLE kv (k TEXT PRIMARY KEY, v BLOB) WITHOUT ROWID;
+         CREATE TABLE unused (x);
+         PRAGMA user_version = 3;",
+    )
+    .expect("schema");
+    let tx = conn.unchecked_transaction().expect("tx");
+    for i in 0..rows {
+        tx.execute("INSERT INTO log VALUES (?1, 'line')", [i])
+            .expect("log");
+        tx.execute("INSERT INTO kv VALUES ('k' || ?1, zeroblob(50))", [i])
+            .expect("kv");
+    }
+    tx.commit().expect("commit");
+}
+
+/// The byte-copy restore's check after the rename, across journal modes and a schema unlike the
+/// demo's: a rollback-journal backup over a WAL target and the other way round both restore,
+/// report the backup's row counts (what is now in the file) and leave no journal beside it.
+#[test]
+fn a_restore_across_journal_modes_of_another_schema_reports_the_rows_in_place() {
+    for (backup_mode, target_mode) in [("DELETE", "WAL"), ("WAL", "DELETE")] {
+        let sb = Sandbox::new();
+        make_other_schema(&sb.join("backup.db"), backup_mode, 700);
+        make_other_schema(&sb.join("app.db"), target_mode, 20);
+        let out = sb.runbook("r.rhai", RESTORE).arg("--json").run();
+        let result = &out.json()["result"];
+        let target = sb.join("app.db");
+        let conn = Connection::open(&target).expect("open");
+        for (table, rows) in [("log", 700), ("kv", 700), ("unused", 0)] {
+            let counted: i64 = conn
+                .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+                .expect("count");
+            assert_eq!(counted, rows, "{backup_mode} over {target_mode}: {table}");
+            assert_eq!(
+                result["tables"][table], rows,
+                "{backup_mode} over {target_mode}: {result}"
+            );
+        }
+        drop(conn);
+        assert_eq!(integrity(&target), "ok");
+        assert_eq!(result["sha256"], sha256_hex(&sb.join("backup.db")));
+        for side in ["app.db-wal", "app.db-journal"] {
+            assert!(
+                std::fs::metadata(sb.join(side)).map_or(true, |m| m.len() == 0),
+                "{backup_mode} over {target_mode}: {side} beside the restored file"
+            );
+        }
+    }
+}
+
 fn swept_by(out: &crate::support::Outcome) -> Vec<String> {
     out.json()["result"]["swept"]
         .as_array()
