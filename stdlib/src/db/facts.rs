@@ -436,22 +436,6 @@ pub fn sha256_at(file: &File, limit: u64, path: &Path) -> Result<(String, u64), 
     Ok((format!("{:x}", hasher.finalize()), total))
 }
 
-/// The sha256 of the first `limit` bytes of an open file, read through memory maps of a few
-/// MiB at a time (no copy into a buffer; each map filled in one call and dropped when hashed).
-/// Only for a file SQLite's locks keep from shrinking: a file truncated under a map kills the
-/// process that reads past its end.
-pub fn sha256_mapped(file: &File, limit: u64, path: &Path) -> Result<(String, u64), Failure> {
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0).min(limit);
-    let mut hasher = Sha256::new();
-    // SAFETY (of the maps): the caller holds a lock that keeps every writer (and so any
-    // truncation by SQLite) off the file's first `limit` bytes.
-    if hash_mapped(&mut hasher, file, 0, len).is_err() {
-        // No map (an odd filesystem): read the whole file the ordinary way.
-        return sha256_at(file, limit, path);
-    }
-    Ok((format!("{:x}", hasher.finalize()), len))
-}
-
 /// The sha256 of a file being written by a copy that `copied` follows, hashed through memory
 /// maps slice by slice as the copy goes. Only for a file of our own (a temp file no one else
 /// may write): a file truncated under a map kills the process that reads past its end.
