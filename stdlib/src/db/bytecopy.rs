@@ -94,7 +94,7 @@ pub fn snapshot<T>(
     let (summed, copied) = std::thread::scope(|s| {
         let summed = s.spawn(|| facts::sha256_at(&main, u64::MAX, src));
         let copied = (|| {
-            let copied = copy::copy_slices(&main, temp.file(), u64::MAX, None)
+            let copied = copy::copy_slices(&main, temp.file(), u64::MAX)
                 .map_err(|e| files::write_failure(e, temp, what, needed))?;
             let side_copied = copy_side(&side_file(src, side), &side_temp, what)?;
             Ok::<_, Failure>((copied, side_copied, while_hashing()))
@@ -177,7 +177,7 @@ fn create_new(path: &Path) -> Result<File, Failure> {
 
 /// Copy all of `from` into `to` from offset 0, hashing it on the way (the disk writes start at
 /// once; the caller fsyncs).
-fn copy_into(
+pub fn copy_into(
     from: &File,
     from_path: &Path,
     to: &File,
@@ -187,7 +187,7 @@ fn copy_into(
     let needed = from.metadata().map(|m| m.len()).unwrap_or(0);
     let (summed, copied) = std::thread::scope(|s| {
         let summed = s.spawn(|| facts::sha256_at(from, u64::MAX, from_path));
-        let copied = super::copy::copy_slices(from, to, u64::MAX, None);
+        let copied = super::copy::copy_slices(from, to, u64::MAX);
         (summed.join(), copied)
     });
     let copied = copied.map_err(|e| files::write_failure(e, to_path, what, needed))?;

@@ -134,7 +134,10 @@ pub fn file_snapshot(
         (summed, measured.join())
     });
     drop(read);
-    let (sha256, copied) = summed?;
+    // A source that cannot be mapped is copied by SQLite.
+    let Some((sha256, copied)) = summed? else {
+        return Ok(None);
+    };
     let mut facts = measured
         .map_err(|_| Failure::new("internal error: a copy thread panicked"))?
         .map_err(|f| {
@@ -278,29 +281,18 @@ pub fn vacuum_into(
 
 /// Copy a file byte for byte into the temp file `dst` (in the kernel where it can) and fsync it.
 pub fn plain(src: &Path, dst: &super::files::Temp, what: &str) -> Result<(), Failure> {
-    plain_told(src, dst, what, None)
-}
-
-/// [`plain`], telling `copied` how far the copy has got after each slice.
-pub fn plain_told(
-    src: &Path,
-    dst: &super::files::Temp,
-    what: &str,
-    copied: Option<&Copied>,
-) -> Result<(), Failure> {
-    let _finished = copied.map(Copied::finish_on_drop);
     let from = File::open(src).map_err(|e| {
         Failure::new(format!("{what}: cannot read {}: {e}", src.display()))
             .hint("check the file's permissions")
     })?;
     let needed = from.metadata().map(|m| m.len()).unwrap_or(0);
-    copy_slices(&from, dst.file(), u64::MAX, copied)
+    copy_slices(&from, dst.file(), u64::MAX)
         .and_then(|_| dst.file().sync_all())
         .map_err(|e| super::files::write_failure(e, dst, what, needed))?;
     Ok(())
 }
 
-/// How far a copy has got, for a reader that follows it (hashing the copy as it is written).
+/// How far a map is filled, for a reader that follows it (the checksum of a copy).
 #[derive(Default)]
 pub struct Copied {
     /// Bytes copied so far, and whether the copy has ended (done or failed).
@@ -356,19 +348,25 @@ impl Copied {
 /// cached pages straight to the disk, neither copying them into new cached pages nor leaving a
 /// file's worth of them to write back (a 1 GiB copy: 0.17 s of system CPU against 0.4 s
 /// through the cache and fsync, and 3 s whenever the host had to find the memory for a new
-/// file's cache). `(path, dst, what)` name the files in messages.
+/// file's cache). `(path, dst, what)` name the files in messages. `Ok(None)`, with nothing
+/// written, where the source cannot be mapped (some network and FUSE filesystems).
 pub fn copy_summed(
     from: &File,
     to: &File,
     limit: u64,
     (path, dst, what): (&Path, &Path, &str),
-) -> Result<(String, u64), Failure> {
-    let unreadable = |e: std::io::Error| {
-        Failure::new(format!("{what}: cannot read {}: {e}", path.display()))
-            .hint("check the file's permissions and the disk it is on")
+) -> Result<Option<(String, u64)>, Failure> {
+    let len = from
+        .metadata()
+        .map_err(|e| {
+            Failure::new(format!("{what}: cannot read {}: {e}", path.display()))
+                .hint("check the file's permissions and the disk it is on")
+        })?
+        .len()
+        .min(limit);
+    let Ok(source) = SharedMap::new(from, len) else {
+        return Ok(None);
     };
-    let len = from.metadata().map_err(unreadable)?.len().min(limit);
-    let source = SharedMap::new(from, len).map_err(unreadable)?;
     let mut writer = SliceWriter::new(to);
     std::thread::scope(|s| {
         let summed = s.spawn(|| source.sha256());
@@ -389,7 +387,7 @@ pub fn copy_summed(
             .join()
             .map_err(|_| Failure::new("internal error: the checksum thread panicked"))?;
         written.map_err(|e| super::files::write_failure(e, dst, what, len))?;
-        Ok((summed, len))
+        Ok(Some((summed, len)))
     })
 }
 
@@ -409,6 +407,9 @@ impl SharedMap {
     const SLICE: usize = 8 << 20;
 
     fn new(file: &File, len: u64) -> std::io::Result<Self> {
+        if super::files::test_hook("no-map") {
+            return Err(std::io::Error::from_raw_os_error(libc::ENODEV));
+        }
         let size = usize::try_from(len).map_err(std::io::Error::other)?;
         let map = match size {
             0 => None,
@@ -542,14 +543,8 @@ impl<'a> SliceWriter<'a> {
 /// Copy the first `limit` bytes of `from` (from its start) to `to` in slices (in the kernel where
 /// it can), each slice's writeback started as soon as it is copied, so the disk writes while the
 /// next one is copied and the fsync that follows has little left to wait for; none is waited
-/// for here (for a caller that must release a lock before it waits for the disk). `copied` is
-/// told how far the copy has got after each slice.
-pub fn copy_slices(
-    from: &File,
-    to: &File,
-    limit: u64,
-    copied: Option<&Copied>,
-) -> std::io::Result<u64> {
+/// for here (for a caller that must release a lock before it waits for the disk).
+pub fn copy_slices(from: &File, to: &File, limit: u64) -> std::io::Result<u64> {
     const SLICE: u64 = 8 << 20;
     preallocate(to, from.metadata()?.len().min(limit))?;
     let mut reader = from;
@@ -562,9 +557,6 @@ pub fn copy_slices(
         }
         start_writeback(to, done, n);
         done += n;
-        if let Some(copied) = copied {
-            copied.advance(done);
-        }
     }
     Ok(done)
 }

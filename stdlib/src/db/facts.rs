@@ -436,48 +436,6 @@ pub fn sha256_at(file: &File, limit: u64, path: &Path) -> Result<(String, u64), 
     Ok((format!("{:x}", hasher.finalize()), total))
 }
 
-/// The sha256 of a file being written by a copy that `copied` follows, hashed through memory
-/// maps slice by slice as the copy goes. Only for a file of our own (a temp file no one else
-/// may write): a file truncated under a map kills the process that reads past its end.
-pub fn sha256_following(
-    file: &File,
-    copied: &super::copy::Copied,
-    path: &Path,
-) -> Result<(String, u64), Failure> {
-    let mut hasher = Sha256::new();
-    let mut done = 0;
-    while let Some(upto) = copied.beyond(done) {
-        hash_mapped(&mut hasher, file, done, upto)
-            .map_err(|e| Failure::new(format!("{}: cannot read it: {e}", path.display())))?;
-        done = upto;
-    }
-    Ok((format!("{:x}", hasher.finalize()), done))
-}
-
-/// Feed bytes `from..to` of `file` to `hasher` through read-only maps of at most 32 MiB, each
-/// filled in one call and dropped when hashed. `from` must be a multiple of the page size. The
-/// caller makes sure no one shrinks the file meanwhile (see the callers).
-fn hash_mapped(hasher: &mut Sha256, file: &File, from: u64, to: u64) -> std::io::Result<()> {
-    const WINDOW: u64 = 32 << 20;
-    let mut done = from;
-    while done < to {
-        let size = WINDOW.min(to - done);
-        let window = usize::try_from(size).map_err(std::io::Error::other)?;
-        // SAFETY: a read-only map of bytes the caller keeps from being truncated, dropped
-        // before the next one is made.
-        let map = unsafe {
-            memmap2::MmapOptions::new()
-                .offset(done)
-                .len(window)
-                .populate()
-                .map(file)?
-        };
-        hasher.update(&map[..]);
-        done += size;
-    }
-    Ok(())
-}
-
 /// Lower this thread's priority, so the checksum beside it gets a core of its own. The
 /// checksum (sha256 cannot be split across cores) is the longest job of a verification; the
 /// integrity check has time to spare and takes what the checksum leaves.

@@ -283,18 +283,6 @@ fn sweep_one(path: &Path, grace: bool) -> bool {
     std::fs::remove_file(path).is_ok()
 }
 
-/// Ask the kernel to drop the cached pages of a file nobody is about to read (the database a
-/// restore replaces, kept only as the safety copy): only clean pages go, the data stays on
-/// disk. Writing the new copy then reuses that memory instead of claiming as much again,
-/// which on a virtual machine can double the time a copy takes. A hint: failure is ignored.
-pub fn drop_cached_pages(path: &Path) {
-    let Ok(file) = File::open(path) else {
-        return;
-    };
-    // SAFETY: posix_fadvise on a descriptor this File owns; no memory is passed.
-    let _ = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
-}
-
 /// Free bytes in the filesystem holding `folder`, for a disk-full message.
 pub fn free_bytes(folder: &Path) -> Option<u64> {
     use std::os::unix::ffi::OsStrExt;

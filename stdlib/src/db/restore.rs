@@ -2,6 +2,7 @@
 //! leaves either the old or the new database under the target's name, and no stale `-wal` or
 //! `-journal` from the old one can be applied to the new one.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -289,8 +290,7 @@ fn offline(
     };
     let temp = files::temp_beside(target, "restore")?;
     let before = stat(backup);
-    let replaced = plan.target_exists.then_some(target);
-    let (mut backup_facts, copied) = copy_verified(backup, &temp, opts.check, &deadline, replaced)?;
+    let (mut backup_facts, copied) = copy_verified(backup, &temp, opts.check, &deadline)?;
     if stat(backup) != before {
         return Err(Failure::new(format!("backup {} changed while it was being restored", backup.display()))
             .hint("nothing was replaced; make sure nothing writes to the backup file, then run the restore again"));
@@ -340,13 +340,12 @@ impl Copy {
 }
 
 /// Copy the backup into `temp` (fsynced) and verify it; returns the backup's facts and how it
-/// was copied. `replaced` is the database the copy will replace, if there is one.
+/// was copied.
 fn copy_verified(
     backup: &Path,
     temp: &files::Temp,
     check: Check,
     deadline: &Deadline,
-    replaced: Option<&Path>,
 ) -> Result<(Facts, Copy), Failure> {
     if hot_side_file(backup).is_some() {
         // The backup's committed state includes its WAL: copy it through SQLite.
@@ -368,8 +367,7 @@ fn copy_verified(
     let label = format!("restore {}", files::file_name(backup));
     std::thread::scope(|s| {
         let verified = s.spawn(|| facts::measure(backup, check, false));
-        let copied =
-            copy::with_progress(temp, total, &label, || copy_hashed(backup, temp, replaced));
+        let copied = copy::with_progress(temp, total, &label, || copy_hashed(backup, temp));
         let mut verified = verified
             .join()
             .map_err(|_| Failure::new("internal error: a restore thread panicked"))??;
@@ -381,36 +379,25 @@ fn copy_verified(
 }
 
 /// Copy the backup's bytes into `temp` and fsync it; returns the sha256 of the bytes written
-/// and their number. The checksum reads the copy, a file of our own, through maps as it is
-/// written (the backup is not ours: someone could truncate it under a map).
-fn copy_hashed(
-    backup: &Path,
-    temp: &files::Temp,
-    replaced: Option<&Path>,
-) -> Result<(String, u64), Failure> {
+/// and their number. The backup is read once, through a map the checksum hashes while the copy
+/// writes it with direct I/O ([`copy::copy_summed`]): the restore takes no page cache for the
+/// new file, so it neither waits for a file's worth of new memory (seconds, on a virtual
+/// machine whose host has to find it) nor leaves a file's worth of dirty pages for the fsync.
+/// A backup that cannot be mapped is read and copied the ordinary way.
+fn copy_hashed(backup: &Path, temp: &files::Temp) -> Result<(String, u64), Failure> {
     let what = format!("restore of {}", backup.display());
-    let progress = copy::Copied::default();
-    std::thread::scope(|s| {
-        let summed = s.spawn(|| {
-            if let Some(replaced) = replaced {
-                // It is about to become the safety copy: its cached pages are dropped so the
-                // new copy reuses their memory (a VM can take seconds to find a file's worth of
-                // new memory). Done here, before the checksum starts, it costs no time: the
-                // copy it follows runs ahead meanwhile, and the checksum, the longest job,
-                // keeps its core instead of sharing one with this.
-                files::drop_cached_pages(replaced);
-            }
-            facts::sha256_following(temp.file(), &progress, temp)
-        });
-        let copied = s.spawn(|| {
-            // The copy and its fsync have time to spare beside the checksum.
-            facts::behind_the_checksum();
-            copy::plain_told(backup, temp, &what, Some(&progress))
-        });
-        let panicked = |_| Failure::new("internal error: a restore thread panicked");
-        copied.join().map_err(panicked)??;
-        summed.join().map_err(panicked)?
-    })
+    let from = File::open(backup).map_err(|e| {
+        Failure::new(format!("{what}: cannot read {}: {e}", backup.display()))
+            .hint("check the backup's permissions")
+    })?;
+    if let Some(summed) = copy::copy_summed(&from, temp.file(), u64::MAX, (backup, temp, &what))? {
+        return Ok(summed);
+    }
+    let summed = super::bytecopy::copy_into(&from, backup, temp.file(), temp, &what)?;
+    temp.file()
+        .sync_all()
+        .map_err(|e| files::write_failure(e, temp, &what, summed.1))?;
+    Ok(summed)
 }
 
 /// Before the new file takes the target's name: fold the old database's own `-wal`/`-journal`
