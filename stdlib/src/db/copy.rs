@@ -338,18 +338,20 @@ impl Copied {
     }
 }
 
-/// Copy the first `limit` bytes of `from` (a source SQLite's locks keep from shrinking: a file
-/// truncated under a map kills the process that reads past its end) into `to`, make them
-/// durable, and return their sha256 and number, reading the source once: one read-only map of
-/// it, filled slice by slice on this thread, which then writes each slice while the checksum
-/// thread hashes it from the same map. The checksum (sha256 is one core's work, the longest
-/// job of a backup) so does nothing but hash: filling the map and writing are this thread's.
-/// The writes use direct I/O (`O_DIRECT`) where the filesystem takes it: from the source's
-/// cached pages straight to the disk, neither copying them into new cached pages nor leaving a
-/// file's worth of them to write back (a 1 GiB copy: 0.17 s of system CPU against 0.4 s
-/// through the cache and fsync, and 3 s whenever the host had to find the memory for a new
-/// file's cache). `(path, dst, what)` name the files in messages. `Ok(None)`, with nothing
-/// written, where the source cannot be mapped (some network and FUSE filesystems).
+/// Copy the first `limit` bytes of `from` into `to`, make them durable, and return their sha256 and
+/// number. A file truncated under a map kills the process that reads past its end: a backup's
+/// source is kept from shrinking by SQLite's locks; a restore's backup, which nothing locks, is
+/// read the same way by SQLite's own map for its integrity check (the target is only touched after
+/// the copy, so a killed restore loses nothing). The source is read once: one read-only map of it,
+/// filled slice by slice on this thread, which then writes each slice while the checksum thread
+/// hashes it from the same map. The checksum (sha256 is one core's work, the longest job of a
+/// backup) so does nothing but hash: filling the map and writing are this thread's. The writes use
+/// direct I/O (`O_DIRECT`) where the filesystem takes it: from the source's cached pages straight
+/// to the disk, neither copying them into new cached pages nor leaving a file's worth of them to
+/// write back (a 1 GiB copy: 0.17 s of system CPU against 0.4 s through the cache and fsync, and 3
+/// s whenever the host had to find the memory for a new file's cache). `(path, dst, what)` name the
+/// files in messages. `Ok(None)`, with nothing written, where the source cannot be mapped (some
+/// network and FUSE filesystems).
 pub fn copy_summed(
     from: &File,
     to: &File,
