@@ -415,7 +415,10 @@ impl SharedMap {
         let size = usize::try_from(len).map_err(std::io::Error::other)?;
         let map = match size {
             0 => None,
-            // SAFETY: a read-only map of bytes the caller's lock keeps from being truncated.
+            // SAFETY: a read-only map, read only as bytes to hash and to write. A backup's
+            // source is under SQLite's locks; a restore's backup is not, and a process writing
+            // it meanwhile would change bytes under the map: the restore then finds the backup
+            // changed after the copy (its size and mtime) and refuses it (see copy_summed).
             _ => Some(unsafe { memmap2::MmapOptions::new().len(size).map(file)? }),
         };
         let slices: Vec<_> = (0..size)
