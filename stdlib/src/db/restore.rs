@@ -372,7 +372,7 @@ fn copy_verified(
             .join()
             .map_err(|_| Failure::new("internal error: a restore thread panicked"))??;
         let (sha, bytes) = copied?;
-        verified.sha256 = sha.clone();
+        // The caller sets the sha256, whichever way the backup was copied.
         verified.bytes = bytes;
         Ok((verified, Copy::Bytes(sha)))
     })
